@@ -1,0 +1,552 @@
+//! The customer record: what a firm holds about one customer, and its JSON form.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
+
+use super::path::{FieldPath, truncate_for_message};
+use super::{Sensitive, normalize};
+use crate::error::{Error, Format, Result};
+
+/// Largest customer record JSON accepted, in bytes.
+pub const MAX_RECORD_BYTES: usize = 1024 * 1024;
+/// Largest single value (a name, an address, a custom field), in bytes.
+pub const MAX_VALUE_BYTES: usize = 4096;
+/// Most entries in one list (`phones`, `emails`, `addresses`, `id_documents`, `bank_accounts`).
+pub const MAX_LIST_ITEMS: usize = 32;
+/// Most custom fields in one record.
+pub const MAX_CUSTOM_FIELDS: usize = 64;
+/// Longest custom-field key, in bytes (`[A-Za-z0-9_]`).
+pub const MAX_CUSTOM_KEY_BYTES: usize = 64;
+/// Longest record id, tenant or subject id, in characters.
+pub const MAX_ID_CHARS: usize = 128;
+
+/// Whether a record describes a natural person or an organisation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CustomerKind {
+    /// A natural person.
+    Individual,
+    /// A company or other organisation.
+    Company,
+}
+
+impl CustomerKind {
+    /// Every kind.
+    pub const ALL: [CustomerKind; 2] = [Self::Individual, Self::Company];
+
+    /// The stable name (`individual`, `company`).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Individual => "individual",
+            Self::Company => "company",
+        }
+    }
+
+    /// The kind with this name.
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == name)
+    }
+}
+
+impl fmt::Display for CustomerKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The type of an identity document.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DocumentType {
+    /// Chinese resident identity card (居民身份证), 18 characters; a 15-digit number given with
+    /// this type is upgraded to 18 by normalisation.
+    CnResidentId,
+    #[serde(rename = "cn_resident_id_15")]
+    /// The legacy 15-digit resident ID (GB 11643-1989); normalisation upgrades it to an
+    /// 18-character [`DocumentType::CnResidentId`].
+    CnResidentId15,
+    /// A passport of any country (number and optional issuing `country`).
+    Passport,
+    /// Mainland travel permit for Hong Kong and Macau residents (港澳居民来往内地通行证).
+    HkMacauPermit,
+    /// Mainland travel permit for Taiwan residents (台湾居民来往大陆通行证).
+    TaiwanPermit,
+    /// Residence permit for Hong Kong, Macau and Taiwan residents (港澳台居民居住证), which has
+    /// the resident ID's layout and check character.
+    HmtResidencePermit,
+    /// Unified Social Credit Code (统一社会信用代码, GB 32100-2015) of an organisation.
+    Uscc,
+    /// Any other document; only length and characters are checked.
+    Other,
+}
+
+impl DocumentType {
+    /// The stable name used in JSON.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::CnResidentId => "cn_resident_id",
+            Self::CnResidentId15 => "cn_resident_id_15",
+            Self::Passport => "passport",
+            Self::HkMacauPermit => "hk_macau_permit",
+            Self::TaiwanPermit => "taiwan_permit",
+            Self::HmtResidencePermit => "hmt_residence_permit",
+            Self::Uscc => "uscc",
+            Self::Other => "other",
+        }
+    }
+}
+
+/// An identity document.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdDocument {
+    /// The document type.
+    #[serde(rename = "type")]
+    pub doc_type: DocumentType,
+    /// The document number.
+    pub number: Sensitive,
+    /// The issuing country (ISO 3166-1 alpha-2 or alpha-3), mainly for passports.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub country: Option<String>,
+}
+
+/// How a bank account is numbered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AccountType {
+    /// A payment card number (PAN), 12–19 digits with a Luhn check digit.
+    Card,
+    /// A settlement or passbook account (对公账号 and similar): digits only, no universal check.
+    Settlement,
+    /// An IBAN (ISO 13616).
+    Iban,
+}
+
+impl AccountType {
+    /// The stable name used in JSON.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Card => "card",
+            Self::Settlement => "settlement",
+            Self::Iban => "iban",
+        }
+    }
+}
+
+/// A bank account.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BankAccount {
+    /// The bank's name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bank_name: Option<Sensitive>,
+    /// The branch (开户行).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub branch: Option<Sensitive>,
+    /// How the number is formed.
+    pub account_type: AccountType,
+    /// The card, account number or IBAN.
+    pub account_number: Sensitive,
+}
+
+/// What a firm holds about one customer.
+///
+/// Every value that could identify a person is a [`Sensitive`], so `{:?}` on a record shows its
+/// structure and `[redacted]` in place of each value.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CustomerRecord {
+    /// The record's id in the host system.
+    pub id: String,
+    /// The firm or company book the record belongs to.
+    pub tenant: String,
+    /// The data subject the record describes; the record id when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+    /// Individual or company.
+    pub kind: CustomerKind,
+    /// The person's or company's name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<Sensitive>,
+    /// Identity documents.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub id_documents: Vec<IdDocument>,
+    /// Phone numbers.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub phones: Vec<Sensitive>,
+    /// E-mail addresses.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub emails: Vec<Sensitive>,
+    /// Postal addresses, one line each.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub addresses: Vec<Sensitive>,
+    /// Bank accounts.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub bank_accounts: Vec<BankAccount>,
+    /// Free fields, by key (`[A-Za-z0-9_]`, at most 64 bytes); values are strings.
+    #[serde(
+        default,
+        skip_serializing_if = "BTreeMap::is_empty",
+        deserialize_with = "deserialize_custom"
+    )]
+    pub custom: BTreeMap<String, Sensitive>,
+}
+
+fn deserialize_custom<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> std::result::Result<BTreeMap<String, Sensitive>, D::Error> {
+    let map = BTreeMap::<String, Sensitive>::deserialize(deserializer)?;
+    for key in map.keys() {
+        if key.is_empty()
+            || key.len() > MAX_CUSTOM_KEY_BYTES
+            || !key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        {
+            return Err(serde::de::Error::custom(format!(
+                "custom key `{}` must be 1 to {MAX_CUSTOM_KEY_BYTES} ASCII letters, digits or `_`",
+                truncate_for_message(key)
+            )));
+        }
+    }
+    Ok(map)
+}
+
+/// One value of a record with its path, as [`CustomerRecord::fields`] lists them.
+#[derive(Clone, Debug)]
+pub struct Field<'a> {
+    /// Where the value is.
+    pub path: FieldPath,
+    /// The value (plaintext: keep it out of logs).
+    pub value: &'a str,
+}
+
+impl CustomerRecord {
+    /// Reads a record from JSON text. Unknown keys, wrong types and malformed JSON are
+    /// [`Error::Malformed`] with line, column and field path; sizes over the documented limits
+    /// are [`Error::LimitExceeded`]. Messages never include a value.
+    pub fn from_json(text: &str) -> Result<Self> {
+        if text.len() > MAX_RECORD_BYTES {
+            return Err(Error::LimitExceeded {
+                what: "customer record JSON".into(),
+                limit: MAX_RECORD_BYTES,
+                unit: "bytes",
+            });
+        }
+        let mut de = serde_json::Deserializer::from_str(text);
+        let record: CustomerRecord = serde_path_to_error::deserialize(&mut de)
+            .map_err(|e| json_error("customer record", e.inner(), &e.path().to_string()))?;
+        de.end().map_err(|e| json_error("customer record", &e, ""))?;
+        record.check_limits()?;
+        Ok(record)
+    }
+
+    /// Reads a record from UTF-8 bytes; invalid UTF-8 is [`Error::Malformed`] with its position.
+    pub fn from_json_bytes(bytes: &[u8]) -> Result<Self> {
+        if bytes.len() > MAX_RECORD_BYTES {
+            return Err(Error::LimitExceeded {
+                what: "customer record JSON".into(),
+                limit: MAX_RECORD_BYTES,
+                unit: "bytes",
+            });
+        }
+        let text = std::str::from_utf8(bytes).map_err(|e| Error::malformed_utf8("customer record", bytes, e))?;
+        Self::from_json(text)
+    }
+
+    /// Writes the record as JSON. The buffer is wiped when the returned value is dropped.
+    pub fn to_json(&self) -> Zeroizing<String> {
+        // Sized up front so that growing the buffer does not leave unwiped copies behind.
+        let estimate = 512 + self.fields().iter().map(|f| f.value.len() * 2 + 48).sum::<usize>();
+        let mut buf = Zeroizing::new(Vec::with_capacity(estimate));
+        // Serialising plain strings, enums and maps into a Vec cannot fail.
+        if serde_json::to_writer(&mut *buf, self).is_err() {
+            buf.clear();
+        }
+        let bytes = std::mem::take(&mut *buf);
+        Zeroizing::new(String::from_utf8(bytes).unwrap_or_default())
+    }
+
+    /// The data subject: `subject`, or the record id when there is none.
+    pub fn subject_id(&self) -> &str {
+        self.subject.as_deref().unwrap_or(&self.id)
+    }
+
+    /// Every value in the record with its path, in a stable order. Document and account types
+    /// are listed too (`id_documents[0].type`), since a schema may classify them.
+    pub fn fields(&self) -> Vec<Field<'_>> {
+        let mut out: Vec<Field<'_>> = Vec::new();
+        if let Some(n) = &self.name {
+            out.push(Field { path: FieldPath::key("name"), value: n.expose() });
+        }
+        let docs = FieldPath::key("id_documents");
+        for (i, d) in self.id_documents.iter().enumerate() {
+            let p = docs.at(i);
+            out.push(Field { path: p.child("type"), value: d.doc_type.as_str() });
+            out.push(Field { path: p.child("number"), value: d.number.expose() });
+            if let Some(c) = &d.country {
+                out.push(Field { path: p.child("country"), value: c });
+            }
+        }
+        for (list, values) in [("phones", &self.phones), ("emails", &self.emails), ("addresses", &self.addresses)] {
+            let base = FieldPath::key(list);
+            for (i, v) in values.iter().enumerate() {
+                out.push(Field { path: base.at(i), value: v.expose() });
+            }
+        }
+        let accounts = FieldPath::key("bank_accounts");
+        for (i, a) in self.bank_accounts.iter().enumerate() {
+            let p = accounts.at(i);
+            if let Some(v) = &a.bank_name {
+                out.push(Field { path: p.child("bank_name"), value: v.expose() });
+            }
+            if let Some(v) = &a.branch {
+                out.push(Field { path: p.child("branch"), value: v.expose() });
+            }
+            out.push(Field { path: p.child("account_type"), value: a.account_type.as_str() });
+            out.push(Field { path: p.child("account_number"), value: a.account_number.expose() });
+        }
+        let custom = FieldPath::key("custom");
+        for (k, v) in &self.custom {
+            out.push(Field { path: custom.child(k), value: v.expose() });
+        }
+        out
+    }
+
+    /// Rewrites every value in its canonical form (see the `normalize` module): full-width
+    /// characters folded, separators removed where they carry no meaning, `x` to `X`, phone
+    /// prefixes, e-mail domains lower-cased, 15-digit resident IDs upgraded to 18. Idempotent.
+    pub fn normalize(&mut self) {
+        self.id = normalize::text(&self.id).expose().to_owned();
+        self.tenant = normalize::text(&self.tenant).expose().to_owned();
+        if let Some(s) = &self.subject {
+            self.subject = Some(normalize::text(s).expose().to_owned());
+        }
+        if let Some(n) = &self.name {
+            self.name = Some(normalize::name(n.expose()));
+        }
+        for d in &mut self.id_documents {
+            d.number = normalize::identifier(d.number.expose());
+            if matches!(d.doc_type, DocumentType::CnResidentId | DocumentType::CnResidentId15)
+                && let Some(upgraded) = super::checks::upgrade_resident_id_15(d.number.expose())
+            {
+                d.number = Sensitive::new(upgraded);
+                d.doc_type = DocumentType::CnResidentId;
+            }
+            if d.doc_type == DocumentType::CnResidentId15 && d.number.len() == 18 {
+                // Already upgraded: an 18-character value is a current resident ID.
+                d.doc_type = DocumentType::CnResidentId;
+            }
+            if let Some(c) = &d.country {
+                d.country = Some(normalize::country(c));
+            }
+        }
+        for p in &mut self.phones {
+            *p = normalize::phone(p.expose());
+        }
+        for e in &mut self.emails {
+            *e = normalize::email(e.expose());
+        }
+        for a in &mut self.addresses {
+            *a = normalize::text(a.expose());
+        }
+        for acct in &mut self.bank_accounts {
+            if let Some(v) = &acct.bank_name {
+                acct.bank_name = Some(normalize::text(v.expose()));
+            }
+            if let Some(v) = &acct.branch {
+                acct.branch = Some(normalize::text(v.expose()));
+            }
+            acct.account_number = normalize::identifier(acct.account_number.expose());
+        }
+        for v in self.custom.values_mut() {
+            *v = normalize::text(v.expose());
+        }
+    }
+
+    fn check_limits(&self) -> Result<()> {
+        let lists = [
+            ("id_documents", self.id_documents.len()),
+            ("phones", self.phones.len()),
+            ("emails", self.emails.len()),
+            ("addresses", self.addresses.len()),
+            ("bank_accounts", self.bank_accounts.len()),
+        ];
+        for (name, len) in lists {
+            if len > MAX_LIST_ITEMS {
+                return Err(Error::LimitExceeded { what: format!("`{name}`"), limit: MAX_LIST_ITEMS, unit: "items" });
+            }
+        }
+        if self.custom.len() > MAX_CUSTOM_FIELDS {
+            return Err(Error::LimitExceeded {
+                what: "`custom`".into(),
+                limit: MAX_CUSTOM_FIELDS,
+                unit: "fields",
+            });
+        }
+        for f in self.fields() {
+            if f.value.len() > MAX_VALUE_BYTES {
+                return Err(Error::LimitExceeded { what: format!("`{}`", f.path), limit: MAX_VALUE_BYTES, unit: "bytes" });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Turns a serde_json error into [`Error::Malformed`] without any value from the input.
+pub(crate) fn json_error(what: &'static str, inner: &serde_json::Error, path: &str) -> Error {
+    let raw = inner.to_string();
+    let suffix = format!(" at line {} column {}", inner.line(), inner.column());
+    let msg = raw.strip_suffix(&suffix).unwrap_or(&raw);
+    let mut reason = sanitize_serde_message(msg);
+    if !path.is_empty() && path != "." {
+        reason = format!("at `{path}`: {reason}");
+    }
+    Error::Malformed { what, format: Format::Json, line: inner.line(), column: inner.column(), reason }
+}
+
+/// Rewrites a serde message so that it names kinds and expectations, never input values.
+pub(crate) fn sanitize_serde_message(msg: &str) -> String {
+    // The expectation text comes last and is ours (type and variant names); take the last
+    // occurrence so that a value containing the separator cannot smuggle itself in.
+    let expected = msg.rfind(", expected ").map(|i| &msg[i + 2..]);
+    for prefix in ["invalid type: ", "invalid value: "] {
+        if let Some(rest) = msg.strip_prefix(prefix) {
+            let kind = match rest.split(' ').next().unwrap_or("") {
+                "string" => "a string",
+                "integer" => "an integer",
+                "floating" => "a number",
+                "boolean" => "a boolean",
+                "map" => "an object",
+                "sequence" => "an array",
+                "null" | "unit" => "null",
+                "char" => "a character",
+                _ => "a value",
+            };
+            let what = if prefix.starts_with("invalid type") { "wrong type" } else { "invalid value" };
+            return match expected {
+                Some(e) => format!("{what}: found {kind}, {e}"),
+                None => format!("{what}: found {kind}"),
+            };
+        }
+    }
+    if msg.starts_with("unknown variant") {
+        return match expected {
+            Some(e) => format!("unknown variant, {e}"),
+            None => "unknown variant".into(),
+        };
+    }
+    if msg.starts_with("unknown field")
+        || msg.starts_with("missing field")
+        || msg.starts_with("duplicate field")
+        || msg.starts_with("custom key")
+        || msg.starts_with("invalid length")
+    {
+        // Field names are structure; any name longer than a real one is cut short.
+        return match msg.split_once('`') {
+            Some((head, rest)) => match rest.split_once('`') {
+                Some((name, tail)) => format!("{head}`{}`{tail}", truncate_for_message(name)),
+                None => msg.chars().take(160).collect(),
+            },
+            None => msg.chars().take(160).collect(),
+        };
+    }
+    // Syntax errors ("expected value", "EOF while parsing a string", ...) carry no input.
+    if msg.contains('`') || msg.contains('"') {
+        return "invalid value".into();
+    }
+    msg.to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SAMPLE: &str = r#"{
+        "id": "c-1", "tenant": "acme", "kind": "individual", "name": "张三",
+        "id_documents": [{"type": "cn_resident_id", "number": "110101200001010002"}],
+        "phones": ["13800000000"], "emails": ["zhang.san@example.com"],
+        "addresses": ["北京市东城区某街道1号"],
+        "bank_accounts": [{"bank_name": "中国银行", "account_type": "card", "account_number": "6200000000000005"}],
+        "custom": {"vip_level": "gold"}
+    }"#;
+
+    #[test]
+    fn round_trip() {
+        let r = CustomerRecord::from_json(SAMPLE).unwrap();
+        let again = CustomerRecord::from_json(&r.to_json()).unwrap();
+        assert_eq!(r, again);
+        assert_eq!(r.subject_id(), "c-1");
+        let paths: Vec<String> = r.fields().iter().map(|f| f.path.to_string()).collect();
+        assert!(paths.contains(&"bank_accounts[0].account_number".to_string()));
+        assert!(paths.contains(&"custom.vip_level".to_string()));
+    }
+
+    #[test]
+    fn unknown_key_is_named_with_position() {
+        let err = CustomerRecord::from_json(r#"{"id":"1","tenant":"t","kind":"company","nmae":"x"}"#).unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("`nmae`"), "{msg}");
+        assert!(msg.contains("line 1"), "{msg}");
+    }
+
+    #[test]
+    fn wrong_types_do_not_echo_values() {
+        let err = CustomerRecord::from_json(r#"{"id":"1","tenant":"t","kind":"individual","phones":"13812345678"}"#)
+            .unwrap_err();
+        let msg = err.to_string();
+        assert!(!msg.contains("13812345678"), "{msg}");
+        assert!(msg.contains("phones"), "{msg}");
+        let err = CustomerRecord::from_json(r#"{"id":"1","tenant":"t","kind":"张三丰"}"#).unwrap_err();
+        assert!(!err.to_string().contains("张三丰"), "{err}");
+        let err = CustomerRecord::from_json(r#"{"id":"1","tenant":"t","kind":"individual","name":13812345678}"#)
+            .unwrap_err();
+        assert!(!err.to_string().contains("13812345678"), "{err}");
+    }
+
+    #[test]
+    fn syntax_errors_have_positions() {
+        let err = CustomerRecord::from_json("{\n  \"id\": \"1\",\n  oops\n}").unwrap_err();
+        match err {
+            Error::Malformed { line, column, .. } => assert_eq!((line, column), (3, 3)),
+            other => panic!("{other:?}"),
+        }
+        assert!(CustomerRecord::from_json(r#"{"id":"1","tenant":"t","kind":"company"} trailing"#).is_err());
+    }
+
+    #[test]
+    fn invalid_utf8_has_position() {
+        let mut bytes = br#"{"id":"1","tenant":"t","kind":"company","name":""#.to_vec();
+        bytes.extend_from_slice(&[0xff, b'"', b'}']);
+        let err = CustomerRecord::from_json_bytes(&bytes).unwrap_err();
+        assert_eq!(err.kind(), crate::ErrorKind::Malformed);
+        assert!(err.to_string().contains("byte offset 48"), "{err}");
+    }
+
+    #[test]
+    fn limits() {
+        let big = format!(r#"{{"id":"1","tenant":"t","kind":"company","name":"{}"}}"#, "a".repeat(MAX_VALUE_BYTES + 1));
+        assert_eq!(CustomerRecord::from_json(&big).unwrap_err().kind(), crate::ErrorKind::LimitExceeded);
+        let phones = vec!["\"13800000000\""; MAX_LIST_ITEMS + 1].join(",");
+        let many = format!(r#"{{"id":"1","tenant":"t","kind":"company","phones":[{phones}]}}"#);
+        assert_eq!(CustomerRecord::from_json(&many).unwrap_err().kind(), crate::ErrorKind::LimitExceeded);
+        let huge = " ".repeat(MAX_RECORD_BYTES + 1);
+        assert_eq!(CustomerRecord::from_json(&huge).unwrap_err().kind(), crate::ErrorKind::LimitExceeded);
+        let bad_key = r#"{"id":"1","tenant":"t","kind":"company","custom":{"a b":"x"}}"#;
+        assert_eq!(CustomerRecord::from_json(bad_key).unwrap_err().kind(), crate::ErrorKind::Malformed);
+        let deep = format!(r#"{{"id":"1","tenant":"t","kind":"company","custom":{}}}"#, "[".repeat(10_000));
+        assert_eq!(CustomerRecord::from_json(&deep).unwrap_err().kind(), crate::ErrorKind::Malformed);
+    }
+
+    #[test]
+    fn normalize_upgrades_legacy_ids() {
+        let mut r = CustomerRecord::from_json(
+            r#"{"id":"1","tenant":"t","kind":"individual","id_documents":[{"type":"cn_resident_id_15","number":"110101 900101 000"}]}"#,
+        )
+        .unwrap();
+        r.normalize();
+        assert_eq!(r.id_documents[0].doc_type, DocumentType::CnResidentId);
+        assert_eq!(r.id_documents[0].number.expose(), "110101199001010007");
+    }
+}

@@ -297,6 +297,12 @@ pub enum Error {
         /// Every problem found.
         problems: DocumentProblems,
     },
+    /// The operation is not supported by this build or in this context.
+    #[error("unsupported: {what}")]
+    Unsupported {
+        /// What is not supported, and what to do instead.
+        what: String,
+    },
     /// A bug, or a panic caught at a boundary.
     #[error("internal error: {message}")]
     Internal {
@@ -314,6 +320,7 @@ impl Error {
             Self::InvalidArgument { .. } => ErrorKind::InvalidArgument,
             Self::Validation { .. } => ErrorKind::Validation,
             Self::Schema { .. } => ErrorKind::Schema,
+            Self::Unsupported { .. } => ErrorKind::Unsupported,
             Self::Internal { .. } => ErrorKind::Internal,
         }
     }

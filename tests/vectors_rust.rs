@@ -1,0 +1,73 @@
+//! The Rust side of the shared known-answer vectors in `tests/vectors/`.
+
+use std::path::PathBuf;
+
+use coffer::ErrorKind;
+use coffer::mask::{MaskRule, Masked, Profile};
+use coffer::record::{CustomerRecord, Schema};
+use serde_json::Value;
+
+fn vector(name: &str) -> Value {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("vectors").join(name);
+    serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
+}
+
+#[test]
+fn error_table_matches_the_core() {
+    let v = vector("errors.json");
+    let kinds = v["kinds"].as_array().unwrap();
+    assert_eq!(kinds.len(), ErrorKind::ALL.len(), "errors.json and ErrorKind::ALL differ in length");
+    for (entry, kind) in kinds.iter().zip(ErrorKind::ALL) {
+        assert_eq!(entry["code"].as_u64().unwrap(), u64::from(kind.code()), "{kind}");
+        assert_eq!(entry["name"].as_str().unwrap(), kind.name());
+        assert_eq!(entry["status_str"].as_str().unwrap(), kind.description());
+        assert_eq!(ErrorKind::from_code(kind.code()), Some(kind));
+    }
+    assert_eq!(v["success"]["code"], 0);
+}
+
+#[test]
+fn validation_cases() {
+    let v = vector("validation.json");
+    let today = time::Date::parse(
+        v["today"].as_str().unwrap(),
+        &time::format_description::well_known::Iso8601::DATE,
+    )
+    .unwrap();
+    let cases = v["cases"].as_array().unwrap();
+    assert!(cases.len() >= 30);
+    for case in cases {
+        let name = case["name"].as_str().unwrap();
+        let mut record = CustomerRecord::from_json(&case["record"].to_string()).unwrap();
+        record.normalize();
+        let report = Schema::builtin().validate(&record, today);
+        let mut got: Vec<(String, String)> =
+            report.issues.iter().map(|i| (i.path.to_string(), i.code.as_str().to_owned())).collect();
+        let mut want: Vec<(String, String)> = case["issues"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| (p[0].as_str().unwrap().to_owned(), p[1].as_str().unwrap().to_owned()))
+            .collect();
+        got.sort();
+        want.sort();
+        assert_eq!(got, want, "{name}");
+        assert_eq!(report.is_valid(), case["valid"].as_bool().unwrap(), "{name}");
+    }
+}
+
+#[test]
+fn masking_cases() {
+    let v = vector("validation.json");
+    for case in v["masking"].as_array().unwrap() {
+        let rule = MaskRule::parse(case["form"].as_str().unwrap()).unwrap();
+        let profile = Profile::parse(case["profile"].as_str().unwrap()).unwrap();
+        let got = rule.apply(case["value"].as_str().unwrap(), profile);
+        assert!(
+            got == Masked::Text(case["expected"].as_str().unwrap().to_owned()),
+            "{} {} -> mismatch",
+            case["form"],
+            case["profile"]
+        );
+    }
+}

@@ -1,1 +1,189 @@
-//! stub
+//! The native part of the `coffer` Python module. The Python package (`python/coffer`) is the
+//! public face; this module converts arguments and results and holds no logic of its own.
+
+use pyo3::exceptions::PyTypeError;
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyString};
+
+use coffer::mask::{MaskRule, Masked, Profile};
+use coffer::record::{CustomerRecord, Schema as CoreSchema};
+use coffer::{Error, ErrorKind};
+
+mod convert;
+
+/// Builds the Python exception for an error kind: the class comes from `coffer._errors`, so
+/// that each can also inherit the matching built-in (`ValueError`, `PermissionError`, …).
+pub(crate) fn error_from_kind(py: Python<'_>, kind: ErrorKind, message: String) -> PyErr {
+    let build = || -> PyResult<PyErr> {
+        let cls = py.import("coffer._errors")?.getattr("class_for_code")?.call1((kind.code(),))?;
+        Ok(PyErr::from_value(cls.call1((message.clone(), kind.code()))?))
+    };
+    build().unwrap_or_else(|e| e)
+}
+
+fn to_py_err(py: Python<'_>, e: Error) -> PyErr {
+    let err = error_from_kind(py, e.kind(), e.to_string());
+    if let Some(report) = e.validation_report() {
+        let value = err.value(py);
+        if let Ok(json) = serde_json::from_str::<serde_json::Value>(&report.to_json())
+            && let Ok(obj) = convert::to_py(py, &json)
+        {
+            let _ = value.setattr("_report", obj);
+        }
+    }
+    err
+}
+
+/// Reads a record given as a dict, a JSON `str` or UTF-8 `bytes`.
+fn record_from(py: Python<'_>, record: &Bound<'_, PyAny>) -> PyResult<CustomerRecord> {
+    let parsed = if let Ok(s) = record.cast::<PyString>() {
+        let text = s.extract::<String>()?;
+        py.detach(|| CustomerRecord::from_json(&text))
+    } else if let Ok(b) = record.cast::<PyBytes>() {
+        let bytes = b.as_bytes().to_owned();
+        py.detach(|| CustomerRecord::from_json_bytes(&bytes))
+    } else if record.is_instance_of::<pyo3::types::PyDict>() {
+        let value = convert::to_json(record, "record", 0)?;
+        py.detach(|| {
+            let text = serde_json::to_string(&value).map_err(|_| Error::Internal { message: "record conversion".into() })?;
+            CustomerRecord::from_json(&text)
+        })
+    } else {
+        return Err(PyTypeError::new_err(format!(
+            "record must be a dict, a JSON str or UTF-8 bytes, not {}",
+            record.get_type().name().map(|n| n.to_string()).unwrap_or_default()
+        )));
+    };
+    parsed.map_err(|e| to_py_err(py, e))
+}
+
+fn parse_date(py: Python<'_>, today: Option<&str>) -> PyResult<time::Date> {
+    match today {
+        None => Ok(time::OffsetDateTime::now_utc().date()),
+        Some(s) => time::Date::parse(s, &time::format_description::well_known::Iso8601::DATE).map_err(|_| {
+            error_from_kind(py, ErrorKind::InvalidArgument, "today: expected an ISO date (YYYY-MM-DD)".into())
+        }),
+    }
+}
+
+/// A loaded, checked schema (immutable; safe to share between threads).
+#[pyclass(frozen, module = "coffer._native")]
+struct Schema {
+    inner: CoreSchema,
+}
+
+#[pymethods]
+impl Schema {
+    /// The built-in customer-record schema.
+    #[staticmethod]
+    fn builtin() -> Self {
+        Schema { inner: CoreSchema::builtin().clone() }
+    }
+
+    /// Loads a schema from TOML text; every problem is reported at once with its line.
+    #[staticmethod]
+    fn from_toml(py: Python<'_>, text: &str) -> PyResult<Self> {
+        let text = text.to_owned();
+        py.detach(|| CoreSchema::from_toml(&text)).map(|inner| Schema { inner }).map_err(|e| to_py_err(py, e))
+    }
+
+    /// The schema's name.
+    #[getter]
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+
+    fn __repr__(&self) -> String {
+        format!("Schema(name={:?}, version={})", self.inner.name(), self.inner.version())
+    }
+}
+
+/// Normalises and validates a record; returns the report as a dict.
+#[pyfunction]
+#[pyo3(signature = (record, today=None, schema=None))]
+fn validate<'py>(
+    py: Python<'py>,
+    record: &Bound<'py, PyAny>,
+    today: Option<&str>,
+    schema: Option<&Bound<'py, Schema>>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let mut record = record_from(py, record)?;
+    let today = parse_date(py, today)?;
+    let schema = schema.map(|s| s.get().inner.clone());
+    let report = py.detach(|| {
+        record.normalize();
+        schema.as_ref().unwrap_or(CoreSchema::builtin()).validate(&record, today).to_json()
+    });
+    let value: serde_json::Value = serde_json::from_str(&report).map_err(|_| PyTypeError::new_err("report"))?;
+    convert::to_py(py, &value)
+}
+
+/// Normalises a record; returns it as a dict.
+#[pyfunction]
+fn normalize<'py>(py: Python<'py>, record: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+    let mut record = record_from(py, record)?;
+    let json = py.detach(|| {
+        record.normalize();
+        record.to_json()
+    });
+    let value: serde_json::Value = serde_json::from_str(&json).map_err(|_| PyTypeError::new_err("record"))?;
+    convert::to_py(py, &value)
+}
+
+/// Normalises and validates a record; returns the normalised record as a dict, or raises
+/// `ValidationError` carrying the report.
+#[pyfunction]
+#[pyo3(signature = (record, today=None, schema=None))]
+fn check<'py>(
+    py: Python<'py>,
+    record: &Bound<'py, PyAny>,
+    today: Option<&str>,
+    schema: Option<&Bound<'py, Schema>>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let record = record_from(py, record)?;
+    let today = parse_date(py, today)?;
+    let schema = schema.map(|s| s.get().inner.clone());
+    let json = py
+        .detach(|| schema.as_ref().unwrap_or(CoreSchema::builtin()).check(record, today).map(|(r, _)| r.to_json()))
+        .map_err(|e| to_py_err(py, e))?;
+    let value: serde_json::Value = serde_json::from_str(&json).map_err(|_| PyTypeError::new_err("record"))?;
+    convert::to_py(py, &value)
+}
+
+/// Masks a value; returns the display form, or `None` when the rule withholds it.
+#[pyfunction]
+#[pyo3(signature = (value, rule, profile="standard"))]
+fn mask(py: Python<'_>, value: &str, rule: &str, profile: &str) -> PyResult<Option<String>> {
+    let rule = MaskRule::parse(rule)
+        .ok_or_else(|| error_from_kind(py, ErrorKind::InvalidArgument, format!("unknown mask rule {rule:?}")))?;
+    let profile = Profile::parse(profile).ok_or_else(|| {
+        error_from_kind(py, ErrorKind::InvalidArgument, "profile must be \"standard\" or \"privileged\"".into())
+    })?;
+    match rule.apply(value, profile) {
+        Masked::Text(t) => Ok(Some(t)),
+        Masked::Withheld => Ok(None),
+        Masked::KeyedHash => Err(error_from_kind(
+            py,
+            ErrorKind::Unsupported,
+            "keyed_hash masking needs the key store of an opened Coffer".into(),
+        )),
+    }
+}
+
+/// Every error kind as `(code, name, description)`.
+#[pyfunction]
+fn error_kinds() -> Vec<(u32, &'static str, &'static str)> {
+    ErrorKind::ALL.iter().map(|k| (k.code(), k.name(), k.description())).collect()
+}
+
+#[pymodule]
+fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("__version__", coffer::VERSION)?;
+    m.add_class::<Schema>()?;
+    m.add_function(wrap_pyfunction!(validate, m)?)?;
+    m.add_function(wrap_pyfunction!(normalize, m)?)?;
+    m.add_function(wrap_pyfunction!(check, m)?)?;
+    m.add_function(wrap_pyfunction!(mask, m)?)?;
+    m.add_function(wrap_pyfunction!(error_kinds, m)?)?;
+    Ok(())
+}

@@ -1,0 +1,184 @@
+"""The foundation from Python: errors, validation, normalisation, masking, bad input, threads."""
+
+from __future__ import annotations
+
+import builtins
+import datetime
+import json
+import pathlib
+import threading
+from typing import Any, Dict, List
+
+import pytest
+
+import coffer
+
+VECTORS = pathlib.Path(__file__).resolve().parents[3] / "tests" / "vectors"
+TODAY = datetime.date(2026, 11, 27)
+
+
+def good_record(**extra: Any) -> Dict[str, Any]:
+    record: Dict[str, Any] = {
+        "id": "c-1",
+        "tenant": "acme",
+        "kind": "individual",
+        "name": "张三",
+        "id_documents": [{"type": "cn_resident_id", "number": "110101200001010002"}],
+        "phones": ["+86 138-0000-0000"],
+    }
+    record.update(extra)
+    return record
+
+
+def test_error_table_matches_vectors() -> None:
+    table = json.loads((VECTORS / "errors.json").read_text(encoding="utf-8"))
+    kinds = table["kinds"]
+    assert len(kinds) == len(coffer.error_kinds())
+    for entry, native in zip(kinds, coffer.error_kinds()):
+        assert native["code"] == entry["code"]
+        assert native["name"] == entry["name"]
+        assert native["description"] == entry["status_str"]
+        cls = getattr(coffer, entry["python"])
+        assert native["exception"] is cls
+        assert cls.code == entry["code"]
+        assert cls.kind == entry["name"]
+        assert issubclass(cls, coffer.CofferError)
+        if entry["python_builtin"]:
+            assert issubclass(cls, getattr(builtins, entry["python_builtin"]))
+    assert coffer.class_for_code(999) is coffer.CofferError
+
+
+def test_validation_vectors() -> None:
+    data = json.loads((VECTORS / "validation.json").read_text(encoding="utf-8"))
+    today = datetime.date.fromisoformat(data["today"])
+    assert len(data["cases"]) >= 30
+    for case in data["cases"]:
+        report = coffer.validate(case["record"], today=today)
+        got = sorted((i["path"], i["code"]) for i in report["issues"])
+        want = sorted((p, c) for p, c in case["issues"])
+        assert got == want, case["name"]
+        assert report["valid"] is case["valid"], case["name"]
+
+
+def test_masking_vectors() -> None:
+    data = json.loads((VECTORS / "validation.json").read_text(encoding="utf-8"))
+    for case in data["masking"]:
+        assert coffer.mask(case["value"], case["form"], case["profile"]) == case["expected"], case
+
+
+def test_records_as_dict_str_or_bytes() -> None:
+    as_dict = coffer.validate(good_record(), today=TODAY)
+    as_str = coffer.validate(json.dumps(good_record()), today=TODAY)
+    as_bytes = coffer.validate(json.dumps(good_record()).encode(), today=TODAY)
+    assert as_dict == as_str == as_bytes == {"valid": True, "issues": []}
+
+
+def test_normalize_and_check() -> None:
+    normalised = coffer.normalize(good_record(emails=["Zhang@EXAMPLE.com"]))
+    assert normalised["phones"] == ["13800000000"]
+    assert normalised["emails"] == ["Zhang@example.com"]
+    assert coffer.normalize(normalised) == normalised
+    checked = coffer.check(good_record(), today=TODAY)
+    assert checked["id_documents"][0]["number"] == "110101200001010002"
+
+
+def test_check_raises_validation_error_with_report() -> None:
+    bad = good_record(id_documents=[{"type": "cn_resident_id", "number": "110101200001010000"}])
+    with pytest.raises(coffer.ValidationError) as info:
+        coffer.check(bad, today=TODAY)
+    err = info.value
+    assert isinstance(err, ValueError)
+    assert err.code == 5
+    assert err.report["valid"] is False
+    assert {"path": "id_documents[0].number", "code": "resident_id.checksum"}.items() <= err.report["issues"][0].items()
+    assert "110101200001010000" not in str(err)
+    assert "110101200001010000" not in repr(err)
+
+
+def test_custom_schema() -> None:
+    with pytest.raises(coffer.SchemaError) as info:
+        coffer.Schema.from_toml('version = 1\nname = "x"\n[fields.name]\nclass = "secret"\nprotection = "clear"\nmask = "name"\ncategory = "c"\n')
+    assert "line 4" in str(info.value)
+    with pytest.raises(coffer.MalformedError):
+        coffer.Schema.from_toml("[fields\n")
+    schema = coffer.Schema.builtin()
+    assert schema.name == "coffer.customer"
+    assert coffer.validate(good_record(), today=TODAY, schema=schema)["valid"]
+
+
+@pytest.mark.parametrize(
+    "record, exc",
+    [
+        ({"id": "1", "tenant": "t", "kind": "company", "nmae": "x"}, coffer.MalformedError),
+        ({1: "x"}, TypeError),
+        ({"id": "1", "tenant": "t", "kind": "company", "custom": {"k": object()}}, TypeError),
+        ({"id": "1", "tenant": "t", "kind": "company", "name": float("nan")}, TypeError),
+        ("{not json", coffer.MalformedError),
+        (b'{"id":"\xff"}', coffer.MalformedError),
+        (12345, TypeError),
+        ({"id": "1", "tenant": "t", "kind": "individual", "phones": ["1"] * 33}, coffer.LimitExceededError),
+    ],
+)
+def test_bad_input_raises_the_right_class(record: Any, exc: type) -> None:
+    with pytest.raises(exc):
+        coffer.validate(record, today=TODAY)
+
+
+def test_deep_nesting_is_refused() -> None:
+    deep: Any = "x"
+    for _ in range(100):
+        deep = [deep]
+    with pytest.raises(coffer.LimitExceededError):
+        coffer.validate({"id": "1", "tenant": "t", "kind": "company", "custom": {"k": deep}}, today=TODAY)
+
+
+def test_bad_arguments() -> None:
+    with pytest.raises(coffer.InvalidArgumentError):
+        coffer.validate(good_record(), today="2026-11-27")  # type: ignore[arg-type]
+    with pytest.raises(coffer.InvalidArgumentError):
+        coffer.mask("x", "nmae")
+    with pytest.raises(coffer.InvalidArgumentError):
+        coffer.mask("x", "name", "root")
+    with pytest.raises(coffer.UnsupportedError):
+        coffer.mask("x", "keyed_hash")
+    assert coffer.mask("13800000000", "withhold") is None
+
+
+def test_no_plaintext_in_exception_messages() -> None:
+    planted = ["13912345678", "SENTINELNAME", "110101200001010000"]
+    attempts: List[Any] = [
+        {"id": "c", "tenant": "t", "kind": "individual", "phones": "13912345678"},
+        {"id": "c", "tenant": "t", "kind": "SENTINELNAME"},
+        {"id": "c", "tenant": "t", "kind": "individual", "name": 13912345678},
+        '{"id":"c","tenant":"t","kind":"individual","name":"SENTINELNAME" ',
+        good_record(name="SENTINELNAME", id_documents=[{"type": "cn_resident_id", "number": "110101200001010000"}]),
+    ]
+    for record in attempts:
+        with pytest.raises(coffer.CofferError) as info:
+            coffer.check(record, today=TODAY)
+        text = str(info.value) + repr(info.value) + json.dumps(getattr(info.value, "report", {}), ensure_ascii=False)
+        for p in planted:
+            assert p not in text
+
+
+def test_eight_threads_share_a_schema() -> None:
+    schema = coffer.Schema.builtin()
+    errors: List[str] = []
+
+    def work(n: int) -> None:
+        for i in range(300):
+            number = "110101200001010002" if (i + n) % 2 else "110101200001010000"
+            report = coffer.validate(good_record(id_documents=[{"type": "cn_resident_id", "number": number}]), today=TODAY, schema=schema)
+            if report["valid"] != ((i + n) % 2 == 1):
+                errors.append(f"thread {n} iteration {i}")
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+
+
+def test_version() -> None:
+    assert coffer.__version__.count(".") == 2

@@ -234,10 +234,20 @@ impl CustomerRecord {
                 unit: "bytes",
             });
         }
-        let mut de = serde_json::Deserializer::from_str(text);
-        let record: CustomerRecord = serde_path_to_error::deserialize(&mut de)
-            .map_err(|e| json_error("customer record", e.inner(), &e.path().to_string()))?;
-        de.end().map_err(|e| json_error("customer record", &e, ""))?;
+        // Tracking the path of every value costs more than the parse itself, and the path is
+        // only needed to explain a failure: parse plainly, and again with tracking on error.
+        let record: CustomerRecord = match serde_json::from_str(text) {
+            Ok(record) => record,
+            Err(plain) => {
+                let mut de = serde_json::Deserializer::from_str(text);
+                let err = match serde_path_to_error::deserialize::<_, CustomerRecord>(&mut de) {
+                    Err(e) => json_error("customer record", e.inner(), &e.path().to_string()),
+                    // Only trailing characters can fail the plain parse but not this one.
+                    Ok(_) => json_error("customer record", &plain, ""),
+                };
+                return Err(err);
+            }
+        };
         record.check_limits()?;
         Ok(record)
     }

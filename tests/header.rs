@@ -8,7 +8,8 @@ use std::path::PathBuf;
 fn header_is_current() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
     let crate_dir = root.join("bindings/c");
-    let config = cbindgen::Config::from_file(crate_dir.join("cbindgen.toml")).expect("read cbindgen.toml");
+    let config =
+        cbindgen::Config::from_file(crate_dir.join("cbindgen.toml")).expect("read cbindgen.toml");
     let bindings = cbindgen::Builder::new()
         .with_crate(&crate_dir)
         .with_config(config)
@@ -39,6 +40,9 @@ fn header_version_macros_follow_cargo() {
     let parts: Vec<&str> = version.split('.').collect();
     for (name, value) in ["MAJOR", "MINOR", "PATCH"].iter().zip(parts) {
         let line = format!("#define COFFER_VERSION_{name} {value}");
-        assert!(header.contains(&line), "missing `{line}` in include/coffer.h");
+        assert!(
+            header.contains(&line),
+            "missing `{line}` in include/coffer.h"
+        );
     }
 }

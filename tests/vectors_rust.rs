@@ -8,7 +8,9 @@ use coffer::record::{CustomerRecord, Schema};
 use serde_json::Value;
 
 fn vector(name: &str) -> Value {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("vectors").join(name);
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("vectors")
+        .join(name);
     serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
 }
 
@@ -16,9 +18,17 @@ fn vector(name: &str) -> Value {
 fn error_table_matches_the_core() {
     let v = vector("errors.json");
     let kinds = v["kinds"].as_array().unwrap();
-    assert_eq!(kinds.len(), ErrorKind::ALL.len(), "errors.json and ErrorKind::ALL differ in length");
+    assert_eq!(
+        kinds.len(),
+        ErrorKind::ALL.len(),
+        "errors.json and ErrorKind::ALL differ in length"
+    );
     for (entry, kind) in kinds.iter().zip(ErrorKind::ALL) {
-        assert_eq!(entry["code"].as_u64().unwrap(), u64::from(kind.code()), "{kind}");
+        assert_eq!(
+            entry["code"].as_u64().unwrap(),
+            u64::from(kind.code()),
+            "{kind}"
+        );
         assert_eq!(entry["name"].as_str().unwrap(), kind.name());
         assert_eq!(entry["status_str"].as_str().unwrap(), kind.description());
         assert_eq!(ErrorKind::from_code(kind.code()), Some(kind));
@@ -41,18 +51,30 @@ fn validation_cases() {
         let mut record = CustomerRecord::from_json(&case["record"].to_string()).unwrap();
         record.normalize();
         let report = Schema::builtin().validate(&record, today);
-        let mut got: Vec<(String, String)> =
-            report.issues.iter().map(|i| (i.path.to_string(), i.code.as_str().to_owned())).collect();
+        let mut got: Vec<(String, String)> = report
+            .issues
+            .iter()
+            .map(|i| (i.path.to_string(), i.code.as_str().to_owned()))
+            .collect();
         let mut want: Vec<(String, String)> = case["issues"]
             .as_array()
             .unwrap()
             .iter()
-            .map(|p| (p[0].as_str().unwrap().to_owned(), p[1].as_str().unwrap().to_owned()))
+            .map(|p| {
+                (
+                    p[0].as_str().unwrap().to_owned(),
+                    p[1].as_str().unwrap().to_owned(),
+                )
+            })
             .collect();
         got.sort();
         want.sort();
         assert_eq!(got, want, "{name}");
-        assert_eq!(report.is_valid(), case["valid"].as_bool().unwrap(), "{name}");
+        assert_eq!(
+            report.is_valid(),
+            case["valid"].as_bool().unwrap(),
+            "{name}"
+        );
     }
 }
 

@@ -150,7 +150,10 @@ fn boundary(body: impl FnOnce() -> Result<(), Error>) -> coffer_status {
 }
 
 fn null_argument(name: &'static str) -> Error {
-    Error::InvalidArgument { name, reason: "is NULL".into() }
+    Error::InvalidArgument {
+        name,
+        reason: "is NULL".into(),
+    }
 }
 
 /// Borrows `len` bytes at `ptr` for the duration of a call.
@@ -163,7 +166,11 @@ unsafe fn input<'a>(ptr: *const u8, len: usize, name: &'static str) -> Result<&'
         return Err(null_argument(name));
     }
     if len > COFFER_MAX_INPUT_LEN {
-        return Err(Error::LimitExceeded { what: name.into(), limit: COFFER_MAX_INPUT_LEN, unit: "bytes" });
+        return Err(Error::LimitExceeded {
+            what: name.into(),
+            limit: COFFER_MAX_INPUT_LEN,
+            unit: "bytes",
+        });
     }
     // SAFETY: non-NULL, and the caller promises `len` readable bytes for the call's duration;
     // `len` is at most 64 MiB, well below isize::MAX.
@@ -200,7 +207,9 @@ unsafe fn output(text: &str, out: *mut *mut c_char, len_out: *mut usize) -> Resu
         // Wipe what was built before refusing it.
         let mut v = e.into_vec();
         v.zeroize();
-        Error::Internal { message: "output contains a NUL byte".into() }
+        Error::Internal {
+            message: "output contains a NUL byte".into(),
+        }
     })?;
     // SAFETY: both pointers were checked non-NULL by the caller, who promises they are valid
     // for writes; they are written only here, at the end of a successful call.
@@ -212,16 +221,24 @@ unsafe fn output(text: &str, out: *mut *mut c_char, len_out: *mut usize) -> Resu
 }
 
 fn check_out<T>(ptr: *mut T, name: &'static str) -> Result<(), Error> {
-    if ptr.is_null() { Err(null_argument(name)) } else { Ok(()) }
+    if ptr.is_null() {
+        Err(null_argument(name))
+    } else {
+        Ok(())
+    }
 }
 
 fn today(yyyymmdd: u32) -> Result<time::Date, Error> {
     if yyyymmdd == 0 {
         return Ok(time::OffsetDateTime::now_utc().date());
     }
-    let bad = || Error::InvalidArgument { name: "today", reason: "expected a date as YYYYMMDD, or 0 for today".into() };
+    let bad = || Error::InvalidArgument {
+        name: "today",
+        reason: "expected a date as YYYYMMDD, or 0 for today".into(),
+    };
     let year = i32::try_from(yyyymmdd / 10_000).map_err(|_| bad())?;
-    let month = time::Month::try_from(u8::try_from(yyyymmdd / 100 % 100).map_err(|_| bad())?).map_err(|_| bad())?;
+    let month = time::Month::try_from(u8::try_from(yyyymmdd / 100 % 100).map_err(|_| bad())?)
+        .map_err(|_| bad())?;
     let day = u8::try_from(yyyymmdd % 100).map_err(|_| bad())?;
     time::Date::from_calendar_date(year, month, day).map_err(|_| bad())
 }
@@ -300,10 +317,14 @@ pub unsafe extern "C" fn coffer_string_free(s: *mut c_char) {
 /// Loads the built-in customer-record schema into `*schema_out`, to be released with
 /// `coffer_schema_free`.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn coffer_schema_builtin(schema_out: *mut *mut coffer_schema) -> coffer_status {
+pub unsafe extern "C" fn coffer_schema_builtin(
+    schema_out: *mut *mut coffer_schema,
+) -> coffer_status {
     boundary(|| {
         check_out(schema_out, "schema_out")?;
-        let boxed = Box::new(coffer_schema { schema: Schema::builtin().clone() });
+        let boxed = Box::new(coffer_schema {
+            schema: Schema::builtin().clone(),
+        });
         // SAFETY: checked non-NULL; the caller promises it is valid for a write.
         unsafe { *schema_out = Box::into_raw(boxed) };
         Ok(())
@@ -419,12 +440,19 @@ pub unsafe extern "C" fn coffer_mask(
         check_out(masked_len_out, "masked_len_out")?;
         // SAFETY: the caller promises `rule_len` readable bytes at `rule`.
         let rule_name = unsafe { input_str(rule, rule_len, "rule") }?;
-        let rule = MaskRule::parse(rule_name)
-            .ok_or_else(|| Error::InvalidArgument { name: "rule", reason: "not a known mask rule".into() })?;
+        let rule = MaskRule::parse(rule_name).ok_or_else(|| Error::InvalidArgument {
+            name: "rule",
+            reason: "not a known mask rule".into(),
+        })?;
         let profile = match profile {
             COFFER_PROFILE_STANDARD => Profile::Standard,
             COFFER_PROFILE_PRIVILEGED => Profile::Privileged,
-            _ => return Err(Error::InvalidArgument { name: "profile", reason: "expected 0 (standard) or 1 (privileged)".into() }),
+            _ => {
+                return Err(Error::InvalidArgument {
+                    name: "profile",
+                    reason: "expected 0 (standard) or 1 (privileged)".into(),
+                });
+            }
         };
         // SAFETY: the caller promises `value_len` readable bytes at `value`.
         let value = unsafe { input_str(value, value_len, "value") }?;

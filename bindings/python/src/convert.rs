@@ -25,13 +25,17 @@ pub(crate) fn to_json(obj: &Bound<'_, PyAny>, where_: &str, depth: usize) -> PyR
         return Ok(Value::Bool(b.is_true()));
     }
     if obj.is_instance_of::<PyInt>() {
-        let n: i64 = obj.extract().map_err(|_| PyTypeError::new_err(format!("{where_}: integer out of range")))?;
+        let n: i64 = obj
+            .extract()
+            .map_err(|_| PyTypeError::new_err(format!("{where_}: integer out of range")))?;
         return Ok(Value::from(n));
     }
     if let Ok(f) = obj.cast::<PyFloat>() {
         return serde_json::Number::from_f64(f.value())
             .map(Value::Number)
-            .ok_or_else(|| PyTypeError::new_err(format!("{where_}: NaN and infinity are not JSON")));
+            .ok_or_else(|| {
+                PyTypeError::new_err(format!("{where_}: NaN and infinity are not JSON"))
+            });
     }
     if let Ok(s) = obj.cast::<PyString>() {
         return Ok(Value::String(s.extract::<String>()?));
@@ -42,7 +46,10 @@ pub(crate) fn to_json(obj: &Bound<'_, PyAny>, where_: &str, depth: usize) -> PyR
             let key = k.cast::<PyString>().map_err(|_| {
                 PyTypeError::new_err(format!(
                     "{where_}: dictionary keys must be str, not {}",
-                    k.get_type().name().map(|n| n.to_string()).unwrap_or_default()
+                    k.get_type()
+                        .name()
+                        .map(|n| n.to_string())
+                        .unwrap_or_default()
                 ))
             })?;
             let key = key.extract::<String>()?;
@@ -60,7 +67,10 @@ pub(crate) fn to_json(obj: &Bound<'_, PyAny>, where_: &str, depth: usize) -> PyR
     }
     Err(PyTypeError::new_err(format!(
         "{where_}: values must be None, bool, int, float, str, list or dict, not {}",
-        obj.get_type().name().map(|n| n.to_string()).unwrap_or_default()
+        obj.get_type()
+            .name()
+            .map(|n| n.to_string())
+            .unwrap_or_default()
     )))
 }
 

@@ -15,8 +15,13 @@ mod convert;
 /// that each can also inherit the matching built-in (`ValueError`, `PermissionError`, …).
 pub(crate) fn error_from_kind(py: Python<'_>, kind: ErrorKind, message: String) -> PyErr {
     let build = || -> PyResult<PyErr> {
-        let cls = py.import("coffer._errors")?.getattr("class_for_code")?.call1((kind.code(),))?;
-        Ok(PyErr::from_value(cls.call1((message.clone(), kind.code()))?))
+        let cls = py
+            .import("coffer._errors")?
+            .getattr("class_for_code")?
+            .call1((kind.code(),))?;
+        Ok(PyErr::from_value(
+            cls.call1((message.clone(), kind.code()))?,
+        ))
     };
     build().unwrap_or_else(|e| e)
 }
@@ -45,13 +50,19 @@ fn record_from(py: Python<'_>, record: &Bound<'_, PyAny>) -> PyResult<CustomerRe
     } else if record.is_instance_of::<pyo3::types::PyDict>() {
         let value = convert::to_json(record, "record", 0)?;
         py.detach(|| {
-            let text = serde_json::to_string(&value).map_err(|_| Error::Internal { message: "record conversion".into() })?;
+            let text = serde_json::to_string(&value).map_err(|_| Error::Internal {
+                message: "record conversion".into(),
+            })?;
             CustomerRecord::from_json(&text)
         })
     } else {
         return Err(PyTypeError::new_err(format!(
             "record must be a dict, a JSON str or UTF-8 bytes, not {}",
-            record.get_type().name().map(|n| n.to_string()).unwrap_or_default()
+            record
+                .get_type()
+                .name()
+                .map(|n| n.to_string())
+                .unwrap_or_default()
         )));
     };
     parsed.map_err(|e| to_py_err(py, e))
@@ -60,9 +71,14 @@ fn record_from(py: Python<'_>, record: &Bound<'_, PyAny>) -> PyResult<CustomerRe
 fn parse_date(py: Python<'_>, today: Option<&str>) -> PyResult<time::Date> {
     match today {
         None => Ok(time::OffsetDateTime::now_utc().date()),
-        Some(s) => time::Date::parse(s, &time::format_description::well_known::Iso8601::DATE).map_err(|_| {
-            error_from_kind(py, ErrorKind::InvalidArgument, "today: expected an ISO date (YYYY-MM-DD)".into())
-        }),
+        Some(s) => time::Date::parse(s, &time::format_description::well_known::Iso8601::DATE)
+            .map_err(|_| {
+                error_from_kind(
+                    py,
+                    ErrorKind::InvalidArgument,
+                    "today: expected an ISO date (YYYY-MM-DD)".into(),
+                )
+            }),
     }
 }
 
@@ -77,14 +93,18 @@ impl Schema {
     /// The built-in customer-record schema.
     #[staticmethod]
     fn builtin() -> Self {
-        Schema { inner: CoreSchema::builtin().clone() }
+        Schema {
+            inner: CoreSchema::builtin().clone(),
+        }
     }
 
     /// Loads a schema from TOML text; every problem is reported at once with its line.
     #[staticmethod]
     fn from_toml(py: Python<'_>, text: &str) -> PyResult<Self> {
         let text = text.to_owned();
-        py.detach(|| CoreSchema::from_toml(&text)).map(|inner| Schema { inner }).map_err(|e| to_py_err(py, e))
+        py.detach(|| CoreSchema::from_toml(&text))
+            .map(|inner| Schema { inner })
+            .map_err(|e| to_py_err(py, e))
     }
 
     /// The schema's name.
@@ -94,7 +114,11 @@ impl Schema {
     }
 
     fn __repr__(&self) -> String {
-        format!("Schema(name={:?}, version={})", self.inner.name(), self.inner.version())
+        format!(
+            "Schema(name={:?}, version={})",
+            self.inner.name(),
+            self.inner.version()
+        )
     }
 }
 
@@ -112,9 +136,14 @@ fn validate<'py>(
     let schema = schema.map(|s| s.get().inner.clone());
     let report = py.detach(|| {
         record.normalize();
-        schema.as_ref().unwrap_or(CoreSchema::builtin()).validate(&record, today).to_json()
+        schema
+            .as_ref()
+            .unwrap_or(CoreSchema::builtin())
+            .validate(&record, today)
+            .to_json()
     });
-    let value: serde_json::Value = serde_json::from_str(&report).map_err(|_| PyTypeError::new_err("report"))?;
+    let value: serde_json::Value =
+        serde_json::from_str(&report).map_err(|_| PyTypeError::new_err("report"))?;
     convert::to_py(py, &value)
 }
 
@@ -126,7 +155,8 @@ fn normalize<'py>(py: Python<'py>, record: &Bound<'py, PyAny>) -> PyResult<Bound
         record.normalize();
         record.to_json()
     });
-    let value: serde_json::Value = serde_json::from_str(&json).map_err(|_| PyTypeError::new_err("record"))?;
+    let value: serde_json::Value =
+        serde_json::from_str(&json).map_err(|_| PyTypeError::new_err("record"))?;
     convert::to_py(py, &value)
 }
 
@@ -144,9 +174,16 @@ fn check<'py>(
     let today = parse_date(py, today)?;
     let schema = schema.map(|s| s.get().inner.clone());
     let json = py
-        .detach(|| schema.as_ref().unwrap_or(CoreSchema::builtin()).check(record, today).map(|(r, _)| r.to_json()))
+        .detach(|| {
+            schema
+                .as_ref()
+                .unwrap_or(CoreSchema::builtin())
+                .check(record, today)
+                .map(|(r, _)| r.to_json())
+        })
         .map_err(|e| to_py_err(py, e))?;
-    let value: serde_json::Value = serde_json::from_str(&json).map_err(|_| PyTypeError::new_err("record"))?;
+    let value: serde_json::Value =
+        serde_json::from_str(&json).map_err(|_| PyTypeError::new_err("record"))?;
     convert::to_py(py, &value)
 }
 
@@ -154,10 +191,19 @@ fn check<'py>(
 #[pyfunction]
 #[pyo3(signature = (value, rule, profile="standard"))]
 fn mask(py: Python<'_>, value: &str, rule: &str, profile: &str) -> PyResult<Option<String>> {
-    let rule = MaskRule::parse(rule)
-        .ok_or_else(|| error_from_kind(py, ErrorKind::InvalidArgument, format!("unknown mask rule {rule:?}")))?;
+    let rule = MaskRule::parse(rule).ok_or_else(|| {
+        error_from_kind(
+            py,
+            ErrorKind::InvalidArgument,
+            format!("unknown mask rule {rule:?}"),
+        )
+    })?;
     let profile = Profile::parse(profile).ok_or_else(|| {
-        error_from_kind(py, ErrorKind::InvalidArgument, "profile must be \"standard\" or \"privileged\"".into())
+        error_from_kind(
+            py,
+            ErrorKind::InvalidArgument,
+            "profile must be \"standard\" or \"privileged\"".into(),
+        )
     })?;
     match rule.apply(value, profile) {
         Masked::Text(t) => Ok(Some(t)),
@@ -173,7 +219,10 @@ fn mask(py: Python<'_>, value: &str, rule: &str, profile: &str) -> PyResult<Opti
 /// Every error kind as `(code, name, description)`.
 #[pyfunction]
 fn error_kinds() -> Vec<(u32, &'static str, &'static str)> {
-    ErrorKind::ALL.iter().map(|k| (k.code(), k.name(), k.description())).collect()
+    ErrorKind::ALL
+        .iter()
+        .map(|k| (k.code(), k.name(), k.description()))
+        .collect()
 }
 
 #[pymodule]

@@ -51,18 +51,35 @@ fn heading(out: &mut dyn Write, n: u32, title: &str) -> io::Result<()> {
 
 pub(crate) fn run(out: &mut dyn Write) -> Result<(), crate::Failure> {
     let schema = Schema::builtin();
-    writeln!(out, "Coffer {} — a walk-through of the foundation: validation, normalisation and masking.", coffer::VERSION)?;
-    writeln!(out, "All records below are synthetic. \"Today\" is {TODAY} for the birth-date checks.")?;
+    writeln!(
+        out,
+        "Coffer {} — a walk-through of the foundation: validation, normalisation and masking.",
+        coffer::VERSION
+    )?;
+    writeln!(
+        out,
+        "All records below are synthetic. \"Today\" is {TODAY} for the birth-date checks."
+    )?;
 
-    heading(out, 1, "The built-in schema: what each field is and how it is protected")?;
-    writeln!(out, "  {:<34} {:<10} {:<10} {:<14} {:<10} {}", "field", "class", "protection", "index", "mask", "category")?;
+    heading(
+        out,
+        1,
+        "The built-in schema: what each field is and how it is protected",
+    )?;
+    writeln!(
+        out,
+        "  {:<34} {:<10} {:<10} {:<14} {:<10} category",
+        "field", "class", "protection", "index", "mask"
+    )?;
     for pattern in FIELD_PATTERNS {
         if let Some(spec) = schema.spec_for_pattern(pattern) {
             let protection = match spec.protection {
                 Protection::Clear => "clear",
                 Protection::Encrypted => "encrypted",
             };
-            let index = spec.index.map_or("-".to_owned(), |i| format!("{}/{}b", i.transform.as_str(), i.bits));
+            let index = spec.index.map_or("-".to_owned(), |i| {
+                format!("{}/{}b", i.transform.as_str(), i.bits)
+            });
             writeln!(
                 out,
                 "  {:<34} {:<10} {:<10} {:<14} {:<10} {}",
@@ -76,41 +93,77 @@ pub(crate) fn run(out: &mut dyn Write) -> Result<(), crate::Failure> {
         }
     }
 
-    heading(out, 2, "Normalisation: one spelling per value, so it always validates, indexes and seals the same way")?;
+    heading(
+        out,
+        2,
+        "Normalisation: one spelling per value, so it always validates, indexes and seals the same way",
+    )?;
     let raw = CustomerRecord::from_json(MESSY_INDIVIDUAL)?;
     let (clean, report) = schema.check(raw.clone(), TODAY)?;
     let before = raw.fields();
     let after = clean.fields();
     for (b, a) in before.iter().zip(after.iter()) {
         if b.value != a.value {
-            writeln!(out, "  {:<32} {:?}  ->  {:?}", a.path.to_string(), b.value, a.value)?;
+            writeln!(
+                out,
+                "  {:<32} {:?}  ->  {:?}",
+                a.path.to_string(),
+                b.value,
+                a.value
+            )?;
         }
     }
-    writeln!(out, "  Result: {} (full-width folded, separators and +86 removed, x -> X, e-mail domain lower-cased)", report)?;
+    writeln!(
+        out,
+        "  Result: {} (full-width folded, separators and +86 removed, x -> X, e-mail domain lower-cased)",
+        report
+    )?;
 
-    heading(out, 3, "Validation reports every problem at once, with a path and a stable code, never the value")?;
+    heading(
+        out,
+        3,
+        "Validation reports every problem at once, with a path and a stable code, never the value",
+    )?;
     let broken = CustomerRecord::from_json(BROKEN_INDIVIDUAL)?;
     match schema.check(broken, TODAY) {
         Ok(_) => writeln!(out, "  (unexpectedly valid)")?,
         Err(e) => {
             let report = e.validation_report().cloned().unwrap_or_default();
-            writeln!(out, "  {} error(s), {} warning(s):", report.errors().count(), report.warnings().count())?;
+            writeln!(
+                out,
+                "  {} error(s), {} warning(s):",
+                report.errors().count(),
+                report.warnings().count()
+            )?;
             for issue in &report.issues {
                 writeln!(out, "    {issue}")?;
             }
-            writeln!(out, "  (The first ID has a correct check character but a 30 February birth date.)")?;
+            writeln!(
+                out,
+                "  (The first ID has a correct check character but a 30 February birth date.)"
+            )?;
         }
     }
 
-    heading(out, 4, "A company: the Unified Social Credit Code and an IBAN")?;
+    heading(
+        out,
+        4,
+        "A company: the Unified Social Credit Code and an IBAN",
+    )?;
     let (company, report) = schema.check(CustomerRecord::from_json(COMPANY)?, TODAY)?;
     writeln!(out, "  {} {} — {}", company.kind, company.id, report)?;
 
-    heading(out, 5, "Masked display forms (the schema's rule for each field), standard and privileged profiles")?;
-    writeln!(out, "  {:<32} {:<28} {}", "field", "standard", "privileged")?;
+    heading(
+        out,
+        5,
+        "Masked display forms (the schema's rule for each field), standard and privileged profiles",
+    )?;
+    writeln!(out, "  {:<32} {:<28} privileged", "field", "standard")?;
     for record in [&clean, &company] {
         for field in record.fields() {
-            let Some(spec) = schema.spec_for(&field.path) else { continue };
+            let Some(spec) = schema.spec_for(&field.path) else {
+                continue;
+            };
             if spec.protection == Protection::Clear {
                 continue;
             }
@@ -119,15 +172,29 @@ pub(crate) fn run(out: &mut dyn Write) -> Result<(), crate::Failure> {
                 coffer::mask::Masked::Withheld => "(withheld)".into(),
                 coffer::mask::Masked::KeyedHash => "(keyed token)".into(),
             };
-            writeln!(out, "  {:<32} {:<28} {}", field.path.to_string(), show(Profile::Standard), show(Profile::Privileged))?;
+            writeln!(
+                out,
+                "  {:<32} {:<28} {}",
+                field.path.to_string(),
+                show(Profile::Standard),
+                show(Profile::Privileged)
+            )?;
         }
     }
-    writeln!(out, "  Card numbers with the card form: {} / {}", partial(MaskForm::Card, Profile::Standard, "6200000000000005"), partial(MaskForm::Card, Profile::Privileged, "6200000000000005"))?;
+    writeln!(
+        out,
+        "  Card numbers with the card form: {} / {}",
+        partial(MaskForm::Card, Profile::Standard, "6200000000000005"),
+        partial(MaskForm::Card, Profile::Privileged, "6200000000000005")
+    )?;
 
     heading(out, 6, "Secrets redact themselves")?;
     let debug = format!("{:?}", clean.name);
     writeln!(out, "  format!(\"{{:?}}\", record.name) = {debug}")?;
     writeln!(out)?;
-    writeln!(out, "Next in Coffer: sealing each field under a key hierarchy, access policies, retention and audit.")?;
+    writeln!(
+        out,
+        "Next in Coffer: sealing each field under a key hierarchy, access policies, retention and audit."
+    )?;
     Ok(())
 }

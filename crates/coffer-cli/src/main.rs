@@ -14,7 +14,11 @@ use coffer::record::{CustomerRecord, DEFAULT_SCHEMA_TOML, Schema};
 mod demo;
 
 #[derive(Parser)]
-#[command(name = "coffer", version, about = "Field-level protection for customer records in accounting and ERP systems.")]
+#[command(
+    name = "coffer",
+    version,
+    about = "Field-level protection for customer records in accounting and ERP systems."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -90,9 +94,17 @@ fn main() -> ExitCode {
     let mut out = BufWriter::new(stdout.lock());
     let result = match cli.command {
         Command::Demo => demo::run(&mut out).map(|()| ExitCode::SUCCESS),
-        Command::Validate { file, schema, today, json } => validate(&mut out, file, schema, today, json),
+        Command::Validate {
+            file,
+            schema,
+            today,
+            json,
+        } => validate(&mut out, file, schema, today, json),
         Command::Mask { rule, profile } => mask(&mut out, &rule, profile),
-        Command::Schema(SchemaCommand::Show) => out.write_all(DEFAULT_SCHEMA_TOML.as_bytes()).map(|()| ExitCode::SUCCESS).map_err(Into::into),
+        Command::Schema(SchemaCommand::Show) => out
+            .write_all(DEFAULT_SCHEMA_TOML.as_bytes())
+            .map(|()| ExitCode::SUCCESS)
+            .map_err(Into::into),
         Command::Schema(SchemaCommand::Check { file }) => schema_check(&mut out, &file),
     };
     let flushed = out.flush();
@@ -134,7 +146,8 @@ impl From<coffer::Error> for Failure {
 }
 
 fn read_to_string(path: &PathBuf) -> Result<String, Failure> {
-    std::fs::read_to_string(path).map_err(|e| Failure(format!("cannot read {}: {e}", path.display())))
+    std::fs::read_to_string(path)
+        .map_err(|e| Failure(format!("cannot read {}: {e}", path.display())))
 }
 
 fn load_schema(path: Option<&PathBuf>) -> Result<Schema, Failure> {
@@ -164,9 +177,11 @@ fn validate(
     let input: Box<dyn BufRead> = match &file {
         None => Box::new(io::stdin().lock()),
         Some(p) if p.as_os_str() == "-" => Box::new(io::stdin().lock()),
-        Some(p) => Box::new(io::BufReader::new(
-            std::fs::File::open(p).map_err(|e| Failure(format!("cannot open {}: {e}", p.display())))?,
-        )),
+        Some(p) => {
+            Box::new(io::BufReader::new(std::fs::File::open(p).map_err(|e| {
+                Failure(format!("cannot open {}: {e}", p.display()))
+            })?))
+        }
     };
     let (mut total, mut invalid) = (0usize, 0usize);
     for (n, line) in input.split(b'\n').enumerate() {
@@ -185,13 +200,28 @@ fn validate(
             invalid += 1;
         }
         match (&outcome, json) {
-            (Ok(report), true) => writeln!(out, "{{\"line\":{line_no},\"report\":{}}}", report.to_json())?,
+            (Ok(report), true) => writeln!(
+                out,
+                "{{\"line\":{line_no},\"report\":{}}}",
+                report.to_json()
+            )?,
             (Err(e), true) => {
                 let error = serde_json::json!({"code": e.code(), "kind": e.kind().name(), "message": e.to_string()});
-                writeln!(out, "{{\"line\":{line_no},\"report\":{{\"valid\":false,\"error\":{error}}}}}")?;
+                writeln!(
+                    out,
+                    "{{\"line\":{line_no},\"report\":{{\"valid\":false,\"error\":{error}}}}}"
+                )?;
             }
             (Ok(report), false) if !report.issues.is_empty() => {
-                writeln!(out, "line {line_no}: {}", if valid { "valid, with warnings" } else { "INVALID" })?;
+                writeln!(
+                    out,
+                    "line {line_no}: {}",
+                    if valid {
+                        "valid, with warnings"
+                    } else {
+                        "INVALID"
+                    }
+                )?;
                 for issue in &report.issues {
                     writeln!(out, "    {issue}")?;
                 }
@@ -201,13 +231,22 @@ fn validate(
         }
     }
     if !json {
-        writeln!(out, "{total} record(s), {} valid, {invalid} invalid", total - invalid)?;
+        writeln!(
+            out,
+            "{total} record(s), {} valid, {invalid} invalid",
+            total - invalid
+        )?;
     }
-    Ok(if invalid > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
+    Ok(if invalid > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 fn mask(out: &mut dyn Write, rule: &str, profile: ProfileArg) -> Result<ExitCode, Failure> {
-    let rule = MaskRule::parse(rule).ok_or_else(|| Failure(format!("unknown mask rule {rule:?}")))?;
+    let rule =
+        MaskRule::parse(rule).ok_or_else(|| Failure(format!("unknown mask rule {rule:?}")))?;
     let profile = match profile {
         ProfileArg::Standard => Profile::Standard,
         ProfileArg::Privileged => Profile::Privileged,
@@ -217,7 +256,9 @@ fn mask(out: &mut dyn Write, rule: &str, profile: ProfileArg) -> Result<ExitCode
         match rule.apply(line.trim_end_matches('\r'), profile) {
             Masked::Text(t) => writeln!(out, "{t}")?,
             Masked::Withheld => writeln!(out)?,
-            Masked::KeyedHash => return Err(Failure("keyed_hash masking needs an opened store".into())),
+            Masked::KeyedHash => {
+                return Err(Failure("keyed_hash masking needs an opened store".into()));
+            }
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -226,7 +267,12 @@ fn mask(out: &mut dyn Write, rule: &str, profile: ProfileArg) -> Result<ExitCode
 fn schema_check(out: &mut dyn Write, file: &PathBuf) -> Result<ExitCode, Failure> {
     match Schema::from_toml(&read_to_string(file)?) {
         Ok(schema) => {
-            writeln!(out, "{}: schema `{}` is valid", file.display(), schema.name())?;
+            writeln!(
+                out,
+                "{}: schema `{}` is valid",
+                file.display(),
+                schema.name()
+            )?;
             Ok(ExitCode::SUCCESS)
         }
         Err(coffer::Error::Schema { problems }) => {

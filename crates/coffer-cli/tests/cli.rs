@@ -11,7 +11,12 @@ fn coffer(args: &[&str], stdin: &str) -> Output {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
     child.wait_with_output().unwrap()
 }
 
@@ -24,7 +29,12 @@ fn demo_runs() {
     let o = coffer(&["demo"], "");
     assert!(o.status.success(), "{}", text(&o));
     let t = text(&o);
-    for expected in ["resident_id.date", "138****0000", "1****************X", "[redacted]"] {
+    for expected in [
+        "resident_id.date",
+        "138****0000",
+        "1****************X",
+        "[redacted]",
+    ] {
         assert!(t.contains(expected), "missing {expected}");
     }
 }
@@ -48,8 +58,10 @@ fn validate_reports_invalid_lines_and_exits_1() {
     assert!(!t.contains("110101200001010000"), "{t}");
 
     let o = coffer(&["validate", "--json", "--today", "2026-11-27"], input);
-    let lines: Vec<serde_json::Value> =
-        String::from_utf8_lossy(&o.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(lines.len(), 3);
     assert_eq!(lines[0]["report"]["valid"], true);
     assert_eq!(lines[1]["line"], 3);
@@ -60,17 +72,36 @@ fn validate_reports_invalid_lines_and_exits_1() {
 fn validate_all_good_exits_0_and_bad_arguments_exit_2() {
     let good = r#"{"id":"k","tenant":"t","kind":"company","name":"示例","id_documents":[{"type":"uscc","number":"91110000MA00000152"}],"emails":["a@example.cn"]}"#;
     assert_eq!(coffer(&["validate"], good).status.code(), Some(0));
-    assert_eq!(coffer(&["validate", "/nonexistent/file.jsonl"], "").status.code(), Some(2));
-    assert_eq!(coffer(&["validate", "--today", "yesterday"], good).status.code(), Some(2));
+    assert_eq!(
+        coffer(&["validate", "/nonexistent/file.jsonl"], "")
+            .status
+            .code(),
+        Some(2)
+    );
+    assert_eq!(
+        coffer(&["validate", "--today", "yesterday"], good)
+            .status
+            .code(),
+        Some(2)
+    );
 }
 
 #[test]
 fn mask_reads_stdin() {
     let o = coffer(&["mask", "--rule", "phone"], "13800000000\n01012345678\n");
-    assert_eq!(String::from_utf8_lossy(&o.stdout), "138****0000\n010-****78\n");
-    let o = coffer(&["mask", "--rule", "id_number", "--profile", "privileged"], "110101200001010002\n");
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout),
+        "138****0000\n010-****78\n"
+    );
+    let o = coffer(
+        &["mask", "--rule", "id_number", "--profile", "privileged"],
+        "110101200001010002\n",
+    );
     assert_eq!(String::from_utf8_lossy(&o.stdout), "110101********0002\n");
-    assert_eq!(coffer(&["mask", "--rule", "nope"], "x\n").status.code(), Some(2));
+    assert_eq!(
+        coffer(&["mask", "--rule", "nope"], "x\n").status.code(),
+        Some(2)
+    );
 }
 
 #[test]
@@ -81,7 +112,10 @@ fn schema_check_lists_every_problem() {
     let shown = coffer(&["schema", "show"], "");
     let broken = String::from_utf8_lossy(&shown.stdout)
         .replace("mask = \"name\"", "mask = \"nmae\"")
-        .replace("class = \"personal\"\nprotection = \"encrypted\"\nindex = \"lowercase\"", "class = \"personal\"\nprotection = \"sealed\"\nindex = \"lowercase\"");
+        .replace(
+            "class = \"personal\"\nprotection = \"encrypted\"\nindex = \"lowercase\"",
+            "class = \"personal\"\nprotection = \"sealed\"\nindex = \"lowercase\"",
+        );
     std::fs::write(&path, broken).unwrap();
     let o = coffer(&["schema", "check", path.to_str().unwrap()], "");
     assert_eq!(o.status.code(), Some(1));
@@ -90,6 +124,11 @@ fn schema_check_lists_every_problem() {
     assert!(t.contains("unknown protection `sealed`"), "{t}");
     assert!(t.contains("2 problem(s)"), "{t}");
     std::fs::write(&path, String::from_utf8_lossy(&shown.stdout).as_bytes()).unwrap();
-    assert_eq!(coffer(&["schema", "check", path.to_str().unwrap()], "").status.code(), Some(0));
+    assert_eq!(
+        coffer(&["schema", "check", path.to_str().unwrap()], "")
+            .status
+            .code(),
+        Some(0)
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }

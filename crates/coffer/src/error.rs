@@ -226,7 +226,11 @@ pub struct DocumentProblem {
 impl fmt::Display for DocumentProblem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.line > 0 {
-            write!(f, "line {}, column {}: {}", self.line, self.column, self.message)
+            write!(
+                f,
+                "line {}, column {}: {}",
+                self.line, self.column, self.message
+            )
         } else {
             f.write_str(&self.message)
         }
@@ -338,7 +342,11 @@ impl Error {
         }
     }
 
-    pub(crate) fn malformed_utf8(what: &'static str, bytes: &[u8], err: std::str::Utf8Error) -> Self {
+    pub(crate) fn malformed_utf8(
+        what: &'static str,
+        bytes: &[u8],
+        err: std::str::Utf8Error,
+    ) -> Self {
         let valid = &bytes[..err.valid_up_to()];
         // The prefix is valid UTF-8 by construction; count lines and characters in it.
         let text = std::str::from_utf8(valid).unwrap_or_default();
@@ -351,6 +359,66 @@ impl Error {
             reason: format!("invalid UTF-8 at byte offset {}", err.valid_up_to()),
         }
     }
+}
+
+/// Rewrites a serde message so that it names kinds and expectations, never input values.
+pub(crate) fn sanitize_serde_message(msg: &str) -> String {
+    // The expectation text comes last and is ours (type and variant names); take the last
+    // occurrence so that a value containing the separator cannot smuggle itself in.
+    let expected = msg.rfind(", expected ").map(|i| &msg[i + 2..]);
+    for prefix in ["invalid type: ", "invalid value: "] {
+        if let Some(rest) = msg.strip_prefix(prefix) {
+            let kind = match rest.split(' ').next().unwrap_or("") {
+                "string" => "a string",
+                "integer" => "an integer",
+                "floating" => "a number",
+                "boolean" => "a boolean",
+                "map" => "an object",
+                "sequence" => "an array",
+                "null" | "unit" => "null",
+                "char" => "a character",
+                _ => "a value",
+            };
+            let what = if prefix.starts_with("invalid type") {
+                "wrong type"
+            } else {
+                "invalid value"
+            };
+            return match expected {
+                Some(e) => format!("{what}: found {kind}, {e}"),
+                None => format!("{what}: found {kind}"),
+            };
+        }
+    }
+    if msg.starts_with("unknown variant") {
+        return match expected {
+            Some(e) => format!("unknown variant, {e}"),
+            None => "unknown variant".into(),
+        };
+    }
+    if msg.starts_with("unknown field")
+        || msg.starts_with("missing field")
+        || msg.starts_with("duplicate field")
+        || msg.starts_with("custom key")
+        || msg.starts_with("invalid length")
+    {
+        // Field names are structure; any name longer than a real one is cut short.
+        return match msg.split_once('`') {
+            Some((head, rest)) => match rest.split_once('`') {
+                Some((name, tail)) => format!(
+                    "{head}`{}`{tail}",
+                    crate::record::truncate_for_message(name)
+                ),
+                None => msg.chars().take(160).collect(),
+            },
+            None => msg.chars().take(160).collect(),
+        };
+    }
+    // Syntax errors ("expected value", "EOF while parsing a string", ...) carry no input.
+    if msg.contains('`') || msg.contains('"') {
+        return "invalid value".into();
+    }
+    msg.to_owned()
 }
 
 /// The 1-based line and column (in characters) just past the end of `text`.

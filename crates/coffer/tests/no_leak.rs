@@ -28,7 +28,10 @@ fn assert_clean(what: &str, text: &str) {
         // Also after the normalisation Coffer applies (digits only, upper case).
         let digits: String = s.chars().filter(char::is_ascii_digit).collect();
         if digits.len() >= 8 {
-            assert!(!text.contains(&digits), "{what} leaks the digits of a planted value: {text}");
+            assert!(
+                !text.contains(&digits),
+                "{what} leaks the digits of a planted value: {text}"
+            );
         }
     }
 }
@@ -98,6 +101,24 @@ fn parse_errors_never_print_values() {
     bytes.push(0xC0);
     let err = CustomerRecord::from_json_bytes(&bytes).unwrap_err();
     assert_clean("UTF-8 error", &format!("{err} {err:?}"));
+}
+
+#[test]
+fn limit_and_schema_errors_never_print_values() {
+    let long = format!(
+        "SENTINELNAME{}",
+        "x".repeat(coffer::record::MAX_VALUE_BYTES)
+    );
+    let doc = format!(r#"{{"id":"c","tenant":"t","kind":"individual","name":"{long}"}}"#);
+    let err = CustomerRecord::from_json(&doc).unwrap_err();
+    assert_eq!(err.kind(), coffer::ErrorKind::LimitExceeded);
+    assert_clean("limit error", &format!("{err} {err:?}"));
+
+    // A value pasted into a schema where a class belongs: the problem names the key's position.
+    let schema =
+        coffer::record::DEFAULT_SCHEMA_TOML.replace("class = \"personal\"", "class = 13912345678");
+    let err = Schema::from_toml(&schema).unwrap_err();
+    assert_clean("schema error", &format!("{err} {err:?}"));
 }
 
 #[test]

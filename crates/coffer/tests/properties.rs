@@ -2,7 +2,8 @@
 //! them fails, and normalisation is idempotent.
 
 use coffer::record::{
-    CustomerRecord, IssueCode, Schema, luhn_check_digit, normalize, resident_id_check_char, uscc_check_char,
+    CustomerRecord, IssueCode, Schema, luhn_check_digit, normalize, resident_id_check_char,
+    uscc_check_char,
 };
 use proptest::prelude::*;
 use time::macros::date;
@@ -14,35 +15,49 @@ const USCC_ALPHABET: &str = "0123456789ABCDEFGHJKLMNPQRTUWXY";
 fn resident_id() -> impl Strategy<Value = String> {
     (100_000u32..=999_999, 0i64..(125 * 365), 0u32..1000).prop_map(|(region, days, seq)| {
         let birth = date!(1900 - 01 - 01) + time::Duration::days(days);
-        let body = format!("{region:06}{:04}{:02}{:02}{seq:03}", birth.year(), u8::from(birth.month()), birth.day());
+        let body = format!(
+            "{region:06}{:04}{:02}{:02}{seq:03}",
+            birth.year(),
+            u8::from(birth.month()),
+            birth.day()
+        );
         let check = resident_id_check_char(body.as_bytes()).unwrap() as char;
         format!("{body}{check}")
     })
 }
 
 fn uscc() -> impl Strategy<Value = String> {
-    (prop::sample::select(vec!['1', '5', '9', 'Y']), 100_000u32..=999_999, prop::collection::vec(0usize..31, 9)).prop_map(
-        |(authority, region, body)| {
+    (
+        prop::sample::select(vec!['1', '5', '9', 'Y']),
+        100_000u32..=999_999,
+        prop::collection::vec(0usize..31, 9),
+    )
+        .prop_map(|(authority, region, body)| {
             let alphabet: Vec<char> = USCC_ALPHABET.chars().collect();
             let mut s = format!("{authority}1{region:06}");
             s.extend(body.into_iter().map(|i| alphabet[i]));
             let check = uscc_check_char(s.as_bytes()).unwrap() as char;
             s.push(check);
             s
-        },
-    )
+        })
 }
 
 fn card() -> impl Strategy<Value = String> {
     prop::collection::vec(0u8..10, 10..=17).prop_map(|digits| {
-        let payload: String = std::iter::once('6').chain(digits.into_iter().map(|d| (b'0' + d) as char)).collect();
+        let payload: String = std::iter::once('6')
+            .chain(digits.into_iter().map(|d| (b'0' + d) as char))
+            .collect();
         let check = luhn_check_digit(&payload).unwrap() as char;
         format!("{payload}{check}")
     })
 }
 
 fn record_with_doc(doc_type: &str, number: &str) -> String {
-    let kind = if doc_type == "uscc" { "company" } else { "individual" };
+    let kind = if doc_type == "uscc" {
+        "company"
+    } else {
+        "individual"
+    };
     format!(
         r#"{{"id":"c","tenant":"t","kind":"{kind}","name":"张三","phones":["13800000000"],
             "id_documents":[{{"type":"{doc_type}","number":"{number}"}}]}}"#

@@ -1,6 +1,8 @@
 //! Validation of whole records through the public API, with the reference notes' worked vectors.
 
-use coffer::record::{CustomerKind, CustomerRecord, IssueCode, Schema, Severity, resident_id_check_char};
+use coffer::record::{
+    CustomerKind, CustomerRecord, IssueCode, Schema, Severity, resident_id_check_char,
+};
 use time::macros::date;
 
 const TODAY: time::Date = date!(2026 - 11 - 27);
@@ -35,7 +37,13 @@ fn a_good_record_is_valid_without_warnings() {
 
 #[test]
 fn resident_id_vectors() {
-    for ok in ["110101200001010002", "440304199912310023", "11010119800101007X", "11010119800101007x", "360426199101010071"] {
+    for ok in [
+        "110101200001010002",
+        "440304199912310023",
+        "11010119800101007X",
+        "11010119800101007x",
+        "360426199101010071",
+    ] {
         let r = report_for(&with_id(ok));
         assert!(r.is_valid(), "{ok}: {r}");
     }
@@ -65,20 +73,39 @@ fn full_width_spaced_and_legacy_ids_normalise() {
 
 #[test]
 fn impossible_dates_with_a_correct_check_character_fail() {
-    for body in ["11010119000229001", "11010120230229001", "11010119991301001", "11010119990431001", "11010119990100001"] {
+    for body in [
+        "11010119000229001",
+        "11010120230229001",
+        "11010119991301001",
+        "11010119990431001",
+        "11010119990100001",
+    ] {
         let c = resident_id_check_char(body.as_bytes()).unwrap() as char;
         let r = report_for(&with_id(&format!("{body}{c}")));
-        assert!(r.has("id_documents[0].number", IssueCode::ResidentIdDate), "{body}: {r}");
+        assert!(
+            r.has("id_documents[0].number", IssueCode::ResidentIdDate),
+            "{body}: {r}"
+        );
     }
     // Leap days that exist.
-    for body in ["11010120000229001", "11010119960229001", "11010120240229001"] {
+    for body in [
+        "11010120000229001",
+        "11010119960229001",
+        "11010120240229001",
+    ] {
         let c = resident_id_check_char(body.as_bytes()).unwrap() as char;
-        assert!(report_for(&with_id(&format!("{body}{c}"))).is_valid(), "{body}");
+        assert!(
+            report_for(&with_id(&format!("{body}{c}"))).is_valid(),
+            "{body}"
+        );
     }
     // Born after today.
     let body = "11010120261128001";
     let c = resident_id_check_char(body.as_bytes()).unwrap() as char;
-    assert!(report_for(&with_id(&format!("{body}{c}"))).has("id_documents[0].number", IssueCode::ResidentIdFutureBirth));
+    assert!(
+        report_for(&with_id(&format!("{body}{c}")))
+            .has("id_documents[0].number", IssueCode::ResidentIdFutureBirth)
+    );
 }
 
 #[test]
@@ -90,12 +117,25 @@ fn company_records() {
                 "bank_accounts":[{{"bank_name":"中国银行","account_type":"settlement","account_number":"110144556600011"}}]}}"#
         )
     };
-    for ok in ["91110000MA00000152", "91110000000000019B", "91110000MA0000AB0M", "92440300MA0000015Y", "91110000600037341L", "9111 0000 ma00 0001 52"] {
+    for ok in [
+        "91110000MA00000152",
+        "91110000000000019B",
+        "91110000MA0000AB0M",
+        "92440300MA0000015Y",
+        "91110000600037341L",
+        "9111 0000 ma00 0001 52",
+    ] {
         let r = report_for(&company(ok));
         assert!(r.is_valid() && r.issues.is_empty(), "{ok}: {r}");
     }
-    assert!(report_for(&company("91110000MA00000153")).has("id_documents[0].number", IssueCode::UsccChecksum));
-    assert!(report_for(&company("91110000MA0000015I")).has("id_documents[0].number", IssueCode::UsccAlphabet));
+    assert!(
+        report_for(&company("91110000MA00000153"))
+            .has("id_documents[0].number", IssueCode::UsccChecksum)
+    );
+    assert!(
+        report_for(&company("91110000MA0000015I"))
+            .has("id_documents[0].number", IssueCode::UsccAlphabet)
+    );
     // A correct USCC whose embedded organisation code is wrong: a warning only.
     let body = "91110000MA0000016";
     let check = coffer::record::uscc_check_char(body.as_bytes()).unwrap() as char;
@@ -106,7 +146,11 @@ fn company_records() {
 
 #[test]
 fn bank_accounts() {
-    let acct = |t: &str, n: &str| individual(&format!(r#","bank_accounts":[{{"account_type":"{t}","account_number":"{n}"}}]"#));
+    let acct = |t: &str, n: &str| {
+        individual(&format!(
+            r#","bank_accounts":[{{"account_type":"{t}","account_number":"{n}"}}]"#
+        ))
+    };
     for (t, n) in [
         ("card", "6200000000000005"),
         ("card", "6200 0000 0000 0005"),
@@ -140,11 +184,24 @@ fn phones_and_emails() {
                 "phones":{phones},"emails":{emails}}}"#
         )
     };
-    let r = report_for(&rec(r#"["+86 138-0000-0000","0086 19200000000","(010) 1234-5678","+44 20 7183 8750"]"#, r#"["Zhang.San@EXAMPLE.com","a+b@example.cn"]"#));
+    let r = report_for(&rec(
+        r#"["+86 138-0000-0000","0086 19200000000","(010) 1234-5678","+44 20 7183 8750"]"#,
+        r#"["Zhang.San@EXAMPLE.com","a+b@example.cn"]"#,
+    ));
     assert!(r.is_valid() && r.issues.is_empty(), "{r}");
-    let r = report_for(&rec(r#"["15400000000","12000000000","1380000000","hello"]"#, r#"["no-at.example.com","x@-bad.com"]"#));
+    let r = report_for(&rec(
+        r#"["15400000000","12000000000","1380000000","hello"]"#,
+        r#"["no-at.example.com","x@-bad.com"]"#,
+    ));
     assert!(r.has("phones[0]", IssueCode::MobileUnallocated));
-    assert_eq!(r.issues.iter().find(|i| i.code == IssueCode::MobileUnallocated).unwrap().severity, Severity::Warning);
+    assert_eq!(
+        r.issues
+            .iter()
+            .find(|i| i.code == IssueCode::MobileUnallocated)
+            .unwrap()
+            .severity,
+        Severity::Warning
+    );
     assert!(r.has("phones[1]", IssueCode::MobileFormat));
     assert!(r.has("phones[2]", IssueCode::MobileFormat));
     assert!(r.has("phones[3]", IssueCode::PhoneFormat));
@@ -154,7 +211,11 @@ fn phones_and_emails() {
     assert!(report_for(&rec("[]", &long_local)).has("emails[0]", IssueCode::EmailTooLong));
 
     // A strict schema turns the unallocated network code into an error.
-    let strict = Schema::from_toml(&coffer::record::DEFAULT_SCHEMA_TOML.replace("strict_mobile = false", "strict_mobile = true")).unwrap();
+    let strict = Schema::from_toml(
+        &coffer::record::DEFAULT_SCHEMA_TOML
+            .replace("strict_mobile = false", "strict_mobile = true"),
+    )
+    .unwrap();
     let mut r = CustomerRecord::from_json(&rec(r#"["15400000000"]"#, "[]")).unwrap();
     r.normalize();
     let report = strict.validate(&r, TODAY);
@@ -165,10 +226,18 @@ fn phones_and_emails() {
 fn completeness_per_kind() {
     let r = report_for(r#"{"id":"c-1","tenant":"acme","kind":"individual"}"#);
     assert!(r.has("name", IssueCode::RequiredMissing), "{r}");
-    assert!(r.has("id_documents[0].number", IssueCode::RequiredMissing), "{r}");
+    assert!(
+        r.has("id_documents[0].number", IssueCode::RequiredMissing),
+        "{r}"
+    );
     assert!(r.has("phones", IssueCode::RequireAnyMissing), "{r}");
-    let r = report_for(r#"{"id":"k-1","tenant":"acme","kind":"company","name":"示例公司","addresses":["上海市浦东新区某路1号"]}"#);
-    assert!(r.has("id_documents[0].number", IssueCode::RequiredMissing), "{r}");
+    let r = report_for(
+        r#"{"id":"k-1","tenant":"acme","kind":"company","name":"示例公司","addresses":["上海市浦东新区某路1号"]}"#,
+    );
+    assert!(
+        r.has("id_documents[0].number", IssueCode::RequiredMissing),
+        "{r}"
+    );
     assert!(!r.has("phones", IssueCode::RequireAnyMissing), "{r}");
 }
 
@@ -180,7 +249,11 @@ fn every_problem_is_reported_at_once() {
         "bank_accounts":[{"account_type":"card","account_number":"6200000000000006"}],
         "custom":{"note":"a\u202eb"}}"#;
     let r = report_for(json);
-    let codes: Vec<(String, &str)> = r.issues.iter().map(|i| (i.path.to_string(), i.code.as_str())).collect();
+    let codes: Vec<(String, &str)> = r
+        .issues
+        .iter()
+        .map(|i| (i.path.to_string(), i.code.as_str()))
+        .collect();
     for expected in [
         ("id", "value.empty"),
         ("name", "value.control_chars"),
@@ -192,7 +265,12 @@ fn every_problem_is_reported_at_once() {
         ("bank_accounts[0].account_number", "card.checksum"),
         ("custom.note", "value.control_chars"),
     ] {
-        assert!(codes.iter().any(|(p, c)| p == expected.0 && *c == expected.1), "missing {expected:?} in {codes:?}");
+        assert!(
+            codes
+                .iter()
+                .any(|(p, c)| p == expected.0 && *c == expected.1),
+            "missing {expected:?} in {codes:?}"
+        );
     }
     assert_eq!(r.errors().count(), 9, "{codes:?}");
     let json_report: serde_json::Value = serde_json::from_str(&r.to_json()).unwrap();
@@ -203,10 +281,14 @@ fn every_problem_is_reported_at_once() {
 #[test]
 fn too_long_values() {
     let long_name = "张".repeat(201);
-    let r = report_for(&format!(r#"{{"id":"c-1","tenant":"acme","kind":"individual","name":"{long_name}"}}"#));
+    let r = report_for(&format!(
+        r#"{{"id":"c-1","tenant":"acme","kind":"individual","name":"{long_name}"}}"#
+    ));
     assert!(r.has("name", IssueCode::TooLong), "{r}");
     let ok_name = "张".repeat(200);
-    let r = report_for(&format!(r#"{{"id":"c-1","tenant":"acme","kind":"individual","name":"{ok_name}"}}"#));
+    let r = report_for(&format!(
+        r#"{{"id":"c-1","tenant":"acme","kind":"individual","name":"{ok_name}"}}"#
+    ));
     assert!(!r.has("name", IssueCode::TooLong), "{r}");
 }
 

@@ -174,7 +174,10 @@ impl MaskRule {
             "withhold" => Some(Self::Withhold),
             "keyed_hash" => Some(Self::KeyedHash),
             "clear" => Some(Self::Clear),
-            _ => MaskForm::ALL.into_iter().find(|f| f.as_str() == name).map(Self::Partial),
+            _ => MaskForm::ALL
+                .into_iter()
+                .find(|f| f.as_str() == name)
+                .map(Self::Partial),
         }
     }
 
@@ -212,7 +215,10 @@ fn stars(n: usize) -> String {
 }
 
 fn first_chars(value: &str, n: usize) -> &str {
-    value.char_indices().nth(n).map_or(value, |(i, _)| &value[..i])
+    value
+        .char_indices()
+        .nth(n)
+        .map_or(value, |(i, _)| &value[..i])
 }
 
 fn last_chars(value: &str, n: usize) -> &str {
@@ -220,7 +226,10 @@ fn last_chars(value: &str, n: usize) -> &str {
     if count <= n {
         return value;
     }
-    value.char_indices().nth(count - n).map_or(value, |(i, _)| &value[i..])
+    value
+        .char_indices()
+        .nth(count - n)
+        .map_or(value, |(i, _)| &value[i..])
 }
 
 /// The partial form of `value`. Never panics, whatever the input; a value too short to keep
@@ -232,14 +241,39 @@ pub fn partial(form: MaskForm, profile: Profile, value: &str) -> String {
         MaskForm::Name => mask_name(value, privileged),
         MaskForm::Phone => mask_phone(value, privileged),
         MaskForm::IdNumber => match (len, privileged) {
-            (18, false) => format!("{}{}{}", first_chars(value, 1), stars(16), last_chars(value, 1)),
-            (18, true) => format!("{}{}{}", first_chars(value, 6), stars(8), last_chars(value, 4)),
-            (6.., false) => format!("{}{}{}", first_chars(value, 1), stars(6), last_chars(value, 1)),
-            (8.., true) => format!("{}{}{}", first_chars(value, 2), stars(6), last_chars(value, 3)),
+            (18, false) => format!(
+                "{}{}{}",
+                first_chars(value, 1),
+                stars(16),
+                last_chars(value, 1)
+            ),
+            (18, true) => format!(
+                "{}{}{}",
+                first_chars(value, 6),
+                stars(8),
+                last_chars(value, 4)
+            ),
+            (6.., false) => format!(
+                "{}{}{}",
+                first_chars(value, 1),
+                stars(6),
+                last_chars(value, 1)
+            ),
+            (8.., true) => format!(
+                "{}{}{}",
+                first_chars(value, 2),
+                stars(6),
+                last_chars(value, 3)
+            ),
             _ => stars(6),
         },
         MaskForm::Card => match (len, privileged) {
-            (14.., true) => format!("{}{}{}", first_chars(value, 6), stars(6), last_chars(value, 4)),
+            (14.., true) => format!(
+                "{}{}{}",
+                first_chars(value, 6),
+                stars(6),
+                last_chars(value, 4)
+            ),
             (10.., _) => format!("{}{}", stars(12), last_chars(value, 4)),
             _ => stars(4),
         },
@@ -253,7 +287,11 @@ pub fn partial(form: MaskForm, profile: Profile, value: &str) -> String {
         MaskForm::Iban => mask_iban(value, privileged),
         MaskForm::Email => match value.rsplit_once('@') {
             Some((local, domain)) if !local.is_empty() && !domain.is_empty() => {
-                let keep = if privileged && local.chars().count() > 2 { 2 } else { 1 };
+                let keep = if privileged && local.chars().count() > 2 {
+                    2
+                } else {
+                    1
+                };
                 format!("{}***@{domain}", first_chars(local, keep))
             }
             _ => stars(3),
@@ -335,12 +373,26 @@ fn mask_iban(value: &str, privileged: bool) -> String {
     if !value.is_ascii() || value.len() < 12 {
         return stars(4);
     }
-    let bank = if privileged { iban_bank_code_len(&value[..2]) } else { 0 };
+    let bank = if privileged {
+        iban_bank_code_len(&value[..2])
+    } else {
+        0
+    };
     let head = 4 + bank;
     if value.len() < head + 8 {
-        return format!("{}{}{}", &value[..4], stars(value.len() - 8), &value[value.len() - 4..]);
+        return format!(
+            "{}{}{}",
+            &value[..4],
+            stars(value.len() - 8),
+            &value[value.len() - 4..]
+        );
     }
-    format!("{}{}{}", &value[..head], stars(value.len() - head - 4), &value[value.len() - 4..])
+    format!(
+        "{}{}{}",
+        &value[..head],
+        stars(value.len() - head - 4),
+        &value[value.len() - 4..]
+    )
 }
 
 /// Where the Chinese administrative levels of an address end (byte offsets): the province,
@@ -349,7 +401,10 @@ fn cn_address_levels(value: &str) -> (Option<usize>, Option<usize>, Option<usize
     const MUNICIPALITIES: [&str; 4] = ["北京市", "上海市", "天津市", "重庆市"];
     let find_after = |from: usize, markers: &[&str]| -> Option<usize> {
         let rest = &value[from..];
-        markers.iter().filter_map(|m| rest.find(m).map(|i| from + i + m.len())).min()
+        markers
+            .iter()
+            .filter_map(|m| rest.find(m).map(|i| from + i + m.len()))
+            .min()
     };
     let province = MUNICIPALITIES
         .iter()
@@ -375,7 +430,11 @@ fn mask_address(value: &str, privileged: bool) -> String {
             _ => stars(4),
         };
     }
-    let parts: Vec<&str> = value.split(',').map(str::trim).filter(|p| !p.is_empty()).collect();
+    let parts: Vec<&str> = value
+        .split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .collect();
     let keep = if privileged { 3 } else { 2 };
     if parts.len() <= keep {
         return stars(4);
@@ -398,7 +457,14 @@ mod tests {
         assert!(MaskOperator::Withhold < MaskOperator::KeyedHash);
         assert!(MaskOperator::KeyedHash < MaskOperator::Partial);
         assert!(MaskOperator::Partial < MaskOperator::Clear);
-        for name in ["withhold", "keyed_hash", "clear", "name", "id_number", "last4"] {
+        for name in [
+            "withhold",
+            "keyed_hash",
+            "clear",
+            "name",
+            "id_number",
+            "last4",
+        ] {
             assert_eq!(MaskRule::parse(name).unwrap().as_str(), name);
         }
         assert_eq!(MaskRule::parse("nope"), None);
@@ -415,20 +481,50 @@ mod tests {
         assert_eq!(m(Phone, Standard, "01012345678"), "010-****78");
         assert_eq!(m(Phone, Privileged, "01012345678"), "010-****5678");
         assert_eq!(m(Phone, Standard, "+442071838750"), "+44****8750");
-        assert_eq!(m(IdNumber, Standard, "110101200001010002"), "1****************2");
-        assert_eq!(m(IdNumber, Privileged, "110101200001010002"), "110101********0002");
+        assert_eq!(
+            m(IdNumber, Standard, "110101200001010002"),
+            "1****************2"
+        );
+        assert_eq!(
+            m(IdNumber, Privileged, "110101200001010002"),
+            "110101********0002"
+        );
         assert_eq!(m(Card, Standard, "6200000000000005"), "************0005");
         assert_eq!(m(Card, Privileged, "6200000000000005"), "620000******0005");
         assert_eq!(m(Account, Standard, "11014455660001"), "****0001");
-        assert_eq!(m(Iban, Standard, "DE17123456780000000001"), "DE17**************0001");
-        assert_eq!(m(Iban, Privileged, "DE17123456780000000001"), "DE1712345678******0001");
-        assert_eq!(m(Email, Standard, "zhang.san@example.com"), "z***@example.com");
-        assert_eq!(m(Email, Privileged, "zhang.san@example.com"), "zh***@example.com");
+        assert_eq!(
+            m(Iban, Standard, "DE17123456780000000001"),
+            "DE17**************0001"
+        );
+        assert_eq!(
+            m(Iban, Privileged, "DE17123456780000000001"),
+            "DE1712345678******0001"
+        );
+        assert_eq!(
+            m(Email, Standard, "zhang.san@example.com"),
+            "z***@example.com"
+        );
+        assert_eq!(
+            m(Email, Privileged, "zhang.san@example.com"),
+            "zh***@example.com"
+        );
         assert_eq!(m(Address, Standard, "北京市东城区某街道1号"), "北京市****");
-        assert_eq!(m(Address, Privileged, "北京市东城区某街道1号"), "北京市东城区****");
-        assert_eq!(m(Address, Standard, "广东省深圳市南山区某路2号"), "广东省深圳市****");
-        assert_eq!(m(Address, Privileged, "广东省深圳市南山区某路2号"), "广东省深圳市南山区****");
-        assert_eq!(m(Address, Standard, "1 Main St, Springfield, IL, USA"), "****, IL, USA");
+        assert_eq!(
+            m(Address, Privileged, "北京市东城区某街道1号"),
+            "北京市东城区****"
+        );
+        assert_eq!(
+            m(Address, Standard, "广东省深圳市南山区某路2号"),
+            "广东省深圳市****"
+        );
+        assert_eq!(
+            m(Address, Privileged, "广东省深圳市南山区某路2号"),
+            "广东省深圳市南山区****"
+        );
+        assert_eq!(
+            m(Address, Standard, "1 Main St, Springfield, IL, USA"),
+            "****, IL, USA"
+        );
         assert_eq!(m(Date, Standard, "2000-01-01"), "2000-**-**");
         assert_eq!(m(Date, Privileged, "20000101"), "2000-01-**");
     }
@@ -443,7 +539,21 @@ mod tests {
 
     #[test]
     fn never_panics_on_odd_input() {
-        for v in ["", "a", "张", "@", "a@", "@b", "🙂🙂", "1", "+", "0", "北京市", "DE", "e\u{301}"] {
+        for v in [
+            "",
+            "a",
+            "张",
+            "@",
+            "a@",
+            "@b",
+            "🙂🙂",
+            "1",
+            "+",
+            "0",
+            "北京市",
+            "DE",
+            "e\u{301}",
+        ] {
             for f in MaskForm::ALL {
                 for p in [Standard, Privileged] {
                     let _ = m(f, p, v);

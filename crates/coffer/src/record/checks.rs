@@ -31,7 +31,11 @@ pub fn resident_id_check_char(body: &[u8]) -> Option<u8> {
     if body.len() != 17 || !body.iter().all(u8::is_ascii_digit) {
         return None;
     }
-    let sum: u32 = body.iter().zip(RESIDENT_ID_WEIGHTS).map(|(d, w)| u32::from(d - b'0') * w).sum();
+    let sum: u32 = body
+        .iter()
+        .zip(RESIDENT_ID_WEIGHTS)
+        .map(|(d, w)| u32::from(d - b'0') * w)
+        .sum();
     Some(RESIDENT_ID_CHECK[(sum % 11) as usize])
 }
 
@@ -55,9 +59,16 @@ pub(crate) fn resident_id_birth_date(id: &[u8]) -> Option<Date> {
 
 /// Checks a normalised 18-character resident ID (or a Hong Kong, Macau or Taiwan residence
 /// permit, which shares the layout and check character).
-pub(crate) fn check_resident_id(id: &str, today: Date, min_year: i32) -> Result<(), ResidentIdProblem> {
+pub(crate) fn check_resident_id(
+    id: &str,
+    today: Date,
+    min_year: i32,
+) -> Result<(), ResidentIdProblem> {
     let b = id.as_bytes();
-    if b.len() != 18 || !b[..17].iter().all(u8::is_ascii_digit) || !(b[17].is_ascii_digit() || b[17] == b'X') {
+    if b.len() != 18
+        || !b[..17].iter().all(u8::is_ascii_digit)
+        || !(b[17].is_ascii_digit() || b[17] == b'X')
+    {
         return Err(ResidentIdProblem::Format);
     }
     let birth = resident_id_birth_date(b).ok_or(ResidentIdProblem::Date)?;
@@ -92,7 +103,9 @@ pub fn upgrade_resident_id_15(id: &str) -> Option<String> {
 /// The GB 32100-2015 alphabet: digits and upper-case letters without I, O, Z, S, V.
 const USCC_ALPHABET: &[u8; 31] = b"0123456789ABCDEFGHJKLMNPQRTUWXY";
 /// `3^i mod 31`, i = 0..16.
-const USCC_WEIGHTS: [u32; 17] = [1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28];
+const USCC_WEIGHTS: [u32; 17] = [
+    1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28,
+];
 /// GB 11714 organisation-code weights.
 const ORG_CODE_WEIGHTS: [u32; 8] = [3, 7, 9, 10, 5, 8, 4, 2];
 
@@ -206,24 +219,101 @@ pub fn luhn_check_digit(payload: &str) -> Option<u8> {
 
 /// IBAN lengths per country (the SWIFT IBAN registry).
 const IBAN_LENGTHS: &[(&str, usize)] = &[
-    ("AD", 24), ("AE", 23), ("AL", 28), ("AT", 20), ("AZ", 28), ("BA", 20), ("BE", 16),
-    ("BG", 22), ("BH", 22), ("BI", 27), ("BR", 29), ("BY", 28), ("CH", 21), ("CR", 22),
-    ("CY", 28), ("CZ", 24), ("DE", 22), ("DJ", 27), ("DK", 18), ("DO", 28), ("EE", 20),
-    ("EG", 29), ("ES", 24), ("FI", 18), ("FK", 18), ("FO", 18), ("FR", 27), ("GB", 22),
-    ("GE", 22), ("GI", 23), ("GL", 18), ("GR", 27), ("GT", 28), ("HR", 21), ("HU", 28),
-    ("IE", 22), ("IL", 23), ("IQ", 23), ("IS", 26), ("IT", 27), ("JO", 30), ("KW", 30),
-    ("KZ", 20), ("LB", 28), ("LC", 32), ("LI", 21), ("LT", 20), ("LU", 20), ("LV", 21),
-    ("LY", 25), ("MC", 27), ("MD", 24), ("ME", 22), ("MK", 19), ("MN", 20), ("MR", 27),
-    ("MT", 31), ("MU", 30), ("NI", 28), ("NL", 18), ("NO", 15), ("OM", 23), ("PK", 24),
-    ("PL", 28), ("PS", 29), ("QA", 29), ("RO", 24), ("RS", 22), ("RU", 33), ("SA", 24),
-    ("SC", 31), ("SD", 18), ("SE", 24), ("SI", 19), ("SK", 24), ("SM", 27), ("SO", 23),
-    ("ST", 25), ("SV", 28), ("TL", 23), ("TN", 24), ("TR", 26), ("UA", 29), ("VA", 22),
-    ("VG", 24), ("XK", 20), ("YE", 30),
+    ("AD", 24),
+    ("AE", 23),
+    ("AL", 28),
+    ("AT", 20),
+    ("AZ", 28),
+    ("BA", 20),
+    ("BE", 16),
+    ("BG", 22),
+    ("BH", 22),
+    ("BI", 27),
+    ("BR", 29),
+    ("BY", 28),
+    ("CH", 21),
+    ("CR", 22),
+    ("CY", 28),
+    ("CZ", 24),
+    ("DE", 22),
+    ("DJ", 27),
+    ("DK", 18),
+    ("DO", 28),
+    ("EE", 20),
+    ("EG", 29),
+    ("ES", 24),
+    ("FI", 18),
+    ("FK", 18),
+    ("FO", 18),
+    ("FR", 27),
+    ("GB", 22),
+    ("GE", 22),
+    ("GI", 23),
+    ("GL", 18),
+    ("GR", 27),
+    ("GT", 28),
+    ("HR", 21),
+    ("HU", 28),
+    ("IE", 22),
+    ("IL", 23),
+    ("IQ", 23),
+    ("IS", 26),
+    ("IT", 27),
+    ("JO", 30),
+    ("KW", 30),
+    ("KZ", 20),
+    ("LB", 28),
+    ("LC", 32),
+    ("LI", 21),
+    ("LT", 20),
+    ("LU", 20),
+    ("LV", 21),
+    ("LY", 25),
+    ("MC", 27),
+    ("MD", 24),
+    ("ME", 22),
+    ("MK", 19),
+    ("MN", 20),
+    ("MR", 27),
+    ("MT", 31),
+    ("MU", 30),
+    ("NI", 28),
+    ("NL", 18),
+    ("NO", 15),
+    ("OM", 23),
+    ("PK", 24),
+    ("PL", 28),
+    ("PS", 29),
+    ("QA", 29),
+    ("RO", 24),
+    ("RS", 22),
+    ("RU", 33),
+    ("SA", 24),
+    ("SC", 31),
+    ("SD", 18),
+    ("SE", 24),
+    ("SI", 19),
+    ("SK", 24),
+    ("SM", 27),
+    ("SO", 23),
+    ("ST", 25),
+    ("SV", 28),
+    ("TL", 23),
+    ("TN", 24),
+    ("TR", 26),
+    ("UA", 29),
+    ("VA", 22),
+    ("VG", 24),
+    ("XK", 20),
+    ("YE", 30),
 ];
 
 /// The IBAN length of a country, if it issues IBANs.
 pub(crate) fn iban_length(country: &str) -> Option<usize> {
-    IBAN_LENGTHS.iter().find(|(c, _)| *c == country).map(|&(_, n)| n)
+    IBAN_LENGTHS
+        .iter()
+        .find(|(c, _)| *c == country)
+        .map(|&(_, n)| n)
 }
 
 /// What is wrong with an IBAN.
@@ -246,7 +336,9 @@ pub(crate) fn check_iban(iban: &str) -> Result<(), IbanProblem> {
         || b.len() > 34
         || !b[..2].iter().all(u8::is_ascii_uppercase)
         || !b[2..4].iter().all(u8::is_ascii_digit)
-        || !b[4..].iter().all(|c| c.is_ascii_digit() || c.is_ascii_uppercase())
+        || !b[4..]
+            .iter()
+            .all(|c| c.is_ascii_digit() || c.is_ascii_uppercase())
     {
         return Err(IbanProblem::Format);
     }
@@ -374,7 +466,11 @@ pub(crate) enum EmailProblem {
 pub(crate) fn check_email(email: &str) -> Result<(), EmailProblem> {
     let (local, domain) = email.rsplit_once('@').ok_or(EmailProblem::Format)?;
     const LOCAL_EXTRA: &[u8] = b".!#$%&'*+/=?^_`{|}~-";
-    if local.is_empty() || !local.bytes().all(|c| c.is_ascii_alphanumeric() || LOCAL_EXTRA.contains(&c)) {
+    if local.is_empty()
+        || !local
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || LOCAL_EXTRA.contains(&c))
+    {
         return Err(EmailProblem::Format);
     }
     if local.len() > 64 || email.len() > 254 {
@@ -406,14 +502,31 @@ mod tests {
 
     #[test]
     fn resident_id_vectors() {
-        for ok in ["110101200001010002", "440304199912310023", "11010119800101007X", "360426199101010071"] {
+        for ok in [
+            "110101200001010002",
+            "440304199912310023",
+            "11010119800101007X",
+            "360426199101010071",
+        ] {
             assert_eq!(check_resident_id(ok, TODAY, 1880), Ok(()), "{ok}");
         }
-        assert_eq!(check_resident_id("110101200001010000", TODAY, 1880), Err(ResidentIdProblem::Checksum));
+        assert_eq!(
+            check_resident_id("110101200001010000", TODAY, 1880),
+            Err(ResidentIdProblem::Checksum)
+        );
         // Correct check character for an impossible date (30 February).
-        assert_eq!(check_resident_id("110101199002300006", TODAY, 1880), Err(ResidentIdProblem::Date));
-        assert_eq!(check_resident_id("11010119800101007", TODAY, 1880), Err(ResidentIdProblem::Format));
-        assert_eq!(check_resident_id("1101011980010100X7", TODAY, 1880), Err(ResidentIdProblem::Format));
+        assert_eq!(
+            check_resident_id("110101199002300006", TODAY, 1880),
+            Err(ResidentIdProblem::Date)
+        );
+        assert_eq!(
+            check_resident_id("11010119800101007", TODAY, 1880),
+            Err(ResidentIdProblem::Format)
+        );
+        assert_eq!(
+            check_resident_id("1101011980010100X7", TODAY, 1880),
+            Err(ResidentIdProblem::Format)
+        );
     }
 
     #[test]
@@ -423,18 +536,39 @@ mod tests {
             format!("{body}{}", c as char)
         };
         // Leap days: 2000 and 2024 are leap years, 1900 and 2023 are not.
-        assert_eq!(check_resident_id(&with_check("11010120000229001"), TODAY, 1880), Ok(()));
-        assert_eq!(check_resident_id(&with_check("11010120240229001"), TODAY, 1880), Ok(()));
-        assert_eq!(check_resident_id(&with_check("11010119000229001"), TODAY, 1880), Err(ResidentIdProblem::Date));
-        assert_eq!(check_resident_id(&with_check("11010120230229001"), TODAY, 1880), Err(ResidentIdProblem::Date));
-        assert_eq!(check_resident_id(&with_check("11010119991301001"), TODAY, 1880), Err(ResidentIdProblem::Date));
-        assert_eq!(check_resident_id(&with_check("11010119990100001"), TODAY, 1880), Err(ResidentIdProblem::Date));
+        assert_eq!(
+            check_resident_id(&with_check("11010120000229001"), TODAY, 1880),
+            Ok(())
+        );
+        assert_eq!(
+            check_resident_id(&with_check("11010120240229001"), TODAY, 1880),
+            Ok(())
+        );
+        assert_eq!(
+            check_resident_id(&with_check("11010119000229001"), TODAY, 1880),
+            Err(ResidentIdProblem::Date)
+        );
+        assert_eq!(
+            check_resident_id(&with_check("11010120230229001"), TODAY, 1880),
+            Err(ResidentIdProblem::Date)
+        );
+        assert_eq!(
+            check_resident_id(&with_check("11010119991301001"), TODAY, 1880),
+            Err(ResidentIdProblem::Date)
+        );
+        assert_eq!(
+            check_resident_id(&with_check("11010119990100001"), TODAY, 1880),
+            Err(ResidentIdProblem::Date)
+        );
         // Born tomorrow, and born before the earliest plausible year.
         assert_eq!(
             check_resident_id(&with_check("11010120261128001"), TODAY, 1880),
             Err(ResidentIdProblem::FutureBirthDate)
         );
-        assert_eq!(check_resident_id(&with_check("11010120261127001"), TODAY, 1880), Ok(()));
+        assert_eq!(
+            check_resident_id(&with_check("11010120261127001"), TODAY, 1880),
+            Ok(())
+        );
         assert_eq!(
             check_resident_id(&with_check("11010118790101001"), TODAY, 1880),
             Err(ResidentIdProblem::BirthDateTooEarly)
@@ -443,7 +577,10 @@ mod tests {
 
     #[test]
     fn legacy_15_upgrade() {
-        assert_eq!(upgrade_resident_id_15("110101900101000").as_deref(), Some("110101199001010007"));
+        assert_eq!(
+            upgrade_resident_id_15("110101900101000").as_deref(),
+            Some("110101199001010007")
+        );
         assert_eq!(upgrade_resident_id_15("11010190010100"), None);
         assert_eq!(upgrade_resident_id_15("11010190010100X"), None);
     }
@@ -470,7 +607,13 @@ mod tests {
 
     #[test]
     fn luhn_vectors() {
-        for ok in ["79927398713", "6200000000000005", "620000000000000005", "6217000000000000004", "4111111111111111"] {
+        for ok in [
+            "79927398713",
+            "6200000000000005",
+            "620000000000000005",
+            "6217000000000000004",
+            "4111111111111111",
+        ] {
             assert!(luhn_ok(ok), "{ok}");
             let (payload, check) = ok.split_at(ok.len() - 1);
             assert_eq!(luhn_check_digit(payload), Some(check.as_bytes()[0]));
@@ -484,10 +627,22 @@ mod tests {
     fn iban_vectors() {
         assert_eq!(check_iban("DE17123456780000000001"), Ok(()));
         assert_eq!(check_iban("GB82WEST12345698765432"), Ok(()));
-        assert_eq!(check_iban("GB82WEST12345698765433"), Err(IbanProblem::Checksum));
-        assert_eq!(check_iban("DE1712345678000000001"), Err(IbanProblem::Length));
-        assert_eq!(check_iban("ZZ17123456780000000001"), Err(IbanProblem::Country));
-        assert_eq!(check_iban("de17123456780000000001"), Err(IbanProblem::Format));
+        assert_eq!(
+            check_iban("GB82WEST12345698765433"),
+            Err(IbanProblem::Checksum)
+        );
+        assert_eq!(
+            check_iban("DE1712345678000000001"),
+            Err(IbanProblem::Length)
+        );
+        assert_eq!(
+            check_iban("ZZ17123456780000000001"),
+            Err(IbanProblem::Country)
+        );
+        assert_eq!(
+            check_iban("de17123456780000000001"),
+            Err(IbanProblem::Format)
+        );
     }
 
     #[test]
@@ -508,7 +663,10 @@ mod tests {
         assert_eq!(cn_area_code_len("075512345678"), 4);
         assert_eq!(classify_phone("+442071838750"), Ok(PhoneKind::E164));
         assert_eq!(classify_phone("+0442071838750"), Err(PhoneProblem::Format));
-        assert_eq!(classify_phone("+1234567890123456"), Err(PhoneProblem::Format));
+        assert_eq!(
+            classify_phone("+1234567890123456"),
+            Err(PhoneProblem::Format)
+        );
         assert_eq!(classify_phone(""), Err(PhoneProblem::Format));
     }
 
@@ -520,7 +678,13 @@ mod tests {
         assert_eq!(check_email("no-at.example.com"), Err(EmailProblem::Format));
         assert_eq!(check_email("x@-bad.com"), Err(EmailProblem::Domain));
         assert_eq!(check_email("x@exa_mple.com"), Err(EmailProblem::Domain));
-        assert_eq!(check_email(&format!("{}@example.com", "a".repeat(65))), Err(EmailProblem::TooLong));
-        assert_eq!(check_email(&format!("a@{}.com", "b".repeat(64))), Err(EmailProblem::Domain));
+        assert_eq!(
+            check_email(&format!("{}@example.com", "a".repeat(65))),
+            Err(EmailProblem::TooLong)
+        );
+        assert_eq!(
+            check_email(&format!("a@{}.com", "b".repeat(64))),
+            Err(EmailProblem::Domain)
+        );
     }
 }

@@ -261,14 +261,20 @@ impl CustomerRecord {
                 unit: "bytes",
             });
         }
-        let text = std::str::from_utf8(bytes).map_err(|e| Error::malformed_utf8("customer record", bytes, e))?;
+        let text = std::str::from_utf8(bytes)
+            .map_err(|e| Error::malformed_utf8("customer record", bytes, e))?;
         Self::from_json(text)
     }
 
     /// Writes the record as JSON. The buffer is wiped when the returned value is dropped.
     pub fn to_json(&self) -> Zeroizing<String> {
         // Sized up front so that growing the buffer does not leave unwiped copies behind.
-        let estimate = 512 + self.fields().iter().map(|f| f.value.len() * 2 + 48).sum::<usize>();
+        let estimate = 512
+            + self
+                .fields()
+                .iter()
+                .map(|f| f.value.len() * 2 + 48)
+                .sum::<usize>();
         let mut buf = Zeroizing::new(Vec::with_capacity(estimate));
         // Serialising plain strings, enums and maps into a Vec cannot fail.
         if serde_json::to_writer(&mut *buf, self).is_err() {
@@ -288,38 +294,72 @@ impl CustomerRecord {
     pub fn fields(&self) -> Vec<Field<'_>> {
         let mut out: Vec<Field<'_>> = Vec::new();
         if let Some(n) = &self.name {
-            out.push(Field { path: FieldPath::key("name"), value: n.expose() });
+            out.push(Field {
+                path: FieldPath::key("name"),
+                value: n.expose(),
+            });
         }
         let docs = FieldPath::key("id_documents");
         for (i, d) in self.id_documents.iter().enumerate() {
             let p = docs.at(i);
-            out.push(Field { path: p.child("type"), value: d.doc_type.as_str() });
-            out.push(Field { path: p.child("number"), value: d.number.expose() });
+            out.push(Field {
+                path: p.child("type"),
+                value: d.doc_type.as_str(),
+            });
+            out.push(Field {
+                path: p.child("number"),
+                value: d.number.expose(),
+            });
             if let Some(c) = &d.country {
-                out.push(Field { path: p.child("country"), value: c });
+                out.push(Field {
+                    path: p.child("country"),
+                    value: c,
+                });
             }
         }
-        for (list, values) in [("phones", &self.phones), ("emails", &self.emails), ("addresses", &self.addresses)] {
+        for (list, values) in [
+            ("phones", &self.phones),
+            ("emails", &self.emails),
+            ("addresses", &self.addresses),
+        ] {
             let base = FieldPath::key(list);
             for (i, v) in values.iter().enumerate() {
-                out.push(Field { path: base.at(i), value: v.expose() });
+                out.push(Field {
+                    path: base.at(i),
+                    value: v.expose(),
+                });
             }
         }
         let accounts = FieldPath::key("bank_accounts");
         for (i, a) in self.bank_accounts.iter().enumerate() {
             let p = accounts.at(i);
             if let Some(v) = &a.bank_name {
-                out.push(Field { path: p.child("bank_name"), value: v.expose() });
+                out.push(Field {
+                    path: p.child("bank_name"),
+                    value: v.expose(),
+                });
             }
             if let Some(v) = &a.branch {
-                out.push(Field { path: p.child("branch"), value: v.expose() });
+                out.push(Field {
+                    path: p.child("branch"),
+                    value: v.expose(),
+                });
             }
-            out.push(Field { path: p.child("account_type"), value: a.account_type.as_str() });
-            out.push(Field { path: p.child("account_number"), value: a.account_number.expose() });
+            out.push(Field {
+                path: p.child("account_type"),
+                value: a.account_type.as_str(),
+            });
+            out.push(Field {
+                path: p.child("account_number"),
+                value: a.account_number.expose(),
+            });
         }
         let custom = FieldPath::key("custom");
         for (k, v) in &self.custom {
-            out.push(Field { path: custom.child(k), value: v.expose() });
+            out.push(Field {
+                path: custom.child(k),
+                value: v.expose(),
+            });
         }
         out
     }
@@ -338,8 +378,10 @@ impl CustomerRecord {
         }
         for d in &mut self.id_documents {
             d.number = normalize::identifier(d.number.expose());
-            if matches!(d.doc_type, DocumentType::CnResidentId | DocumentType::CnResidentId15)
-                && let Some(upgraded) = super::checks::upgrade_resident_id_15(d.number.expose())
+            if matches!(
+                d.doc_type,
+                DocumentType::CnResidentId | DocumentType::CnResidentId15
+            ) && let Some(upgraded) = super::checks::upgrade_resident_id_15(d.number.expose())
             {
                 d.number = Sensitive::new(upgraded);
                 d.doc_type = DocumentType::CnResidentId;
@@ -385,7 +427,11 @@ impl CustomerRecord {
         ];
         for (name, len) in lists {
             if len > MAX_LIST_ITEMS {
-                return Err(Error::LimitExceeded { what: format!("`{name}`"), limit: MAX_LIST_ITEMS, unit: "items" });
+                return Err(Error::LimitExceeded {
+                    what: format!("`{name}`"),
+                    limit: MAX_LIST_ITEMS,
+                    unit: "items",
+                });
             }
         }
         if self.custom.len() > MAX_CUSTOM_FIELDS {
@@ -397,7 +443,11 @@ impl CustomerRecord {
         }
         for f in self.fields() {
             if f.value.len() > MAX_VALUE_BYTES {
-                return Err(Error::LimitExceeded { what: format!("`{}`", f.path), limit: MAX_VALUE_BYTES, unit: "bytes" });
+                return Err(Error::LimitExceeded {
+                    what: format!("`{}`", f.path),
+                    limit: MAX_VALUE_BYTES,
+                    unit: "bytes",
+                });
             }
         }
         Ok(())
@@ -409,64 +459,17 @@ pub(crate) fn json_error(what: &'static str, inner: &serde_json::Error, path: &s
     let raw = inner.to_string();
     let suffix = format!(" at line {} column {}", inner.line(), inner.column());
     let msg = raw.strip_suffix(&suffix).unwrap_or(&raw);
-    let mut reason = sanitize_serde_message(msg);
+    let mut reason = crate::error::sanitize_serde_message(msg);
     if !path.is_empty() && path != "." {
         reason = format!("at `{path}`: {reason}");
     }
-    Error::Malformed { what, format: Format::Json, line: inner.line(), column: inner.column(), reason }
-}
-
-/// Rewrites a serde message so that it names kinds and expectations, never input values.
-pub(crate) fn sanitize_serde_message(msg: &str) -> String {
-    // The expectation text comes last and is ours (type and variant names); take the last
-    // occurrence so that a value containing the separator cannot smuggle itself in.
-    let expected = msg.rfind(", expected ").map(|i| &msg[i + 2..]);
-    for prefix in ["invalid type: ", "invalid value: "] {
-        if let Some(rest) = msg.strip_prefix(prefix) {
-            let kind = match rest.split(' ').next().unwrap_or("") {
-                "string" => "a string",
-                "integer" => "an integer",
-                "floating" => "a number",
-                "boolean" => "a boolean",
-                "map" => "an object",
-                "sequence" => "an array",
-                "null" | "unit" => "null",
-                "char" => "a character",
-                _ => "a value",
-            };
-            let what = if prefix.starts_with("invalid type") { "wrong type" } else { "invalid value" };
-            return match expected {
-                Some(e) => format!("{what}: found {kind}, {e}"),
-                None => format!("{what}: found {kind}"),
-            };
-        }
+    Error::Malformed {
+        what,
+        format: Format::Json,
+        line: inner.line(),
+        column: inner.column(),
+        reason,
     }
-    if msg.starts_with("unknown variant") {
-        return match expected {
-            Some(e) => format!("unknown variant, {e}"),
-            None => "unknown variant".into(),
-        };
-    }
-    if msg.starts_with("unknown field")
-        || msg.starts_with("missing field")
-        || msg.starts_with("duplicate field")
-        || msg.starts_with("custom key")
-        || msg.starts_with("invalid length")
-    {
-        // Field names are structure; any name longer than a real one is cut short.
-        return match msg.split_once('`') {
-            Some((head, rest)) => match rest.split_once('`') {
-                Some((name, tail)) => format!("{head}`{}`{tail}", truncate_for_message(name)),
-                None => msg.chars().take(160).collect(),
-            },
-            None => msg.chars().take(160).collect(),
-        };
-    }
-    // Syntax errors ("expected value", "EOF while parsing a string", ...) carry no input.
-    if msg.contains('`') || msg.contains('"') {
-        return "invalid value".into();
-    }
-    msg.to_owned()
 }
 
 #[cfg(test)]
@@ -495,7 +498,9 @@ mod tests {
 
     #[test]
     fn unknown_key_is_named_with_position() {
-        let err = CustomerRecord::from_json(r#"{"id":"1","tenant":"t","kind":"company","nmae":"x"}"#).unwrap_err();
+        let err =
+            CustomerRecord::from_json(r#"{"id":"1","tenant":"t","kind":"company","nmae":"x"}"#)
+                .unwrap_err();
         let msg = err.to_string();
         assert!(msg.contains("`nmae`"), "{msg}");
         assert!(msg.contains("line 1"), "{msg}");
@@ -503,15 +508,20 @@ mod tests {
 
     #[test]
     fn wrong_types_do_not_echo_values() {
-        let err = CustomerRecord::from_json(r#"{"id":"1","tenant":"t","kind":"individual","phones":"13812345678"}"#)
-            .unwrap_err();
+        let err = CustomerRecord::from_json(
+            r#"{"id":"1","tenant":"t","kind":"individual","phones":"13812345678"}"#,
+        )
+        .unwrap_err();
         let msg = err.to_string();
         assert!(!msg.contains("13812345678"), "{msg}");
         assert!(msg.contains("phones"), "{msg}");
-        let err = CustomerRecord::from_json(r#"{"id":"1","tenant":"t","kind":"张三丰"}"#).unwrap_err();
+        let err =
+            CustomerRecord::from_json(r#"{"id":"1","tenant":"t","kind":"张三丰"}"#).unwrap_err();
         assert!(!err.to_string().contains("张三丰"), "{err}");
-        let err = CustomerRecord::from_json(r#"{"id":"1","tenant":"t","kind":"individual","name":13812345678}"#)
-            .unwrap_err();
+        let err = CustomerRecord::from_json(
+            r#"{"id":"1","tenant":"t","kind":"individual","name":13812345678}"#,
+        )
+        .unwrap_err();
         assert!(!err.to_string().contains("13812345678"), "{err}");
     }
 
@@ -522,7 +532,10 @@ mod tests {
             Error::Malformed { line, column, .. } => assert_eq!((line, column), (3, 3)),
             other => panic!("{other:?}"),
         }
-        assert!(CustomerRecord::from_json(r#"{"id":"1","tenant":"t","kind":"company"} trailing"#).is_err());
+        assert!(
+            CustomerRecord::from_json(r#"{"id":"1","tenant":"t","kind":"company"} trailing"#)
+                .is_err()
+        );
     }
 
     #[test]
@@ -536,17 +549,38 @@ mod tests {
 
     #[test]
     fn limits() {
-        let big = format!(r#"{{"id":"1","tenant":"t","kind":"company","name":"{}"}}"#, "a".repeat(MAX_VALUE_BYTES + 1));
-        assert_eq!(CustomerRecord::from_json(&big).unwrap_err().kind(), crate::ErrorKind::LimitExceeded);
+        let big = format!(
+            r#"{{"id":"1","tenant":"t","kind":"company","name":"{}"}}"#,
+            "a".repeat(MAX_VALUE_BYTES + 1)
+        );
+        assert_eq!(
+            CustomerRecord::from_json(&big).unwrap_err().kind(),
+            crate::ErrorKind::LimitExceeded
+        );
         let phones = vec!["\"13800000000\""; MAX_LIST_ITEMS + 1].join(",");
         let many = format!(r#"{{"id":"1","tenant":"t","kind":"company","phones":[{phones}]}}"#);
-        assert_eq!(CustomerRecord::from_json(&many).unwrap_err().kind(), crate::ErrorKind::LimitExceeded);
+        assert_eq!(
+            CustomerRecord::from_json(&many).unwrap_err().kind(),
+            crate::ErrorKind::LimitExceeded
+        );
         let huge = " ".repeat(MAX_RECORD_BYTES + 1);
-        assert_eq!(CustomerRecord::from_json(&huge).unwrap_err().kind(), crate::ErrorKind::LimitExceeded);
+        assert_eq!(
+            CustomerRecord::from_json(&huge).unwrap_err().kind(),
+            crate::ErrorKind::LimitExceeded
+        );
         let bad_key = r#"{"id":"1","tenant":"t","kind":"company","custom":{"a b":"x"}}"#;
-        assert_eq!(CustomerRecord::from_json(bad_key).unwrap_err().kind(), crate::ErrorKind::Malformed);
-        let deep = format!(r#"{{"id":"1","tenant":"t","kind":"company","custom":{}}}"#, "[".repeat(10_000));
-        assert_eq!(CustomerRecord::from_json(&deep).unwrap_err().kind(), crate::ErrorKind::Malformed);
+        assert_eq!(
+            CustomerRecord::from_json(bad_key).unwrap_err().kind(),
+            crate::ErrorKind::Malformed
+        );
+        let deep = format!(
+            r#"{{"id":"1","tenant":"t","kind":"company","custom":{}}}"#,
+            "[".repeat(10_000)
+        );
+        assert_eq!(
+            CustomerRecord::from_json(&deep).unwrap_err().kind(),
+            crate::ErrorKind::Malformed
+        );
     }
 
     #[test]

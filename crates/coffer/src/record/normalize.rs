@@ -49,10 +49,13 @@ pub fn name(value: &str) -> Sensitive {
     for (i, &c) in chars.iter().enumerate() {
         let c = match c {
             '\u{2022}' | '\u{30FB}' | '\u{FF65}' | '\u{2027}' | '\u{22C5}' => '\u{00B7}',
-            '.' if i > 0 && i + 1 < chars.len() && is_cjk(chars[i - 1]) && is_cjk(chars[i + 1]) => '\u{00B7}',
+            '.' if i > 0 && i + 1 < chars.len() && is_cjk(chars[i - 1]) && is_cjk(chars[i + 1]) => {
+                '\u{00B7}'
+            }
             _ => c,
         };
-        if c == ' ' && i > 0 && i + 1 < chars.len() && is_cjk(chars[i - 1]) && is_cjk(chars[i + 1]) {
+        if c == ' ' && i > 0 && i + 1 < chars.len() && is_cjk(chars[i - 1]) && is_cjk(chars[i + 1])
+        {
             continue;
         }
         out.push(c);
@@ -94,13 +97,17 @@ pub fn phone(value: &str) -> Sensitive {
     let out = match international {
         Some(rest) => match rest.strip_prefix("86") {
             // A Chinese mobile, or a landline whose area code lost its leading 0.
-            Some(national) if national.starts_with('1') && national.len() == 11 => national.to_owned(),
+            Some(national) if national.starts_with('1') && national.len() == 11 => {
+                national.to_owned()
+            }
             Some(national) if national.starts_with('0') => national.to_owned(),
             Some(national) if !national.is_empty() => format!("0{national}"),
             _ => format!("+{rest}"),
         },
         None => match v.strip_prefix("86") {
-            Some(national) if national.len() == 11 && national.starts_with('1') => national.to_owned(),
+            Some(national) if national.len() == 11 && national.starts_with('1') => {
+                national.to_owned()
+            }
             _ => v.to_owned(),
         },
     };
@@ -112,7 +119,11 @@ pub fn phone(value: &str) -> Sensitive {
 /// matters is up to the mailbox provider.
 pub fn email(value: &str) -> Sensitive {
     let folded = text(value);
-    let v: String = folded.expose().chars().filter(|c| !c.is_whitespace()).collect();
+    let v: String = folded
+        .expose()
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect();
     let v = Sensitive::new(v);
     let Some((local, domain)) = v.expose().rsplit_once('@') else {
         return v;
@@ -137,10 +148,22 @@ mod tests {
 
     #[test]
     fn full_width_and_spaces() {
-        assert_eq!(identifier("１１０１０１ ２０００-０１０１ ０００２").expose(), "110101200001010002");
-        assert_eq!(identifier("11010119800101007x").expose(), "11010119800101007X");
-        assert_eq!(identifier("6200\u{2014}0000 0000 0005").expose(), "6200000000000005");
-        assert_eq!(text("  北京市\u{3000}东城区   某街道 ").expose(), "北京市 东城区 某街道");
+        assert_eq!(
+            identifier("１１０１０１ ２０００-０１０１ ０００２").expose(),
+            "110101200001010002"
+        );
+        assert_eq!(
+            identifier("11010119800101007x").expose(),
+            "11010119800101007X"
+        );
+        assert_eq!(
+            identifier("6200\u{2014}0000 0000 0005").expose(),
+            "6200000000000005"
+        );
+        assert_eq!(
+            text("  北京市\u{3000}东城区   某街道 ").expose(),
+            "北京市 东城区 某街道"
+        );
     }
 
     #[test]
@@ -170,8 +193,14 @@ mod tests {
 
     #[test]
     fn emails() {
-        assert_eq!(email(" Zhang.San@EXAMPLE.com ").expose(), "Zhang.San@example.com");
-        assert_eq!(email("ｚｈａｎｇ＠ｅｘａｍｐｌｅ．ｃｏｍ").expose(), "zhang@example.com");
+        assert_eq!(
+            email(" Zhang.San@EXAMPLE.com ").expose(),
+            "Zhang.San@example.com"
+        );
+        assert_eq!(
+            email("ｚｈａｎｇ＠ｅｘａｍｐｌｅ．ｃｏｍ").expose(),
+            "zhang@example.com"
+        );
         assert_eq!(email("a@例子.中国").expose(), "a@xn--fsqu00a.xn--fiqs8s");
         assert_eq!(email("no-at").expose(), "no-at");
     }

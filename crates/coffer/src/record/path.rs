@@ -101,7 +101,10 @@ impl std::str::FromStr for FieldPath {
 }
 
 impl serde::Serialize for FieldPath {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> std::result::Result<S::Ok, S::Error> {
         serializer.collect_str(self)
     }
 }
@@ -134,7 +137,10 @@ pub(crate) fn parse_segments(text: &str, pattern: bool) -> Result<(Vec<Segment>,
                 if segs.is_empty() {
                     return Err(bad("a path starts with a name"));
                 }
-                let close = text[i..].find(']').map(|j| i + j).ok_or_else(|| bad("unclosed `[`"))?;
+                let close = text[i..]
+                    .find(']')
+                    .map(|j| i + j)
+                    .ok_or_else(|| bad("unclosed `[`"))?;
                 let inner = &text[i + 1..close];
                 if inner.is_empty() {
                     if !pattern {
@@ -148,7 +154,9 @@ pub(crate) fn parse_segments(text: &str, pattern: bool) -> Result<(Vec<Segment>,
                     if pattern {
                         return Err(bad("schema patterns use `[]`, not a position"));
                     }
-                    segs.push(Segment::Index(inner.parse().map_err(|_| bad("bad list index"))?));
+                    segs.push(Segment::Index(
+                        inner.parse().map_err(|_| bad("bad list index"))?,
+                    ));
                 }
                 i = close + 1;
                 expect_key = false;
@@ -189,7 +197,11 @@ pub(crate) fn parse_segments(text: &str, pattern: bool) -> Result<(Vec<Segment>,
 /// At most 64 characters of a caller-supplied identifier for an error message, with control
 /// characters escaped. Only used for structural text (keys, paths), never for values.
 pub(crate) fn truncate_for_message(text: &str) -> String {
-    let mut out: String = text.chars().take(64).flat_map(char::escape_default).collect();
+    let mut out: String = text
+        .chars()
+        .take(64)
+        .flat_map(char::escape_default)
+        .collect();
     if text.chars().count() > 64 {
         out.push('…');
     }
@@ -202,7 +214,12 @@ mod tests {
 
     #[test]
     fn parses_and_displays() {
-        for p in ["name", "phones[0]", "bank_accounts[12].account_number", "custom.vip_level"] {
+        for p in [
+            "name",
+            "phones[0]",
+            "bank_accounts[12].account_number",
+            "custom.vip_level",
+        ] {
             assert_eq!(FieldPath::parse(p).unwrap().to_string(), p);
         }
         let p = FieldPath::parse("bank_accounts[3].account_number").unwrap();
@@ -211,7 +228,9 @@ mod tests {
 
     #[test]
     fn rejects_bad_paths() {
-        for p in ["", ".a", "a.", "a..b", "[0]", "a[", "a[x]", "a[]", "a b", "a[0]b", "a[-1]", "张三"] {
+        for p in [
+            "", ".a", "a.", "a..b", "[0]", "a[", "a[x]", "a[]", "a b", "a[0]b", "a[-1]", "张三",
+        ] {
             assert!(FieldPath::parse(p).is_err(), "{p}");
         }
         assert!(FieldPath::parse(&"a".repeat(300)).is_err());

@@ -29,7 +29,12 @@ pub enum Classification {
 
 impl Classification {
     /// Every classification, least sensitive first.
-    pub const ALL: [Classification; 4] = [Self::Public, Self::Internal, Self::Personal, Self::Sensitive];
+    pub const ALL: [Classification; 4] = [
+        Self::Public,
+        Self::Internal,
+        Self::Personal,
+        Self::Sensitive,
+    ];
 
     /// The stable name (`public`, `internal`, `personal`, `sensitive`).
     pub const fn as_str(self) -> &'static str {
@@ -73,7 +78,13 @@ pub enum IndexTransform {
 
 impl IndexTransform {
     /// Every transform.
-    pub const ALL: [IndexTransform; 5] = [Self::Exact, Self::Last4, Self::BirthDate, Self::Lowercase, Self::Digits];
+    pub const ALL: [IndexTransform; 5] = [
+        Self::Exact,
+        Self::Last4,
+        Self::BirthDate,
+        Self::Lowercase,
+        Self::Digits,
+    ];
 
     /// The stable name.
     pub const fn as_str(self) -> &'static str {
@@ -101,7 +112,12 @@ impl IndexTransform {
                 if b.len() != 18 {
                     return None;
                 }
-                format!("{:04}{:02}{:02}", date.year(), u8::from(date.month()), date.day())
+                format!(
+                    "{:04}{:02}{:02}",
+                    date.year(),
+                    u8::from(date.month()),
+                    date.day()
+                )
             }
             Self::Lowercase => value.to_lowercase(),
             Self::Digits => value.chars().filter(char::is_ascii_digit).collect(),
@@ -149,7 +165,10 @@ pub struct ValidationSettings {
 
 impl Default for ValidationSettings {
     fn default() -> Self {
-        ValidationSettings { strict_mobile: false, min_birth_year: 1880 }
+        ValidationSettings {
+            strict_mobile: false,
+            min_birth_year: 1880,
+        }
     }
 }
 
@@ -264,7 +283,11 @@ struct Problems<'a> {
 impl Problems<'_> {
     fn at<T>(&mut self, spanned: &Spanned<T>, message: String) {
         let (line, column) = line_column_at(self.text, spanned.span().start);
-        self.list.push(DocumentProblem { line, column, message });
+        self.list.push(DocumentProblem {
+            line,
+            column,
+            message,
+        });
     }
 }
 
@@ -284,13 +307,26 @@ impl Schema {
     /// its line and column.
     pub fn from_toml(text: &str) -> Result<Schema> {
         if text.len() > MAX_SCHEMA_BYTES {
-            return Err(Error::LimitExceeded { what: "schema document".into(), limit: MAX_SCHEMA_BYTES, unit: "bytes" });
+            return Err(Error::LimitExceeded {
+                what: "schema document".into(),
+                limit: MAX_SCHEMA_BYTES,
+                unit: "bytes",
+            });
         }
         let raw: RawSchema = toml::from_str(text).map_err(|e| toml_error("schema", text, &e))?;
-        let mut problems = Problems { text, list: Vec::new() };
+        let mut problems = Problems {
+            text,
+            list: Vec::new(),
+        };
 
         if *raw.version.get_ref() != 1 {
-            problems.at(&raw.version, format!("unsupported schema version {}; this build reads version 1", raw.version.get_ref()));
+            problems.at(
+                &raw.version,
+                format!(
+                    "unsupported schema version {}; this build reads version 1",
+                    raw.version.get_ref()
+                ),
+            );
         }
         if raw.name.get_ref().trim().is_empty() {
             problems.at(&raw.name, "the schema name is empty".into());
@@ -299,7 +335,10 @@ impl Schema {
         let validation = match &raw.validation {
             None => ValidationSettings::default(),
             Some(v) => {
-                let mut s = ValidationSettings { strict_mobile: v.strict_mobile, ..Default::default() };
+                let mut s = ValidationSettings {
+                    strict_mobile: v.strict_mobile,
+                    ..Default::default()
+                };
                 if let Some(y) = &v.min_birth_year {
                     if !(1800..=2100).contains(y.get_ref()) {
                         problems.at(y, "min_birth_year must be between 1800 and 2100".into());
@@ -313,7 +352,9 @@ impl Schema {
         let mut slots: Vec<Option<FieldSpec>> = vec![None; FIELD_PATTERNS.len()];
         let mut custom = BTreeMap::new();
         for (key, field) in &raw.fields {
-            let Some(spec) = field_spec(field, &mut problems) else { continue };
+            let Some(spec) = field_spec(field, &mut problems) else {
+                continue;
+            };
             let k = key.get_ref().as_str();
             if let Some(i) = FIELD_PATTERNS.iter().position(|p| *p == k) {
                 slots[i] = Some(spec);
@@ -322,7 +363,13 @@ impl Schema {
             {
                 custom.insert(name.to_owned(), spec);
             } else {
-                problems.at(key, format!("unknown field pattern `{k}`; known patterns are {}", FIELD_PATTERNS.join(", ")));
+                problems.at(
+                    key,
+                    format!(
+                        "unknown field pattern `{k}`; known patterns are {}",
+                        FIELD_PATTERNS.join(", ")
+                    ),
+                );
             }
         }
         for (i, pattern) in FIELD_PATTERNS.iter().enumerate() {
@@ -340,20 +387,31 @@ impl Schema {
             let kinds = parse_kinds(&group.kinds, &mut problems);
             let mut fields = Vec::new();
             for f in &group.fields {
-                if FIELD_PATTERNS.contains(&f.get_ref().as_str()) || custom.contains_key(f.get_ref().trim_start_matches("custom.")) {
+                if FIELD_PATTERNS.contains(&f.get_ref().as_str())
+                    || custom.contains_key(f.get_ref().trim_start_matches("custom."))
+                {
                     fields.push(f.get_ref().clone());
                 } else {
-                    problems.at(f, format!("unknown field pattern `{}` in require_any", f.get_ref()));
+                    problems.at(
+                        f,
+                        format!("unknown field pattern `{}` in require_any", f.get_ref()),
+                    );
                 }
             }
             if fields.is_empty() {
-                problems.list.push(DocumentProblem { line: 0, column: 0, message: "a require_any group names no field".into() });
+                problems.list.push(DocumentProblem {
+                    line: 0,
+                    column: 0,
+                    message: "a require_any group names no field".into(),
+                });
             }
             require_any.push(RequireAny { kinds, fields });
         }
 
         if !problems.list.is_empty() {
-            return Err(Error::Schema { problems: DocumentProblems(problems.list) });
+            return Err(Error::Schema {
+                problems: DocumentProblems(problems.list),
+            });
         }
         Ok(Schema {
             name: raw.name.into_inner(),
@@ -390,7 +448,9 @@ impl Schema {
         if let Some(i) = FIELD_PATTERNS.iter().position(|p| *p == pattern) {
             return self.slots.get(i);
         }
-        pattern.strip_prefix("custom.").and_then(|k| self.custom.get(k))
+        pattern
+            .strip_prefix("custom.")
+            .and_then(|k| self.custom.get(k))
     }
 
     /// The spec that governs a concrete path (`phones[1]`, `custom.vip_level`).
@@ -422,7 +482,13 @@ fn parse_kinds(raw: &[Spanned<String>], problems: &mut Problems<'_>) -> Vec<Cust
         match CustomerKind::parse(k.get_ref()) {
             Some(kind) if !kinds.contains(&kind) => kinds.push(kind),
             Some(_) => {}
-            None => problems.at(k, format!("unknown customer kind `{}`; expected `individual` or `company`", k.get_ref())),
+            None => problems.at(
+                k,
+                format!(
+                    "unknown customer kind `{}`; expected `individual` or `company`",
+                    k.get_ref()
+                ),
+            ),
         }
     }
     kinds
@@ -432,24 +498,38 @@ fn field_spec(f: &RawField, problems: &mut Problems<'_>) -> Option<FieldSpec> {
     let before = problems.list.len();
     let classification = Classification::parse(f.class.get_ref());
     if classification.is_none() {
-        problems.at(&f.class, format!("unknown class `{}`; expected public, internal, personal or sensitive", f.class.get_ref()));
+        problems.at(
+            &f.class,
+            format!(
+                "unknown class `{}`; expected public, internal, personal or sensitive",
+                f.class.get_ref()
+            ),
+        );
     }
     let protection = match f.protection.get_ref().as_str() {
         "clear" => Some(Protection::Clear),
         "encrypted" => Some(Protection::Encrypted),
         other => {
-            problems.at(&f.protection, format!("unknown protection `{other}`; expected clear or encrypted"));
+            problems.at(
+                &f.protection,
+                format!("unknown protection `{other}`; expected clear or encrypted"),
+            );
             None
         }
     };
     if classification == Some(Classification::Sensitive) && protection == Some(Protection::Clear) {
-        problems.at(&f.protection, "a sensitive field must be encrypted (PIPL art. 28 and 51)".into());
+        problems.at(
+            &f.protection,
+            "a sensitive field must be encrypted (PIPL art. 28 and 51)".into(),
+        );
     }
     let transform = match &f.index {
         None => None,
         Some(s) if s.get_ref() == "none" => None,
         Some(s) => {
-            let t = IndexTransform::ALL.into_iter().find(|t| t.as_str() == s.get_ref());
+            let t = IndexTransform::ALL
+                .into_iter()
+                .find(|t| t.as_str() == s.get_ref());
             if t.is_none() {
                 problems.at(s, format!("unknown index transform `{}`; expected none, exact, last4, birth_date, lowercase or digits", s.get_ref()));
             }
@@ -475,15 +555,23 @@ fn field_spec(f: &RawField, problems: &mut Problems<'_>) -> Option<FieldSpec> {
     let category = f.category.get_ref();
     if category.is_empty()
         || category.len() > 64
-        || !category.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'.')
+        || !category
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'.')
     {
-        problems.at(&f.category, "a category is 1 to 64 characters of a-z, 0-9, `_` and `.`".into());
+        problems.at(
+            &f.category,
+            "a category is 1 to 64 characters of a-z, 0-9, `_` and `.`".into(),
+        );
     }
     let max_length = match &f.max_length {
         None => DEFAULT_MAX_LENGTH,
         Some(m) => {
             if !(1..=MAX_MAX_LENGTH).contains(m.get_ref()) {
-                problems.at(m, format!("max_length must be between 1 and {MAX_MAX_LENGTH}"));
+                problems.at(
+                    m,
+                    format!("max_length must be between 1 and {MAX_MAX_LENGTH}"),
+                );
             }
             *m.get_ref() as usize
         }
@@ -511,7 +599,7 @@ pub(crate) fn toml_error(what: &'static str, text: &str, err: &toml::de::Error) 
         format: crate::error::Format::Toml,
         line,
         column,
-        reason: err.message().trim().to_owned(),
+        reason: crate::error::sanitize_serde_message(err.message().trim()),
     }
 }
 
@@ -527,7 +615,10 @@ mod tests {
             assert!(s.spec_for_pattern(p).is_some(), "{p}");
         }
         let p = FieldPath::parse("bank_accounts[2].account_number").unwrap();
-        assert_eq!(s.spec_for(&p).unwrap().classification, Classification::Sensitive);
+        assert_eq!(
+            s.spec_for(&p).unwrap().classification,
+            Classification::Sensitive
+        );
         let c = FieldPath::parse("custom.anything").unwrap();
         assert_eq!(s.spec_for(&c).unwrap().category, "profile");
     }
@@ -547,39 +638,70 @@ mod tests {
     #[test]
     fn every_problem_is_reported_with_its_line() {
         let text = DEFAULT_SCHEMA_TOML
-            .replace("class = \"sensitive\"\nprotection = \"encrypted\"\nindex = \"exact\"", "class = \"sensitive\"\nprotection = \"clear\"\nindex = \"exact\"")
+            .replace(
+                "class = \"sensitive\"\nprotection = \"encrypted\"\nindex = \"exact\"",
+                "class = \"sensitive\"\nprotection = \"clear\"\nindex = \"exact\"",
+            )
             .replace("mask = \"name\"", "mask = \"nmae\"")
-            .replace("category = \"contact\"\nmax_length = 300", "category = \"Contact!\"\nmax_length = 300")
+            .replace(
+                "category = \"contact\"\nmax_length = 300",
+                "category = \"Contact!\"\nmax_length = 300",
+            )
             .replace("[fields.\"custom.*\"]", "[fields.\"favourite_colour\"]");
         let err = Schema::from_toml(&text).unwrap_err();
-        let Error::Schema { problems } = err else { panic!("expected a schema error") };
+        let Error::Schema { problems } = err else {
+            panic!("expected a schema error")
+        };
         let messages: Vec<String> = problems.0.iter().map(ToString::to_string).collect();
         let all = messages.join("\n");
         assert!(all.contains("sensitive field must be encrypted"), "{all}");
         assert!(all.contains("unknown mask `nmae`"), "{all}");
         assert!(all.contains("a category is"), "{all}");
-        assert!(all.contains("unknown field pattern `favourite_colour`"), "{all}");
+        assert!(
+            all.contains("unknown field pattern `favourite_colour`"),
+            "{all}"
+        );
         assert!(all.contains("`custom.*` is not described"), "{all}");
-        assert!(problems.0.iter().filter(|p| p.line > 0).count() >= 4, "{all}");
+        assert!(
+            problems.0.iter().filter(|p| p.line > 0).count() >= 4,
+            "{all}"
+        );
     }
 
     #[test]
     fn wrong_types_and_unknown_keys_are_malformed() {
         let text = DEFAULT_SCHEMA_TOML.replace("max_length = 200", "max_length = \"long\"");
-        assert_eq!(Schema::from_toml(&text).unwrap_err().kind(), crate::ErrorKind::Malformed);
+        assert_eq!(
+            Schema::from_toml(&text).unwrap_err().kind(),
+            crate::ErrorKind::Malformed
+        );
         let text = DEFAULT_SCHEMA_TOML.replace("strict_mobile = false", "strict_mobiles = false");
         let err = Schema::from_toml(&text).unwrap_err();
         assert!(err.to_string().contains("strict_mobiles"), "{err}");
-        assert_eq!(Schema::from_toml(&"#".repeat(MAX_SCHEMA_BYTES + 1)).unwrap_err().kind(), crate::ErrorKind::LimitExceeded);
+        assert_eq!(
+            Schema::from_toml(&"#".repeat(MAX_SCHEMA_BYTES + 1))
+                .unwrap_err()
+                .kind(),
+            crate::ErrorKind::LimitExceeded
+        );
     }
 
     #[test]
     fn index_transforms() {
         let v = "110101200001010002";
-        assert_eq!(IndexTransform::BirthDate.apply(v).unwrap().expose(), "20000101");
+        assert_eq!(
+            IndexTransform::BirthDate.apply(v).unwrap().expose(),
+            "20000101"
+        );
         assert_eq!(IndexTransform::Last4.apply(v).unwrap().expose(), "0002");
-        assert_eq!(IndexTransform::Lowercase.apply("A@B.CN").unwrap().expose(), "a@b.cn");
-        assert_eq!(IndexTransform::Digits.apply("+86-138").unwrap().expose(), "86138");
+        assert_eq!(
+            IndexTransform::Lowercase.apply("A@B.CN").unwrap().expose(),
+            "a@b.cn"
+        );
+        assert_eq!(
+            IndexTransform::Digits.apply("+86-138").unwrap().expose(),
+            "86138"
+        );
         assert!(IndexTransform::BirthDate.apply("G12345678").is_none());
         assert!(IndexTransform::Digits.apply("abc").is_none());
     }

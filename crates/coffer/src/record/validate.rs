@@ -8,8 +8,9 @@ use serde::Serialize;
 use time::Date;
 
 use super::checks::{
-    EmailProblem, IbanProblem, PhoneKind, PhoneProblem, ResidentIdProblem, UsccProblem, check_email, check_iban,
-    check_resident_id, check_uscc, classify_phone, cn_mobile_allocated, luhn_ok, uscc_org_code_ok,
+    EmailProblem, IbanProblem, PhoneKind, PhoneProblem, ResidentIdProblem, UsccProblem,
+    check_email, check_iban, check_resident_id, check_uscc, classify_phone, cn_mobile_allocated,
+    luhn_ok, uscc_org_code_ok,
 };
 use super::model::{AccountType, CustomerRecord, DocumentType, MAX_ID_CHARS};
 use super::path::FieldPath;
@@ -118,7 +119,12 @@ pub struct Issue {
 
 impl Issue {
     fn new(path: FieldPath, code: IssueCode) -> Self {
-        Issue { path, code, severity: code.severity(), message: code.message() }
+        Issue {
+            path,
+            code,
+            severity: code.severity(),
+            message: code.message(),
+        }
     }
 }
 
@@ -152,12 +158,16 @@ impl ValidationReport {
 
     /// The warnings.
     pub fn warnings(&self) -> impl Iterator<Item = &Issue> {
-        self.issues.iter().filter(|i| i.severity == Severity::Warning)
+        self.issues
+            .iter()
+            .filter(|i| i.severity == Severity::Warning)
     }
 
     /// Whether an issue with this code was found at this path.
     pub fn has(&self, path: &str, code: IssueCode) -> bool {
-        self.issues.iter().any(|i| i.code == code && i.path.to_string() == path)
+        self.issues
+            .iter()
+            .any(|i| i.code == code && i.path.to_string() == path)
     }
 
     /// The report as JSON: `{"valid": bool, "issues": [{"path", "code", "severity", "message"}]}`.
@@ -167,14 +177,22 @@ impl ValidationReport {
             valid: bool,
             issues: &'a [Issue],
         }
-        serde_json::to_string(&Wire { valid: self.is_valid(), issues: &self.issues }).unwrap_or_default()
+        serde_json::to_string(&Wire {
+            valid: self.is_valid(),
+            issues: &self.issues,
+        })
+        .unwrap_or_default()
     }
 }
 
 impl fmt::Display for ValidationReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let errors = self.errors().count();
-        write!(f, "{errors} error(s), {} warning(s)", self.issues.len() - errors)?;
+        write!(
+            f,
+            "{errors} error(s), {} warning(s)",
+            self.issues.len() - errors
+        )?;
         for i in &self.issues {
             write!(f, "; {i}")?;
         }
@@ -228,16 +246,24 @@ impl Checker<'_> {
         }
         let settings = *self.schema.validation();
         let code = match doc_type {
-            DocumentType::CnResidentId | DocumentType::CnResidentId15 | DocumentType::HmtResidencePermit => {
-                if doc_type == DocumentType::HmtResidencePermit && !["81", "82", "83"].iter().any(|p| number.starts_with(p)) {
+            DocumentType::CnResidentId
+            | DocumentType::CnResidentId15
+            | DocumentType::HmtResidencePermit => {
+                if doc_type == DocumentType::HmtResidencePermit
+                    && !["81", "82", "83"].iter().any(|p| number.starts_with(p))
+                {
                     Some(IssueCode::HmtPermitRegion)
                 } else {
                     match check_resident_id(number, self.today, settings.min_birth_year) {
                         Ok(()) => None,
                         Err(ResidentIdProblem::Format) => Some(IssueCode::ResidentIdFormat),
                         Err(ResidentIdProblem::Date) => Some(IssueCode::ResidentIdDate),
-                        Err(ResidentIdProblem::FutureBirthDate) => Some(IssueCode::ResidentIdFutureBirth),
-                        Err(ResidentIdProblem::BirthDateTooEarly) => Some(IssueCode::ResidentIdTooEarly),
+                        Err(ResidentIdProblem::FutureBirthDate) => {
+                            Some(IssueCode::ResidentIdFutureBirth)
+                        }
+                        Err(ResidentIdProblem::BirthDateTooEarly) => {
+                            Some(IssueCode::ResidentIdTooEarly)
+                        }
                         Err(ResidentIdProblem::Checksum) => Some(IssueCode::ResidentIdChecksum),
                     }
                 }
@@ -250,7 +276,10 @@ impl Checker<'_> {
                 Err(UsccProblem::Checksum) => Some(IssueCode::UsccChecksum),
             },
             DocumentType::Passport => {
-                let ok = (5..=20).contains(&number.len()) && number.bytes().all(|b| b.is_ascii_digit() || b.is_ascii_uppercase());
+                let ok = (5..=20).contains(&number.len())
+                    && number
+                        .bytes()
+                        .all(|b| b.is_ascii_digit() || b.is_ascii_uppercase());
                 (!ok).then_some(IssueCode::PassportFormat)
             }
             DocumentType::HkMacauPermit => {
@@ -262,11 +291,16 @@ impl Checker<'_> {
                 (!ok).then_some(IssueCode::PermitFormat)
             }
             DocumentType::TaiwanPermit => {
-                let ok = (8..=10).contains(&number.len()) && number.bytes().all(|b| b.is_ascii_digit() || b.is_ascii_uppercase());
+                let ok = (8..=10).contains(&number.len())
+                    && number
+                        .bytes()
+                        .all(|b| b.is_ascii_digit() || b.is_ascii_uppercase());
                 (!ok).then_some(IssueCode::PermitFormat)
             }
             DocumentType::Other => {
-                let ok = number.bytes().all(|b| b.is_ascii_digit() || b.is_ascii_uppercase());
+                let ok = number
+                    .bytes()
+                    .all(|b| b.is_ascii_digit() || b.is_ascii_uppercase());
                 (!ok).then_some(IssueCode::DocumentFormat)
             }
         };
@@ -276,7 +310,10 @@ impl Checker<'_> {
         if let Some(c) = country
             && !((2..=3).contains(&c.len()) && c.bytes().all(|b| b.is_ascii_uppercase()))
         {
-            self.push(|| FieldPath::key("id_documents").at(i).child("country"), IssueCode::DocumentCountry);
+            self.push(
+                || FieldPath::key("id_documents").at(i).child("country"),
+                IssueCode::DocumentCountry,
+            );
         }
     }
 
@@ -313,16 +350,24 @@ impl Checker<'_> {
     }
 
     fn account(&mut self, i: usize, account_type: AccountType, number: &str) {
-        let path = || FieldPath::key("bank_accounts").at(i).child("account_number");
+        let path = || {
+            FieldPath::key("bank_accounts")
+                .at(i)
+                .child("account_number")
+        };
         if !self.spec_text(&path, number, self.schema.slot(slot::ACCOUNT_NUMBER)) {
             return;
         }
         let digits = number.bytes().all(|b| b.is_ascii_digit());
         let code = match account_type {
-            AccountType::Card if !digits || !(12..=19).contains(&number.len()) => Some(IssueCode::CardFormat),
+            AccountType::Card if !digits || !(12..=19).contains(&number.len()) => {
+                Some(IssueCode::CardFormat)
+            }
             AccountType::Card if !luhn_ok(number) => Some(IssueCode::CardChecksum),
             AccountType::Card => None,
-            AccountType::Settlement => (!digits || !(8..=32).contains(&number.len())).then_some(IssueCode::AccountFormat),
+            AccountType::Settlement => {
+                (!digits || !(8..=32).contains(&number.len())).then_some(IssueCode::AccountFormat)
+            }
             AccountType::Iban => match check_iban(number) {
                 Ok(()) => None,
                 Err(IbanProblem::Format) => Some(IssueCode::IbanFormat),
@@ -342,15 +387,27 @@ impl Schema {
     /// characters, birth dates (not after `today`), lengths, control characters, and the fields
     /// its kind requires. Returns every problem at once; warnings do not make it invalid.
     pub fn validate(&self, record: &CustomerRecord, today: Date) -> ValidationReport {
-        let mut c = Checker { schema: self, today, issues: Vec::new() };
+        let mut c = Checker {
+            schema: self,
+            today,
+            issues: Vec::new(),
+        };
 
-        for (name, value) in [("id", Some(&record.id)), ("tenant", Some(&record.tenant)), ("subject", record.subject.as_ref())] {
+        for (name, value) in [
+            ("id", Some(&record.id)),
+            ("tenant", Some(&record.tenant)),
+            ("subject", record.subject.as_ref()),
+        ] {
             if let Some(v) = value {
                 c.text(&|| FieldPath::key(name), v, MAX_ID_CHARS);
             }
         }
         if let Some(name) = &record.name {
-            c.spec_text(&|| FieldPath::key("name"), name.expose(), self.slot(slot::NAME));
+            c.spec_text(
+                &|| FieldPath::key("name"),
+                name.expose(),
+                self.slot(slot::NAME),
+            );
         }
         for (i, d) in record.id_documents.iter().enumerate() {
             c.document(i, d.doc_type, d.number.expose(), d.country.as_deref());
@@ -362,20 +419,36 @@ impl Schema {
             c.email(i, e.expose());
         }
         for (i, a) in record.addresses.iter().enumerate() {
-            c.spec_text(&|| FieldPath::key("addresses").at(i), a.expose(), self.slot(slot::ADDRESS));
+            c.spec_text(
+                &|| FieldPath::key("addresses").at(i),
+                a.expose(),
+                self.slot(slot::ADDRESS),
+            );
         }
         for (i, a) in record.bank_accounts.iter().enumerate() {
             let base = || FieldPath::key("bank_accounts").at(i);
             if let Some(v) = &a.bank_name {
-                c.spec_text(&|| base().child("bank_name"), v.expose(), self.slot(slot::BANK_NAME));
+                c.spec_text(
+                    &|| base().child("bank_name"),
+                    v.expose(),
+                    self.slot(slot::BANK_NAME),
+                );
             }
             if let Some(v) = &a.branch {
-                c.spec_text(&|| base().child("branch"), v.expose(), self.slot(slot::BRANCH));
+                c.spec_text(
+                    &|| base().child("branch"),
+                    v.expose(),
+                    self.slot(slot::BRANCH),
+                );
             }
             c.account(i, a.account_type, a.account_number.expose());
         }
         for (k, v) in &record.custom {
-            c.spec_text(&|| FieldPath::key("custom").child(k), v.expose(), self.custom_spec(k));
+            c.spec_text(
+                &|| FieldPath::key("custom").child(k),
+                v.expose(),
+                self.custom_spec(k),
+            );
         }
 
         self.check_completeness(record, &mut c);
@@ -392,11 +465,17 @@ impl Schema {
                 "phones[]" => !record.phones.is_empty(),
                 "emails[]" => !record.emails.is_empty(),
                 "addresses[]" => !record.addresses.is_empty(),
-                "bank_accounts[].bank_name" => record.bank_accounts.iter().any(|a| a.bank_name.is_some()),
+                "bank_accounts[].bank_name" => {
+                    record.bank_accounts.iter().any(|a| a.bank_name.is_some())
+                }
                 "bank_accounts[].branch" => record.bank_accounts.iter().any(|a| a.branch.is_some()),
-                "bank_accounts[].account_type" | "bank_accounts[].account_number" => !record.bank_accounts.is_empty(),
+                "bank_accounts[].account_type" | "bank_accounts[].account_number" => {
+                    !record.bank_accounts.is_empty()
+                }
                 "custom.*" => !record.custom.is_empty(),
-                other => other.strip_prefix("custom.").is_some_and(|k| record.custom.contains_key(k)),
+                other => other
+                    .strip_prefix("custom.")
+                    .is_some_and(|k| record.custom.contains_key(k)),
             }
         };
         // The path of a missing pattern: its list (`phones`) or its first element's member.
@@ -412,7 +491,10 @@ impl Schema {
         }
         for (key, spec) in self.declared_custom() {
             if spec.required.contains(&kind) && !record.custom.contains_key(key) {
-                c.push(|| FieldPath::key("custom").child(key), IssueCode::RequiredMissing);
+                c.push(
+                    || FieldPath::key("custom").child(key),
+                    IssueCode::RequiredMissing,
+                );
             }
         }
         for group in self.require_any() {
@@ -424,7 +506,11 @@ impl Schema {
 
     /// Normalises a record, validates it, and returns it with the report; a record with any
     /// error is refused with [`crate::Error::Validation`], which carries the whole report.
-    pub fn check(&self, mut record: CustomerRecord, today: Date) -> crate::Result<(CustomerRecord, ValidationReport)> {
+    pub fn check(
+        &self,
+        mut record: CustomerRecord,
+        today: Date,
+    ) -> crate::Result<(CustomerRecord, ValidationReport)> {
         record.normalize();
         let report = self.validate(&record, today);
         if report.is_valid() {

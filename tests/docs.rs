@@ -1,0 +1,41 @@
+//! The documentation stays true to the code.
+
+use std::path::PathBuf;
+
+fn read(path: &str) -> String {
+    std::fs::read_to_string(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("..")
+            .join(path),
+    )
+    .unwrap()
+}
+
+#[test]
+fn every_validation_code_is_documented() {
+    let doc = read("docs/RECORDS.md");
+    for code in coffer::record::IssueCode::ALL {
+        let row = format!(
+            "| `{}` | {} | {} |",
+            code.as_str(),
+            match code.severity() {
+                coffer::record::Severity::Error => "error",
+                coffer::record::Severity::Warning => "warning",
+            },
+            code.message()
+        );
+        assert!(
+            doc.contains(&row),
+            "docs/RECORDS.md lacks or misstates `{}`",
+            code.as_str()
+        );
+    }
+}
+
+#[test]
+fn readme_names_the_test_command_that_ci_runs() {
+    let readme = read("README.md");
+    let ci = read(".ci/run");
+    assert!(readme.contains("./scripts/test"));
+    assert!(ci.contains("./scripts/test"));
+}

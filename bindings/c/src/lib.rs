@@ -17,6 +17,7 @@
 use std::cell::RefCell;
 use std::ffi::{CString, c_char};
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::OnceLock;
 
 use coffer::mask::{MaskRule, Masked, Profile};
 use coffer::record::{CustomerRecord, Schema};
@@ -254,40 +255,22 @@ pub extern "C" fn coffer_version() -> *const c_char {
 /// `"unknown status"`. Never NULL; never free it. Thread-safe.
 #[unsafe(no_mangle)]
 pub extern "C" fn coffer_status_str(status: coffer_status) -> *const c_char {
-    let text: &'static str = match ErrorKind::from_code(status) {
-        _ if status == COFFER_STATUS_OK => "ok\0",
-        Some(kind) => match kind {
-            ErrorKind::Internal => "internal error\0",
-            ErrorKind::InvalidArgument => "invalid argument\0",
-            ErrorKind::Malformed => "malformed input\0",
-            ErrorKind::LimitExceeded => "input exceeds a limit\0",
-            ErrorKind::Validation => "record failed validation\0",
-            ErrorKind::Schema => "invalid schema\0",
-            ErrorKind::Policy => "invalid policy\0",
-            ErrorKind::AccessDenied => "access denied\0",
-            ErrorKind::RateLimited => "rate limit exceeded\0",
-            ErrorKind::Integrity => "integrity check failed\0",
-            ErrorKind::UnsupportedVersion => "unsupported version\0",
-            ErrorKind::KeyNotFound => "key not found\0",
-            ErrorKind::WrongMasterKey => "wrong master key\0",
-            ErrorKind::Shredded => "data destroyed\0",
-            ErrorKind::Retention => "retention rule violation\0",
-            ErrorKind::LegalHold => "blocked by a legal hold\0",
-            ErrorKind::Approval => "approval missing or invalid\0",
-            ErrorKind::NotFound => "not found\0",
-            ErrorKind::Store => "key store error\0",
-            ErrorKind::StoreBusy => "key store busy\0",
-            ErrorKind::ReadOnly => "key store is read-only\0",
-            ErrorKind::Audit => "audit entry could not be written\0",
-            ErrorKind::AuditTampered => "audit trail tampered\0",
-            ErrorKind::Io => "input/output error\0",
-            ErrorKind::Closed => "handle closed\0",
-            ErrorKind::Unsupported => "unsupported operation\0",
-            _ => "unknown status\0",
-        },
-        None => "unknown status\0",
-    };
-    text.as_ptr().cast()
+    // Built once from the core's table, so the C text can never drift from it.
+    static TEXTS: OnceLock<Vec<CString>> = OnceLock::new();
+    let texts = TEXTS.get_or_init(|| {
+        ErrorKind::ALL
+            .iter()
+            .map(|k| CString::new(k.description()).unwrap_or_default())
+            .collect()
+    });
+    match status {
+        COFFER_STATUS_OK => c"ok".as_ptr(),
+        _ => ErrorKind::ALL
+            .iter()
+            .position(|k| k.code() == status)
+            .and_then(|i| texts.get(i))
+            .map_or(c"unknown status".as_ptr(), |t| t.as_ptr()),
+    }
 }
 
 /// The detailed message of the last call on this thread that failed, or NULL if the last call

@@ -74,6 +74,13 @@ pub(crate) fn to_json(obj: &Bound<'_, PyAny>, where_: &str, depth: usize) -> PyR
     )))
 }
 
+/// Converts JSON text that Coffer produced into Python objects.
+pub(crate) fn json_text_to_py<'py>(py: Python<'py>, text: &str) -> PyResult<Bound<'py, PyAny>> {
+    let value: Value = serde_json::from_str(text)
+        .map_err(|_| PyTypeError::new_err("Coffer produced invalid JSON"))?;
+    to_py(py, &value)
+}
+
 /// Converts a JSON value into Python objects.
 pub(crate) fn to_py<'py>(py: Python<'py>, value: &Value) -> PyResult<Bound<'py, PyAny>> {
     Ok(match value {

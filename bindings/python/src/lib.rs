@@ -30,9 +30,7 @@ fn to_py_err(py: Python<'_>, e: Error) -> PyErr {
     let err = error_from_kind(py, e.kind(), e.to_string());
     if let Some(report) = e.validation_report() {
         let value = err.value(py);
-        if let Ok(json) = serde_json::from_str::<serde_json::Value>(&report.to_json())
-            && let Ok(obj) = convert::to_py(py, &json)
-        {
+        if let Ok(obj) = convert::json_text_to_py(py, &report.to_json()) {
             let _ = value.setattr("_report", obj);
         }
     }
@@ -142,9 +140,7 @@ fn validate<'py>(
             .validate(&record, today)
             .to_json()
     });
-    let value: serde_json::Value =
-        serde_json::from_str(&report).map_err(|_| PyTypeError::new_err("report"))?;
-    convert::to_py(py, &value)
+    convert::json_text_to_py(py, &report)
 }
 
 /// Normalises a record; returns it as a dict.
@@ -155,9 +151,7 @@ fn normalize<'py>(py: Python<'py>, record: &Bound<'py, PyAny>) -> PyResult<Bound
         record.normalize();
         record.to_json()
     });
-    let value: serde_json::Value =
-        serde_json::from_str(&json).map_err(|_| PyTypeError::new_err("record"))?;
-    convert::to_py(py, &value)
+    convert::json_text_to_py(py, &json)
 }
 
 /// Normalises and validates a record; returns the normalised record as a dict, or raises
@@ -182,9 +176,7 @@ fn check<'py>(
                 .map(|(r, _)| r.to_json())
         })
         .map_err(|e| to_py_err(py, e))?;
-    let value: serde_json::Value =
-        serde_json::from_str(&json).map_err(|_| PyTypeError::new_err("record"))?;
-    convert::to_py(py, &value)
+    convert::json_text_to_py(py, &json)
 }
 
 /// Masks a value; returns the display form, or `None` when the rule withholds it.

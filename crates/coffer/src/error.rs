@@ -301,6 +301,12 @@ pub enum Error {
         /// Every problem found.
         problems: DocumentProblems,
     },
+    /// A policy document is invalid.
+    #[error("invalid policy: {problems}")]
+    Policy {
+        /// Every problem found.
+        problems: DocumentProblems,
+    },
     /// The operation is not supported by this build or in this context.
     #[error("unsupported: {what}")]
     Unsupported {
@@ -324,6 +330,7 @@ impl Error {
             Self::InvalidArgument { .. } => ErrorKind::InvalidArgument,
             Self::Validation { .. } => ErrorKind::Validation,
             Self::Schema { .. } => ErrorKind::Schema,
+            Self::Policy { .. } => ErrorKind::Policy,
             Self::Unsupported { .. } => ErrorKind::Unsupported,
             Self::Internal { .. } => ErrorKind::Internal,
         }

@@ -30,8 +30,10 @@
 #![forbid(unsafe_code)]
 
 pub mod clock;
+pub mod crypto;
 mod error;
 pub mod mask;
+pub mod policy;
 pub mod record;
 
 pub use error::{DocumentProblem, DocumentProblems, Error, ErrorKind, Format, Result};

@@ -13,6 +13,7 @@ mod validate;
 pub use checks::{
     luhn_check_digit, luhn_ok, resident_id_check_char, upgrade_resident_id_15, uscc_check_char,
 };
+pub(crate) use model::json_error;
 pub use model::{
     AccountType, BankAccount, CustomerKind, CustomerRecord, DocumentType, Field, IdDocument,
     MAX_CUSTOM_FIELDS, MAX_CUSTOM_KEY_BYTES, MAX_ID_CHARS, MAX_LIST_ITEMS, MAX_RECORD_BYTES,
@@ -20,6 +21,7 @@ pub use model::{
 };
 pub(crate) use path::truncate_for_message;
 pub use path::{FieldPath, MAX_PATH_LEN, Segment};
+pub(crate) use schema::toml_error;
 pub use schema::{
     Classification, DEFAULT_SCHEMA_TOML, FIELD_PATTERNS, FieldSpec, IndexSpec, IndexTransform,
     MAX_SCHEMA_BYTES, Protection, RequireAny, Schema, ValidationSettings,

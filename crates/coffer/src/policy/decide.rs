@@ -545,9 +545,9 @@ fn outcome(policy: &Policy, req: &Request, rule: &Rule, purpose: usize) -> Outco
     Outcome::Matched
 }
 
-/// How restrictive a mask is, smaller is more restrictive; ties break on the form's name, so
-/// that the choice never depends on rule order.
-fn mask_rank(rule: MaskRule, profile: Profile) -> (u8, &'static str) {
+/// How restrictive a mask is, smaller is more restrictive; ties break on the form's name and then
+/// the profile, a total order, so that the choice never depends on rule order.
+fn mask_rank(rule: MaskRule, profile: Profile) -> (u8, &'static str, Profile) {
     let r = match (rule.operator(), profile) {
         (MaskOperator::Withhold, _) => 0,
         (MaskOperator::KeyedHash, _) => 1,
@@ -555,7 +555,7 @@ fn mask_rank(rule: MaskRule, profile: Profile) -> (u8, &'static str) {
         (MaskOperator::Partial, Profile::Privileged) => 3,
         (MaskOperator::Clear, _) => 4,
     };
-    (r, rule.as_str())
+    (r, rule.as_str(), profile)
 }
 
 /// What a matched rule contributes.
@@ -608,11 +608,14 @@ impl Policy {
     }
 
     fn resolved_mask(&self, rule: &Rule, slot: usize) -> (MaskRule, Profile) {
-        match rule.mask {
+        let (m, p) = match rule.mask {
             Some((MaskChoice::Rule(m), p)) => (m, p),
             Some((MaskChoice::SchemaDefault, p)) => (self.slot_mask[slot], p),
             None => (MaskRule::Withhold, Profile::Standard),
-        }
+        };
+        // A profile only widens partial forms; for the others it means nothing, and keeping it
+        // would let equal masks differ by rule order.
+        if m.operator() == MaskOperator::Partial { (m, p) } else { (m, Profile::Standard) }
     }
 
     /// Decides a request: for every field of the record, reveal, mask or deny, with the rules

@@ -66,25 +66,58 @@ fn arule() -> impl Strategy<Value = ARule> {
             Just(CondKind::TicketPresent),
             Just(CondKind::Erroring)
         ],
-        (0..3usize, prop_oneof![Just(Profile::Standard), Just(Profile::Privileged)]),
+        (
+            0..3usize,
+            prop_oneof![Just(Profile::Standard), Just(Profile::Privileged)],
+        ),
         any::<bool>(),
     )
-        .prop_map(|(effect, roles, actions, fields, mut purposes, cond, mask, require_ticket)| {
-            if effect == Eff::Allow && purposes.is_empty() {
-                purposes.push(0);
-            }
-            ARule { effect, roles, actions, fields, purposes, cond, mask, require_ticket: require_ticket && effect == Eff::Allow }
-        })
+        .prop_map(
+            |(effect, roles, actions, fields, mut purposes, cond, mask, require_ticket)| {
+                if effect == Eff::Allow && purposes.is_empty() {
+                    purposes.push(0);
+                }
+                ARule {
+                    effect,
+                    roles,
+                    actions,
+                    fields,
+                    purposes,
+                    cond,
+                    mask,
+                    require_ticket: require_ticket && effect == Eff::Allow,
+                }
+            },
+        )
 }
 
 fn areq() -> impl Strategy<Value = AReq> {
-    (subset(3, 1), 0..2usize, 0..3usize, prop::option::of(0..2usize), any::<bool>(), prop::bool::weighted(0.9)).prop_map(
-        |(roles, action, purpose, client, ticket, same_tenant)| AReq { roles, action, purpose, client, ticket, same_tenant },
+    (
+        subset(3, 1),
+        0..2usize,
+        0..3usize,
+        prop::option::of(0..2usize),
+        any::<bool>(),
+        prop::bool::weighted(0.9),
     )
+        .prop_map(
+            |(roles, action, purpose, client, ticket, same_tenant)| AReq {
+                roles,
+                action,
+                purpose,
+                client,
+                ticket,
+                same_tenant,
+            },
+        )
 }
 
 fn quote_list<T: AsRef<str>>(items: impl IntoIterator<Item = T>) -> String {
-    items.into_iter().map(|s| format!("{:?}", s.as_ref())).collect::<Vec<_>>().join(", ")
+    items
+        .into_iter()
+        .map(|s| format!("{:?}", s.as_ref()))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn render(rules: &[ARule]) -> String {
@@ -101,22 +134,42 @@ fn render(rules: &[ARule]) -> String {
             Eff::Deny => "effect = \"deny\"\n",
         });
         if let Some(roles) = &r.roles {
-            s.push_str(&format!("roles = [{}]\n", quote_list(roles.iter().map(|&i| ROLES[i]))));
+            s.push_str(&format!(
+                "roles = [{}]\n",
+                quote_list(roles.iter().map(|&i| ROLES[i]))
+            ));
         }
-        s.push_str(&format!("actions = [{}]\n", quote_list(r.actions.iter().map(|&i| ACTIONS[i].as_str()))));
-        s.push_str(&format!("fields = [{}]\n", quote_list(r.fields.iter().map(|&i| FIELD_PATTERNS[i]))));
+        s.push_str(&format!(
+            "actions = [{}]\n",
+            quote_list(r.actions.iter().map(|&i| ACTIONS[i].as_str()))
+        ));
+        s.push_str(&format!(
+            "fields = [{}]\n",
+            quote_list(r.fields.iter().map(|&i| FIELD_PATTERNS[i]))
+        ));
         if !r.purposes.is_empty() {
-            s.push_str(&format!("purposes = [{}]\n", quote_list(r.purposes.iter().map(|&i| PURPOSES[i]))));
+            s.push_str(&format!(
+                "purposes = [{}]\n",
+                quote_list(r.purposes.iter().map(|&i| PURPOSES[i]))
+            ));
         }
         match r.cond {
             CondKind::None => {}
-            CondKind::ClientIs(c) => s.push_str(&format!("when = [{{ attr = \"context.client\", eq = {:?} }}]\n", CLIENTS[c])),
-            CondKind::TicketPresent => s.push_str("when = [{ attr = \"context.ticket\", present = true }]\n"),
+            CondKind::ClientIs(c) => s.push_str(&format!(
+                "when = [{{ attr = \"context.client\", eq = {:?} }}]\n",
+                CLIENTS[c]
+            )),
+            CondKind::TicketPresent => {
+                s.push_str("when = [{ attr = \"context.ticket\", present = true }]\n")
+            }
             CondKind::Erroring => s.push_str("when = [{ attr = \"context.flag\", eq = true }]\n"),
         }
         if r.effect == Eff::Mask {
             let m = ["default", "withhold", "last4"][r.mask.0];
-            s.push_str(&format!("mask = {m:?}\nprofile = {:?}\n", r.mask.1.as_str()));
+            s.push_str(&format!(
+                "mask = {m:?}\nprofile = {:?}\n",
+                r.mask.1.as_str()
+            ));
         }
         if r.require_ticket {
             s.push_str("require = [\"ticket\"]\n");
@@ -135,7 +188,14 @@ fn request(q: &AReq) -> Request {
         },
         action: ACTIONS[q.action],
         purpose: PURPOSES[q.purpose].into(),
-        record: RecordFacts { tenant: if q.same_tenant { "t".into() } else { "other".into() }, ..Default::default() },
+        record: RecordFacts {
+            tenant: if q.same_tenant {
+                "t".into()
+            } else {
+                "other".into()
+            },
+            ..Default::default()
+        },
         context: Context {
             client: q.client.map(|c| CLIENTS[c].to_owned()),
             ticket: q.ticket.then(|| "T-1".to_owned()),
@@ -179,9 +239,14 @@ fn reference(rules: &[ARule], q: &AReq) -> Vec<FieldEffect> {
             let mut masks: Vec<FieldEffect> = Vec::new();
             for r in rules {
                 let applies = r.actions.contains(&q.action)
-                    && r.roles.as_ref().is_none_or(|rs| rs.iter().any(|x| roles.contains(x)))
+                    && r.roles
+                        .as_ref()
+                        .is_none_or(|rs| rs.iter().any(|x| roles.contains(x)))
                     && r.fields.contains(&slot)
-                    && (r.purposes.is_empty() || r.purposes.iter().any(|&p| p == q.purpose || (q.purpose == 1 && p == 0)));
+                    && (r.purposes.is_empty()
+                        || r.purposes
+                            .iter()
+                            .any(|&p| p == q.purpose || (q.purpose == 1 && p == 0)));
                 if !applies {
                     continue;
                 }
@@ -208,7 +273,11 @@ fn reference(rules: &[ARule], q: &AReq) -> Vec<FieldEffect> {
                             _ => MaskRule::Partial(MaskForm::Last4),
                         };
                         // A profile only applies to partial forms.
-                        let profile = if rule.operator() == MaskOperator::Partial { r.mask.1 } else { Profile::Standard };
+                        let profile = if rule.operator() == MaskOperator::Partial {
+                            r.mask.1
+                        } else {
+                            Profile::Standard
+                        };
                         masks.push(FieldEffect::Mask { rule, profile });
                     }
                 }
@@ -216,16 +285,22 @@ fn reference(rules: &[ARule], q: &AReq) -> Vec<FieldEffect> {
             if deny || !grant {
                 FieldEffect::Deny
             } else {
-                masks.into_iter().min_by_key(|m| rank(*m)).unwrap_or(FieldEffect::Reveal)
+                masks
+                    .into_iter()
+                    .min_by_key(|m| rank(*m))
+                    .unwrap_or(FieldEffect::Reveal)
             }
         })
         .collect()
 }
 
 fn engine(rules: &[ARule], q: &AReq) -> Vec<FieldEffect> {
-    let p = Policy::from_toml(&render(rules), Schema::builtin()).unwrap_or_else(|e| panic!("{e}\n{}", render(rules)));
+    let p = Policy::from_toml(&render(rules), Schema::builtin())
+        .unwrap_or_else(|e| panic!("{e}\n{}", render(rules)));
     let d = p.decide(&request(q));
-    (0..FIELD_PATTERNS.len()).map(|s| d.slot(s).unwrap().effect).collect()
+    (0..FIELD_PATTERNS.len())
+        .map(|s| d.slot(s).unwrap().effect)
+        .collect()
 }
 
 fn no_wider(new: &[FieldEffect], old: &[FieldEffect]) -> bool {

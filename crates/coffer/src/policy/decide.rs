@@ -558,15 +558,6 @@ fn mask_rank(rule: MaskRule, profile: Profile) -> (u8, &'static str, Profile) {
     (r, rule.as_str(), profile)
 }
 
-/// What a matched rule contributes.
-#[derive(Clone, Copy)]
-enum Hit {
-    Grant,
-    Unmet(u8),
-    Mask,
-    Deny,
-}
-
 impl Policy {
     fn request_denial(&self, req: &Request) -> Result<(u128, usize), RequestDenial> {
         if req.principal.tenant != req.record.tenant {
@@ -615,7 +606,11 @@ impl Policy {
         };
         // A profile only widens partial forms; for the others it means nothing, and keeping it
         // would let equal masks differ by rule order.
-        if m.operator() == MaskOperator::Partial { (m, p) } else { (m, Profile::Standard) }
+        if m.operator() == MaskOperator::Partial {
+            (m, p)
+        } else {
+            (m, Profile::Standard)
+        }
     }
 
     /// Decides a request: for every field of the record, reveal, mask or deny, with the rules
@@ -652,7 +647,11 @@ impl Policy {
         };
 
         let met = requirements_met(req);
-        let mut hits: Vec<(u16, Hit)> = Vec::new();
+        // Matched rules by kind, and the union of the fields each kind covers: a slot then looks
+        // only at the list that can decide it.
+        let (mut denies, mut grants, mut masks, mut unmets) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let (mut deny_bits, mut grant_bits, mut mask_bits) = (0u128, 0u128, 0u128);
         for i in self.candidates(role_bits, req.action) {
             let rule = &self.rules[usize::from(i)];
             let matched = match outcome(self, req, rule, purpose) {
@@ -667,73 +666,66 @@ impl Policy {
             if !matched {
                 continue;
             }
-            let hit = match rule.effect {
-                Effect::Deny => Hit::Deny,
-                Effect::Mask => Hit::Mask,
-                Effect::Allow if rule.require & !met != 0 => Hit::Unmet(rule.require & !met),
-                Effect::Allow => Hit::Grant,
-            };
-            hits.push((i, hit));
+            match rule.effect {
+                Effect::Deny => {
+                    deny_bits |= rule.fields;
+                    denies.push(i);
+                }
+                Effect::Mask => {
+                    mask_bits |= rule.fields;
+                    masks.push(i);
+                }
+                Effect::Allow if rule.require & !met != 0 => unmets.push((i, rule.require & !met)),
+                Effect::Allow => {
+                    grant_bits |= rule.fields;
+                    grants.push(i);
+                }
+            }
         }
 
         for slot in 0..n {
             let bit = 1u128 << slot;
-            let covering = || {
-                hits.iter()
-                    .filter(move |(i, _)| self.rules[usize::from(*i)].fields & bit != 0)
-            };
+            let covers = |i: &u16| self.rules[usize::from(*i)].fields & bit != 0;
             let start = d.rule_refs.len();
             let mut unmet = 0u8;
-            let (effect, reason) = if covering().any(|(_, h)| matches!(h, Hit::Deny)) {
-                d.rule_refs.extend(
-                    covering()
-                        .filter(|(_, h)| matches!(h, Hit::Deny))
-                        .map(|(i, _)| *i),
-                );
+            let (effect, reason) = if deny_bits & bit != 0 {
+                d.rule_refs.extend(denies.iter().copied().filter(covers));
                 (FieldEffect::Deny, Reason::DeniedByRule)
-            } else if !covering().any(|(_, h)| matches!(h, Hit::Grant)) {
-                for (_, h) in covering() {
-                    if let Hit::Unmet(u) = h {
+            } else if grant_bits & bit == 0 {
+                for (i, u) in &unmets {
+                    if covers(i) {
                         unmet |= u;
+                        d.rule_refs.push(*i);
                     }
                 }
-                if unmet != 0 {
-                    d.rule_refs.extend(
-                        covering()
-                            .filter(|(_, h)| matches!(h, Hit::Unmet(_)))
-                            .map(|(i, _)| *i),
-                    );
-                    (FieldEffect::Deny, Reason::Unmet)
-                } else {
-                    (FieldEffect::Deny, Reason::NoMatchingAllow)
-                }
+                (
+                    FieldEffect::Deny,
+                    if unmet != 0 {
+                        Reason::Unmet
+                    } else {
+                        Reason::NoMatchingAllow
+                    },
+                )
             } else {
-                d.rule_refs.extend(
-                    covering()
-                        .filter(|(_, h)| matches!(h, Hit::Grant))
-                        .map(|(i, _)| *i),
-                );
-                let tightest = covering()
-                    .filter(|(_, h)| matches!(h, Hit::Mask))
-                    .map(|(i, _)| self.resolved_mask(&self.rules[usize::from(*i)], slot))
-                    .min_by_key(|(m, p)| mask_rank(*m, *p));
-                match tightest {
-                    None => (FieldEffect::Reveal, Reason::Allowed),
-                    Some((rule, profile)) => {
-                        let rank = mask_rank(rule, profile);
-                        d.rule_refs.extend(
-                            covering()
-                                .filter(|(i, h)| {
-                                    matches!(h, Hit::Mask) && {
-                                        let (m, p) =
-                                            self.resolved_mask(&self.rules[usize::from(*i)], slot);
-                                        mask_rank(m, p) == rank
-                                    }
-                                })
-                                .map(|(i, _)| *i),
-                        );
-                        (FieldEffect::Mask { rule, profile }, Reason::Masked)
-                    }
+                d.rule_refs.extend(grants.iter().copied().filter(covers));
+                if mask_bits & bit == 0 {
+                    (FieldEffect::Reveal, Reason::Allowed)
+                } else {
+                    let mask_of = |i: &u16| self.resolved_mask(&self.rules[usize::from(*i)], slot);
+                    let tightest = masks
+                        .iter()
+                        .filter(|i| covers(i))
+                        .map(mask_of)
+                        .min_by_key(|(m, p)| mask_rank(*m, *p))
+                        .unwrap_or((MaskRule::Withhold, Profile::Standard));
+                    d.rule_refs.extend(
+                        masks
+                            .iter()
+                            .copied()
+                            .filter(|i| covers(i) && mask_of(i) == tightest),
+                    );
+                    let (rule, profile) = tightest;
+                    (FieldEffect::Mask { rule, profile }, Reason::Masked)
                 }
             };
             let rules_len = d.rule_refs.len() - start;

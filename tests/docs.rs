@@ -39,3 +39,41 @@ fn readme_names_the_test_command_that_ci_runs() {
     assert!(readme.contains("./scripts/test"));
     assert!(ci.contains("./scripts/test"));
 }
+
+#[test]
+fn the_policy_doc_quotes_the_example_policy_exactly() {
+    let doc = read("docs/POLICY.md");
+    let example = read("examples/policies/accounting-firm.toml");
+    assert!(
+        doc.contains(&example),
+        "docs/POLICY.md must quote examples/policies/accounting-firm.toml verbatim"
+    );
+    for action in coffer::policy::Action::ALL {
+        assert!(
+            doc.contains(&format!("`{}`", action.as_str())),
+            "docs/POLICY.md does not name the action `{}`",
+            action.as_str()
+        );
+    }
+    for attr in [
+        "principal.id",
+        "principal.tenant",
+        "principal.roles",
+        "record.tenant",
+        "record.kind",
+        "record.region",
+        "record.subject",
+        "context.time",
+        "context.hour",
+        "context.weekday",
+        "context.destination_region",
+        "context.ticket",
+        "context.second_approver",
+        "context.client",
+    ] {
+        assert!(
+            doc.contains(&format!("| `{attr}` |")),
+            "docs/POLICY.md does not document `{attr}`"
+        );
+    }
+}

@@ -307,6 +307,78 @@ pub enum Error {
         /// Every problem found.
         problems: DocumentProblems,
     },
+    /// A ciphertext, envelope, wrapped key, MAC or signature failed its integrity check. One
+    /// opaque error for every such failure: it says what was being checked, never why.
+    #[error("integrity check failed: {what}")]
+    Integrity {
+        /// What was being checked (e.g. `envelope`, `field \`phones[0]\``).
+        what: String,
+    },
+    /// The master key does not open this store's keyring.
+    #[error("wrong master key: it does not open the keyring of this store")]
+    WrongMasterKey,
+    /// A version of a format or store this build does not read.
+    #[error("unsupported version: {what}")]
+    UnsupportedVersion {
+        /// What, and which versions this build reads.
+        what: String,
+    },
+    /// A key is not in the key store.
+    #[error("key not found: {what}")]
+    KeyNotFound {
+        /// Which key.
+        what: String,
+    },
+    /// The data key was destroyed: the value is gone for good.
+    #[error("data destroyed: {what} can no longer be read")]
+    Shredded {
+        /// What was asked for.
+        what: String,
+    },
+    /// A named object does not exist.
+    #[error("not found: {what}")]
+    NotFound {
+        /// What.
+        what: String,
+    },
+    /// The policy denies the operation as a whole.
+    #[error("access denied: {reason}")]
+    AccessDenied {
+        /// Why.
+        reason: String,
+    },
+    /// The embedded store failed.
+    #[error("key store error: {reason}")]
+    Store {
+        /// What went wrong.
+        reason: String,
+    },
+    /// The store is locked by another process or connection.
+    #[error("key store busy: {reason}")]
+    StoreBusy {
+        /// What was locked.
+        reason: String,
+    },
+    /// The store is read-only.
+    #[error("key store is read-only: {reason}")]
+    ReadOnly {
+        /// What could not be written.
+        reason: String,
+    },
+    /// An audit entry could not be written; the operation was not carried out.
+    #[error("audit entry could not be written, so nothing was done: {reason}")]
+    Audit {
+        /// Why.
+        reason: String,
+    },
+    /// A file could not be read or written.
+    #[error("{what}: {reason}")]
+    Io {
+        /// Which file.
+        what: String,
+        /// The operating system's reason.
+        reason: String,
+    },
     /// The operation is not supported by this build or in this context.
     #[error("unsupported: {what}")]
     Unsupported {
@@ -331,6 +403,18 @@ impl Error {
             Self::Validation { .. } => ErrorKind::Validation,
             Self::Schema { .. } => ErrorKind::Schema,
             Self::Policy { .. } => ErrorKind::Policy,
+            Self::Integrity { .. } => ErrorKind::Integrity,
+            Self::WrongMasterKey => ErrorKind::WrongMasterKey,
+            Self::UnsupportedVersion { .. } => ErrorKind::UnsupportedVersion,
+            Self::KeyNotFound { .. } => ErrorKind::KeyNotFound,
+            Self::Shredded { .. } => ErrorKind::Shredded,
+            Self::NotFound { .. } => ErrorKind::NotFound,
+            Self::AccessDenied { .. } => ErrorKind::AccessDenied,
+            Self::Store { .. } => ErrorKind::Store,
+            Self::StoreBusy { .. } => ErrorKind::StoreBusy,
+            Self::ReadOnly { .. } => ErrorKind::ReadOnly,
+            Self::Audit { .. } => ErrorKind::Audit,
+            Self::Io { .. } => ErrorKind::Io,
             Self::Unsupported { .. } => ErrorKind::Unsupported,
             Self::Internal { .. } => ErrorKind::Internal,
         }

@@ -29,13 +29,20 @@
 //! ```
 #![forbid(unsafe_code)]
 
+pub mod audit;
 pub mod clock;
+mod coffer;
 pub mod crypto;
+pub mod envelope;
 mod error;
 pub mod mask;
 pub mod policy;
 pub mod record;
+pub mod store;
 
+pub use coffer::{Access, Coffer, FieldView, IndexPlan, IndexToken, OpenOptions, View, plan_index};
+pub use crypto::MasterKey;
+pub use envelope::Envelope;
 pub use error::{DocumentProblem, DocumentProblems, Error, ErrorKind, Format, Result};
 
 /// This crate's version.

@@ -1,26 +1,390 @@
 //! Cryptography, all of it from `ring`. This module knows nothing of policies or records.
+//!
+//! - AES-256-GCM for fields and wrapped keys; the caller never chooses a nonce.
+//! - HKDF-SHA256 to derive record keys and index keys.
+//! - HMAC-SHA256 for blind indexes, envelope MACs and the audit chain.
+//! - Ed25519 for checkpoints and destruction certificates.
+//!
+//! Key bytes live in [`SecretKey`] (wiped on drop, never printed). Every failed decryption or
+//! verification is the same opaque integrity error.
 
-use ring::digest;
+mod master;
+
+use std::fmt;
+
+use base64::Engine as _;
+use ring::{aead, digest, hkdf, hmac, rand, signature};
+use zeroize::Zeroizing;
+
+pub use master::MasterKey;
+
+use crate::error::{Error, Result};
+
+/// A 256-bit secret key. Wiped on drop; `Debug` prints `SecretKey([redacted])`.
+#[derive(Clone)]
+pub struct SecretKey(Zeroizing<[u8; 32]>);
+
+impl SecretKey {
+    /// A fresh random key from the operating system's generator.
+    pub fn generate() -> Result<SecretKey> {
+        let mut k = Zeroizing::new([0u8; 32]);
+        fill_random(k.as_mut())?;
+        Ok(SecretKey(k))
+    }
+
+    /// A key from exactly 32 bytes.
+    pub fn from_bytes(bytes: &[u8]) -> Result<SecretKey> {
+        let arr: [u8; 32] = bytes.try_into().map_err(|_| Error::InvalidArgument {
+            name: "key",
+            reason: format!("a key is 32 bytes, not {}", bytes.len()),
+        })?;
+        Ok(SecretKey(Zeroizing::new(arr)))
+    }
+
+    pub(crate) fn expose(&self) -> &[u8; 32] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for SecretKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SecretKey([redacted])")
+    }
+}
+
+fn rng() -> &'static rand::SystemRandom {
+    static RNG: std::sync::OnceLock<rand::SystemRandom> = std::sync::OnceLock::new();
+    RNG.get_or_init(rand::SystemRandom::new)
+}
+
+/// Fills `buf` from the operating system's random generator.
+pub(crate) fn fill_random(buf: &mut [u8]) -> Result<()> {
+    use rand::SecureRandom;
+    rng().fill(buf).map_err(|_| Error::Internal {
+        message: "the system random generator failed".into(),
+    })
+}
+
+/// The one error for every failed decryption, MAC or signature check.
+pub(crate) fn integrity(what: &str) -> Error {
+    Error::Integrity {
+        what: what.to_owned(),
+    }
+}
 
 /// SHA-256 of `data`, as 64 lower-case hexadecimal characters.
 pub fn sha256_hex(data: &[u8]) -> String {
-    let d = digest::digest(&digest::SHA256, data);
-    let mut out = String::with_capacity(64);
-    for b in d.as_ref() {
+    hex(digest::digest(&digest::SHA256, data).as_ref())
+}
+
+/// Lower-case hexadecimal.
+pub fn hex(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
         out.push(char::from(b"0123456789abcdef"[usize::from(b >> 4)]));
         out.push(char::from(b"0123456789abcdef"[usize::from(b & 15)]));
     }
     out
 }
 
+/// Decodes lower- or upper-case hexadecimal.
+pub fn from_hex(text: &str) -> Option<Vec<u8>> {
+    if !text.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
+/// URL-safe base64 without padding, the encoding of every binary value in an envelope.
+pub fn b64url(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// Decodes URL-safe base64 without padding.
+pub fn from_b64url(text: &str) -> Option<Vec<u8>> {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(text)
+        .ok()
+}
+
+/// Length-prefixed concatenation, so that no two lists of parts encode alike
+/// (`("ab", "c")` and `("a", "bc")` differ).
+pub(crate) fn lp(parts: &[&[u8]]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(parts.iter().map(|p| p.len() + 4).sum());
+    for p in parts {
+        out.extend_from_slice(&u32::try_from(p.len()).unwrap_or(u32::MAX).to_be_bytes());
+        out.extend_from_slice(p);
+    }
+    out
+}
+
+struct Len(usize);
+
+impl hkdf::KeyType for Len {
+    fn len(&self) -> usize {
+        self.0
+    }
+}
+
+/// HKDF-SHA256: a 32-byte key from `secret`, `salt` and the length-prefixed `info` parts.
+pub(crate) fn hkdf32(secret: &[u8], salt: &[u8], info: &[&[u8]]) -> Result<SecretKey> {
+    let info = lp(info);
+    let prk = hkdf::Salt::new(hkdf::HKDF_SHA256, salt).extract(secret);
+    let info_parts = [info.as_slice()];
+    let okm = prk
+        .expand(&info_parts, Len(32))
+        .map_err(|_| Error::Internal {
+            message: "HKDF expand".into(),
+        })?;
+    let mut out = Zeroizing::new([0u8; 32]);
+    okm.fill(out.as_mut()).map_err(|_| Error::Internal {
+        message: "HKDF fill".into(),
+    })?;
+    Ok(SecretKey(out))
+}
+
+/// HMAC-SHA256 over the concatenation of `parts`.
+pub(crate) fn hmac_sha256(key: &SecretKey, parts: &[&[u8]]) -> [u8; 32] {
+    let k = hmac::Key::new(hmac::HMAC_SHA256, key.expose());
+    let mut ctx = hmac::Context::with_key(&k);
+    for p in parts {
+        ctx.update(p);
+    }
+    let tag = ctx.sign();
+    let mut out = [0u8; 32];
+    out.copy_from_slice(tag.as_ref());
+    out
+}
+
+/// Whether `tag` is the HMAC-SHA256 of the concatenated `parts`, compared in constant time by
+/// `ring`.
+pub(crate) fn hmac_verify(key: &SecretKey, parts: &[&[u8]], tag: &[u8]) -> bool {
+    let k = hmac::Key::new(hmac::HMAC_SHA256, key.expose());
+    hmac::verify(&k, &parts.concat(), tag).is_ok()
+}
+
+fn aead_key(key: &SecretKey) -> Result<aead::LessSafeKey> {
+    aead::UnboundKey::new(&aead::AES_256_GCM, key.expose())
+        .map(aead::LessSafeKey::new)
+        .map_err(|_| Error::Internal {
+            message: "AES-256-GCM key".into(),
+        })
+}
+
+/// A 96-bit nonce from a counter: unique as long as each key is used for one counter sequence,
+/// which holds because every seal derives fresh keys from a fresh salt.
+pub(crate) fn counter_nonce(counter: u32) -> [u8; 12] {
+    let mut n = [0u8; 12];
+    n[8..].copy_from_slice(&counter.to_be_bytes());
+    n
+}
+
+/// AES-256-GCM: ciphertext with its 16-byte tag appended.
+pub(crate) fn seal(
+    key: &SecretKey,
+    nonce: [u8; 12],
+    aad: &[u8],
+    plaintext: &[u8],
+) -> Result<Vec<u8>> {
+    let k = aead_key(key)?;
+    let mut buf = Vec::with_capacity(plaintext.len() + 16);
+    buf.extend_from_slice(plaintext);
+    k.seal_in_place_append_tag(
+        aead::Nonce::assume_unique_for_key(nonce),
+        aead::Aad::from(aad),
+        &mut buf,
+    )
+    .map_err(|_| Error::Internal {
+        message: "AES-256-GCM seal".into(),
+    })?;
+    Ok(buf)
+}
+
+/// Opens what [`seal`] produced; any failure is an integrity error naming `what`.
+pub(crate) fn open(
+    key: &SecretKey,
+    nonce: [u8; 12],
+    aad: &[u8],
+    sealed: &[u8],
+    what: &str,
+) -> Result<Zeroizing<Vec<u8>>> {
+    let k = aead_key(key)?;
+    let mut buf = Zeroizing::new(sealed.to_vec());
+    let len = k
+        .open_in_place(
+            aead::Nonce::assume_unique_for_key(nonce),
+            aead::Aad::from(aad),
+            &mut buf,
+        )
+        .map_err(|_| integrity(what))?
+        .len();
+    buf.truncate(len);
+    Ok(buf)
+}
+
+/// Wraps a key under a key-encryption key: a random nonce, then the sealed key. The associated
+/// data names the wrapped key (kind, ids, version), so a wrapped key moved elsewhere fails.
+pub(crate) fn wrap(kek: &SecretKey, aad: &[u8], key: &[u8]) -> Result<Vec<u8>> {
+    let mut nonce = [0u8; 12];
+    fill_random(&mut nonce)?;
+    let mut out = nonce.to_vec();
+    out.extend_from_slice(&seal(kek, nonce, aad, key)?);
+    Ok(out)
+}
+
+/// Unwraps what [`wrap`] produced.
+pub(crate) fn unwrap(
+    kek: &SecretKey,
+    aad: &[u8],
+    wrapped: &[u8],
+    what: &str,
+) -> Result<Zeroizing<Vec<u8>>> {
+    if wrapped.len() < 12 + 16 {
+        return Err(integrity(what));
+    }
+    let nonce: [u8; 12] = wrapped[..12].try_into().map_err(|_| integrity(what))?;
+    open(kek, nonce, aad, &wrapped[12..], what)
+}
+
+/// An Ed25519 signing key, held as its PKCS#8 document (wiped on drop).
+pub(crate) struct SigningKey {
+    pkcs8: Zeroizing<Vec<u8>>,
+    pair: signature::Ed25519KeyPair,
+}
+
+impl fmt::Debug for SigningKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SigningKey([redacted])")
+    }
+}
+
+impl SigningKey {
+    pub(crate) fn generate() -> Result<SigningKey> {
+        let doc =
+            signature::Ed25519KeyPair::generate_pkcs8(rng()).map_err(|_| Error::Internal {
+                message: "Ed25519 key generation".into(),
+            })?;
+        Self::from_pkcs8(doc.as_ref())
+    }
+
+    pub(crate) fn from_pkcs8(bytes: &[u8]) -> Result<SigningKey> {
+        let pair =
+            signature::Ed25519KeyPair::from_pkcs8(bytes).map_err(|_| integrity("signing key"))?;
+        Ok(SigningKey {
+            pkcs8: Zeroizing::new(bytes.to_vec()),
+            pair,
+        })
+    }
+
+    pub(crate) fn pkcs8(&self) -> &[u8] {
+        &self.pkcs8
+    }
+
+    pub(crate) fn public_key(&self) -> Vec<u8> {
+        use signature::KeyPair;
+        self.pair.public_key().as_ref().to_vec()
+    }
+
+    pub(crate) fn sign(&self, message: &[u8]) -> Vec<u8> {
+        self.pair.sign(message).as_ref().to_vec()
+    }
+}
+
+/// Verifies an Ed25519 signature with a public key (32 bytes).
+pub fn verify_signature(public_key: &[u8], message: &[u8], sig: &[u8]) -> Result<()> {
+    signature::UnparsedPublicKey::new(&signature::ED25519, public_key)
+        .verify(message, sig)
+        .map_err(|_| integrity("signature"))
+}
+
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     #[test]
     fn sha256_known_answer() {
         // FIPS 180-2, appendix B.1.
         assert_eq!(
-            super::sha256_hex(b"abc"),
+            sha256_hex(b"abc"),
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
         );
+    }
+
+    #[test]
+    fn hmac_known_answer() {
+        // RFC 4231, test case 2 (key "Jefe"), with the key zero-padded to 32 bytes as HMAC does.
+        let mut k = [0u8; 32];
+        k[..4].copy_from_slice(b"Jefe");
+        let mac = hmac_sha256(
+            &SecretKey::from_bytes(&k).unwrap(),
+            &[b"what do ya want ", b"for nothing?"],
+        );
+        assert_eq!(
+            hex(&mac),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
+    }
+
+    #[test]
+    fn aead_round_trip_and_tamper() {
+        let k = SecretKey::generate().unwrap();
+        let ct = seal(&k, counter_nonce(3), b"aad", b"13800000000").unwrap();
+        assert_eq!(
+            &open(&k, counter_nonce(3), b"aad", &ct, "x").unwrap()[..],
+            b"13800000000"
+        );
+        assert!(open(&k, counter_nonce(4), b"aad", &ct, "x").is_err());
+        assert!(open(&k, counter_nonce(3), b"aae", &ct, "x").is_err());
+        let mut bad = ct.clone();
+        bad[0] ^= 1;
+        assert!(open(&k, counter_nonce(3), b"aad", &bad, "x").is_err());
+        let other = SecretKey::generate().unwrap();
+        assert_eq!(
+            open(&other, counter_nonce(3), b"aad", &ct, "field")
+                .unwrap_err()
+                .kind(),
+            crate::ErrorKind::Integrity
+        );
+    }
+
+    #[test]
+    fn length_prefixing_separates_parts() {
+        assert_ne!(lp(&[b"ab", b"c"]), lp(&[b"a", b"bc"]));
+        let s = SecretKey::generate().unwrap();
+        assert_ne!(
+            hkdf32(s.expose(), b"", &[b"ab", b"c"]).unwrap().expose(),
+            hkdf32(s.expose(), b"", &[b"a", b"bc"]).unwrap().expose()
+        );
+    }
+
+    #[test]
+    fn wrap_binds_its_associated_data() {
+        let kek = SecretKey::generate().unwrap();
+        let w = wrap(&kek, b"data-key|t|s|c|1", &[7u8; 32]).unwrap();
+        assert_eq!(
+            &unwrap(&kek, b"data-key|t|s|c|1", &w, "k").unwrap()[..],
+            &[7u8; 32]
+        );
+        assert!(unwrap(&kek, b"data-key|t|s|c|2", &w, "k").is_err());
+        assert!(unwrap(&kek, b"x", &w[..10], "k").is_err());
+    }
+
+    #[test]
+    fn signatures() {
+        let k = SigningKey::generate().unwrap();
+        let sig = k.sign(b"checkpoint");
+        assert!(verify_signature(&k.public_key(), b"checkpoint", &sig).is_ok());
+        assert!(verify_signature(&k.public_key(), b"checkpoinT", &sig).is_err());
+        let again = SigningKey::from_pkcs8(k.pkcs8()).unwrap();
+        assert_eq!(again.public_key(), k.public_key());
+    }
+
+    #[test]
+    fn debug_never_prints_key_bytes() {
+        let k = SecretKey::from_bytes(&[0xAB; 32]).unwrap();
+        assert_eq!(format!("{k:?}"), "SecretKey([redacted])");
     }
 }

@@ -1,0 +1,1659 @@
+//! The facade: `Coffer::open(...)`, then seal, reveal, search, rotate and audit. The only door
+//! the bindings and the command use.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+use std::sync::{Arc, Mutex, RwLock};
+
+use crate::audit::{self, AuditEntry, AuditReport, Checkpoint, LoggedEntry};
+use crate::clock::{Clock, SystemClock};
+use crate::crypto::{self, MasterKey, SecretKey, SigningKey, hkdf32, hmac_sha256, lp};
+use crate::envelope::{Envelope, SealedField};
+use crate::error::{Error, Result};
+use crate::mask::{Masked, Profile};
+use crate::policy::{
+    Action, Context, FieldEffect, Policy, Principal, RateLimiter, Reason, RecordFacts, Request,
+};
+use crate::record::{CustomerRecord, FieldPath, Protection, Schema, Sensitive, normalize};
+use crate::store::{AuditBatch, DataKeyRow, KeyringRow, SqliteStore, Store};
+
+/// How to open a store.
+pub struct OpenOptions {
+    /// The record schema (default: the built-in one).
+    pub schema: Schema,
+    /// The access policy; without one, `reveal` refuses to run.
+    pub policy: Option<Policy>,
+    /// The clock (default: the system's).
+    pub clock: Arc<dyn Clock>,
+    /// Create the store if the file does not exist (default: true).
+    pub create: bool,
+    /// How many unwrapped data keys to keep in memory (default: 10,000).
+    pub data_key_cache: usize,
+}
+
+impl Default for OpenOptions {
+    fn default() -> Self {
+        OpenOptions {
+            schema: Schema::builtin().clone(),
+            policy: None,
+            clock: Arc::new(SystemClock),
+            create: true,
+            data_key_cache: 10_000,
+        }
+    }
+}
+
+impl std::fmt::Debug for OpenOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OpenOptions")
+            .field("schema", &self.schema.name())
+            .field("create", &self.create)
+            .finish()
+    }
+}
+
+struct Keyring {
+    keks: BTreeMap<u32, SecretKey>,
+    /// Index root keys by epoch, with whether the epoch is still written.
+    index: BTreeMap<u32, (SecretKey, bool)>,
+    audit_mac: SecretKey,
+    envelope_mac: SecretKey,
+    mask: SecretKey,
+    signing: SigningKey,
+}
+
+impl Keyring {
+    fn current_kek(&self) -> (u32, &SecretKey) {
+        self.keks
+            .iter()
+            .next_back()
+            .map(|(v, k)| (*v, k))
+            .unwrap_or((0, &self.audit_mac))
+    }
+}
+
+fn keyring_aad(kind: &str, version: u32) -> Vec<u8> {
+    lp(&[
+        b"coffer/v1/keyring",
+        kind.as_bytes(),
+        &version.to_be_bytes(),
+    ])
+}
+
+fn data_key_aad(
+    tenant: &str,
+    subject: &str,
+    category: &str,
+    version: u32,
+    kek_version: u32,
+) -> Vec<u8> {
+    lp(&[
+        b"coffer/v1/data-key",
+        tenant.as_bytes(),
+        subject.as_bytes(),
+        category.as_bytes(),
+        &version.to_be_bytes(),
+        &kek_version.to_be_bytes(),
+    ])
+}
+
+/// One revealed field.
+#[derive(Clone, PartialEq, Eq)]
+pub enum FieldView {
+    /// The value in clear.
+    Revealed(Sensitive),
+    /// A masked display form (or a keyed token).
+    Masked(String),
+    /// Not shown, and why.
+    Denied(String),
+    /// The data key was destroyed: the value is gone for good.
+    Shredded,
+}
+
+impl std::fmt::Debug for FieldView {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Revealed(_) => f.write_str("Revealed([redacted])"),
+            Self::Masked(_) => f.write_str("Masked([redacted])"),
+            Self::Denied(r) => write!(f, "Denied({r:?})"),
+            Self::Shredded => f.write_str("Shredded"),
+        }
+    }
+}
+
+impl FieldView {
+    /// The state's name: `revealed`, `masked`, `denied` or `shredded`.
+    pub fn state(&self) -> &'static str {
+        match self {
+            Self::Revealed(_) => "revealed",
+            Self::Masked(_) => "masked",
+            Self::Denied(_) => "denied",
+            Self::Shredded => "shredded",
+        }
+    }
+}
+
+/// What a reveal shows of one record.
+#[derive(Clone, Debug)]
+pub struct View {
+    /// The record id.
+    pub record: String,
+    /// The policy version that decided.
+    pub policy_version: String,
+    /// The audit entry that records this reveal.
+    pub audit_seq: u64,
+    /// Every field path of the envelope with what may be shown.
+    pub fields: BTreeMap<String, FieldView>,
+}
+
+impl View {
+    /// The clear value of a field, if it was revealed.
+    pub fn revealed(&self, path: &str) -> Option<&str> {
+        match self.fields.get(path) {
+            Some(FieldView::Revealed(v)) => Some(v.expose()),
+            _ => None,
+        }
+    }
+}
+
+/// Who asks to reveal, for what purpose, in which circumstances.
+#[derive(Clone, Debug, Default)]
+pub struct Access {
+    /// Who.
+    pub principal: Principal,
+    /// For which purpose.
+    pub purpose: String,
+    /// The circumstances (time, ticket, destination…); when `time` is absent the Coffer's clock
+    /// supplies it.
+    pub context: Context,
+    /// Where the record is held, and other record attributes the policy tests.
+    pub record: RecordFacts,
+}
+
+/// A blind-index token to look up in the host's database.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IndexToken {
+    /// The index epoch (key version) the token belongs to.
+    pub epoch: u32,
+    /// The token (lower-case hexadecimal).
+    pub token: String,
+}
+
+/// A blind-index width recommendation.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct IndexPlan {
+    /// The narrowest sensible width: below it, one token matches too many values to be useful.
+    pub min_bits: u16,
+    /// The widest sensible width: above it, tokens become nearly unique, and leak as much as
+    /// the value's equality does.
+    pub max_bits: u16,
+    /// The recommended width.
+    pub recommended_bits: u16,
+    /// Expected false positives per lookup of one existing value at the recommended width.
+    pub expected_false_positives: f64,
+    /// The chance that two records with the same token share the value, at the recommended width.
+    pub same_value_probability: f64,
+}
+
+/// Recommends a blind-index width for `records` records holding `distinct` distinct values:
+/// between `log2(sqrt(distinct))` and `log2(distinct / 2)` bits (the CipherSweet and AWS
+/// Database Encryption SDK rules agree), two bits below the top.
+pub fn plan_index(records: u64, distinct: u64) -> IndexPlan {
+    let x = distinct.max(2) as f64;
+    let r = records.max(1) as f64;
+    let min = (x.sqrt().log2().ceil() as u16).clamp(8, 256);
+    let max = ((x / 2.0).log2().floor() as u16).clamp(min, 256);
+    let recommended = max.saturating_sub(2).clamp(min, max);
+    let buckets = 2f64.powi(i32::from(recommended));
+    let per_value = r / x;
+    let expected_false_positives = (r - per_value).max(0.0) / buckets;
+    let same_value_probability = per_value / (per_value + expected_false_positives);
+    IndexPlan {
+        min_bits: min,
+        max_bits: max,
+        recommended_bits: recommended,
+        expected_false_positives,
+        same_value_probability,
+    }
+}
+
+type DataKeyId = (String, String, String, u32);
+
+/// An open Coffer: a key store, a schema, a policy and a clock. `Send + Sync`: share one across
+/// threads.
+pub struct Coffer {
+    store: Box<dyn Store>,
+    schema: Schema,
+    policy: RwLock<Option<Arc<Policy>>>,
+    limiter: RateLimiter,
+    clock: Arc<dyn Clock>,
+    master: MasterKey,
+    keys: RwLock<Arc<Keyring>>,
+    data_keys: Mutex<HashMap<DataKeyId, Option<Arc<SecretKey>>>>,
+    latest: Mutex<HashMap<(String, String, String), u32>>,
+    index_keys: Mutex<HashMap<(String, String, u32), Arc<SecretKey>>>,
+    cache_capacity: usize,
+    subscribers: RwLock<Vec<Box<dyn Fn(&LoggedEntry) + Send + Sync>>>,
+}
+
+impl std::fmt::Debug for Coffer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Coffer")
+            .field("schema", &self.schema.name())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Coffer {
+    /// Opens (or creates) the store at `path` with default options.
+    pub fn open(path: impl AsRef<Path>, master: &MasterKey) -> Result<Coffer> {
+        Self::open_with(path, master, OpenOptions::default())
+    }
+
+    /// Opens (or creates) the store at `path`. A wrong master key is refused before anything
+    /// is written.
+    pub fn open_with(
+        path: impl AsRef<Path>,
+        master: &MasterKey,
+        options: OpenOptions,
+    ) -> Result<Coffer> {
+        let store = SqliteStore::open(path, options.create)?;
+        Self::with_store(Box::new(store), master, options)
+    }
+
+    /// Opens a Coffer over any [`Store`].
+    pub fn with_store(
+        store: Box<dyn Store>,
+        master: &MasterKey,
+        options: OpenOptions,
+    ) -> Result<Coffer> {
+        let rows = store.keyring()?;
+        let keyring = if rows.is_empty() {
+            let (rows, keyring) = new_keyring(master, &now_text(options.clock.as_ref()))?;
+            let entry =
+                AuditEntry::new("store.create", "coffer", &now_text(options.clock.as_ref()));
+            let mac =
+                |prev: &[u8], seq: u64, e: &str| audit::chain_mac(&keyring.audit_mac, prev, seq, e);
+            store.init_keyring(
+                &rows,
+                &AuditBatch {
+                    entries: vec![entry.canonical()],
+                    mac: &mac,
+                },
+            )?;
+            keyring
+        } else {
+            load_keyring(master, &rows)?
+        };
+        let coffer = Coffer {
+            store,
+            schema: options.schema,
+            policy: RwLock::new(None),
+            limiter: RateLimiter::default(),
+            clock: options.clock,
+            master: master.clone(),
+            keys: RwLock::new(Arc::new(keyring)),
+            data_keys: Mutex::new(HashMap::new()),
+            latest: Mutex::new(HashMap::new()),
+            index_keys: Mutex::new(HashMap::new()),
+            cache_capacity: options.data_key_cache.max(16),
+            subscribers: RwLock::new(Vec::new()),
+        };
+        if let Some(p) = options.policy {
+            coffer.set_policy(p, "coffer")?;
+        }
+        Ok(coffer)
+    }
+
+    /// The schema.
+    pub fn schema(&self) -> &Schema {
+        &self.schema
+    }
+
+    /// The current policy, if any.
+    pub fn policy(&self) -> Option<Arc<Policy>> {
+        self.policy
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Loads a new policy (audited with its version).
+    pub fn set_policy(&self, policy: Policy, actor: &str) -> Result<()> {
+        let mut e = self.entry("policy.load", actor);
+        e.policy_version = Some(policy.version().to_owned());
+        e.detail.insert("name".into(), policy.name().to_owned());
+        e.detail
+            .insert("rules".into(), policy.rule_count().to_string());
+        self.append(vec![e])?;
+        *self
+            .policy
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(Arc::new(policy));
+        Ok(())
+    }
+
+    /// Calls `f` with every audit entry after it is committed (to forward to a SIEM). `f` must
+    /// not block for long: it runs on the thread that wrote the entry.
+    pub fn subscribe(&self, f: impl Fn(&LoggedEntry) + Send + Sync + 'static) {
+        self.subscribers
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(Box::new(f));
+    }
+
+    /// The public half of the store's Ed25519 signing key, for verifying checkpoints and
+    /// certificates offline.
+    pub fn signing_public_key(&self) -> Vec<u8> {
+        self.keyring().signing.public_key()
+    }
+
+    fn keyring(&self) -> Arc<Keyring> {
+        self.keys
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    fn reload_keyring(&self) -> Result<Arc<Keyring>> {
+        let k = Arc::new(load_keyring(&self.master, &self.store.keyring()?)?);
+        *self
+            .keys
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = k.clone();
+        self.index_keys
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clear();
+        Ok(k)
+    }
+
+    fn now(&self) -> String {
+        now_text(self.clock.as_ref())
+    }
+
+    fn entry(&self, kind: &str, actor: &str) -> AuditEntry {
+        AuditEntry::new(kind, actor, &self.now())
+    }
+
+    fn batch<'a>(
+        &self,
+        keyring: &'a Keyring,
+        entries: &[AuditEntry],
+    ) -> (
+        Vec<String>,
+        impl Fn(&[u8], u64, &str) -> [u8; 32] + Sync + 'a,
+    ) {
+        let mac = move |prev: &[u8], seq: u64, e: &str| {
+            audit::chain_mac(&keyring.audit_mac, prev, seq, e)
+        };
+        (entries.iter().map(AuditEntry::canonical).collect(), mac)
+    }
+
+    fn notify(&self, entries: &[AuditEntry], seqs: &[u64]) {
+        let subs = self
+            .subscribers
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if subs.is_empty() {
+            return;
+        }
+        for (e, &seq) in entries.iter().zip(seqs) {
+            let logged = LoggedEntry {
+                seq,
+                mac: String::new(),
+                entry: e.clone(),
+            };
+            for s in subs.iter() {
+                s(&logged);
+            }
+        }
+    }
+
+    fn append(&self, entries: Vec<AuditEntry>) -> Result<Vec<u64>> {
+        let keyring = self.keyring();
+        let (texts, mac) = self.batch(&keyring, &entries);
+        let seqs = self.store.append_audit(&AuditBatch {
+            entries: texts,
+            mac: &mac,
+        })?;
+        self.notify(&entries, &seqs);
+        Ok(seqs)
+    }
+
+    // ---- data keys ------------------------------------------------------------------------
+
+    fn cache_put(&self, id: DataKeyId, key: Option<Arc<SecretKey>>) {
+        let mut cache = self
+            .data_keys
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if cache.len() >= self.cache_capacity {
+            // Dropping the entries wipes the keys (SecretKey zeroizes on drop).
+            let drop: Vec<DataKeyId> = cache
+                .keys()
+                .take(self.cache_capacity / 2)
+                .cloned()
+                .collect();
+            for k in drop {
+                cache.remove(&k);
+            }
+        }
+        cache.insert(id, key);
+    }
+
+    /// The unwrapped data key, or `None` when it was destroyed or never existed.
+    fn data_key(
+        &self,
+        tenant: &str,
+        subject: &str,
+        category: &str,
+        version: u32,
+    ) -> Result<Option<Arc<SecretKey>>> {
+        let id = (
+            tenant.to_owned(),
+            subject.to_owned(),
+            category.to_owned(),
+            version,
+        );
+        if let Some(k) = self
+            .data_keys
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(&id)
+        {
+            return Ok(k.clone());
+        }
+        let row = self
+            .store
+            .data_key(tenant, subject, category, Some(version))?;
+        let key = match row.and_then(|r| r.wrapped.map(|w| (w, r.kek_version))) {
+            None => None,
+            Some((wrapped, kek_version)) => Some(Arc::new(self.unwrap_data_key(
+                tenant,
+                subject,
+                category,
+                version,
+                kek_version,
+                &wrapped,
+            )?)),
+        };
+        self.cache_put(id, key.clone());
+        Ok(key)
+    }
+
+    fn unwrap_data_key(
+        &self,
+        tenant: &str,
+        subject: &str,
+        category: &str,
+        version: u32,
+        kek_version: u32,
+        wrapped: &[u8],
+    ) -> Result<SecretKey> {
+        let mut keyring = self.keyring();
+        if !keyring.keks.contains_key(&kek_version) {
+            // Another process rotated the KEK.
+            keyring = self.reload_keyring()?;
+        }
+        let kek = keyring
+            .keks
+            .get(&kek_version)
+            .ok_or_else(|| Error::KeyNotFound {
+                what: format!("key-encryption key version {kek_version}"),
+            })?;
+        let raw = crypto::unwrap(
+            kek,
+            &data_key_aad(tenant, subject, category, version, kek_version),
+            wrapped,
+            "wrapped data key",
+        )?;
+        SecretKey::from_bytes(&raw)
+    }
+
+    /// The newest live data key of a (tenant, subject, category), created on first use.
+    fn current_data_key(
+        &self,
+        tenant: &str,
+        subject: &str,
+        category: &str,
+        actor: &str,
+    ) -> Result<(u32, Arc<SecretKey>)> {
+        let lid = (tenant.to_owned(), subject.to_owned(), category.to_owned());
+        let cached = self
+            .latest
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(&lid)
+            .copied();
+        if let Some(v) = cached
+            && let Some(k) = self.data_key(tenant, subject, category, v)?
+        {
+            return Ok((v, k));
+        }
+        let row = self.store.data_key(tenant, subject, category, None)?;
+        let (version, key) = match row {
+            Some(r) if r.wrapped.is_some() => {
+                let v = r.version;
+                (
+                    v,
+                    self.data_key(tenant, subject, category, v)?
+                        .ok_or_else(|| Error::KeyNotFound {
+                            what: "data key".into(),
+                        })?,
+                )
+            }
+            // None yet, or the newest was destroyed: make the next version.
+            other => self.create_data_key(
+                tenant,
+                subject,
+                category,
+                other.map_or(1, |r| r.version + 1),
+                actor,
+            )?,
+        };
+        self.latest
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(lid, version);
+        Ok((version, key))
+    }
+
+    fn create_data_key(
+        &self,
+        tenant: &str,
+        subject: &str,
+        category: &str,
+        version: u32,
+        actor: &str,
+    ) -> Result<(u32, Arc<SecretKey>)> {
+        let keyring = self.keyring();
+        let (kek_version, kek) = keyring.current_kek();
+        let key = SecretKey::generate()?;
+        let wrapped = crypto::wrap(
+            kek,
+            &data_key_aad(tenant, subject, category, version, kek_version),
+            key.expose(),
+        )?;
+        let row = DataKeyRow {
+            tenant: tenant.into(),
+            subject: subject.into(),
+            category: category.into(),
+            version,
+            kek_version,
+            wrapped: Some(wrapped),
+            created: self.now(),
+        };
+        let mut e = self.entry("key.create", actor);
+        e.tenant = Some(tenant.into());
+        e.subject = Some(subject.into());
+        e.detail.insert("category".into(), category.into());
+        e.detail.insert("version".into(), version.to_string());
+        let entries = vec![e];
+        let (texts, mac) = self.batch(&keyring, &entries);
+        let (stored, seqs) = self.store.insert_data_key(
+            &row,
+            &AuditBatch {
+                entries: texts,
+                mac: &mac,
+            },
+        )?;
+        self.notify(&entries, &seqs);
+        let key = if seqs.is_empty() {
+            // Another process created this version first: use its key.
+            let w = stored.wrapped.ok_or_else(|| Error::KeyNotFound {
+                what: "data key".into(),
+            })?;
+            Arc::new(self.unwrap_data_key(
+                tenant,
+                subject,
+                category,
+                version,
+                stored.kek_version,
+                &w,
+            )?)
+        } else {
+            Arc::new(key)
+        };
+        self.cache_put(
+            (tenant.into(), subject.into(), category.into(), version),
+            Some(key.clone()),
+        );
+        Ok((version, key))
+    }
+
+    fn record_key(
+        data_key: &SecretKey,
+        salt: &[u8; 16],
+        tenant: &str,
+        record: &str,
+        category: &str,
+    ) -> Result<SecretKey> {
+        hkdf32(
+            data_key.expose(),
+            salt,
+            &[
+                b"coffer/v1/record",
+                tenant.as_bytes(),
+                record.as_bytes(),
+                category.as_bytes(),
+            ],
+        )
+    }
+
+    fn field_aad(path: &str) -> Vec<u8> {
+        lp(&[b"coffer/v1/field", path.as_bytes()])
+    }
+
+    // ---- blind indexes ---------------------------------------------------------------------
+
+    fn index_key(
+        &self,
+        keyring: &Keyring,
+        tenant: &str,
+        pattern: &str,
+        epoch: u32,
+    ) -> Result<Arc<SecretKey>> {
+        let id = (tenant.to_owned(), pattern.to_owned(), epoch);
+        if let Some(k) = self
+            .index_keys
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(&id)
+        {
+            return Ok(k.clone());
+        }
+        let (root, _) = keyring
+            .index
+            .get(&epoch)
+            .ok_or_else(|| Error::KeyNotFound {
+                what: format!("index epoch {epoch}"),
+            })?;
+        let key = Arc::new(hkdf32(
+            root.expose(),
+            b"coffer/v1/index",
+            &[tenant.as_bytes(), pattern.as_bytes()],
+        )?);
+        let mut cache = self
+            .index_keys
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if cache.len() >= self.cache_capacity {
+            cache.clear();
+        }
+        cache.insert(id, key.clone());
+        Ok(key)
+    }
+
+    fn token(key: &SecretKey, transformed: &str, bits: u16) -> String {
+        let mac = hmac_sha256(key, &[transformed.as_bytes()]);
+        let bytes = usize::from(bits).div_ceil(8).min(32);
+        let mut t = mac[..bytes].to_vec();
+        let spare = bytes * 8 - usize::from(bits).min(256);
+        if spare > 0
+            && let Some(last) = t.last_mut()
+        {
+            *last &= 0xffu8 << spare;
+        }
+        crypto::hex(&t)
+    }
+
+    /// The blind-index tokens of `value` for the field `field` (a pattern such as
+    /// `id_documents[].number` or a path such as `phones[0]`) in `tenant`, one per index epoch
+    /// still written. The value is normalised as sealing normalises it. Look every token up in
+    /// its epoch's column; expect false positives (see [`plan_index`]) and confirm by reveal.
+    pub fn search_index(&self, tenant: &str, field: &str, value: &str) -> Result<Vec<IndexToken>> {
+        let pattern = if field.contains("[]") || field.ends_with(".*") {
+            field.to_owned()
+        } else {
+            FieldPath::parse(field)?.pattern_key()
+        };
+        let spec = self
+            .schema
+            .spec_for_pattern(&pattern)
+            .or_else(|| {
+                FieldPath::parse(field)
+                    .ok()
+                    .and_then(|p| self.schema.spec_for(&p))
+            })
+            .ok_or_else(|| Error::InvalidArgument {
+                name: "field",
+                reason: format!("`{pattern}` is not a field of the schema"),
+            })?;
+        let index = spec.index.ok_or_else(|| Error::InvalidArgument {
+            name: "field",
+            reason: format!("`{pattern}` has no blind index in the schema"),
+        })?;
+        let normalised = normalize_for(&pattern, value);
+        let Some(transformed) = index.transform.apply(normalised.expose()) else {
+            return Ok(Vec::new());
+        };
+        let keyring = self.keyring();
+        let mut out = Vec::new();
+        for (&epoch, (_, active)) in &keyring.index {
+            if *active {
+                let key = self.index_key(&keyring, tenant, &pattern, epoch)?;
+                out.push(IndexToken {
+                    epoch,
+                    token: Self::token(&key, transformed.expose(), index.bits),
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    // ---- sealing ---------------------------------------------------------------------------
+
+    fn seal_one(
+        &self,
+        keyring: &Keyring,
+        record: CustomerRecord,
+        actor: &str,
+    ) -> Result<(Envelope, AuditEntry)> {
+        let (record, _warnings) = self.schema.check(record, self.clock.today())?;
+        let tenant = record.tenant.clone();
+        let subject = record.subject_id().to_owned();
+        let mut salt = [0u8; 16];
+        crypto::fill_random(&mut salt)?;
+        let mut env = Envelope {
+            tenant: tenant.clone(),
+            record: record.id.clone(),
+            subject: subject.clone(),
+            kind: record.kind,
+            schema: self.schema.name().to_owned(),
+            salt,
+            keys: BTreeMap::new(),
+            fields: BTreeMap::new(),
+            clear: BTreeMap::new(),
+            index: BTreeMap::new(),
+            masked: BTreeMap::new(),
+            mac: [0; 32],
+        };
+        let mut record_keys: HashMap<String, SecretKey> = HashMap::new();
+        let mut counter = 0u32;
+        let mut audited = BTreeMap::new();
+        for field in record.fields() {
+            let path = field.path.to_string();
+            let spec = self
+                .schema
+                .spec_for(&field.path)
+                .ok_or_else(|| Error::Internal {
+                    message: format!("no schema entry for `{path}`"),
+                })?;
+            match spec.protection {
+                Protection::Clear => {
+                    env.clear.insert(path.clone(), Sensitive::new(field.value));
+                    audited.insert(path.clone(), "clear".to_owned());
+                }
+                Protection::Encrypted => {
+                    if !record_keys.contains_key(&spec.category) {
+                        let (version, dk) =
+                            self.current_data_key(&tenant, &subject, &spec.category, actor)?;
+                        env.keys.insert(spec.category.clone(), version);
+                        record_keys.insert(
+                            spec.category.clone(),
+                            Self::record_key(&dk, &salt, &tenant, &record.id, &spec.category)?,
+                        );
+                    }
+                    let rk = &record_keys[&spec.category];
+                    let ciphertext = crypto::seal(
+                        rk,
+                        crypto::counter_nonce(counter),
+                        &Self::field_aad(&path),
+                        field.value.as_bytes(),
+                    )?;
+                    env.fields.insert(
+                        path.clone(),
+                        SealedField {
+                            category: spec.category.clone(),
+                            counter,
+                            ciphertext,
+                        },
+                    );
+                    counter += 1;
+                    audited.insert(path.clone(), "sealed".to_owned());
+                    match spec.mask.apply(field.value, Profile::Standard) {
+                        Masked::Text(t) => {
+                            env.masked.insert(path.clone(), t);
+                        }
+                        Masked::KeyedHash => {
+                            env.masked.insert(
+                                path.clone(),
+                                self.keyed_token(keyring, &tenant, &field.path, field.value),
+                            );
+                        }
+                        Masked::Withheld => {}
+                    }
+                }
+            }
+            if let Some(index) = spec.index
+                && let Some(t) = index.transform.apply(field.value)
+            {
+                let pattern = field.path.pattern_key();
+                let mut tokens = BTreeMap::new();
+                for (&epoch, (_, active)) in &keyring.index {
+                    if *active {
+                        let key = self.index_key(keyring, &tenant, &pattern, epoch)?;
+                        tokens.insert(epoch.to_string(), Self::token(&key, t.expose(), index.bits));
+                    }
+                }
+                env.index.insert(path.clone(), tokens);
+            }
+        }
+        env.mac = env.compute_mac(&keyring.envelope_mac);
+        let mut e = self.entry("seal", actor);
+        e.tenant = Some(tenant);
+        e.record = Some(env.record.clone());
+        e.subject = Some(subject);
+        e.fields = audited;
+        e.detail.insert(
+            "keys".into(),
+            env.keys
+                .iter()
+                .map(|(c, v)| format!("{c}:{v}"))
+                .collect::<Vec<_>>()
+                .join(","),
+        );
+        Ok((env, e))
+    }
+
+    fn keyed_token(
+        &self,
+        keyring: &Keyring,
+        tenant: &str,
+        path: &FieldPath,
+        value: &str,
+    ) -> String {
+        let mac = hmac_sha256(
+            &keyring.mask,
+            &[&lp(&[
+                tenant.as_bytes(),
+                path.pattern_key().as_bytes(),
+                value.as_bytes(),
+            ])],
+        );
+        crypto::hex(&mac[..8])
+    }
+
+    /// Normalises, validates and seals a record; refused with the validation report if invalid.
+    /// The seal is audited before the envelope is returned.
+    pub fn seal(&self, record: CustomerRecord, actor: &str) -> Result<Envelope> {
+        let keyring = self.keyring();
+        let (env, entry) = self.seal_one(&keyring, record, actor)?;
+        self.append(vec![entry])?;
+        Ok(env)
+    }
+
+    /// Seals many records, with one audit transaction for the batch. Each record gets its
+    /// envelope or its own error (an invalid record does not stop the others).
+    pub fn seal_many(
+        &self,
+        records: Vec<CustomerRecord>,
+        actor: &str,
+    ) -> Result<Vec<Result<Envelope>>> {
+        let keyring = self.keyring();
+        let mut out = Vec::with_capacity(records.len());
+        let mut entries = Vec::new();
+        for r in records {
+            match self.seal_one(&keyring, r, actor) {
+                Ok((env, e)) => {
+                    entries.push(e);
+                    out.push(Ok(env));
+                }
+                Err(e) => out.push(Err(e)),
+            }
+        }
+        self.append(entries)?;
+        Ok(out)
+    }
+
+    /// Reseals an envelope under the newest data keys (after a data-key rotation); the host
+    /// replaces the stored envelope with the result.
+    pub fn reseal(&self, envelope: &Envelope, actor: &str) -> Result<Envelope> {
+        let keyring = self.keyring();
+        envelope.check_mac(&keyring.envelope_mac)?;
+        let mut values: Vec<(String, Sensitive)> = Vec::new();
+        for (path, f) in &envelope.fields {
+            let v = envelope
+                .keys
+                .get(&f.category)
+                .copied()
+                .ok_or_else(|| crypto::integrity("envelope"))?;
+            let Some(dk) = self.data_key(&envelope.tenant, &envelope.subject, &f.category, v)?
+            else {
+                return Err(Error::Shredded {
+                    what: format!("field `{path}`"),
+                });
+            };
+            values.push((path.clone(), self.decrypt(envelope, &dk, path, f)?));
+        }
+        for (path, v) in &envelope.clear {
+            values.push((path.clone(), v.clone()));
+        }
+        let record = rebuild_record(envelope, values)?;
+        let (env, mut e) = self.seal_one(&keyring, record, actor)?;
+        e.kind = "reseal".into();
+        self.append(vec![e])?;
+        Ok(env)
+    }
+
+    fn decrypt(
+        &self,
+        env: &Envelope,
+        data_key: &SecretKey,
+        path: &str,
+        f: &SealedField,
+    ) -> Result<Sensitive> {
+        let rk = Self::record_key(data_key, &env.salt, &env.tenant, &env.record, &f.category)?;
+        let plain = crypto::open(
+            &rk,
+            crypto::counter_nonce(f.counter),
+            &Self::field_aad(path),
+            &f.ciphertext,
+            &format!("field `{path}`"),
+        )?;
+        let text = std::str::from_utf8(&plain)
+            .map_err(|_| crypto::integrity(&format!("field `{path}`")))?;
+        Ok(Sensitive::new(text))
+    }
+
+    /// Reads an envelope from JSON and checks its MAC.
+    pub fn open_envelope(&self, json: &str) -> Result<Envelope> {
+        let env = Envelope::from_json(json)?;
+        env.check_mac(&self.keyring().envelope_mac)?;
+        Ok(env)
+    }
+
+    // ---- revealing -------------------------------------------------------------------------
+
+    fn plan_reveal(
+        &self,
+        policy: &Policy,
+        env: &Envelope,
+        access: &Access,
+    ) -> (crate::policy::Decision, AuditEntry, Vec<AuditEntry>) {
+        let mut context = access.context.clone();
+        if context.time.is_none() {
+            context.time = Some(self.clock.now());
+        }
+        let mut facts = access.record.clone();
+        facts.tenant = env.tenant.clone();
+        facts.kind = Some(env.kind);
+        facts.subject = Some(env.subject.clone());
+        let req = Request {
+            principal: access.principal.clone(),
+            action: Action::Read,
+            purpose: access.purpose.clone(),
+            record: facts,
+            context,
+        };
+        let mut decision = policy.decide(&req);
+        let paths: Vec<FieldPath> = env
+            .paths()
+            .iter()
+            .filter_map(|p| FieldPath::parse(p).ok())
+            .collect();
+        let exceeded = self.limiter.apply(policy, &req, &mut decision, &paths);
+        let mut e = self.entry("reveal", &access.principal.id);
+        e.tenant = Some(env.tenant.clone());
+        e.record = Some(env.record.clone());
+        e.subject = Some(env.subject.clone());
+        e.purpose = Some(access.purpose.clone());
+        e.policy_version = Some(policy.version().to_owned());
+        e.detail
+            .insert("roles".into(), access.principal.roles.join(","));
+        if let Some(d) = decision.denial() {
+            e.detail.insert("denied".into(), d.to_string());
+        }
+        if decision.evaluation_errors() > 0 {
+            e.detail.insert(
+                "evaluation_errors".into(),
+                decision.evaluation_errors().to_string(),
+            );
+        }
+        if decision.audit_detail() {
+            e.detail.insert("audit".into(), "detail".into());
+        }
+        let mut rules = std::collections::BTreeSet::new();
+        for p in &paths {
+            let effect = match decision.field_decision(policy, p) {
+                Some(fd) => {
+                    rules.extend(fd.rule_ids(policy).into_iter().map(str::to_owned));
+                    match fd.effect {
+                        FieldEffect::Reveal => "reveal".to_owned(),
+                        FieldEffect::Mask { rule, profile } => {
+                            format!("mask:{rule}:{}", profile.as_str())
+                        }
+                        FieldEffect::Deny => format!("deny:{}", reason_code(fd.reason)),
+                    }
+                }
+                None => "deny:unknown_field".to_owned(),
+            };
+            e.fields.insert(p.to_string(), effect);
+        }
+        e.rules = rules.into_iter().collect();
+        let alerts = exceeded
+            .into_iter()
+            .map(|x| {
+                let mut a = self.entry("rate_limit.exceeded", &access.principal.id);
+                a.tenant = Some(env.tenant.clone());
+                a.record = Some(env.record.clone());
+                a.detail.insert("limit".into(), x.limit);
+                a.detail.insert("requested".into(), x.requested.to_string());
+                a.detail.insert("max".into(), x.max.to_string());
+                a
+            })
+            .collect();
+        (decision, e, alerts)
+    }
+
+    fn build_view(
+        &self,
+        policy: &Policy,
+        env: &Envelope,
+        decision: &crate::policy::Decision,
+        audit_seq: u64,
+    ) -> Result<View> {
+        let keyring = self.keyring();
+        let mut fields = BTreeMap::new();
+        for path_text in env.paths() {
+            let path = FieldPath::parse(&path_text)?;
+            let fd = decision.field_decision(policy, &path);
+            let (effect, reason) = match &fd {
+                Some(f) => (f.effect, f.reason.to_string()),
+                None => (
+                    FieldEffect::Deny,
+                    "not a field of the policy's schema".to_owned(),
+                ),
+            };
+            if effect == FieldEffect::Deny {
+                fields.insert(path_text, FieldView::Denied(reason));
+                continue;
+            }
+            // Decrypt only what the decision needs.
+            let value = if let Some(v) = env.clear.get(&path_text) {
+                Some(v.clone())
+            } else if let Some(f) = env.fields.get(&path_text) {
+                let needs_value = match effect {
+                    FieldEffect::Reveal => true,
+                    FieldEffect::Mask { rule, profile } => {
+                        !(profile == Profile::Standard
+                            && self.schema.spec_for(&path).is_some_and(|s| s.mask == rule)
+                            && env.masked.contains_key(&path_text))
+                    }
+                    FieldEffect::Deny => false,
+                };
+                if needs_value {
+                    let v = env
+                        .keys
+                        .get(&f.category)
+                        .copied()
+                        .ok_or_else(|| crypto::integrity("envelope"))?;
+                    match self.data_key(&env.tenant, &env.subject, &f.category, v)? {
+                        None => {
+                            fields.insert(path_text, FieldView::Shredded);
+                            continue;
+                        }
+                        Some(dk) => Some(self.decrypt(env, &dk, &path_text, f)?),
+                    }
+                } else {
+                    None
+                }
+            } else {
+                None
+            };
+            let view = match (effect, value) {
+                (FieldEffect::Reveal, Some(v)) => FieldView::Revealed(v),
+                (FieldEffect::Mask { .. }, None) => {
+                    FieldView::Masked(env.masked.get(&path_text).cloned().unwrap_or_default())
+                }
+                (FieldEffect::Mask { rule, profile }, Some(v)) => {
+                    match rule.apply(v.expose(), profile) {
+                        Masked::Text(t) => FieldView::Masked(t),
+                        Masked::KeyedHash => FieldView::Masked(self.keyed_token(
+                            &keyring,
+                            &env.tenant,
+                            &path,
+                            v.expose(),
+                        )),
+                        Masked::Withheld => FieldView::Denied("withheld by a mask rule".into()),
+                    }
+                }
+                _ => FieldView::Denied(reason),
+            };
+            fields.insert(path_text, view);
+        }
+        Ok(View {
+            record: env.record.clone(),
+            policy_version: decision.policy_version().to_owned(),
+            audit_seq,
+            fields,
+        })
+    }
+
+    fn require_policy(&self) -> Result<Arc<Policy>> {
+        self.policy().ok_or_else(|| Error::Unsupported {
+            what: "no policy is loaded; Coffer reveals nothing without one".into(),
+        })
+    }
+
+    /// Reveals an envelope to `access`: decides with the policy, applies rate limits, commits
+    /// the audit entry, and only then decrypts what the decision allows (masked forms are
+    /// computed from it where needed). If the audit entry cannot be written, nothing is returned.
+    pub fn reveal(&self, envelope: &Envelope, access: &Access) -> Result<View> {
+        let mut views = self.reveal_many(std::slice::from_ref(envelope), access)?;
+        views.pop().ok_or_else(|| Error::Internal {
+            message: "reveal produced no view".into(),
+        })
+    }
+
+    /// Reveals many envelopes to one principal, with one audit transaction for the batch.
+    pub fn reveal_many(&self, envelopes: &[Envelope], access: &Access) -> Result<Vec<View>> {
+        let policy = self.require_policy()?;
+        let keyring = self.keyring();
+        for env in envelopes {
+            env.check_mac(&keyring.envelope_mac)?;
+        }
+        let mut decisions = Vec::with_capacity(envelopes.len());
+        let mut entries = Vec::with_capacity(envelopes.len());
+        let mut reveal_index = Vec::with_capacity(envelopes.len());
+        for env in envelopes {
+            let (d, e, alerts) = self.plan_reveal(&policy, env, access);
+            decisions.push(d);
+            reveal_index.push(entries.len());
+            entries.push(e);
+            entries.extend(alerts);
+        }
+        let (texts, mac) = self.batch(&keyring, &entries);
+        let seqs = self
+            .store
+            .append_audit(&AuditBatch {
+                entries: texts,
+                mac: &mac,
+            })
+            .map_err(|e| Error::Audit {
+                reason: e.to_string(),
+            })?;
+        self.notify(&entries, &seqs);
+        envelopes
+            .iter()
+            .zip(&decisions)
+            .zip(&reveal_index)
+            .map(|((env, d), &i)| {
+                self.build_view(&policy, env, d, seqs.get(i).copied().unwrap_or(0))
+            })
+            .collect()
+    }
+
+    // ---- rotation --------------------------------------------------------------------------
+
+    /// Rewraps the keyring under a new master key (instant: data keys are untouched).
+    pub fn rotate_master_key(&mut self, new_master: &MasterKey, actor: &str) -> Result<()> {
+        let keyring = self.keyring();
+        let now = self.now();
+        let mut rows = Vec::new();
+        for old in self.store.keyring()? {
+            let raw = crypto::unwrap(
+                &self.master.0,
+                &keyring_aad(&old.kind, old.version),
+                &old.wrapped,
+                "keyring",
+            )?;
+            let wrapped = crypto::wrap(&new_master.0, &keyring_aad(&old.kind, old.version), &raw)?;
+            rows.push(KeyringRow { wrapped, ..old });
+        }
+        let mut e = AuditEntry::new("key.rotate", actor, &now);
+        e.detail.insert("key".into(), "master".into());
+        let entries = vec![e];
+        let (texts, mac) = self.batch(&keyring, &entries);
+        let seqs = self.store.replace_keyring(
+            &rows,
+            &AuditBatch {
+                entries: texts,
+                mac: &mac,
+            },
+        )?;
+        self.notify(&entries, &seqs);
+        self.master = new_master.clone();
+        Ok(())
+    }
+
+    /// Starts a KEK rotation: a new KEK version that wraps every data key made from now on.
+    /// Then call [`Coffer::continue_kek_rotation`] until it reports nothing left; it resumes
+    /// where it stopped, across restarts.
+    pub fn rotate_kek(&self, actor: &str) -> Result<u32> {
+        let keyring = self.keyring();
+        let version = keyring.current_kek().0 + 1;
+        let key = SecretKey::generate()?;
+        let row = KeyringRow {
+            kind: "kek".into(),
+            version,
+            wrapped: crypto::wrap(&self.master.0, &keyring_aad("kek", version), key.expose())?,
+            created: self.now(),
+            state: "active".into(),
+        };
+        let mut e = self.entry("key.rotate", actor);
+        e.detail.insert("key".into(), "kek".into());
+        e.detail.insert("version".into(), version.to_string());
+        let entries = vec![e];
+        let (texts, mac) = self.batch(&keyring, &entries);
+        let seqs = self.store.add_keyring_row(
+            &row,
+            &AuditBatch {
+                entries: texts,
+                mac: &mac,
+            },
+        )?;
+        self.notify(&entries, &seqs);
+        self.reload_keyring()?;
+        Ok(version)
+    }
+
+    /// Rewraps up to `batch` data keys under the newest KEK; returns how many it rewrapped (0
+    /// when the rotation is complete). Each batch is one transaction.
+    pub fn continue_kek_rotation(&self, batch: usize, actor: &str) -> Result<usize> {
+        let keyring = self.reload_keyring()?;
+        let (kek_version, kek) = keyring.current_kek();
+        let rows = self.store.data_keys_to_rewrap(kek_version, batch.max(1))?;
+        if rows.is_empty() {
+            return Ok(0);
+        }
+        let mut rewrapped = Vec::with_capacity(rows.len());
+        for r in rows {
+            let Some(w) = &r.wrapped else { continue };
+            let key = self.unwrap_data_key(
+                &r.tenant,
+                &r.subject,
+                &r.category,
+                r.version,
+                r.kek_version,
+                w,
+            )?;
+            let wrapped = crypto::wrap(
+                kek,
+                &data_key_aad(&r.tenant, &r.subject, &r.category, r.version, kek_version),
+                key.expose(),
+            )?;
+            rewrapped.push(DataKeyRow {
+                wrapped: Some(wrapped),
+                kek_version,
+                ..r
+            });
+        }
+        let mut e = self.entry("key.rewrap", actor);
+        e.detail.insert("count".into(), rewrapped.len().to_string());
+        e.detail
+            .insert("kek_version".into(), kek_version.to_string());
+        let entries = vec![e];
+        let (texts, mac) = self.batch(&keyring, &entries);
+        let seqs = self.store.rewrap_data_keys(
+            &rewrapped,
+            &AuditBatch {
+                entries: texts,
+                mac: &mac,
+            },
+        )?;
+        self.notify(&entries, &seqs);
+        Ok(rewrapped.len())
+    }
+
+    /// Makes a new data-key version for a (tenant, subject, category); new seals use it, and
+    /// [`Coffer::reseal`] moves old envelopes to it. Old versions stay until retired.
+    pub fn rotate_data_key(
+        &self,
+        tenant: &str,
+        subject: &str,
+        category: &str,
+        actor: &str,
+    ) -> Result<u32> {
+        let next = self
+            .store
+            .data_key(tenant, subject, category, None)?
+            .map_or(1, |r| r.version + 1);
+        let (v, _) = self.create_data_key(tenant, subject, category, next, actor)?;
+        self.latest
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert((tenant.into(), subject.into(), category.into()), v);
+        Ok(v)
+    }
+
+    /// Starts a new blind-index epoch with a new index root key. Seals write tokens for every
+    /// active epoch and searches return one per epoch, until the old one is retired.
+    pub fn rotate_index_key(&self, actor: &str) -> Result<u32> {
+        let keyring = self.keyring();
+        let epoch = keyring.index.keys().next_back().copied().unwrap_or(0) + 1;
+        let key = SecretKey::generate()?;
+        let row = KeyringRow {
+            kind: "index".into(),
+            version: epoch,
+            wrapped: crypto::wrap(&self.master.0, &keyring_aad("index", epoch), key.expose())?,
+            created: self.now(),
+            state: "active".into(),
+        };
+        let mut e = self.entry("key.rotate", actor);
+        e.detail.insert("key".into(), "index".into());
+        e.detail.insert("epoch".into(), epoch.to_string());
+        let entries = vec![e];
+        let (texts, mac) = self.batch(&keyring, &entries);
+        let seqs = self.store.add_keyring_row(
+            &row,
+            &AuditBatch {
+                entries: texts,
+                mac: &mac,
+            },
+        )?;
+        self.notify(&entries, &seqs);
+        self.reload_keyring()?;
+        Ok(epoch)
+    }
+
+    /// Stops writing and searching an index epoch (after the host has backfilled the new one).
+    pub fn retire_index_epoch(&self, epoch: u32, actor: &str) -> Result<()> {
+        let keyring = self.keyring();
+        if keyring.index.values().filter(|(_, a)| *a).count() <= 1
+            && keyring.index.get(&epoch).is_some_and(|(_, a)| *a)
+        {
+            return Err(Error::InvalidArgument {
+                name: "epoch",
+                reason: "the last active index epoch cannot be retired".into(),
+            });
+        }
+        let mut e = self.entry("key.retire", actor);
+        e.detail.insert("key".into(), "index".into());
+        e.detail.insert("epoch".into(), epoch.to_string());
+        let entries = vec![e];
+        let (texts, mac) = self.batch(&keyring, &entries);
+        let seqs = self.store.set_keyring_state(
+            "index",
+            epoch,
+            "retired",
+            &AuditBatch {
+                entries: texts,
+                mac: &mac,
+            },
+        )?;
+        self.notify(&entries, &seqs);
+        self.reload_keyring()?;
+        Ok(())
+    }
+
+    // ---- audit -----------------------------------------------------------------------------
+
+    /// Verifies the audit chain (and, given a checkpoint, that the chain still reaches it).
+    /// The checkpoint's signature is checked against this store's key.
+    pub fn audit_verify(&self, checkpoint: Option<&Checkpoint>) -> Result<AuditReport> {
+        let keyring = self.keyring();
+        if let Some(cp) = checkpoint {
+            cp.verify_signature(&keyring.signing.public_key())?;
+        }
+        audit::verify(
+            &keyring.audit_mac,
+            |from| self.store.audit_rows(from, 1000),
+            checkpoint,
+        )
+    }
+
+    /// Makes a signed checkpoint of the chain's current end, and records that it did.
+    pub fn audit_checkpoint(&self, actor: &str) -> Result<Checkpoint> {
+        let keyring = self.keyring();
+        let seqs = self.append(vec![self.entry("audit.checkpoint", actor)])?;
+        let seq = seqs.last().copied().unwrap_or(0);
+        let row = self
+            .store
+            .audit_rows(seq, 1)?
+            .pop()
+            .ok_or_else(|| Error::Internal {
+                message: "checkpoint entry missing".into(),
+            })?;
+        Ok(Checkpoint::new(
+            seq,
+            &row.mac,
+            &self.now(),
+            &keyring.signing.public_key(),
+            |m| keyring.signing.sign(m),
+        ))
+    }
+
+    /// Writes the audit trail as JSON Lines; returns how many entries were written.
+    pub fn audit_export(&self, out: &mut dyn std::io::Write) -> Result<u64> {
+        let mut n = 0;
+        let mut from = 1;
+        loop {
+            let rows = self.store.audit_rows(from, 1000)?;
+            if rows.is_empty() {
+                break;
+            }
+            for r in &rows {
+                let entry: AuditEntry =
+                    serde_json::from_str(&r.entry).map_err(|_| crypto::integrity("audit entry"))?;
+                let logged = LoggedEntry {
+                    seq: r.seq,
+                    mac: crypto::b64url(&r.mac),
+                    entry,
+                };
+                let line = serde_json::to_string(&logged).unwrap_or_default();
+                writeln!(out, "{line}").map_err(|e| Error::Io {
+                    what: "audit export".into(),
+                    reason: e.to_string(),
+                })?;
+                n += 1;
+                from = r.seq + 1;
+            }
+        }
+        Ok(n)
+    }
+
+    /// How many audit entries there are.
+    pub fn audit_len(&self) -> Result<u64> {
+        self.store.audit_len()
+    }
+}
+
+fn reason_code(r: &Reason) -> &'static str {
+    match r {
+        Reason::Allowed => "allowed",
+        Reason::Masked => "masked",
+        Reason::DeniedByRule => "rule",
+        Reason::NoMatchingAllow => "no_matching_allow",
+        Reason::Unmet => "unmet",
+        Reason::Restricted => "restricted",
+        Reason::RateLimited(_) => "rate_limited",
+        Reason::Request(_) => "request",
+    }
+}
+
+fn now_text(clock: &dyn Clock) -> String {
+    clock
+        .now()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+const KEYRING_KINDS: [&str; 5] = ["kek", "index", "audit_mac", "envelope_mac", "mask"];
+
+fn new_keyring(master: &MasterKey, now: &str) -> Result<(Vec<KeyringRow>, Keyring)> {
+    let mut rows = Vec::new();
+    let mut keys = HashMap::new();
+    for kind in KEYRING_KINDS {
+        let k = SecretKey::generate()?;
+        rows.push(KeyringRow {
+            kind: kind.into(),
+            version: 1,
+            wrapped: crypto::wrap(&master.0, &keyring_aad(kind, 1), k.expose())?,
+            created: now.into(),
+            state: "active".into(),
+        });
+        keys.insert(kind, k);
+    }
+    let signing = SigningKey::generate()?;
+    rows.push(KeyringRow {
+        kind: "signing".into(),
+        version: 1,
+        wrapped: crypto::wrap(&master.0, &keyring_aad("signing", 1), signing.pkcs8())?,
+        created: now.into(),
+        state: "active".into(),
+    });
+    let take = |keys: &mut HashMap<&str, SecretKey>, k: &str| {
+        keys.remove(k).ok_or_else(|| Error::Internal {
+            message: "keyring".into(),
+        })
+    };
+    let keyring = Keyring {
+        keks: BTreeMap::from([(1, take(&mut keys, "kek")?)]),
+        index: BTreeMap::from([(1, (take(&mut keys, "index")?, true))]),
+        audit_mac: take(&mut keys, "audit_mac")?,
+        envelope_mac: take(&mut keys, "envelope_mac")?,
+        mask: take(&mut keys, "mask")?,
+        signing,
+    };
+    Ok((rows, keyring))
+}
+
+fn load_keyring(master: &MasterKey, rows: &[KeyringRow]) -> Result<Keyring> {
+    let mut keks = BTreeMap::new();
+    let mut index = BTreeMap::new();
+    let (mut audit_mac, mut envelope_mac, mut mask, mut signing) = (None, None, None, None);
+    for (i, r) in rows.iter().enumerate() {
+        let raw = match crypto::unwrap(
+            &master.0,
+            &keyring_aad(&r.kind, r.version),
+            &r.wrapped,
+            "keyring",
+        ) {
+            Ok(raw) => raw,
+            // The first row that does not open means the wrong master key; a later one, a
+            // damaged keyring.
+            Err(_) if i == 0 => return Err(Error::WrongMasterKey),
+            Err(e) => return Err(e),
+        };
+        match r.kind.as_str() {
+            "kek" => {
+                keks.insert(r.version, SecretKey::from_bytes(&raw)?);
+            }
+            "index" => {
+                index.insert(
+                    r.version,
+                    (SecretKey::from_bytes(&raw)?, r.state == "active"),
+                );
+            }
+            "audit_mac" => audit_mac = Some(SecretKey::from_bytes(&raw)?),
+            "envelope_mac" => envelope_mac = Some(SecretKey::from_bytes(&raw)?),
+            "mask" => mask = Some(SecretKey::from_bytes(&raw)?),
+            "signing" => signing = Some(SigningKey::from_pkcs8(&raw)?),
+            _ => {}
+        }
+    }
+    let missing = |what: &str| Error::KeyNotFound {
+        what: format!("the keyring has no {what} key"),
+    };
+    if keks.is_empty() {
+        return Err(missing("key-encryption"));
+    }
+    Ok(Keyring {
+        keks,
+        index,
+        audit_mac: audit_mac.ok_or_else(|| missing("audit"))?,
+        envelope_mac: envelope_mac.ok_or_else(|| missing("envelope"))?,
+        mask: mask.ok_or_else(|| missing("mask"))?,
+        signing: signing.ok_or_else(|| missing("signing"))?,
+    })
+}
+
+/// Normalises a search value the way sealing normalises the field.
+fn normalize_for(pattern: &str, value: &str) -> Sensitive {
+    match pattern {
+        "phones[]" => normalize::phone(value),
+        "emails[]" => normalize::email(value),
+        "name" => normalize::name(value),
+        "id_documents[].number" => {
+            let id = normalize::identifier(value);
+            match crate::record::upgrade_resident_id_15(id.expose()) {
+                Some(up) => Sensitive::new(up),
+                None => id,
+            }
+        }
+        "bank_accounts[].account_number" => normalize::identifier(value),
+        _ => normalize::text(value),
+    }
+}
+
+/// Rebuilds a record from an envelope's values (for resealing).
+fn rebuild_record(env: &Envelope, values: Vec<(String, Sensitive)>) -> Result<CustomerRecord> {
+    let mut root = serde_json::Map::new();
+    root.insert("id".into(), env.record.clone().into());
+    root.insert("tenant".into(), env.tenant.clone().into());
+    root.insert("subject".into(), env.subject.clone().into());
+    root.insert("kind".into(), env.kind.as_str().into());
+    let mut value = serde_json::Value::Object(root);
+    for (path, v) in values {
+        let path = FieldPath::parse(&path)?;
+        let mut cur = &mut value;
+        let segs = path.segments();
+        for (i, seg) in segs.iter().enumerate() {
+            let last = i + 1 == segs.len();
+            cur = match seg {
+                crate::record::Segment::Key(k) => {
+                    let obj = cur
+                        .as_object_mut()
+                        .ok_or_else(|| crypto::integrity("envelope paths"))?;
+                    let next = if last {
+                        serde_json::Value::String(v.expose().to_owned())
+                    } else {
+                        serde_json::Value::Null
+                    };
+                    obj.entry(k.clone()).or_insert(next)
+                }
+                crate::record::Segment::Index(n) => {
+                    if cur.is_null() {
+                        *cur = serde_json::Value::Array(Vec::new());
+                    }
+                    let arr = cur
+                        .as_array_mut()
+                        .ok_or_else(|| crypto::integrity("envelope paths"))?;
+                    while arr.len() <= *n {
+                        arr.push(serde_json::Value::Null);
+                    }
+                    if last {
+                        arr[*n] = serde_json::Value::String(v.expose().to_owned());
+                    }
+                    &mut arr[*n]
+                }
+            };
+            if !last && cur.is_null() {
+                let next_is_index =
+                    matches!(segs.get(i + 1), Some(crate::record::Segment::Index(_)));
+                *cur = if next_is_index {
+                    serde_json::Value::Array(Vec::new())
+                } else {
+                    serde_json::Value::Object(Default::default())
+                };
+            }
+        }
+    }
+    let text = zeroize::Zeroizing::new(value.to_string());
+    CustomerRecord::from_json(&text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn planner_for_a_million_customers() {
+        let p = plan_index(1_000_000, 1_000_000);
+        assert_eq!((p.min_bits, p.max_bits), (10, 18));
+        assert_eq!(p.recommended_bits, 16);
+        assert!((p.expected_false_positives - 15.26).abs() < 0.1, "{p:?}");
+    }
+
+    #[test]
+    fn tokens_are_truncated_to_their_bits() {
+        let k = SecretKey::from_bytes(&[1; 32]).unwrap();
+        assert_eq!(Coffer::token(&k, "x", 16).len(), 4);
+        let t12 = Coffer::token(&k, "x", 12);
+        assert_eq!(t12.len(), 4);
+        assert!(t12.ends_with('0'));
+        assert_eq!(Coffer::token(&k, "x", 256).len(), 64);
+    }
+}

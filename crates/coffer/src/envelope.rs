@@ -1,0 +1,269 @@
+//! The sealed envelope, version 1: what the host stores for a record (see `docs/FORMAT.md`).
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::crypto::{SecretKey, b64url, from_b64url, hmac_sha256, hmac_verify, integrity};
+use crate::error::{Error, Result};
+use crate::record::{CustomerKind, Sensitive};
+
+/// The envelope format version this build writes, and the newest it reads.
+pub const ENVELOPE_VERSION: u32 = 1;
+/// Largest envelope accepted, in bytes.
+pub const MAX_ENVELOPE_BYTES: usize = 4 * 1024 * 1024;
+
+/// One sealed field.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct SealedField {
+    pub(crate) category: String,
+    pub(crate) counter: u32,
+    pub(crate) ciphertext: Vec<u8>,
+}
+
+/// A sealed customer record. Its fields are encrypted per retention category; its clear fields,
+/// blind-index tokens and masked display forms sit beside them; a MAC covers all of it, so a
+/// changed bit anywhere is an integrity error. `Debug` shows structure, never values.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Envelope {
+    pub(crate) tenant: String,
+    pub(crate) record: String,
+    pub(crate) subject: String,
+    pub(crate) kind: CustomerKind,
+    pub(crate) schema: String,
+    pub(crate) salt: [u8; 16],
+    pub(crate) keys: BTreeMap<String, u32>,
+    pub(crate) fields: BTreeMap<String, SealedField>,
+    pub(crate) clear: BTreeMap<String, Sensitive>,
+    pub(crate) index: BTreeMap<String, BTreeMap<String, String>>,
+    pub(crate) masked: BTreeMap<String, String>,
+    pub(crate) mac: [u8; 32],
+}
+
+impl fmt::Debug for Envelope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Envelope")
+            .field("tenant", &self.tenant)
+            .field("record", &self.record)
+            .field("subject", &self.subject)
+            .field("kind", &self.kind)
+            .field("keys", &self.keys)
+            .field("sealed", &self.fields.keys().collect::<Vec<_>>())
+            .field("clear", &self.clear.keys().collect::<Vec<_>>())
+            .field("indexed", &self.index.keys().collect::<Vec<_>>())
+            .field("masked", &"[redacted]")
+            .finish()
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WireField {
+    c: String,
+    n: u32,
+    ct: String,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Wire {
+    coffer: u32,
+    tenant: String,
+    record: String,
+    subject: String,
+    kind: CustomerKind,
+    schema: String,
+    salt: String,
+    keys: BTreeMap<String, u32>,
+    fields: BTreeMap<String, WireField>,
+    clear: BTreeMap<String, Sensitive>,
+    index: BTreeMap<String, BTreeMap<String, String>>,
+    masked: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    mac: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct VersionOnly {
+    coffer: serde_json::Value,
+}
+
+impl Envelope {
+    fn wire(&self, with_mac: bool) -> Wire {
+        Wire {
+            coffer: ENVELOPE_VERSION,
+            tenant: self.tenant.clone(),
+            record: self.record.clone(),
+            subject: self.subject.clone(),
+            kind: self.kind,
+            schema: self.schema.clone(),
+            salt: b64url(&self.salt),
+            keys: self.keys.clone(),
+            fields: self
+                .fields
+                .iter()
+                .map(|(p, f)| {
+                    (
+                        p.clone(),
+                        WireField {
+                            c: f.category.clone(),
+                            n: f.counter,
+                            ct: b64url(&f.ciphertext),
+                        },
+                    )
+                })
+                .collect(),
+            clear: self.clear.clone(),
+            index: self.index.clone(),
+            masked: self.masked.clone(),
+            mac: with_mac.then(|| b64url(&self.mac)),
+        }
+    }
+
+    /// The canonical bytes the MAC covers: the envelope without its `mac`, compact, with the
+    /// fields in a fixed order and every map sorted.
+    pub(crate) fn canonical(&self) -> zeroize::Zeroizing<Vec<u8>> {
+        zeroize::Zeroizing::new(serde_json::to_vec(&self.wire(false)).unwrap_or_default())
+    }
+
+    pub(crate) fn compute_mac(&self, key: &SecretKey) -> [u8; 32] {
+        hmac_sha256(key, &[b"coffer/v1/envelope", &self.canonical()])
+    }
+
+    pub(crate) fn check_mac(&self, key: &SecretKey) -> Result<()> {
+        if hmac_verify(key, &[b"coffer/v1/envelope", &self.canonical()], &self.mac) {
+            Ok(())
+        } else {
+            Err(integrity("envelope"))
+        }
+    }
+
+    /// The envelope as JSON text, what the host stores. (Masked forms and clear fields are in
+    /// it; sealed fields are not readable without the keys.)
+    pub fn to_json(&self) -> zeroize::Zeroizing<String> {
+        zeroize::Zeroizing::new(serde_json::to_string(&self.wire(true)).unwrap_or_default())
+    }
+
+    /// Reads an envelope. A version this build does not read is
+    /// [`Error::UnsupportedVersion`]; anything else that is not a well-formed version-1
+    /// envelope is [`Error::Integrity`]: an envelope is a sealed artefact, and damage to it is
+    /// damage to its integrity. The MAC is checked when the envelope is opened.
+    pub fn from_json(text: &str) -> Result<Envelope> {
+        if text.len() > MAX_ENVELOPE_BYTES {
+            return Err(Error::LimitExceeded {
+                what: "envelope".into(),
+                limit: MAX_ENVELOPE_BYTES,
+                unit: "bytes",
+            });
+        }
+        let wire: Wire = match serde_json::from_str(text) {
+            Ok(w) => w,
+            Err(_) => {
+                if let Ok(v) = serde_json::from_str::<VersionOnly>(text)
+                    && v.coffer != serde_json::json!(ENVELOPE_VERSION)
+                {
+                    return Err(Error::UnsupportedVersion {
+                        what: format!(
+                            "envelope version {}; this build reads version {ENVELOPE_VERSION}",
+                            v.coffer
+                        ),
+                    });
+                }
+                return Err(integrity("envelope (not a well-formed version 1 envelope)"));
+            }
+        };
+        if wire.coffer != ENVELOPE_VERSION {
+            return Err(Error::UnsupportedVersion {
+                what: format!(
+                    "envelope version {}; this build reads version {ENVELOPE_VERSION}",
+                    wire.coffer
+                ),
+            });
+        }
+        let bad = || integrity("envelope (bad encoding)");
+        let salt: [u8; 16] = from_b64url(&wire.salt)
+            .and_then(|s| s.try_into().ok())
+            .ok_or_else(bad)?;
+        let mac: [u8; 32] = wire
+            .mac
+            .as_deref()
+            .and_then(from_b64url)
+            .and_then(|m| m.try_into().ok())
+            .ok_or_else(bad)?;
+        let mut fields = BTreeMap::new();
+        for (path, f) in wire.fields {
+            let ciphertext = from_b64url(&f.ct).ok_or_else(bad)?;
+            fields.insert(
+                path,
+                SealedField {
+                    category: f.c,
+                    counter: f.n,
+                    ciphertext,
+                },
+            );
+        }
+        Ok(Envelope {
+            tenant: wire.tenant,
+            record: wire.record,
+            subject: wire.subject,
+            kind: wire.kind,
+            schema: wire.schema,
+            salt,
+            keys: wire.keys,
+            fields,
+            clear: wire.clear,
+            index: wire.index,
+            masked: wire.masked,
+            mac,
+        })
+    }
+
+    /// The tenant.
+    pub fn tenant(&self) -> &str {
+        &self.tenant
+    }
+
+    /// The record id.
+    pub fn record(&self) -> &str {
+        &self.record
+    }
+
+    /// The data subject.
+    pub fn subject(&self) -> &str {
+        &self.subject
+    }
+
+    /// Individual or company.
+    pub fn kind(&self) -> CustomerKind {
+        self.kind
+    }
+
+    /// The data-key version used per retention category.
+    pub fn key_versions(&self) -> &BTreeMap<String, u32> {
+        &self.keys
+    }
+
+    /// Blind-index tokens: field path → index epoch → token, for the host's indexed columns.
+    pub fn index(&self) -> &BTreeMap<String, BTreeMap<String, String>> {
+        &self.index
+    }
+
+    /// Masked display forms (standard profile), for lists that need no reveal. Still personal
+    /// data (de-identified, not anonymous).
+    pub fn masked(&self) -> &BTreeMap<String, String> {
+        &self.masked
+    }
+
+    /// Every field path the envelope holds, sealed or clear.
+    pub fn paths(&self) -> Vec<String> {
+        let mut p: Vec<String> = self
+            .fields
+            .keys()
+            .chain(self.clear.keys())
+            .cloned()
+            .collect();
+        p.sort();
+        p
+    }
+}

@@ -1,0 +1,560 @@
+//! The embedded key store: one SQLite file with the keyring, the wrapped data keys and the audit
+//! log, behind a trait so that a shared server-backed store can replace it.
+//!
+//! Only this module talks to SQLite. Every mutation appends its audit entries in the same
+//! transaction (`BEGIN IMMEDIATE`), so that the chain stays unbroken across threads and
+//! processes, and a change whose audit entry cannot be written does not happen.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
+
+use crate::error::{Error, Result};
+
+/// The store format this build writes, and the newest it reads.
+pub const STORE_SCHEMA_VERSION: u32 = 1;
+const FORMAT: &str = "coffer-store";
+
+/// Schema migrations: entry `n` takes a store from version `n` to `n + 1`.
+const MIGRATIONS: &[&str] = &[
+    // 0 -> 1
+    "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+     CREATE TABLE keyring (
+        kind TEXT NOT NULL, version INTEGER NOT NULL, wrapped BLOB NOT NULL,
+        created TEXT NOT NULL, state TEXT NOT NULL DEFAULT 'active',
+        PRIMARY KEY (kind, version));
+     CREATE TABLE data_keys (
+        tenant TEXT NOT NULL, subject TEXT NOT NULL, category TEXT NOT NULL, version INTEGER NOT NULL,
+        kek_version INTEGER NOT NULL, wrapped BLOB, created TEXT NOT NULL, destroyed TEXT,
+        PRIMARY KEY (tenant, subject, category, version));
+     CREATE INDEX data_keys_by_kek ON data_keys (kek_version) WHERE wrapped IS NOT NULL;
+     CREATE TABLE audit (seq INTEGER PRIMARY KEY, entry TEXT NOT NULL, mac BLOB NOT NULL);",
+];
+
+/// One wrapped key of the keyring.
+#[derive(Clone, Debug)]
+pub struct KeyringRow {
+    /// `kek`, `index`, `audit_mac`, `envelope_mac`, `mask`, `signing`.
+    pub kind: String,
+    /// The version (for `index`, the epoch).
+    pub version: u32,
+    /// The key, wrapped under the master key.
+    pub wrapped: Vec<u8>,
+    /// When it was made (RFC 3339).
+    pub created: String,
+    /// `active`, or `retired` (index epochs no longer written).
+    pub state: String,
+}
+
+/// One wrapped data key.
+#[derive(Clone, Debug)]
+pub struct DataKeyRow {
+    /// The tenant.
+    pub tenant: String,
+    /// The data subject.
+    pub subject: String,
+    /// The retention category.
+    pub category: String,
+    /// The key's version.
+    pub version: u32,
+    /// The KEK version that wraps it.
+    pub kek_version: u32,
+    /// The wrapped key; `None` once destroyed.
+    pub wrapped: Option<Vec<u8>>,
+    /// When it was made.
+    pub created: String,
+}
+
+/// One row of the audit log.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuditRow {
+    /// Position in the chain, from 1, without gaps.
+    pub seq: u64,
+    /// The entry, canonical JSON.
+    pub entry: String,
+    /// `HMAC(audit key, previous mac ‖ seq ‖ entry)`.
+    pub mac: Vec<u8>,
+}
+
+/// Computes a chained MAC: `(previous mac, seq, entry) -> mac`.
+pub type ChainMac<'a> = &'a (dyn Fn(&[u8], u64, &str) -> [u8; 32] + Sync);
+
+/// Audit entries to append in the same transaction as a change.
+pub struct AuditBatch<'a> {
+    /// The entries, canonical JSON (their `seq` is assigned by the store).
+    pub entries: Vec<String>,
+    /// The chain MAC.
+    pub mac: ChainMac<'a>,
+}
+
+/// What Coffer needs from a key store.
+pub trait Store: Send + Sync {
+    /// Every keyring row.
+    fn keyring(&self) -> Result<Vec<KeyringRow>>;
+    /// Writes the first keyring of a new store; fails if one exists.
+    fn init_keyring(&self, rows: &[KeyringRow], audit: &AuditBatch<'_>) -> Result<Vec<u64>>;
+    /// Replaces every keyring row (master-key rotation).
+    fn replace_keyring(&self, rows: &[KeyringRow], audit: &AuditBatch<'_>) -> Result<Vec<u64>>;
+    /// Adds one keyring row (a new KEK version or index epoch).
+    fn add_keyring_row(&self, row: &KeyringRow, audit: &AuditBatch<'_>) -> Result<Vec<u64>>;
+    /// Marks an index epoch retired.
+    fn set_keyring_state(
+        &self,
+        kind: &str,
+        version: u32,
+        state: &str,
+        audit: &AuditBatch<'_>,
+    ) -> Result<Vec<u64>>;
+    /// A data key: `version`, or the newest when `None`.
+    fn data_key(
+        &self,
+        tenant: &str,
+        subject: &str,
+        category: &str,
+        version: Option<u32>,
+    ) -> Result<Option<DataKeyRow>>;
+    /// Inserts a data key unless the same (tenant, subject, category, version) exists, and
+    /// returns the row that is stored (the other process's, if it won the race).
+    fn insert_data_key(
+        &self,
+        row: &DataKeyRow,
+        audit: &AuditBatch<'_>,
+    ) -> Result<(DataKeyRow, Vec<u64>)>;
+    /// Up to `limit` live data keys wrapped under a KEK older than `kek_version`.
+    fn data_keys_to_rewrap(&self, kek_version: u32, limit: usize) -> Result<Vec<DataKeyRow>>;
+    /// Stores rewrapped data keys.
+    fn rewrap_data_keys(&self, rows: &[DataKeyRow], audit: &AuditBatch<'_>) -> Result<Vec<u64>>;
+    /// Appends audit entries on their own.
+    fn append_audit(&self, audit: &AuditBatch<'_>) -> Result<Vec<u64>>;
+    /// Audit rows from `from_seq`, at most `limit`.
+    fn audit_rows(&self, from_seq: u64, limit: usize) -> Result<Vec<AuditRow>>;
+    /// How many audit rows there are.
+    fn audit_len(&self) -> Result<u64>;
+}
+
+/// The SQLite store. One connection per handle, behind a mutex; SQLite serialises writers
+/// across processes, with a busy timeout of five seconds.
+pub struct SqliteStore {
+    conn: Mutex<Connection>,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("path", &self.path)
+            .finish()
+    }
+}
+
+pub(crate) fn store_error(e: rusqlite::Error) -> Error {
+    use rusqlite::ErrorCode::*;
+    match e.sqlite_error_code() {
+        Some(DatabaseBusy | DatabaseLocked) => Error::StoreBusy {
+            reason: "the store is locked by another process or connection".into(),
+        },
+        Some(ReadOnly) => Error::ReadOnly {
+            reason: "the store file or its folder is not writable".into(),
+        },
+        Some(NotADatabase) => Error::Store {
+            reason: "the file is not a Coffer key store (not an SQLite database)".into(),
+        },
+        Some(CannotOpen) => Error::Store {
+            reason: "the store file cannot be opened".into(),
+        },
+        _ => Error::Store {
+            reason: e.to_string(),
+        },
+    }
+}
+
+impl SqliteStore {
+    /// Opens (and, with `create`, creates) a store file, checking that it is a Coffer store of a
+    /// version this build reads, and migrating an older one.
+    pub fn open(path: impl AsRef<Path>, create: bool) -> Result<SqliteStore> {
+        let path = path.as_ref().to_path_buf();
+        let mut flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX
+            | OpenFlags::SQLITE_OPEN_URI;
+        if create {
+            flags |= OpenFlags::SQLITE_OPEN_CREATE;
+        } else if !path.exists() && !path.to_string_lossy().starts_with("file:") {
+            return Err(Error::NotFound {
+                what: format!("key store {}", path.display()),
+            });
+        }
+        let conn = Connection::open_with_flags(&path, flags).map_err(store_error)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(store_error)?;
+        // Checks the header before anything is written: a foreign file is refused untouched.
+        let has_meta: bool = conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'meta'",
+                [],
+                |r| r.get::<_, i64>(0),
+            )
+            .map_err(store_error)?
+            > 0;
+        let tables: i64 = conn
+            .query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))
+            .map_err(store_error)?;
+        if !has_meta && tables > 0 {
+            return Err(Error::Store {
+                reason: "the file is an SQLite database, but not a Coffer key store".into(),
+            });
+        }
+        for pragma in [
+            "PRAGMA journal_mode = WAL",
+            "PRAGMA synchronous = FULL",
+            "PRAGMA secure_delete = ON",
+            "PRAGMA foreign_keys = ON",
+        ] {
+            conn.query_row(pragma, [], |_| Ok(()))
+                .optional()
+                .map_err(store_error)?;
+        }
+        let store = SqliteStore {
+            conn: Mutex::new(conn),
+            path,
+        };
+        store.migrate()?;
+        Ok(store)
+    }
+
+    /// The file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn schema_version(conn: &Connection) -> Result<u32> {
+        match conn
+            .query_row("SELECT value FROM meta WHERE key = 'format'", [], |r| {
+                r.get::<_, String>(0)
+            })
+            .optional()
+        {
+            Ok(Some(format)) if format == FORMAT => conn
+                .query_row(
+                    "SELECT value FROM meta WHERE key = 'schema_version'",
+                    [],
+                    |r| r.get::<_, String>(0),
+                )
+                .map_err(store_error)?
+                .parse()
+                .map_err(|_| Error::Store {
+                    reason: "the store's schema version is unreadable".into(),
+                }),
+            Ok(Some(_)) => Err(Error::Store {
+                reason: "the file is not a Coffer key store".into(),
+            }),
+            Ok(None) | Err(_) => Ok(0),
+        }
+    }
+
+    fn migrate(&self) -> Result<()> {
+        let mut conn = self.lock();
+        // Read first: a current store is opened without writing (a read-only one too).
+        let found = Self::schema_version(&conn)?;
+        if found > STORE_SCHEMA_VERSION {
+            return Err(Error::UnsupportedVersion {
+                what: format!(
+                    "the store has schema version {found}; this build reads up to {STORE_SCHEMA_VERSION}"
+                ),
+            });
+        }
+        if found == STORE_SCHEMA_VERSION {
+            return Ok(());
+        }
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(store_error)?;
+        // Again inside the transaction: another process may have migrated meanwhile.
+        let current = Self::schema_version(&tx)?;
+        if current > STORE_SCHEMA_VERSION {
+            return Err(Error::UnsupportedVersion {
+                what: format!(
+                    "the store has schema version {current}; this build reads up to {STORE_SCHEMA_VERSION}"
+                ),
+            });
+        }
+        for (v, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+            tx.execute_batch(sql).map_err(store_error)?;
+            let next = v as u32 + 1;
+            tx.execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES ('format', ?1)",
+                params![FORMAT],
+            )
+            .map_err(store_error)?;
+            tx.execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?1)",
+                params![next.to_string()],
+            )
+            .map_err(store_error)?;
+        }
+        tx.commit().map_err(store_error)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Connection> {
+        self.conn
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn write<T>(
+        &self,
+        audit: &AuditBatch<'_>,
+        f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T>,
+    ) -> Result<(T, Vec<u64>)> {
+        let mut conn = self.lock();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(store_error)?;
+        let out = f(&tx)?;
+        let seqs = append(&tx, audit)?;
+        tx.commit().map_err(store_error)?;
+        Ok((out, seqs))
+    }
+}
+
+fn append(tx: &rusqlite::Transaction<'_>, audit: &AuditBatch<'_>) -> Result<Vec<u64>> {
+    if audit.entries.is_empty() {
+        return Ok(Vec::new());
+    }
+    let last: Option<(i64, Vec<u8>)> = tx
+        .query_row(
+            "SELECT seq, mac FROM audit ORDER BY seq DESC LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()
+        .map_err(store_error)?;
+    let (mut seq, mut prev) = last.map_or((0u64, Vec::new()), |(s, m)| (s as u64, m));
+    let mut stmt = tx
+        .prepare_cached("INSERT INTO audit (seq, entry, mac) VALUES (?1, ?2, ?3)")
+        .map_err(store_error)?;
+    let mut seqs = Vec::with_capacity(audit.entries.len());
+    for entry in &audit.entries {
+        seq += 1;
+        let mac = (audit.mac)(&prev, seq, entry);
+        stmt.execute(params![seq as i64, entry, &mac[..]])
+            .map_err(store_error)?;
+        prev = mac.to_vec();
+        seqs.push(seq);
+    }
+    Ok(seqs)
+}
+
+fn keyring_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<KeyringRow> {
+    Ok(KeyringRow {
+        kind: r.get(0)?,
+        version: r.get(1)?,
+        wrapped: r.get(2)?,
+        created: r.get(3)?,
+        state: r.get(4)?,
+    })
+}
+
+fn data_key_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<DataKeyRow> {
+    Ok(DataKeyRow {
+        tenant: r.get(0)?,
+        subject: r.get(1)?,
+        category: r.get(2)?,
+        version: r.get(3)?,
+        kek_version: r.get(4)?,
+        wrapped: r.get(5)?,
+        created: r.get(6)?,
+    })
+}
+
+const DATA_KEY_COLUMNS: &str = "tenant, subject, category, version, kek_version, wrapped, created";
+
+impl Store for SqliteStore {
+    fn keyring(&self) -> Result<Vec<KeyringRow>> {
+        let conn = self.lock();
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT kind, version, wrapped, created, state FROM keyring ORDER BY kind, version",
+            )
+            .map_err(store_error)?;
+        let rows = stmt.query_map([], keyring_row).map_err(store_error)?;
+        rows.collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(store_error)
+    }
+
+    fn init_keyring(&self, rows: &[KeyringRow], audit: &AuditBatch<'_>) -> Result<Vec<u64>> {
+        self.write(audit, |tx| {
+            let n: i64 = tx
+                .query_row("SELECT count(*) FROM keyring", [], |r| r.get(0))
+                .map_err(store_error)?;
+            if n > 0 {
+                return Err(Error::Store {
+                    reason: "the store already has a keyring".into(),
+                });
+            }
+            insert_keyring(tx, rows)
+        })
+        .map(|(_, s)| s)
+    }
+
+    fn replace_keyring(&self, rows: &[KeyringRow], audit: &AuditBatch<'_>) -> Result<Vec<u64>> {
+        self.write(audit, |tx| {
+            tx.execute("DELETE FROM keyring", []).map_err(store_error)?;
+            insert_keyring(tx, rows)
+        })
+        .map(|(_, s)| s)
+    }
+
+    fn add_keyring_row(&self, row: &KeyringRow, audit: &AuditBatch<'_>) -> Result<Vec<u64>> {
+        self.write(audit, |tx| insert_keyring(tx, std::slice::from_ref(row)))
+            .map(|(_, s)| s)
+    }
+
+    fn set_keyring_state(
+        &self,
+        kind: &str,
+        version: u32,
+        state: &str,
+        audit: &AuditBatch<'_>,
+    ) -> Result<Vec<u64>> {
+        self.write(audit, |tx| {
+            let n = tx
+                .execute(
+                    "UPDATE keyring SET state = ?3 WHERE kind = ?1 AND version = ?2",
+                    params![kind, version, state],
+                )
+                .map_err(store_error)?;
+            if n == 0 {
+                return Err(Error::NotFound {
+                    what: format!("{kind} key version {version}"),
+                });
+            }
+            Ok(())
+        })
+        .map(|(_, s)| s)
+    }
+
+    fn data_key(
+        &self,
+        tenant: &str,
+        subject: &str,
+        category: &str,
+        version: Option<u32>,
+    ) -> Result<Option<DataKeyRow>> {
+        let conn = self.lock();
+        let sql = match version {
+            Some(_) => format!(
+                "SELECT {DATA_KEY_COLUMNS} FROM data_keys WHERE tenant = ?1 AND subject = ?2 AND category = ?3 AND version = ?4"
+            ),
+            None => format!(
+                "SELECT {DATA_KEY_COLUMNS} FROM data_keys WHERE tenant = ?1 AND subject = ?2 AND category = ?3 AND ?4 IS NULL ORDER BY version DESC LIMIT 1"
+            ),
+        };
+        let mut stmt = conn.prepare_cached(&sql).map_err(store_error)?;
+        stmt.query_row(params![tenant, subject, category, version], data_key_row)
+            .optional()
+            .map_err(store_error)
+    }
+
+    fn insert_data_key(
+        &self,
+        row: &DataKeyRow,
+        audit: &AuditBatch<'_>,
+    ) -> Result<(DataKeyRow, Vec<u64>)> {
+        let mut conn = self.lock();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(store_error)?;
+        let existing = tx
+            .query_row(
+                &format!("SELECT {DATA_KEY_COLUMNS} FROM data_keys WHERE tenant = ?1 AND subject = ?2 AND category = ?3 AND version = ?4"),
+                params![row.tenant, row.subject, row.category, row.version],
+                data_key_row,
+            )
+            .optional()
+            .map_err(store_error)?;
+        if let Some(existing) = existing {
+            // Another process made it first: use theirs, and write no audit entry for ours.
+            return Ok((existing, Vec::new()));
+        }
+        tx.execute(
+            "INSERT INTO data_keys (tenant, subject, category, version, kek_version, wrapped, created) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![row.tenant, row.subject, row.category, row.version, row.kek_version, row.wrapped, row.created],
+        )
+        .map_err(store_error)?;
+        let seqs = append(&tx, audit)?;
+        tx.commit().map_err(store_error)?;
+        Ok((row.clone(), seqs))
+    }
+
+    fn data_keys_to_rewrap(&self, kek_version: u32, limit: usize) -> Result<Vec<DataKeyRow>> {
+        let conn = self.lock();
+        let mut stmt = conn
+            .prepare_cached(&format!(
+                "SELECT {DATA_KEY_COLUMNS} FROM data_keys WHERE wrapped IS NOT NULL AND kek_version < ?1 LIMIT ?2"
+            ))
+            .map_err(store_error)?;
+        let rows = stmt
+            .query_map(params![kek_version, limit as i64], data_key_row)
+            .map_err(store_error)?;
+        rows.collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(store_error)
+    }
+
+    fn rewrap_data_keys(&self, rows: &[DataKeyRow], audit: &AuditBatch<'_>) -> Result<Vec<u64>> {
+        self.write(audit, |tx| {
+            let mut stmt = tx
+                .prepare_cached(
+                    "UPDATE data_keys SET wrapped = ?5, kek_version = ?6 WHERE tenant = ?1 AND subject = ?2 AND category = ?3 AND version = ?4 AND wrapped IS NOT NULL",
+                )
+                .map_err(store_error)?;
+            for r in rows {
+                stmt.execute(params![r.tenant, r.subject, r.category, r.version, r.wrapped, r.kek_version]).map_err(store_error)?;
+            }
+            Ok(())
+        })
+        .map(|(_, s)| s)
+    }
+
+    fn append_audit(&self, audit: &AuditBatch<'_>) -> Result<Vec<u64>> {
+        self.write(audit, |_| Ok(())).map(|(_, s)| s)
+    }
+
+    fn audit_rows(&self, from_seq: u64, limit: usize) -> Result<Vec<AuditRow>> {
+        let conn = self.lock();
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT seq, entry, mac FROM audit WHERE seq >= ?1 ORDER BY seq LIMIT ?2",
+            )
+            .map_err(store_error)?;
+        let rows = stmt
+            .query_map(params![from_seq as i64, limit as i64], |r| {
+                Ok(AuditRow {
+                    seq: r.get::<_, i64>(0)? as u64,
+                    entry: r.get(1)?,
+                    mac: r.get(2)?,
+                })
+            })
+            .map_err(store_error)?;
+        rows.collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(store_error)
+    }
+
+    fn audit_len(&self) -> Result<u64> {
+        let conn = self.lock();
+        conn.query_row("SELECT count(*) FROM audit", [], |r| r.get::<_, i64>(0))
+            .map(|n| n as u64)
+            .map_err(store_error)
+    }
+}
+
+fn insert_keyring(tx: &rusqlite::Transaction<'_>, rows: &[KeyringRow]) -> Result<()> {
+    let mut stmt = tx
+        .prepare_cached("INSERT INTO keyring (kind, version, wrapped, created, state) VALUES (?1, ?2, ?3, ?4, ?5)")
+        .map_err(store_error)?;
+    for r in rows {
+        stmt.execute(params![r.kind, r.version, r.wrapped, r.created, r.state])
+            .map_err(store_error)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,868 @@
+//! The vault through its public API, and the attacks it must withstand.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use coffer::audit::Tampering;
+use coffer::policy::{Context, Policy, Principal};
+use coffer::record::{CustomerRecord, Schema};
+use coffer::{Access, Coffer, Envelope, ErrorKind, FieldView, MasterKey, OpenOptions};
+
+const POLICY: &str = include_str!("../../../examples/policies/accounting-firm.toml");
+
+struct Dir(PathBuf);
+
+impl Dir {
+    fn new(name: &str) -> Dir {
+        let p = std::env::temp_dir().join(format!("coffer-vault-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(&p).unwrap();
+        Dir(p)
+    }
+    fn db(&self) -> PathBuf {
+        self.0.join("coffer.db")
+    }
+}
+
+impl Drop for Dir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn open(path: &Path, key: &MasterKey) -> Coffer {
+    let policy = Policy::from_toml(POLICY, Schema::builtin()).unwrap();
+    Coffer::open_with(
+        path,
+        key,
+        OpenOptions {
+            policy: Some(policy),
+            ..Default::default()
+        },
+    )
+    .unwrap()
+}
+
+fn record(id: &str, tenant: &str) -> CustomerRecord {
+    CustomerRecord::from_json(&format!(
+        r#"{{"id":"{id}","tenant":"{tenant}","kind":"individual","name":"张三丰",
+            "id_documents":[{{"type":"cn_resident_id","number":"110101200001010002"}}],
+            "phones":["+86 139 1234 5678"],"emails":["sentinel.mail@example.com"],
+            "addresses":["北京市东城区示例街道1号"],
+            "bank_accounts":[{{"bank_name":"示例银行","account_type":"card","account_number":"6200000000000005"}}]}}"#
+    ))
+    .unwrap()
+}
+
+fn access(roles: &[&str], purpose: &str, tenant: &str) -> Access {
+    Access {
+        principal: Principal {
+            id: "u-1".into(),
+            tenant: tenant.into(),
+            roles: roles.iter().map(|r| (*r).into()).collect(),
+            ..Default::default()
+        },
+        purpose: purpose.into(),
+        context: Context {
+            ticket: Some("T-1".into()),
+            destination_region: Some("CN".into()),
+            ..Default::default()
+        },
+        ..Default::default()
+    }
+}
+
+const PLAINTEXTS: [&str; 5] = [
+    "张三丰",
+    "110101200001010002",
+    "13912345678",
+    "sentinel.mail@example.com",
+    "6200000000000005",
+];
+
+#[test]
+fn seal_and_reveal_by_role() {
+    let d = Dir::new("roles");
+    let key = MasterKey::generate().unwrap();
+    let c = open(&d.db(), &key);
+    let env = c.seal(record("c-1", "firm-a"), "importer").unwrap();
+    assert_eq!(env.masked()["phones[0]"], "139****5678");
+    assert!(env.index().contains_key("id_documents[0].number"));
+
+    let v = c
+        .reveal(&env, &access(&["accountant"], "payments", "firm-a"))
+        .unwrap();
+    assert_eq!(
+        v.revealed("bank_accounts[0].account_number"),
+        Some("6200000000000005")
+    );
+    assert_eq!(v.revealed("name"), Some("张三丰"));
+    assert!(matches!(v.fields["phones[0]"], FieldView::Denied(_)));
+
+    let v = c
+        .reveal(&env, &access(&["clerk"], "bookkeeping", "firm-a"))
+        .unwrap();
+    assert_eq!(
+        v.fields["phones[0]"],
+        FieldView::Masked("139****5678".into())
+    );
+    assert_eq!(
+        v.fields["id_documents[0].number"],
+        FieldView::Masked("1****************2".into())
+    );
+    assert!(matches!(
+        v.fields["bank_accounts[0].account_number"],
+        FieldView::Denied(_)
+    ));
+
+    // Customer service gets the privileged mask, computed from the decrypted value.
+    let mut a = access(&["customer_service"], "customer_service", "firm-a");
+    a.context.time = Some(time::macros::datetime!(2026-11-27 10:00 +08:00));
+    let v = c.reveal(&env, &a).unwrap();
+    assert_eq!(
+        v.fields["addresses[0]"],
+        FieldView::Masked("北京市东城区****".into())
+    );
+
+    // Another tenant gets nothing.
+    let v = c
+        .reveal(&env, &access(&["auditor"], "statutory_audit", "firm-b"))
+        .unwrap();
+    assert!(v.fields.values().all(|f| matches!(f, FieldView::Denied(_))));
+
+    // The envelope survives a round trip through its JSON.
+    let again = c.open_envelope(&env.to_json()).unwrap();
+    assert_eq!(again, env);
+    assert!(c.audit_verify(None).unwrap().intact);
+}
+
+#[test]
+fn every_flipped_bit_is_refused() {
+    let d = Dir::new("flip");
+    let key = MasterKey::generate().unwrap();
+    let c = open(&d.db(), &key);
+    let json = c
+        .seal(record("c-1", "firm-a"), "t")
+        .unwrap()
+        .to_json()
+        .to_string();
+    let bytes = json.as_bytes();
+    let version_at = json.find("\"coffer\":1").unwrap() + 9;
+    let mut checked = 0;
+    for i in 0..bytes.len() {
+        for bit in 0..8 {
+            let mut b = bytes.to_vec();
+            b[i] ^= 1 << bit;
+            let Ok(text) = String::from_utf8(b) else {
+                continue;
+            };
+            match c.open_envelope(&text) {
+                Ok(_) => panic!("flipping bit {bit} of byte {i} was not detected"),
+                Err(e) if i == version_at => assert!(matches!(
+                    e.kind(),
+                    ErrorKind::Integrity | ErrorKind::UnsupportedVersion
+                )),
+                Err(e) => assert_eq!(e.kind(), ErrorKind::Integrity, "byte {i} bit {bit}: {e}"),
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked > 5000, "{checked}");
+}
+
+fn swap_json(env: &Envelope, f: impl FnOnce(&mut serde_json::Value)) -> String {
+    let mut v: serde_json::Value = serde_json::from_str(&env.to_json()).unwrap();
+    f(&mut v);
+    v.to_string()
+}
+
+#[test]
+fn transplanted_ciphertexts_do_not_open() {
+    let d = Dir::new("transplant");
+    let key = MasterKey::generate().unwrap();
+    let c = open(&d.db(), &key);
+    let a = c.seal(record("c-1", "firm-a"), "t").unwrap();
+    let a2 = c.seal(record("c-1", "firm-a"), "t").unwrap();
+    let b = c.seal(record("c-2", "firm-a"), "t").unwrap();
+    let t = c.seal(record("c-1", "firm-b"), "t").unwrap();
+    let ct = |e: &Envelope, p: &str| {
+        serde_json::from_str::<serde_json::Value>(&e.to_json()).unwrap()["fields"][p]["ct"].clone()
+    };
+    // Another field of the same record.
+    let moved = swap_json(&a, |v| v["fields"]["name"]["ct"] = ct(&a, "addresses[0]"));
+    // The same field of another record, another tenant, another seal of the same record.
+    let other_record = swap_json(&a, |v| v["fields"]["name"]["ct"] = ct(&b, "name"));
+    let other_tenant = swap_json(&a, |v| v["fields"]["name"]["ct"] = ct(&t, "name"));
+    let other_seal = swap_json(&a, |v| v["fields"]["name"]["ct"] = ct(&a2, "name"));
+    // A whole envelope relabelled as another record.
+    let relabelled = swap_json(&a, |v| v["record"] = "c-2".into());
+    for (what, text) in [
+        ("field", moved),
+        ("record", other_record),
+        ("tenant", other_tenant),
+        ("seal", other_seal),
+        ("label", relabelled),
+    ] {
+        assert_eq!(
+            c.open_envelope(&text).unwrap_err().kind(),
+            ErrorKind::Integrity,
+            "{what}"
+        );
+    }
+}
+
+#[test]
+fn a_wrong_master_key_is_refused_before_anything_is_written() {
+    let d = Dir::new("wrongkey");
+    let key = MasterKey::generate().unwrap();
+    let n = {
+        let c = open(&d.db(), &key);
+        c.seal(record("c-1", "firm-a"), "t").unwrap();
+        c.audit_len().unwrap()
+    };
+    let before = std::fs::read(d.db()).unwrap();
+    let err = Coffer::open(d.db(), &MasterKey::generate().unwrap()).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::WrongMasterKey);
+    assert_eq!(
+        std::fs::read(d.db()).unwrap(),
+        before,
+        "the store file changed"
+    );
+    // Opening with the right key works; it records its policy load, nothing else happened.
+    assert_eq!(open(&d.db(), &key).audit_len().unwrap(), n + 1);
+}
+
+fn sql(path: &Path, statement: &str) {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    conn.execute_batch(statement).unwrap();
+}
+
+fn tampered(statement: &str) -> Option<(u64, Tampering)> {
+    let d = Dir::new(&format!("tamper{}", statement.len()));
+    let key = MasterKey::generate().unwrap();
+    {
+        let c = open(&d.db(), &key);
+        for i in 0..6 {
+            c.seal(record(&format!("c-{i}"), "firm-a"), "t").unwrap();
+        }
+        assert!(c.audit_verify(None).unwrap().intact);
+    }
+    sql(&d.db(), statement);
+    open(&d.db(), &key)
+        .audit_verify(None)
+        .unwrap()
+        .first_problem
+}
+
+#[test]
+fn audit_tampering_is_detected_and_named() {
+    // Seq 1 is store.create, 2 policy.load, then key creation and seals.
+    let p = tampered(
+        "UPDATE audit SET entry = replace(entry, 'importer', 'nobody') WHERE seq = 5; UPDATE audit SET entry = replace(entry, '\"t\"', '\"x\"') WHERE seq = 5",
+    );
+    assert_eq!(p, Some((5, Tampering::Changed)));
+    assert_eq!(
+        tampered("DELETE FROM audit WHERE seq = 4"),
+        Some((4, Tampering::Removed))
+    );
+    // Insert: shift the tail up by one and copy a row into the gap.
+    assert_eq!(
+        tampered(
+            "UPDATE audit SET seq = seq + 100 WHERE seq >= 4; UPDATE audit SET seq = seq - 99 WHERE seq >= 104; INSERT INTO audit (seq, entry, mac) SELECT 4, entry, mac FROM audit WHERE seq = 2"
+        ),
+        Some((4, Tampering::Inserted))
+    );
+    // Reorder: swap two rows, entries and MACs together.
+    assert_eq!(
+        tampered(
+            "UPDATE audit SET seq = 1000 WHERE seq = 4; UPDATE audit SET seq = 4 WHERE seq = 5; UPDATE audit SET seq = 5 WHERE seq = 1000"
+        ),
+        Some((4, Tampering::Reordered))
+    );
+}
+
+#[test]
+fn a_checkpoint_exposes_a_truncated_tail() {
+    let d = Dir::new("truncate");
+    let key = MasterKey::generate().unwrap();
+    let c = open(&d.db(), &key);
+    for i in 0..3 {
+        c.seal(record(&format!("c-{i}"), "firm-a"), "t").unwrap();
+    }
+    let cp = c.audit_checkpoint("ops").unwrap();
+    let cp = coffer::audit::Checkpoint::from_json(&cp.to_json()).unwrap();
+    assert!(c.audit_verify(Some(&cp)).unwrap().intact);
+    c.seal(record("c-9", "firm-a"), "t").unwrap();
+    assert!(c.audit_verify(Some(&cp)).unwrap().intact);
+    drop(c);
+    sql(
+        &d.db(),
+        &format!("DELETE FROM audit WHERE seq >= {}", cp.seq),
+    );
+    let c = open(&d.db(), &key);
+    let report = c.audit_verify(None).unwrap();
+    assert!(
+        report.intact,
+        "without a checkpoint a cut tail cannot be seen"
+    );
+    let report = c.audit_verify(Some(&cp)).unwrap();
+    assert_eq!(
+        report.first_problem.map(|p| p.1),
+        Some(Tampering::Truncated)
+    );
+    // A forged checkpoint (signed by another key) is refused.
+    let mut forged = cp.clone();
+    forged.seq += 1;
+    assert_eq!(
+        c.audit_verify(Some(&forged)).unwrap_err().kind(),
+        ErrorKind::Integrity
+    );
+}
+
+/// A store whose audit log refuses to record reveals, like a disk that fills up at that moment.
+struct NoAudit(coffer::store::SqliteStore);
+
+impl coffer::store::Store for NoAudit {
+    fn keyring(&self) -> coffer::Result<Vec<coffer::store::KeyringRow>> {
+        self.0.keyring()
+    }
+    fn init_keyring(
+        &self,
+        r: &[coffer::store::KeyringRow],
+        a: &coffer::store::AuditBatch<'_>,
+    ) -> coffer::Result<Vec<u64>> {
+        self.0.init_keyring(r, a)
+    }
+    fn replace_keyring(
+        &self,
+        r: &[coffer::store::KeyringRow],
+        a: &coffer::store::AuditBatch<'_>,
+    ) -> coffer::Result<Vec<u64>> {
+        self.0.replace_keyring(r, a)
+    }
+    fn add_keyring_row(
+        &self,
+        r: &coffer::store::KeyringRow,
+        a: &coffer::store::AuditBatch<'_>,
+    ) -> coffer::Result<Vec<u64>> {
+        self.0.add_keyring_row(r, a)
+    }
+    fn set_keyring_state(
+        &self,
+        k: &str,
+        v: u32,
+        s: &str,
+        a: &coffer::store::AuditBatch<'_>,
+    ) -> coffer::Result<Vec<u64>> {
+        self.0.set_keyring_state(k, v, s, a)
+    }
+    fn data_key(
+        &self,
+        t: &str,
+        s: &str,
+        c: &str,
+        v: Option<u32>,
+    ) -> coffer::Result<Option<coffer::store::DataKeyRow>> {
+        self.0.data_key(t, s, c, v)
+    }
+    fn insert_data_key(
+        &self,
+        r: &coffer::store::DataKeyRow,
+        a: &coffer::store::AuditBatch<'_>,
+    ) -> coffer::Result<(coffer::store::DataKeyRow, Vec<u64>)> {
+        self.0.insert_data_key(r, a)
+    }
+    fn data_keys_to_rewrap(
+        &self,
+        k: u32,
+        l: usize,
+    ) -> coffer::Result<Vec<coffer::store::DataKeyRow>> {
+        self.0.data_keys_to_rewrap(k, l)
+    }
+    fn rewrap_data_keys(
+        &self,
+        r: &[coffer::store::DataKeyRow],
+        a: &coffer::store::AuditBatch<'_>,
+    ) -> coffer::Result<Vec<u64>> {
+        self.0.rewrap_data_keys(r, a)
+    }
+    fn append_audit(&self, a: &coffer::store::AuditBatch<'_>) -> coffer::Result<Vec<u64>> {
+        if a.entries.iter().any(|e| e.contains("\"kind\":\"reveal\"")) {
+            return Err(coffer::Error::Store {
+                reason: "disk full".into(),
+            });
+        }
+        self.0.append_audit(a)
+    }
+    fn audit_rows(&self, f: u64, l: usize) -> coffer::Result<Vec<coffer::store::AuditRow>> {
+        self.0.audit_rows(f, l)
+    }
+    fn audit_len(&self) -> coffer::Result<u64> {
+        self.0.audit_len()
+    }
+}
+
+#[test]
+fn no_plaintext_when_the_audit_entry_cannot_be_written() {
+    let d = Dir::new("noaudit");
+    let key = MasterKey::generate().unwrap();
+    let env = open(&d.db(), &key)
+        .seal(record("c-1", "firm-a"), "t")
+        .unwrap();
+    let store = coffer::store::SqliteStore::open(d.db(), false).unwrap();
+    let policy = Policy::from_toml(POLICY, Schema::builtin()).unwrap();
+    let c = Coffer::with_store(
+        Box::new(NoAudit(store)),
+        &key,
+        OpenOptions {
+            policy: Some(policy),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let err = c
+        .reveal(&env, &access(&["accountant"], "payments", "firm-a"))
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Audit);
+    let text = format!("{err} {err:?}");
+    for p in PLAINTEXTS {
+        assert!(!text.contains(p));
+    }
+    assert_eq!(
+        c.reveal_many(
+            std::slice::from_ref(&env),
+            &access(&["accountant"], "payments", "firm-a")
+        )
+        .unwrap_err()
+        .kind(),
+        ErrorKind::Audit
+    );
+}
+
+#[test]
+fn a_read_only_store_reveals_nothing() {
+    let d = Dir::new("readonly");
+    let key = MasterKey::generate().unwrap();
+    let env = {
+        let c = open(&d.db(), &key);
+        c.seal(record("c-1", "firm-a"), "t").unwrap()
+    };
+    let uri = format!("file:{}?mode=ro", d.db().display());
+    let store = coffer::store::SqliteStore::open(&uri, false);
+    let store = match store {
+        Ok(s) => s,
+        Err(e) => panic!("opening read-only: {e}"),
+    };
+    let c = Coffer::with_store(Box::new(store), &key, OpenOptions::default()).unwrap();
+    // A policy cannot even be loaded (its loading is audited).
+    let err = c
+        .set_policy(Policy::from_toml(POLICY, Schema::builtin()).unwrap(), "ops")
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::ReadOnly, "{err}");
+    let store = coffer::store::SqliteStore::open(&uri, false).unwrap();
+    let policy = Policy::from_toml(POLICY, Schema::builtin()).unwrap();
+    let result = Coffer::with_store(
+        Box::new(store),
+        &key,
+        OpenOptions {
+            policy: Some(policy),
+            ..Default::default()
+        },
+    );
+    // Either the open fails (policy load not audited) or the reveal does: never plaintext.
+    match result {
+        Err(e) => assert!(
+            matches!(e.kind(), ErrorKind::ReadOnly | ErrorKind::Audit),
+            "{e}"
+        ),
+        Ok(c) => {
+            let err = c
+                .reveal(&env, &access(&["accountant"], "payments", "firm-a"))
+                .unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::Audit);
+        }
+    }
+}
+
+#[test]
+fn destroyed_keys_read_as_shredded() {
+    let d = Dir::new("shred");
+    let key = MasterKey::generate().unwrap();
+    let c = open(&d.db(), &key);
+    let env = c.seal(record("c-1", "firm-a"), "t").unwrap();
+    drop(c);
+    sql(
+        &d.db(),
+        "UPDATE data_keys SET wrapped = NULL, destroyed = '2056-01-01' WHERE category = 'banking'",
+    );
+    let c = open(&d.db(), &key);
+    let v = c
+        .reveal(&env, &access(&["accountant"], "payments", "firm-a"))
+        .unwrap();
+    assert_eq!(
+        v.fields["bank_accounts[0].account_number"],
+        FieldView::Shredded
+    );
+    assert_eq!(v.revealed("name"), Some("张三丰"));
+}
+
+#[test]
+fn search_tokens_match_the_envelope_and_differ_by_tenant() {
+    let d = Dir::new("search");
+    let key = MasterKey::generate().unwrap();
+    let c = open(&d.db(), &key);
+    let env = c.seal(record("c-1", "firm-a"), "t").unwrap();
+    let tokens = c
+        .search_index("firm-a", "id_documents[].number", "110101 20000101 0002")
+        .unwrap();
+    assert_eq!(tokens.len(), 1);
+    assert_eq!(env.index()["id_documents[0].number"]["1"], tokens[0].token);
+    assert_eq!(
+        c.search_index("firm-a", "phones[0]", "+86 139-1234-5678")
+            .unwrap()[0]
+            .token,
+        env.index()["phones[0]"]["1"]
+    );
+    assert_ne!(
+        c.search_index("firm-b", "id_documents[].number", "110101200001010002")
+            .unwrap()[0]
+            .token,
+        tokens[0].token
+    );
+    assert_eq!(
+        c.search_index("firm-a", "name", "x").unwrap_err().kind(),
+        ErrorKind::InvalidArgument
+    );
+}
+
+#[test]
+fn rotations_keep_every_envelope_readable() {
+    let d = Dir::new("rotate");
+    let key = MasterKey::generate().unwrap();
+    let mut c = open(&d.db(), &key);
+    let envs: Vec<Envelope> = (0..30)
+        .map(|i| c.seal(record(&format!("c-{i}"), "firm-a"), "t").unwrap())
+        .collect();
+    let acc = access(&["accountant"], "payments", "firm-a");
+
+    // Master key: instant rewrap of the keyring; the old key no longer opens the store.
+    let new_key = MasterKey::generate().unwrap();
+    c.rotate_master_key(&new_key, "ops").unwrap();
+    drop(c);
+    assert_eq!(
+        Coffer::open(d.db(), &key).unwrap_err().kind(),
+        ErrorKind::WrongMasterKey
+    );
+    let c = open(&d.db(), &new_key);
+    assert_eq!(
+        c.reveal(&envs[0], &acc).unwrap().revealed("name"),
+        Some("张三丰")
+    );
+
+    // KEK: resumable batches until nothing is left.
+    assert_eq!(c.rotate_kek("ops").unwrap(), 2);
+    let mut total = 0;
+    loop {
+        let n = c.continue_kek_rotation(7, "ops").unwrap();
+        if n == 0 {
+            break;
+        }
+        total += n;
+    }
+    assert_eq!(total, 30 * 3, "three categories per subject");
+    drop(c);
+    let c = open(&d.db(), &new_key);
+    for e in &envs {
+        assert_eq!(
+            c.reveal(e, &acc)
+                .unwrap()
+                .revealed("bank_accounts[0].account_number"),
+            Some("6200000000000005")
+        );
+    }
+
+    // Data key: a new version, and reseal moves an envelope to it; the old one still opens.
+    let subject = envs[0].subject().to_owned();
+    assert_eq!(
+        c.rotate_data_key("firm-a", &subject, "banking", "ops")
+            .unwrap(),
+        2
+    );
+    let resealed = c.reseal(&envs[0], "ops").unwrap();
+    assert_eq!(resealed.key_versions()["banking"], 2);
+    assert_eq!(
+        c.reveal(&resealed, &acc)
+            .unwrap()
+            .revealed("bank_accounts[0].account_number"),
+        Some("6200000000000005")
+    );
+    assert_eq!(
+        c.reveal(&envs[0], &acc)
+            .unwrap()
+            .revealed("bank_accounts[0].account_number"),
+        Some("6200000000000005")
+    );
+
+    // Index key: both epochs are written and searched until the old one is retired.
+    assert_eq!(c.rotate_index_key("ops").unwrap(), 2);
+    let e = c.seal(record("c-new", "firm-a"), "t").unwrap();
+    assert_eq!(e.index()["id_documents[0].number"].len(), 2);
+    assert_eq!(
+        c.search_index("firm-a", "id_documents[].number", "110101200001010002")
+            .unwrap()
+            .len(),
+        2
+    );
+    c.retire_index_epoch(1, "ops").unwrap();
+    let tokens = c
+        .search_index("firm-a", "id_documents[].number", "110101200001010002")
+        .unwrap();
+    assert_eq!(tokens.iter().map(|t| t.epoch).collect::<Vec<_>>(), vec![2]);
+    assert_eq!(
+        c.retire_index_epoch(2, "ops").unwrap_err().kind(),
+        ErrorKind::InvalidArgument
+    );
+    assert!(c.audit_verify(None).unwrap().intact);
+}
+
+#[test]
+fn no_plaintext_in_the_database_file_or_the_audit_export() {
+    let d = Dir::new("plaintext");
+    let key = MasterKey::generate().unwrap();
+    let c = open(&d.db(), &key);
+    let envs: Vec<Envelope> = (0..20)
+        .map(|i| c.seal(record(&format!("c-{i}"), "firm-a"), "t").unwrap())
+        .collect();
+    for e in &envs {
+        c.reveal(e, &access(&["accountant"], "payments", "firm-a"))
+            .unwrap();
+    }
+    let _ = c.reveal(&envs[0], &access(&["marketing"], "marketing", "firm-a"));
+    let mut export = Vec::new();
+    assert!(c.audit_export(&mut export).unwrap() > 40);
+    drop(c);
+    let mut bytes = std::fs::read(d.db()).unwrap();
+    for ext in ["-wal", "-shm"] {
+        let p = PathBuf::from(format!("{}{ext}", d.db().display()));
+        if let Ok(b) = std::fs::read(p) {
+            bytes.extend(b);
+        }
+    }
+    for p in PLAINTEXTS {
+        assert!(
+            !bytes.windows(p.len()).any(|w| w == p.as_bytes()),
+            "the database holds {p}"
+        );
+        assert!(
+            !export.windows(p.len()).any(|w| w == p.as_bytes()),
+            "the audit export holds {p}"
+        );
+    }
+    let export = String::from_utf8(export).unwrap();
+    assert!(
+        export
+            .lines()
+            .all(|l| serde_json::from_str::<serde_json::Value>(l).is_ok())
+    );
+    assert!(export.contains("\"kind\":\"reveal\""));
+    assert!(format!("{:?}", envs[0]).contains("[redacted]"));
+    for p in PLAINTEXTS {
+        assert!(!format!("{:?}", envs[0]).contains(p));
+    }
+}
+
+#[test]
+fn bad_envelopes_and_bad_store_files() {
+    let d = Dir::new("bad");
+    let key = MasterKey::generate().unwrap();
+    let c = open(&d.db(), &key);
+    let json = c
+        .seal(record("c-1", "firm-a"), "t")
+        .unwrap()
+        .to_json()
+        .to_string();
+    assert_eq!(
+        c.open_envelope(&json[..json.len() / 2]).unwrap_err().kind(),
+        ErrorKind::Integrity
+    );
+    assert_eq!(
+        c.open_envelope(&json.replace("\"coffer\":1", "\"coffer\":2"))
+            .unwrap_err()
+            .kind(),
+        ErrorKind::UnsupportedVersion
+    );
+    assert_eq!(
+        c.open_envelope(&json.replace("\"coffer\":1", "\"coffer\":1,\"extra\":0"))
+            .unwrap_err()
+            .kind(),
+        ErrorKind::Integrity
+    );
+    assert_eq!(
+        c.open_envelope(&" ".repeat(coffer::envelope::MAX_ENVELOPE_BYTES + 1))
+            .unwrap_err()
+            .kind(),
+        ErrorKind::LimitExceeded
+    );
+    drop(c);
+
+    // Not a database at all; an SQLite database that is not Coffer's; a newer store.
+    let junk = d.0.join("junk.db");
+    std::fs::write(&junk, vec![0x42u8; 8192]).unwrap();
+    assert_eq!(
+        Coffer::open(&junk, &key).unwrap_err().kind(),
+        ErrorKind::Store
+    );
+    assert_eq!(
+        std::fs::read(&junk).unwrap(),
+        vec![0x42u8; 8192],
+        "a foreign file was changed"
+    );
+    let other = d.0.join("other.db");
+    sql(
+        &other,
+        "CREATE TABLE invoices (id INTEGER); INSERT INTO invoices VALUES (1);",
+    );
+    assert_eq!(
+        Coffer::open(&other, &key).unwrap_err().kind(),
+        ErrorKind::Store
+    );
+    sql(
+        &d.db(),
+        "UPDATE meta SET value = '99' WHERE key = 'schema_version'",
+    );
+    assert_eq!(
+        Coffer::open(d.db(), &key).unwrap_err().kind(),
+        ErrorKind::UnsupportedVersion
+    );
+    let missing = d.0.join("missing.db");
+    let err = Coffer::open_with(
+        &missing,
+        &key,
+        OpenOptions {
+            create: false,
+            ..Default::default()
+        },
+    )
+    .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotFound);
+}
+
+#[test]
+fn subscribers_see_every_committed_entry() {
+    let d = Dir::new("subscribe");
+    let key = MasterKey::generate().unwrap();
+    let c = open(&d.db(), &key);
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let s = seen.clone();
+    c.subscribe(move |e| s.lock().unwrap().push((e.seq, e.entry.kind.clone())));
+    let env = c.seal(record("c-1", "firm-a"), "t").unwrap();
+    c.reveal(&env, &access(&["clerk"], "bookkeeping", "firm-a"))
+        .unwrap();
+    let kinds: Vec<String> = seen
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(_, k)| k.clone())
+        .collect();
+    assert_eq!(kinds.iter().filter(|k| *k == "seal").count(), 1);
+    assert_eq!(kinds.last().map(String::as_str), Some("reveal"));
+    assert_eq!(
+        seen.lock().unwrap().last().unwrap().0,
+        c.audit_len().unwrap()
+    );
+}
+
+#[test]
+fn eight_threads_seal_and_reveal() {
+    let d = Dir::new("threads");
+    let key = MasterKey::generate().unwrap();
+    let c = Arc::new(open(&d.db(), &key));
+    let before = c.audit_len().unwrap();
+    std::thread::scope(|s| {
+        for t in 0..8 {
+            let c = c.clone();
+            s.spawn(move || {
+                // One principal per thread: the policy's rate limit counts per principal.
+                let mut a = access(&["accountant"], "payments", "firm-a");
+                a.principal.id = format!("u-{t}");
+                for i in 0..25 {
+                    let env = c
+                        .seal(record(&format!("c-{t}-{i}"), "firm-a"), "t")
+                        .unwrap();
+                    let v = c.reveal(&env, &a).unwrap();
+                    assert_eq!(
+                        v.revealed("bank_accounts[0].account_number"),
+                        Some("6200000000000005")
+                    );
+                }
+            });
+        }
+    });
+    let report = c.audit_verify(None).unwrap();
+    assert!(report.intact);
+    // 200 seals and 200 reveals; each record is its own subject, so three key.create entries
+    // (one per retention category) per record.
+    assert_eq!(c.audit_len().unwrap() - before, 200 + 200 + 200 * 3);
+}
+
+#[test]
+fn coffer_is_send_and_sync() {
+    fn check<T: Send + Sync>() {}
+    check::<Coffer>();
+}
+
+/// Run by `two_processes_share_one_chain` in child processes.
+#[test]
+#[ignore = "a helper run in child processes"]
+fn child_process_worker() {
+    let (Ok(path), Ok(key), Ok(tag)) = (
+        std::env::var("COFFER_CHILD_DB"),
+        std::env::var("COFFER_CHILD_KEY"),
+        std::env::var("COFFER_CHILD_TAG"),
+    ) else {
+        return;
+    };
+    let key = MasterKey::from_text(&key).unwrap();
+    let c = open(Path::new(&path), &key);
+    for i in 0..40 {
+        let env = c
+            .seal(record(&format!("{tag}-{i}"), "firm-a"), &tag)
+            .unwrap();
+        c.reveal(&env, &access(&["clerk"], "bookkeeping", "firm-a"))
+            .unwrap();
+    }
+}
+
+#[test]
+fn two_processes_share_one_chain() {
+    let d = Dir::new("processes");
+    let key = MasterKey::generate().unwrap();
+    let before = open(&d.db(), &key).audit_len().unwrap();
+    let exe = std::env::current_exe().unwrap();
+    let children: Vec<_> = ["p1", "p2"]
+        .iter()
+        .map(|tag| {
+            std::process::Command::new(&exe)
+                .args([
+                    "--exact",
+                    "child_process_worker",
+                    "--ignored",
+                    "--nocapture",
+                ])
+                .env("COFFER_CHILD_DB", d.db())
+                .env("COFFER_CHILD_KEY", key.to_base64().as_str())
+                .env("COFFER_CHILD_TAG", tag)
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for mut ch in children {
+        assert!(ch.wait().unwrap().success());
+    }
+    let c = open(&d.db(), &key);
+    let report = c.audit_verify(None).unwrap();
+    assert!(report.intact, "{report:?}");
+    // Each process: one policy.load, and per record a seal, a reveal and three key.create;
+    // and this open's own policy.load.
+    assert_eq!(c.audit_len().unwrap() - before, 2 * (1 + 40 * 5) + 1);
+}

@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use crate::audit::{self, AuditEntry, AuditReport, Checkpoint, LoggedEntry};
 use crate::clock::{Clock, SystemClock};
 use crate::crypto::{self, MasterKey, SecretKey, SigningKey, hkdf32, hmac_sha256, lp};
+use crate::envelope;
 use crate::envelope::{Envelope, SealedField};
 use crate::error::{Error, Result};
 use crate::mask::{Masked, Profile};
@@ -622,29 +623,6 @@ impl Coffer {
         Ok((version, key))
     }
 
-    fn record_key(
-        data_key: &SecretKey,
-        salt: &[u8; 16],
-        tenant: &str,
-        record: &str,
-        category: &str,
-    ) -> Result<SecretKey> {
-        hkdf32(
-            data_key.expose(),
-            salt,
-            &[
-                b"coffer/v1/record",
-                tenant.as_bytes(),
-                record.as_bytes(),
-                category.as_bytes(),
-            ],
-        )
-    }
-
-    fn field_aad(path: &str) -> Vec<u8> {
-        lp(&[b"coffer/v1/field", path.as_bytes()])
-    }
-
     // ---- blind indexes ---------------------------------------------------------------------
 
     fn index_key(
@@ -792,14 +770,14 @@ impl Coffer {
                         env.keys.insert(spec.category.clone(), version);
                         record_keys.insert(
                             spec.category.clone(),
-                            Self::record_key(&dk, &salt, &tenant, &record.id, &spec.category)?,
+                            envelope::record_key(&dk, &salt, &tenant, &record.id, &spec.category)?,
                         );
                     }
                     let rk = &record_keys[&spec.category];
                     let ciphertext = crypto::seal(
                         rk,
                         crypto::counter_nonce(counter),
-                        &Self::field_aad(&path),
+                        &envelope::field_aad(&path),
                         field.value.as_bytes(),
                     )?;
                     env.fields.insert(
@@ -925,7 +903,7 @@ impl Coffer {
                     what: format!("field `{path}`"),
                 });
             };
-            values.push((path.clone(), self.decrypt(envelope, &dk, path, f)?));
+            values.push((path.clone(), envelope::open_field(envelope, &dk, path, f)?));
         }
         for (path, v) in &envelope.clear {
             values.push((path.clone(), v.clone()));
@@ -935,26 +913,6 @@ impl Coffer {
         e.kind = "reseal".into();
         self.append(vec![e])?;
         Ok(env)
-    }
-
-    fn decrypt(
-        &self,
-        env: &Envelope,
-        data_key: &SecretKey,
-        path: &str,
-        f: &SealedField,
-    ) -> Result<Sensitive> {
-        let rk = Self::record_key(data_key, &env.salt, &env.tenant, &env.record, &f.category)?;
-        let plain = crypto::open(
-            &rk,
-            crypto::counter_nonce(f.counter),
-            &Self::field_aad(path),
-            &f.ciphertext,
-            &format!("field `{path}`"),
-        )?;
-        let text = std::str::from_utf8(&plain)
-            .map_err(|_| crypto::integrity(&format!("field `{path}`")))?;
-        Ok(Sensitive::new(text))
     }
 
     /// Reads an envelope from JSON and checks its MAC.
@@ -1094,7 +1052,7 @@ impl Coffer {
                             fields.insert(path_text, FieldView::Shredded);
                             continue;
                         }
-                        Some(dk) => Some(self.decrypt(env, &dk, &path_text, f)?),
+                        Some(dk) => Some(envelope::open_field(env, &dk, &path_text, f)?),
                     }
                 } else {
                     None
@@ -1638,6 +1596,110 @@ fn rebuild_record(env: &Envelope, values: Vec<(String, Sensitive)>) -> Result<Cu
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn temp_store(name: &str) -> (std::path::PathBuf, Coffer) {
+        let dir = std::env::temp_dir().join(format!("coffer-unit-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let c = Coffer::open(dir.join("c.db"), &MasterKey::generate().unwrap()).unwrap();
+        (dir, c)
+    }
+
+    fn rec(id: &str, tenant: &str, name: &str) -> CustomerRecord {
+        CustomerRecord::from_json(&format!(
+            r#"{{"id":"{id}","tenant":"{tenant}","kind":"individual","name":"{name}",
+                "id_documents":[{{"type":"cn_resident_id","number":"110101200001010002"}}],
+                "phones":["13800000000"],"addresses":["北京市东城区示例街道1号"]}}"#
+        ))
+        .unwrap()
+    }
+
+    /// The envelope MAC catches transplants first; this shows the field AEAD would catch them
+    /// on its own: each ciphertext is tried in another place with the right data key.
+    #[test]
+    fn field_encryption_binds_path_record_tenant_and_seal() {
+        let (dir, c) = temp_store("binding");
+        let a = c.seal(rec("c-1", "t1", "张三"), "x").unwrap();
+        let a2 = c.seal(rec("c-1", "t1", "张三"), "x").unwrap();
+        let b = c.seal(rec("c-2", "t1", "李四"), "x").unwrap();
+        let t = c.seal(rec("c-1", "t2", "张三"), "x").unwrap();
+        let key = |e: &Envelope, cat: &str| c.data_key(&e.tenant, &e.subject, cat, e.keys[cat]).unwrap().unwrap();
+        let name = |e: &Envelope| e.fields["name"].clone();
+        // In place, it opens.
+        assert_eq!(envelope::open_field(&a, &key(&a, "identity"), "name", &name(&a)).unwrap().expose(), "张三");
+        // Another path of the same record and category.
+        let idno = a.fields["id_documents[0].number"].clone();
+        assert!(envelope::open_field(&a, &key(&a, "identity"), "name", &idno).is_err());
+        // Another record (its own key and salt), another seal of the same record (another salt),
+        // another tenant (another key): even given the right data key for where it now sits.
+        assert!(envelope::open_field(&a, &key(&a, "identity"), "name", &name(&b)).is_err());
+        assert!(envelope::open_field(&a, &key(&a, "identity"), "name", &name(&a2)).is_err());
+        assert!(envelope::open_field(&a, &key(&a, "identity"), "name", &name(&t)).is_err());
+        // The same field under another seal's salt.
+        let mut moved = a.clone();
+        moved.salt = a2.salt;
+        assert!(envelope::open_field(&moved, &key(&a, "identity"), "name", &name(&a)).is_err());
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    /// Writes `tests/vectors/envelopes.json`: run with `COFFER_BLESS=1 cargo test -p coffer
+    /// --lib -- --ignored write_envelope_vectors`. The file is committed; tests in every
+    /// language check it in the decrypt direction.
+    #[test]
+    #[ignore = "writes the known-answer vectors on demand"]
+    fn write_envelope_vectors() {
+        if std::env::var_os("COFFER_BLESS").is_none() {
+            return;
+        }
+        let (dir, c) = temp_store("vectors");
+        let records = [
+            ("individual", r#"{"id":"vec-1","tenant":"demo-firm","subject":"p-1","kind":"individual","name":"张三",
+                "id_documents":[{"type":"cn_resident_id","number":"11010119800101007X"}],
+                "phones":["13800000000","01012345678"],"emails":["zhang.san@example.com"],
+                "addresses":["北京市东城区示例街道1号"],
+                "bank_accounts":[{"bank_name":"示例银行","account_type":"card","account_number":"6200000000000005"}],
+                "custom":{"note":"VIP, 优先处理 ✓"}}"#),
+            ("company", r#"{"id":"vec-2","tenant":"demo-firm","kind":"company","name":"示例科技有限公司",
+                "id_documents":[{"type":"uscc","number":"91110000MA00000152"}],"emails":["finance@example.cn"],
+                "bank_accounts":[{"bank_name":"Example Bank","branch":"Frankfurt","account_type":"iban","account_number":"DE17123456780000000001"}]}"#),
+        ];
+        let keyring = c.keyring();
+        let mut cases = Vec::new();
+        for (name, json) in records {
+            let env = c.seal(CustomerRecord::from_json(json).unwrap(), "vectors").unwrap();
+            let mut keys = Vec::new();
+            for (cat, v) in &env.keys {
+                let k = c.data_key(&env.tenant, &env.subject, cat, *v).unwrap().unwrap();
+                keys.push(serde_json::json!({"category": cat, "version": v, "key": crypto::hex(k.expose())}));
+            }
+            let plain: BTreeMap<String, String> = envelope::open_with_keys(
+                &env.to_json(),
+                keyring.envelope_mac.expose(),
+                &keys
+                    .iter()
+                    .map(|k| ((k["category"].as_str().unwrap().to_owned(), k["version"].as_u64().unwrap() as u32), crypto::from_hex(k["key"].as_str().unwrap()).unwrap()))
+                    .collect(),
+            )
+            .unwrap()
+            .into_iter()
+            .map(|(p, v)| (p, v.expose().to_owned()))
+            .collect();
+            cases.push(serde_json::json!({
+                "name": name,
+                "envelope": env.to_json().as_str(),
+                "envelope_mac_key": crypto::hex(keyring.envelope_mac.expose()),
+                "data_keys": keys,
+                "plaintexts": plain,
+            }));
+        }
+        let doc = serde_json::json!({
+            "description": "Envelope v1 known answers, decrypt direction. For each case: verify the envelope's MAC with envelope_mac_key (HMAC-SHA256 over \"coffer/v1/envelope\" followed by the canonical envelope without its mac); then for each sealed field derive the record key HKDF-SHA256(ikm = data key of its category and the version in `keys`, salt = `salt`, info = lp(\"coffer/v1/record\", tenant, record, category)) and open AES-256-GCM with nonce = 8 zero bytes then the field's counter `n` as 4 big-endian bytes, aad = lp(\"coffer/v1/field\", path); lp = each part as a 4-byte big-endian length then its bytes. Every plaintext in `plaintexts` (sealed and clear fields) must result. All identifiers are synthetic. See docs/FORMAT.md.",
+            "cases": cases,
+        });
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/vectors/envelopes.json");
+        std::fs::write(path, serde_json::to_string_pretty(&doc).unwrap() + "\n").unwrap();
+        let _ = std::fs::remove_dir_all(dir);
+    }
 
     #[test]
     fn planner_for_a_million_customers() {

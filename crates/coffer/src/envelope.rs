@@ -5,7 +5,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::crypto::{SecretKey, b64url, from_b64url, hmac_sha256, hmac_verify, integrity};
+use crate::crypto::{self, SecretKey, b64url, from_b64url, hkdf32, hmac_sha256, hmac_verify, integrity, lp};
 use crate::error::{Error, Result};
 use crate::record::{CustomerKind, Sensitive};
 
@@ -266,4 +266,47 @@ impl Envelope {
         p.sort();
         p
     }
+}
+
+/// The record key of one retention category in one seal:
+/// `HKDF-SHA256(data key, salt, "coffer/v1/record" ‖ tenant ‖ record ‖ category)`, parts
+/// length-prefixed.
+pub(crate) fn record_key(data_key: &SecretKey, salt: &[u8; 16], tenant: &str, record: &str, category: &str) -> Result<SecretKey> {
+    hkdf32(data_key.expose(), salt, &[b"coffer/v1/record", tenant.as_bytes(), record.as_bytes(), category.as_bytes()])
+}
+
+/// The associated data of a sealed field: `"coffer/v1/field" ‖ path`, length-prefixed.
+pub(crate) fn field_aad(path: &str) -> Vec<u8> {
+    lp(&[b"coffer/v1/field", path.as_bytes()])
+}
+
+/// Decrypts one sealed field with its category's data key.
+pub(crate) fn open_field(env: &Envelope, data_key: &SecretKey, path: &str, f: &SealedField) -> Result<Sensitive> {
+    let rk = record_key(data_key, &env.salt, &env.tenant, &env.record, &f.category)?;
+    let what = format!("field `{path}`");
+    let plain = crypto::open(&rk, crypto::counter_nonce(f.counter), &field_aad(path), &f.ciphertext, &what)?;
+    let text = std::str::from_utf8(&plain).map_err(|_| integrity(&what))?;
+    Ok(Sensitive::new(text))
+}
+
+/// Opens an envelope with explicit keys, outside any store: the envelope MAC key and the data
+/// keys by (category, version). Returns every field's plaintext, sealed and clear. For
+/// conformance tests in other languages and for offline recovery; applications use
+/// [`crate::Coffer::reveal`], which decides and audits.
+pub fn open_with_keys(
+    envelope_json: &str,
+    envelope_mac_key: &[u8],
+    data_keys: &BTreeMap<(String, u32), Vec<u8>>,
+) -> Result<BTreeMap<String, Sensitive>> {
+    let env = Envelope::from_json(envelope_json)?;
+    env.check_mac(&SecretKey::from_bytes(envelope_mac_key)?)?;
+    let mut out: BTreeMap<String, Sensitive> = env.clear.clone();
+    for (path, f) in &env.fields {
+        let version = env.keys.get(&f.category).copied().ok_or_else(|| integrity("envelope"))?;
+        let key = data_keys
+            .get(&(f.category.clone(), version))
+            .ok_or_else(|| Error::KeyNotFound { what: format!("data key {}:{version}", f.category) })?;
+        out.insert(path.clone(), open_field(&env, &SecretKey::from_bytes(key)?, path, f)?);
+    }
+    Ok(out)
 }

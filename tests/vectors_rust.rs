@@ -106,7 +106,10 @@ fn envelope_known_answers_open() {
             .iter()
             .map(|k| {
                 (
-                    (k["category"].as_str().unwrap().to_owned(), k["version"].as_u64().unwrap() as u32),
+                    (
+                        k["category"].as_str().unwrap().to_owned(),
+                        k["version"].as_u64().unwrap() as u32,
+                    ),
                     coffer::crypto::from_hex(k["key"].as_str().unwrap()).unwrap(),
                 )
             })
@@ -117,12 +120,20 @@ fn envelope_known_answers_open() {
         let want = case["plaintexts"].as_object().unwrap();
         assert_eq!(opened.len(), want.len(), "{}", case["name"]);
         for (path, value) in want {
-            assert_eq!(opened[path].expose(), value.as_str().unwrap(), "{} {path}", case["name"]);
+            assert_eq!(
+                opened[path].expose(),
+                value.as_str().unwrap(),
+                "{} {path}",
+                case["name"]
+            );
         }
         // One changed character of a ciphertext is an integrity error, not a wrong value.
         let mut env: serde_json::Value = serde_json::from_str(envelope).unwrap();
         let ct = env["fields"]["name"]["ct"].as_str().unwrap().to_owned();
-        let flipped = if ct.starts_with('A') { format!("B{}", &ct[1..]) } else { format!("A{}", &ct[1..]) };
+        let flipped = match ct.strip_prefix('A') {
+            Some(rest) => format!("B{rest}"),
+            None => format!("A{}", &ct[1..]),
+        };
         env["fields"]["name"]["ct"] = flipped.into();
         let err = coffer::envelope::open_with_keys(&env.to_string(), &mac_key, &keys).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Integrity);

@@ -220,6 +220,9 @@ pub fn plan_index(records: u64, distinct: u64) -> IndexPlan {
 
 type DataKeyId = (String, String, String, u32);
 
+/// A callback that receives every committed audit entry.
+type Subscriber = Box<dyn Fn(&LoggedEntry) + Send + Sync>;
+
 /// An open Coffer: a key store, a schema, a policy and a clock. `Send + Sync`: share one across
 /// threads.
 pub struct Coffer {
@@ -234,7 +237,7 @@ pub struct Coffer {
     latest: Mutex<HashMap<(String, String, String), u32>>,
     index_keys: Mutex<HashMap<(String, String, u32), Arc<SecretKey>>>,
     cache_capacity: usize,
-    subscribers: RwLock<Vec<Box<dyn Fn(&LoggedEntry) + Send + Sync>>>,
+    subscribers: RwLock<Vec<Subscriber>>,
 }
 
 impl std::fmt::Debug for Coffer {
@@ -377,6 +380,9 @@ impl Coffer {
         AuditEntry::new(kind, actor, &self.now())
     }
 
+    // The pair is the entries' canonical texts and the chain MAC over this keyring; an `impl Fn`
+    // cannot be named in a type alias.
+    #[allow(clippy::type_complexity)]
     fn batch<'a>(
         &self,
         keyring: &'a Keyring,
@@ -747,7 +753,7 @@ impl Coffer {
             masked: BTreeMap::new(),
             mac: [0; 32],
         };
-        let mut record_keys: HashMap<String, SecretKey> = HashMap::new();
+        let mut record_keys: HashMap<String, crypto::AeadKey> = HashMap::new();
         let mut counter = 0u32;
         let mut audited = BTreeMap::new();
         for field in record.fields() {
@@ -770,12 +776,17 @@ impl Coffer {
                         env.keys.insert(spec.category.clone(), version);
                         record_keys.insert(
                             spec.category.clone(),
-                            envelope::record_key(&dk, &salt, &tenant, &record.id, &spec.category)?,
+                            crypto::AeadKey::new(&envelope::record_key(
+                                &dk,
+                                &salt,
+                                &tenant,
+                                &record.id,
+                                &spec.category,
+                            )?)?,
                         );
                     }
                     let rk = &record_keys[&spec.category];
-                    let ciphertext = crypto::seal(
-                        rk,
+                    let ciphertext = rk.seal(
                         crypto::counter_nonce(counter),
                         &envelope::field_aad(&path),
                         field.value.as_bytes(),
@@ -903,7 +914,8 @@ impl Coffer {
                     what: format!("field `{path}`"),
                 });
             };
-            values.push((path.clone(), envelope::open_field(envelope, &dk, path, f)?));
+            let cipher = envelope::field_cipher(envelope, &dk, &f.category)?;
+            values.push((path.clone(), envelope::open_field(&cipher, path, f)?));
         }
         for (path, v) in &envelope.clear {
             values.push((path.clone(), v.clone()));
@@ -929,6 +941,7 @@ impl Coffer {
         policy: &Policy,
         env: &Envelope,
         access: &Access,
+        paths: &[(String, FieldPath, Option<usize>)],
     ) -> (crate::policy::Decision, AuditEntry, Vec<AuditEntry>) {
         let mut context = access.context.clone();
         if context.time.is_none() {
@@ -946,12 +959,10 @@ impl Coffer {
             context,
         };
         let mut decision = policy.decide(&req);
-        let paths: Vec<FieldPath> = env
-            .paths()
-            .iter()
-            .filter_map(|p| FieldPath::parse(p).ok())
-            .collect();
-        let exceeded = self.limiter.apply(policy, &req, &mut decision, &paths);
+        let slots: Vec<usize> = paths.iter().filter_map(|(_, _, s)| *s).collect();
+        let exceeded = self
+            .limiter
+            .apply_slots(policy, &req, &mut decision, &slots);
         let mut e = self.entry("reveal", &access.principal.id);
         e.tenant = Some(env.tenant.clone());
         e.record = Some(env.record.clone());
@@ -973,8 +984,8 @@ impl Coffer {
             e.detail.insert("audit".into(), "detail".into());
         }
         let mut rules = std::collections::BTreeSet::new();
-        for p in &paths {
-            let effect = match decision.field_decision(policy, p) {
+        for (text, _, slot) in paths {
+            let effect = match slot.and_then(|s| decision.slot(s)) {
                 Some(fd) => {
                     rules.extend(fd.rule_ids(policy).into_iter().map(str::to_owned));
                     match fd.effect {
@@ -987,7 +998,7 @@ impl Coffer {
                 }
                 None => "deny:unknown_field".to_owned(),
             };
-            e.fields.insert(p.to_string(), effect);
+            e.fields.insert(text.clone(), effect);
         }
         e.rules = rules.into_iter().collect();
         let alerts = exceeded
@@ -1007,16 +1018,18 @@ impl Coffer {
 
     fn build_view(
         &self,
-        policy: &Policy,
         env: &Envelope,
         decision: &crate::policy::Decision,
         audit_seq: u64,
+        paths: &[(String, FieldPath, Option<usize>)],
     ) -> Result<View> {
         let keyring = self.keyring();
         let mut fields = BTreeMap::new();
-        for path_text in env.paths() {
-            let path = FieldPath::parse(&path_text)?;
-            let fd = decision.field_decision(policy, &path);
+        // One cipher per retention category: a data-key lookup and an HKDF, not one per field.
+        let mut ciphers: HashMap<String, Option<crypto::AeadKey>> = HashMap::new();
+        for (path_text, path, slot) in paths {
+            let path_text = path_text.clone();
+            let fd = slot.and_then(|s| decision.slot(s));
             let (effect, reason) = match &fd {
                 Some(f) => (f.effect, f.reason.to_string()),
                 None => (
@@ -1036,7 +1049,7 @@ impl Coffer {
                     FieldEffect::Reveal => true,
                     FieldEffect::Mask { rule, profile } => {
                         !(profile == Profile::Standard
-                            && self.schema.spec_for(&path).is_some_and(|s| s.mask == rule)
+                            && self.schema.spec_for(path).is_some_and(|s| s.mask == rule)
                             && env.masked.contains_key(&path_text))
                     }
                     FieldEffect::Deny => false,
@@ -1047,12 +1060,20 @@ impl Coffer {
                         .get(&f.category)
                         .copied()
                         .ok_or_else(|| crypto::integrity("envelope"))?;
-                    match self.data_key(&env.tenant, &env.subject, &f.category, v)? {
+                    if !ciphers.contains_key(&f.category) {
+                        let cipher =
+                            match self.data_key(&env.tenant, &env.subject, &f.category, v)? {
+                                None => None,
+                                Some(dk) => Some(envelope::field_cipher(env, &dk, &f.category)?),
+                            };
+                        ciphers.insert(f.category.clone(), cipher);
+                    }
+                    match &ciphers[&f.category] {
                         None => {
                             fields.insert(path_text, FieldView::Shredded);
                             continue;
                         }
-                        Some(dk) => Some(envelope::open_field(env, &dk, &path_text, f)?),
+                        Some(cipher) => Some(envelope::open_field(cipher, &path_text, f)?),
                     }
                 } else {
                     None
@@ -1071,7 +1092,7 @@ impl Coffer {
                         Masked::KeyedHash => FieldView::Masked(self.keyed_token(
                             &keyring,
                             &env.tenant,
-                            &path,
+                            path,
                             v.expose(),
                         )),
                         Masked::Withheld => FieldView::Denied("withheld by a mask rule".into()),
@@ -1115,8 +1136,23 @@ impl Coffer {
         let mut decisions = Vec::with_capacity(envelopes.len());
         let mut entries = Vec::with_capacity(envelopes.len());
         let mut reveal_index = Vec::with_capacity(envelopes.len());
-        for env in envelopes {
-            let (d, e, alerts) = self.plan_reveal(&policy, env, access);
+        // Each path parsed, and its policy slot found, once per envelope.
+        let parsed: Vec<Vec<(String, FieldPath, Option<usize>)>> = envelopes
+            .iter()
+            .map(|env| {
+                env.paths()
+                    .into_iter()
+                    .map(|p| {
+                        FieldPath::parse(&p).map(|fp| {
+                            let slot = policy.slot_for(&fp);
+                            (p, fp, slot)
+                        })
+                    })
+                    .collect::<Result<Vec<_>>>()
+            })
+            .collect::<Result<_>>()?;
+        for (env, paths) in envelopes.iter().zip(&parsed) {
+            let (d, e, alerts) = self.plan_reveal(&policy, env, access, paths);
             decisions.push(d);
             reveal_index.push(entries.len());
             entries.push(e);
@@ -1137,8 +1173,9 @@ impl Coffer {
             .iter()
             .zip(&decisions)
             .zip(&reveal_index)
-            .map(|((env, d), &i)| {
-                self.build_view(&policy, env, d, seqs.get(i).copied().unwrap_or(0))
+            .zip(&parsed)
+            .map(|(((env, d), &i), paths)| {
+                self.build_view(env, d, seqs.get(i).copied().unwrap_or(0), paths)
             })
             .collect()
     }
@@ -1623,22 +1660,33 @@ mod tests {
         let a2 = c.seal(rec("c-1", "t1", "张三"), "x").unwrap();
         let b = c.seal(rec("c-2", "t1", "李四"), "x").unwrap();
         let t = c.seal(rec("c-1", "t2", "张三"), "x").unwrap();
-        let key = |e: &Envelope, cat: &str| c.data_key(&e.tenant, &e.subject, cat, e.keys[cat]).unwrap().unwrap();
+        let key = |e: &Envelope, cat: &str| {
+            c.data_key(&e.tenant, &e.subject, cat, e.keys[cat])
+                .unwrap()
+                .unwrap()
+        };
         let name = |e: &Envelope| e.fields["name"].clone();
+        let cipher =
+            |e: &Envelope| envelope::field_cipher(e, &key(&a, "identity"), "identity").unwrap();
         // In place, it opens.
-        assert_eq!(envelope::open_field(&a, &key(&a, "identity"), "name", &name(&a)).unwrap().expose(), "张三");
+        assert_eq!(
+            envelope::open_field(&cipher(&a), "name", &name(&a))
+                .unwrap()
+                .expose(),
+            "张三"
+        );
         // Another path of the same record and category.
         let idno = a.fields["id_documents[0].number"].clone();
-        assert!(envelope::open_field(&a, &key(&a, "identity"), "name", &idno).is_err());
+        assert!(envelope::open_field(&cipher(&a), "name", &idno).is_err());
         // Another record (its own key and salt), another seal of the same record (another salt),
         // another tenant (another key): even given the right data key for where it now sits.
-        assert!(envelope::open_field(&a, &key(&a, "identity"), "name", &name(&b)).is_err());
-        assert!(envelope::open_field(&a, &key(&a, "identity"), "name", &name(&a2)).is_err());
-        assert!(envelope::open_field(&a, &key(&a, "identity"), "name", &name(&t)).is_err());
+        assert!(envelope::open_field(&cipher(&a), "name", &name(&b)).is_err());
+        assert!(envelope::open_field(&cipher(&a), "name", &name(&a2)).is_err());
+        assert!(envelope::open_field(&cipher(&a), "name", &name(&t)).is_err());
         // The same field under another seal's salt.
         let mut moved = a.clone();
         moved.salt = a2.salt;
-        assert!(envelope::open_field(&moved, &key(&a, "identity"), "name", &name(&a)).is_err());
+        assert!(envelope::open_field(&cipher(&moved), "name", &name(&a)).is_err());
         let _ = std::fs::remove_dir_all(dir);
     }
 
@@ -1653,23 +1701,34 @@ mod tests {
         }
         let (dir, c) = temp_store("vectors");
         let records = [
-            ("individual", r#"{"id":"vec-1","tenant":"demo-firm","subject":"p-1","kind":"individual","name":"张三",
+            (
+                "individual",
+                r#"{"id":"vec-1","tenant":"demo-firm","subject":"p-1","kind":"individual","name":"张三",
                 "id_documents":[{"type":"cn_resident_id","number":"11010119800101007X"}],
                 "phones":["13800000000","01012345678"],"emails":["zhang.san@example.com"],
                 "addresses":["北京市东城区示例街道1号"],
                 "bank_accounts":[{"bank_name":"示例银行","account_type":"card","account_number":"6200000000000005"}],
-                "custom":{"note":"VIP, 优先处理 ✓"}}"#),
-            ("company", r#"{"id":"vec-2","tenant":"demo-firm","kind":"company","name":"示例科技有限公司",
+                "custom":{"note":"VIP, 优先处理 ✓"}}"#,
+            ),
+            (
+                "company",
+                r#"{"id":"vec-2","tenant":"demo-firm","kind":"company","name":"示例科技有限公司",
                 "id_documents":[{"type":"uscc","number":"91110000MA00000152"}],"emails":["finance@example.cn"],
-                "bank_accounts":[{"bank_name":"Example Bank","branch":"Frankfurt","account_type":"iban","account_number":"DE17123456780000000001"}]}"#),
+                "bank_accounts":[{"bank_name":"Example Bank","branch":"Frankfurt","account_type":"iban","account_number":"DE17123456780000000001"}]}"#,
+            ),
         ];
         let keyring = c.keyring();
         let mut cases = Vec::new();
         for (name, json) in records {
-            let env = c.seal(CustomerRecord::from_json(json).unwrap(), "vectors").unwrap();
+            let env = c
+                .seal(CustomerRecord::from_json(json).unwrap(), "vectors")
+                .unwrap();
             let mut keys = Vec::new();
             for (cat, v) in &env.keys {
-                let k = c.data_key(&env.tenant, &env.subject, cat, *v).unwrap().unwrap();
+                let k = c
+                    .data_key(&env.tenant, &env.subject, cat, *v)
+                    .unwrap()
+                    .unwrap();
                 keys.push(serde_json::json!({"category": cat, "version": v, "key": crypto::hex(k.expose())}));
             }
             let plain: BTreeMap<String, String> = envelope::open_with_keys(
@@ -1677,7 +1736,15 @@ mod tests {
                 keyring.envelope_mac.expose(),
                 &keys
                     .iter()
-                    .map(|k| ((k["category"].as_str().unwrap().to_owned(), k["version"].as_u64().unwrap() as u32), crypto::from_hex(k["key"].as_str().unwrap()).unwrap()))
+                    .map(|k| {
+                        (
+                            (
+                                k["category"].as_str().unwrap().to_owned(),
+                                k["version"].as_u64().unwrap() as u32,
+                            ),
+                            crypto::from_hex(k["key"].as_str().unwrap()).unwrap(),
+                        )
+                    })
                     .collect(),
             )
             .unwrap()
@@ -1693,10 +1760,11 @@ mod tests {
             }));
         }
         let doc = serde_json::json!({
-            "description": "Envelope v1 known answers, decrypt direction. For each case: verify the envelope's MAC with envelope_mac_key (HMAC-SHA256 over \"coffer/v1/envelope\" followed by the canonical envelope without its mac); then for each sealed field derive the record key HKDF-SHA256(ikm = data key of its category and the version in `keys`, salt = `salt`, info = lp(\"coffer/v1/record\", tenant, record, category)) and open AES-256-GCM with nonce = 8 zero bytes then the field's counter `n` as 4 big-endian bytes, aad = lp(\"coffer/v1/field\", path); lp = each part as a 4-byte big-endian length then its bytes. Every plaintext in `plaintexts` (sealed and clear fields) must result. All identifiers are synthetic. See docs/FORMAT.md.",
+            "description": "Envelope v1 known answers, decrypt direction. For each case: verify the envelope's MAC with envelope_mac_key (HMAC-SHA256 over the length-prefixed encoding of every element but the mac, in the order docs/FORMAT.md gives); then for each sealed field derive the record key HKDF-SHA256(ikm = data key of its category and the version in `keys`, salt = `salt`, info = lp(\"coffer/v1/record\", tenant, record, category)) and open AES-256-GCM with nonce = 8 zero bytes then the field's counter `n` as 4 big-endian bytes, aad = lp(\"coffer/v1/field\", path); lp = each part as a 4-byte big-endian length then its bytes. Every plaintext in `plaintexts` (sealed and clear fields) must result. All identifiers are synthetic. See docs/FORMAT.md.",
             "cases": cases,
         });
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/vectors/envelopes.json");
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../tests/vectors/envelopes.json");
         std::fs::write(path, serde_json::to_string_pretty(&doc).unwrap() + "\n").unwrap();
         let _ = std::fs::remove_dir_all(dir);
     }

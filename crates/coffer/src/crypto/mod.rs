@@ -182,25 +182,61 @@ pub(crate) fn counter_nonce(counter: u32) -> [u8; 12] {
     n
 }
 
-/// AES-256-GCM: ciphertext with its 16-byte tag appended.
+/// An AES-256-GCM key with its key schedule, for sealing many fields under one key.
+pub(crate) struct AeadKey(aead::LessSafeKey);
+
+impl AeadKey {
+    pub(crate) fn new(key: &SecretKey) -> Result<AeadKey> {
+        aead_key(key).map(AeadKey)
+    }
+
+    /// AES-256-GCM: ciphertext with its 16-byte tag appended.
+    pub(crate) fn seal(&self, nonce: [u8; 12], aad: &[u8], plaintext: &[u8]) -> Result<Vec<u8>> {
+        let mut buf = Vec::with_capacity(plaintext.len() + 16);
+        buf.extend_from_slice(plaintext);
+        self.0
+            .seal_in_place_append_tag(
+                aead::Nonce::assume_unique_for_key(nonce),
+                aead::Aad::from(aad),
+                &mut buf,
+            )
+            .map_err(|_| Error::Internal {
+                message: "AES-256-GCM seal".into(),
+            })?;
+        Ok(buf)
+    }
+
+    /// Opens what [`AeadKey::seal`] produced; any failure is an integrity error naming `what`.
+    pub(crate) fn open(
+        &self,
+        nonce: [u8; 12],
+        aad: &[u8],
+        sealed: &[u8],
+        what: &str,
+    ) -> Result<Zeroizing<Vec<u8>>> {
+        let mut buf = Zeroizing::new(sealed.to_vec());
+        let len = self
+            .0
+            .open_in_place(
+                aead::Nonce::assume_unique_for_key(nonce),
+                aead::Aad::from(aad),
+                &mut buf,
+            )
+            .map_err(|_| integrity(what))?
+            .len();
+        buf.truncate(len);
+        Ok(buf)
+    }
+}
+
+/// AES-256-GCM under a key used once: ciphertext with its 16-byte tag appended.
 pub(crate) fn seal(
     key: &SecretKey,
     nonce: [u8; 12],
     aad: &[u8],
     plaintext: &[u8],
 ) -> Result<Vec<u8>> {
-    let k = aead_key(key)?;
-    let mut buf = Vec::with_capacity(plaintext.len() + 16);
-    buf.extend_from_slice(plaintext);
-    k.seal_in_place_append_tag(
-        aead::Nonce::assume_unique_for_key(nonce),
-        aead::Aad::from(aad),
-        &mut buf,
-    )
-    .map_err(|_| Error::Internal {
-        message: "AES-256-GCM seal".into(),
-    })?;
-    Ok(buf)
+    AeadKey::new(key)?.seal(nonce, aad, plaintext)
 }
 
 /// Opens what [`seal`] produced; any failure is an integrity error naming `what`.
@@ -211,18 +247,7 @@ pub(crate) fn open(
     sealed: &[u8],
     what: &str,
 ) -> Result<Zeroizing<Vec<u8>>> {
-    let k = aead_key(key)?;
-    let mut buf = Zeroizing::new(sealed.to_vec());
-    let len = k
-        .open_in_place(
-            aead::Nonce::assume_unique_for_key(nonce),
-            aead::Aad::from(aad),
-            &mut buf,
-        )
-        .map_err(|_| integrity(what))?
-        .len();
-    buf.truncate(len);
-    Ok(buf)
+    AeadKey::new(key)?.open(nonce, aad, sealed, what)
 }
 
 /// Wraps a key under a key-encryption key: a random nonce, then the sealed key. The associated

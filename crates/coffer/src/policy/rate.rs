@@ -100,6 +100,18 @@ impl RateLimiter {
         decision: &mut Decision,
         paths: &[FieldPath],
     ) -> Vec<LimitExceeded> {
+        let slots: Vec<usize> = paths.iter().filter_map(|p| policy.slot_for(p)).collect();
+        self.apply_slots(policy, req, decision, &slots)
+    }
+
+    /// [`RateLimiter::apply`] with each field given by its slot ([`Policy::slot_for`]).
+    pub fn apply_slots(
+        &self,
+        policy: &Policy,
+        req: &Request,
+        decision: &mut Decision,
+        slots: &[usize],
+    ) -> Vec<LimitExceeded> {
         let mut exceeded = Vec::new();
         if policy.rate_limits.is_empty() || decision.denial().is_some() {
             return exceeded;
@@ -111,8 +123,8 @@ impl RateLimiter {
             .filter_map(|r| policy.roles.get(r))
             .fold(0u128, |acc, &i| acc | policy.role_closure[i]);
         let mut per_slot = vec![0u32; policy.slot_count()];
-        for p in paths {
-            if let Some(s) = policy.slot_for(p)
+        for &s in slots {
+            if s < per_slot.len()
                 && decision
                     .slot(s)
                     .is_some_and(|d| d.effect == FieldEffect::Reveal)

@@ -30,6 +30,9 @@ pub struct OpenOptions {
     pub create: bool,
     /// How many unwrapped data keys to keep in memory (default: 10,000).
     pub data_key_cache: usize,
+    /// How long to wait for another process's lock on the store before failing with
+    /// `StoreBusy` (default: 5 seconds).
+    pub busy_timeout: std::time::Duration,
 }
 
 impl Default for OpenOptions {
@@ -40,6 +43,7 @@ impl Default for OpenOptions {
             clock: Arc::new(SystemClock),
             create: true,
             data_key_cache: 10_000,
+            busy_timeout: std::time::Duration::from_secs(5),
         }
     }
 }
@@ -261,7 +265,7 @@ impl Coffer {
         master: &MasterKey,
         options: OpenOptions,
     ) -> Result<Coffer> {
-        let store = SqliteStore::open(path, options.create)?;
+        let store = SqliteStore::open_with_timeout(path, options.create, options.busy_timeout)?;
         Self::with_store(Box::new(store), master, options)
     }
 

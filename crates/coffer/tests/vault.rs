@@ -866,3 +866,32 @@ fn two_processes_share_one_chain() {
     // and this open's own policy.load.
     assert_eq!(c.audit_len().unwrap() - before, 2 * (1 + 40 * 5) + 1);
 }
+
+#[test]
+fn a_store_locked_by_another_process_is_a_typed_error() {
+    let d = Dir::new("locked");
+    let key = MasterKey::generate().unwrap();
+    drop(open(&d.db(), &key));
+    let holder = rusqlite::Connection::open(d.db()).unwrap();
+    holder
+        .execute_batch("BEGIN IMMEDIATE; INSERT INTO meta (key, value) VALUES ('lock', 'held');")
+        .unwrap();
+    let options = || OpenOptions {
+        policy: Some(Policy::from_toml(POLICY, Schema::builtin()).unwrap()),
+        busy_timeout: std::time::Duration::from_millis(200),
+        ..Default::default()
+    };
+    // Opening reads the keyring (WAL lets it), then loading the policy must write: busy.
+    let t = std::time::Instant::now();
+    let err = Coffer::open_with(d.db(), &key, options()).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::StoreBusy, "{err}");
+    // The configured wait, not SQLite's or rusqlite's default.
+    assert!(
+        t.elapsed() < std::time::Duration::from_secs(2),
+        "waited {:?}",
+        t.elapsed()
+    );
+    holder.execute_batch("ROLLBACK").unwrap();
+    let c = Coffer::open_with(d.db(), &key, options()).unwrap();
+    assert!(c.audit_verify(None).unwrap().intact);
+}

@@ -173,6 +173,16 @@ impl SqliteStore {
     /// Opens (and, with `create`, creates) a store file, checking that it is a Coffer store of a
     /// version this build reads, and migrating an older one.
     pub fn open(path: impl AsRef<Path>, create: bool) -> Result<SqliteStore> {
+        Self::open_with_timeout(path, create, std::time::Duration::from_secs(5))
+    }
+
+    /// [`SqliteStore::open`], waiting at most `busy_timeout` for another process's lock before
+    /// failing with [`Error::StoreBusy`].
+    pub fn open_with_timeout(
+        path: impl AsRef<Path>,
+        create: bool,
+        busy_timeout: std::time::Duration,
+    ) -> Result<SqliteStore> {
         let path = path.as_ref().to_path_buf();
         let mut flags = OpenFlags::SQLITE_OPEN_READ_WRITE
             | OpenFlags::SQLITE_OPEN_NO_MUTEX
@@ -185,8 +195,7 @@ impl SqliteStore {
             });
         }
         let conn = Connection::open_with_flags(&path, flags).map_err(store_error)?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))
-            .map_err(store_error)?;
+        conn.busy_timeout(busy_timeout).map_err(store_error)?;
         // Checks the header before anything is written: a foreign file is refused untouched.
         let has_meta: bool = conn
             .query_row(

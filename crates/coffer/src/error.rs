@@ -329,6 +329,30 @@ pub enum Error {
         /// Which key.
         what: String,
     },
+    /// A retention document is invalid.
+    #[error("invalid retention rules: {problems}")]
+    Retention {
+        /// Every problem found.
+        problems: DocumentProblems,
+    },
+    /// A retention rule forbids the operation.
+    #[error("retention: {reason}")]
+    RetentionRule {
+        /// Why.
+        reason: String,
+    },
+    /// A legal hold blocks the operation.
+    #[error("blocked by a legal hold: {reason}")]
+    LegalHold {
+        /// Which hold, and what it blocks.
+        reason: String,
+    },
+    /// An approval is missing, repeated, or given by a role that may not approve.
+    #[error("approval: {reason}")]
+    Approval {
+        /// What is wrong.
+        reason: String,
+    },
     /// The data key was destroyed: the value is gone for good.
     #[error("data destroyed: {what} can no longer be read")]
     Shredded {
@@ -408,6 +432,9 @@ impl Error {
             Self::UnsupportedVersion { .. } => ErrorKind::UnsupportedVersion,
             Self::KeyNotFound { .. } => ErrorKind::KeyNotFound,
             Self::Shredded { .. } => ErrorKind::Shredded,
+            Self::Retention { .. } | Self::RetentionRule { .. } => ErrorKind::Retention,
+            Self::LegalHold { .. } => ErrorKind::LegalHold,
+            Self::Approval { .. } => ErrorKind::Approval,
             Self::NotFound { .. } => ErrorKind::NotFound,
             Self::AccessDenied { .. } => ErrorKind::AccessDenied,
             Self::Store { .. } => ErrorKind::Store,

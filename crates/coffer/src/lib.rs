@@ -38,6 +38,7 @@ mod error;
 pub mod mask;
 pub mod policy;
 pub mod record;
+pub mod retention;
 pub mod store;
 
 pub use coffer::{Access, Coffer, FieldView, IndexPlan, IndexToken, OpenOptions, View, plan_index};

@@ -16,7 +16,14 @@ use crate::policy::{
     Action, Context, FieldEffect, Policy, Principal, RateLimiter, Reason, RecordFacts, Request,
 };
 use crate::record::{CustomerRecord, FieldPath, Protection, Schema, Sensitive, normalize};
+use crate::retention::Retention;
 use crate::store::{AuditBatch, DataKeyRow, KeyringRow, SqliteStore, Store};
+
+mod lifecycle;
+
+pub use lifecycle::{
+    Approval, Certificate, DestructionItem, ErasureAnswer, ErasureItem, Hold, SweepReport,
+};
 
 /// How to open a store.
 pub struct OpenOptions {
@@ -24,6 +31,8 @@ pub struct OpenOptions {
     pub schema: Schema,
     /// The access policy; without one, `reveal` refuses to run.
     pub policy: Option<Policy>,
+    /// The retention rules; without them, keys are kept until destroyed by hand.
+    pub retention: Option<Retention>,
     /// The clock (default: the system's).
     pub clock: Arc<dyn Clock>,
     /// Create the store if the file does not exist (default: true).
@@ -40,6 +49,7 @@ impl Default for OpenOptions {
         OpenOptions {
             schema: Schema::builtin().clone(),
             policy: None,
+            retention: None,
             clock: Arc::new(SystemClock),
             create: true,
             data_key_cache: 10_000,
@@ -233,6 +243,7 @@ pub struct Coffer {
     store: Box<dyn Store>,
     schema: Schema,
     policy: RwLock<Option<Arc<Policy>>>,
+    retention: Option<Retention>,
     limiter: RateLimiter,
     clock: Arc<dyn Clock>,
     master: MasterKey,
@@ -297,6 +308,7 @@ impl Coffer {
             store,
             schema: options.schema,
             policy: RwLock::new(None),
+            retention: options.retention,
             limiter: RateLimiter::default(),
             clock: options.clock,
             master: master.clone(),
@@ -630,6 +642,8 @@ impl Coffer {
             (tenant.into(), subject.into(), category.into(), version),
             Some(key.clone()),
         );
+        // The new key's keep-until date, from its creation and the subject's events.
+        self.refresh_retention(tenant, subject)?;
         Ok((version, key))
     }
 
@@ -955,6 +969,19 @@ impl Coffer {
         facts.tenant = env.tenant.clone();
         facts.kind = Some(env.kind);
         facts.subject = Some(env.subject.clone());
+        // Restricted categories (after an erasure request) from the store; if they cannot be
+        // read, every category is treated as restricted to no purpose: fail closed.
+        match self.restrictions(&env.tenant, &env.subject) {
+            Ok(r) => facts.restricted.extend(r),
+            Err(_) => {
+                for spec in crate::record::FIELD_PATTERNS
+                    .iter()
+                    .filter_map(|p| self.schema.spec_for_pattern(p))
+                {
+                    facts.restricted.insert(spec.category.clone(), Vec::new());
+                }
+            }
+        }
         let req = Request {
             principal: access.principal.clone(),
             action: Action::Read,

@@ -41,7 +41,10 @@ pub mod record;
 pub mod retention;
 pub mod store;
 
-pub use coffer::{Access, Coffer, FieldView, IndexPlan, IndexToken, OpenOptions, View, plan_index};
+pub use coffer::{
+    Access, Approval, Certificate, Coffer, DestructionItem, ErasureAnswer, ErasureItem, FieldView,
+    Hold, IndexPlan, IndexToken, OpenOptions, SweepReport, View, plan_index,
+};
 pub use crypto::MasterKey;
 pub use envelope::Envelope;
 pub use error::{DocumentProblem, DocumentProblems, Error, ErrorKind, Format, Result};

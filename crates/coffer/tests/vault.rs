@@ -400,6 +400,19 @@ impl coffer::store::Store for NoAudit {
     fn audit_len(&self) -> coffer::Result<u64> {
         self.0.audit_len()
     }
+    fn retention_tx(
+        &self,
+        m: coffer::store::ChainMac<'_>,
+        f: &mut dyn FnMut(&coffer::store::RetentionTx<'_>) -> coffer::Result<Vec<String>>,
+    ) -> coffer::Result<Vec<u64>> {
+        self.0.retention_tx(m, f)
+    }
+    fn retention_read(
+        &self,
+        f: &mut dyn FnMut(&coffer::store::RetentionTx<'_>) -> coffer::Result<()>,
+    ) -> coffer::Result<()> {
+        self.0.retention_read(f)
+    }
 }
 
 #[test]

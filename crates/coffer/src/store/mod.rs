@@ -13,7 +13,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, pa
 use crate::error::{Error, Result};
 
 /// The store format this build writes, and the newest it reads.
-pub const STORE_SCHEMA_VERSION: u32 = 1;
+pub const STORE_SCHEMA_VERSION: u32 = 2;
 const FORMAT: &str = "coffer-store";
 
 /// Schema migrations: entry `n` takes a store from version `n` to `n + 1`.
@@ -30,6 +30,27 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (tenant, subject, category, version));
      CREATE INDEX data_keys_by_kek ON data_keys (kek_version) WHERE wrapped IS NOT NULL;
      CREATE TABLE audit (seq INTEGER PRIMARY KEY, entry TEXT NOT NULL, mac BLOB NOT NULL);",
+    // 1 -> 2: retention
+    "ALTER TABLE data_keys ADD COLUMN keep_until TEXT;
+     ALTER TABLE data_keys ADD COLUMN rule TEXT;
+     ALTER TABLE data_keys ADD COLUMN action TEXT;
+     CREATE INDEX data_keys_due ON data_keys (keep_until) WHERE wrapped IS NOT NULL AND keep_until IS NOT NULL;
+     CREATE INDEX data_keys_by_subject ON data_keys (tenant, subject);
+     CREATE TABLE events (
+        tenant TEXT NOT NULL, subject TEXT NOT NULL, event TEXT NOT NULL, date TEXT NOT NULL, recorded TEXT NOT NULL,
+        PRIMARY KEY (tenant, subject, event, date));
+     CREATE TABLE holds (
+        id INTEGER PRIMARY KEY, tenant TEXT NOT NULL, subject TEXT, category TEXT, kind TEXT NOT NULL,
+        reason TEXT NOT NULL, placed_by TEXT NOT NULL, placed_at TEXT NOT NULL, until TEXT,
+        released_by TEXT, released_at TEXT);
+     CREATE TABLE restrictions (
+        tenant TEXT NOT NULL, subject TEXT NOT NULL, category TEXT NOT NULL, purposes TEXT NOT NULL,
+        until TEXT, rule TEXT NOT NULL, since TEXT NOT NULL,
+        PRIMARY KEY (tenant, subject, category));
+     CREATE TABLE destruction_lists (
+        id INTEGER PRIMARY KEY, created TEXT NOT NULL, state TEXT NOT NULL, items TEXT NOT NULL,
+        approvals TEXT NOT NULL);
+     CREATE TABLE certificates (id INTEGER PRIMARY KEY, body TEXT NOT NULL);",
 ];
 
 /// One wrapped key of the keyring.
@@ -131,6 +152,304 @@ pub trait Store: Send + Sync {
     fn audit_rows(&self, from_seq: u64, limit: usize) -> Result<Vec<AuditRow>>;
     /// How many audit rows there are.
     fn audit_len(&self) -> Result<u64>;
+    /// Runs retention statements (events, holds, restrictions, keep-until dates, destruction
+    /// lists, destruction) in one transaction; `f` returns the audit entries that record what
+    /// it did, which are appended in the same transaction.
+    fn retention_tx(
+        &self,
+        mac: ChainMac<'_>,
+        f: &mut dyn FnMut(&RetentionTx<'_>) -> Result<Vec<String>>,
+    ) -> Result<Vec<u64>>;
+    /// Reads retention state.
+    fn retention_read(&self, f: &mut dyn FnMut(&RetentionTx<'_>) -> Result<()>) -> Result<()>;
+}
+
+/// Retention state inside one transaction (or one read): thin typed SQL over the store.
+pub struct RetentionTx<'a> {
+    conn: &'a Connection,
+}
+
+/// A data key as retention sees it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeyState {
+    /// The tenant.
+    pub tenant: String,
+    /// The subject.
+    pub subject: String,
+    /// The category.
+    pub category: String,
+    /// The version.
+    pub version: u32,
+    /// When it was created (RFC 3339).
+    pub created: String,
+    /// Its keep-until date (ISO date), if computed and finite.
+    pub keep_until: Option<String>,
+    /// The rule that gives it.
+    pub rule: Option<String>,
+    /// The action at expiry.
+    pub action: Option<String>,
+}
+
+/// A category of a subject restricted after an erasure request.
+#[derive(Clone, Debug)]
+pub struct Restriction<'a> {
+    /// The tenant.
+    pub tenant: &'a str,
+    /// The subject.
+    pub subject: &'a str,
+    /// The retention category.
+    pub category: &'a str,
+    /// The purposes that may still reveal it (JSON array).
+    pub purposes: &'a str,
+    /// Until when (ISO date), if the period has begun.
+    pub until: Option<&'a str>,
+    /// The rule that keeps it.
+    pub rule: &'a str,
+    /// Since when.
+    pub since: &'a str,
+}
+
+/// A legal hold.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct HoldRow {
+    /// Its id.
+    pub id: i64,
+    /// The tenant it covers.
+    pub tenant: String,
+    /// The subject it covers (every subject of the tenant if none).
+    pub subject: Option<String>,
+    /// The category it covers (every category if none).
+    pub category: Option<String>,
+    /// `legal` or `open_matter`.
+    pub kind: String,
+    /// Why.
+    pub reason: String,
+    /// Who placed it.
+    pub placed_by: String,
+    /// When.
+    pub placed_at: String,
+    /// Until when (ISO date); none for open matters and holds without end.
+    pub until: Option<String>,
+    /// Who released it.
+    pub released_by: Option<String>,
+}
+
+fn key_state(r: &rusqlite::Row<'_>) -> rusqlite::Result<KeyState> {
+    Ok(KeyState {
+        tenant: r.get(0)?,
+        subject: r.get(1)?,
+        category: r.get(2)?,
+        version: r.get(3)?,
+        created: r.get(4)?,
+        keep_until: r.get(5)?,
+        rule: r.get(6)?,
+        action: r.get(7)?,
+    })
+}
+
+const KEY_STATE: &str = "tenant, subject, category, version, created, keep_until, rule, action";
+
+impl RetentionTx<'_> {
+    /// Records a lifecycle event.
+    pub fn add_event(
+        &self,
+        tenant: &str,
+        subject: &str,
+        event: &str,
+        date: &str,
+        recorded: &str,
+    ) -> Result<()> {
+        self.conn
+            .execute(
+                "INSERT OR IGNORE INTO events (tenant, subject, event, date, recorded) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![tenant, subject, event, date, recorded],
+            )
+            .map(|_| ())
+            .map_err(store_error)
+    }
+
+    /// A subject's events: `(event, date)`.
+    pub fn events(&self, tenant: &str, subject: &str) -> Result<Vec<(String, String)>> {
+        let mut st = self
+            .conn
+            .prepare_cached("SELECT event, date FROM events WHERE tenant = ?1 AND subject = ?2")
+            .map_err(store_error)?;
+        let rows = st
+            .query_map(params![tenant, subject], |r| Ok((r.get(0)?, r.get(1)?)))
+            .map_err(store_error)?;
+        rows.collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(store_error)
+    }
+
+    /// A subject's live data keys.
+    pub fn subject_keys(&self, tenant: &str, subject: &str) -> Result<Vec<KeyState>> {
+        let mut st = self
+            .conn
+            .prepare_cached(&format!("SELECT {KEY_STATE} FROM data_keys WHERE tenant = ?1 AND subject = ?2 AND wrapped IS NOT NULL"))
+            .map_err(store_error)?;
+        let rows = st
+            .query_map(params![tenant, subject], key_state)
+            .map_err(store_error)?;
+        rows.collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(store_error)
+    }
+
+    /// Sets a key's keep-until date, rule and action.
+    pub fn set_keep_until(&self, k: &KeyState) -> Result<()> {
+        self.conn
+            .prepare_cached("UPDATE data_keys SET keep_until = ?5, rule = ?6, action = ?7 WHERE tenant = ?1 AND subject = ?2 AND category = ?3 AND version = ?4")
+            .and_then(|mut st| st.execute(params![k.tenant, k.subject, k.category, k.version, k.keep_until, k.rule, k.action]))
+            .map(|_| ())
+            .map_err(store_error)
+    }
+
+    /// Live keys whose keep-until date is on or before `today` (ISO date), in date order.
+    pub fn due_keys(&self, today: &str, limit: usize) -> Result<Vec<KeyState>> {
+        let mut st = self
+            .conn
+            .prepare_cached(&format!(
+                "SELECT {KEY_STATE} FROM data_keys WHERE wrapped IS NOT NULL AND keep_until IS NOT NULL AND keep_until <= ?1 ORDER BY keep_until LIMIT ?2"
+            ))
+            .map_err(store_error)?;
+        let rows = st
+            .query_map(params![today, limit as i64], key_state)
+            .map_err(store_error)?;
+        rows.collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(store_error)
+    }
+
+    /// Destroys a data key: the wrapped key is overwritten (`secure_delete`) and removed.
+    pub fn destroy_key(&self, k: &KeyState, when: &str) -> Result<bool> {
+        self.conn
+            .prepare_cached("UPDATE data_keys SET wrapped = NULL, destroyed = ?5 WHERE tenant = ?1 AND subject = ?2 AND category = ?3 AND version = ?4 AND wrapped IS NOT NULL")
+            .and_then(|mut st| st.execute(params![k.tenant, k.subject, k.category, k.version, when]))
+            .map(|n| n > 0)
+            .map_err(store_error)
+    }
+
+    /// Adds a hold; returns its id.
+    pub fn add_hold(&self, h: &HoldRow) -> Result<i64> {
+        self.conn
+            .execute(
+                "INSERT INTO holds (tenant, subject, category, kind, reason, placed_by, placed_at, until) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                params![h.tenant, h.subject, h.category, h.kind, h.reason, h.placed_by, h.placed_at, h.until],
+            )
+            .map_err(store_error)?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    /// Releases a hold.
+    pub fn release_hold(&self, id: i64, by: &str, at: &str) -> Result<bool> {
+        self.conn
+            .execute("UPDATE holds SET released_by = ?2, released_at = ?3 WHERE id = ?1 AND released_by IS NULL", params![id, by, at])
+            .map(|n| n > 0)
+            .map_err(store_error)
+    }
+
+    /// Holds not released whose end (if any) is after `today`.
+    pub fn active_holds(&self, tenant: Option<&str>, today: &str) -> Result<Vec<HoldRow>> {
+        let mut st = self
+            .conn
+            .prepare_cached(
+                "SELECT id, tenant, subject, category, kind, reason, placed_by, placed_at, until, released_by FROM holds
+                 WHERE released_by IS NULL AND (until IS NULL OR until > ?2) AND (?1 IS NULL OR tenant = ?1) ORDER BY id",
+            )
+            .map_err(store_error)?;
+        let rows = st
+            .query_map(params![tenant, today], |r| {
+                Ok(HoldRow {
+                    id: r.get(0)?,
+                    tenant: r.get(1)?,
+                    subject: r.get(2)?,
+                    category: r.get(3)?,
+                    kind: r.get(4)?,
+                    reason: r.get(5)?,
+                    placed_by: r.get(6)?,
+                    placed_at: r.get(7)?,
+                    until: r.get(8)?,
+                    released_by: r.get(9)?,
+                })
+            })
+            .map_err(store_error)?;
+        rows.collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(store_error)
+    }
+
+    /// Restricts a category of a subject (see [`Restriction`]).
+    pub fn restrict(&self, r: &Restriction<'_>) -> Result<()> {
+        self.conn
+            .execute(
+                "INSERT OR REPLACE INTO restrictions (tenant, subject, category, purposes, until, rule, since) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![r.tenant, r.subject, r.category, r.purposes, r.until, r.rule, r.since],
+            )
+            .map(|_| ())
+            .map_err(store_error)
+    }
+
+    /// A subject's restrictions: `(category, purposes JSON)`.
+    pub fn restrictions(&self, tenant: &str, subject: &str) -> Result<Vec<(String, String)>> {
+        let mut st = self
+            .conn
+            .prepare_cached(
+                "SELECT category, purposes FROM restrictions WHERE tenant = ?1 AND subject = ?2",
+            )
+            .map_err(store_error)?;
+        let rows = st
+            .query_map(params![tenant, subject], |r| Ok((r.get(0)?, r.get(1)?)))
+            .map_err(store_error)?;
+        rows.collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(store_error)
+    }
+
+    /// Stores a destruction list; returns its id.
+    pub fn add_list(&self, created: &str, items: &str) -> Result<i64> {
+        self.conn
+            .execute("INSERT INTO destruction_lists (created, state, items, approvals) VALUES (?1, 'proposed', ?2, '[]')", params![created, items])
+            .map_err(store_error)?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    /// A destruction list: `(state, items JSON, approvals JSON)`.
+    pub fn list(&self, id: i64) -> Result<Option<(String, String, String)>> {
+        self.conn
+            .query_row(
+                "SELECT state, items, approvals FROM destruction_lists WHERE id = ?1",
+                params![id],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()
+            .map_err(store_error)
+    }
+
+    /// The highest destruction list id (0 when there is none).
+    pub fn list_count(&self) -> Result<i64> {
+        self.conn
+            .query_row(
+                "SELECT coalesce(max(id), 0) FROM destruction_lists",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(store_error)
+    }
+
+    /// Updates a destruction list's state and approvals.
+    pub fn update_list(&self, id: i64, state: &str, approvals: &str) -> Result<()> {
+        self.conn
+            .execute(
+                "UPDATE destruction_lists SET state = ?2, approvals = ?3 WHERE id = ?1",
+                params![id, state, approvals],
+            )
+            .map(|_| ())
+            .map_err(store_error)
+    }
+
+    /// Stores a destruction certificate; returns its id.
+    pub fn add_certificate(&self, body: &str) -> Result<i64> {
+        self.conn
+            .execute("INSERT INTO certificates (body) VALUES (?1)", params![body])
+            .map_err(store_error)?;
+        Ok(self.conn.last_insert_rowid())
+    }
 }
 
 /// The SQLite store. One connection per handle, behind a mutex; SQLite serialises writers
@@ -554,6 +873,26 @@ impl Store for SqliteStore {
         conn.query_row("SELECT count(*) FROM audit", [], |r| r.get::<_, i64>(0))
             .map(|n| n as u64)
             .map_err(store_error)
+    }
+
+    fn retention_tx(
+        &self,
+        mac: ChainMac<'_>,
+        f: &mut dyn FnMut(&RetentionTx<'_>) -> Result<Vec<String>>,
+    ) -> Result<Vec<u64>> {
+        let mut conn = self.lock();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(store_error)?;
+        let entries = f(&RetentionTx { conn: &tx })?;
+        let seqs = append(&tx, &AuditBatch { entries, mac })?;
+        tx.commit().map_err(store_error)?;
+        Ok(seqs)
+    }
+
+    fn retention_read(&self, f: &mut dyn FnMut(&RetentionTx<'_>) -> Result<()>) -> Result<()> {
+        let conn = self.lock();
+        f(&RetentionTx { conn: &conn })
     }
 }
 

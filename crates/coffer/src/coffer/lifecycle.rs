@@ -1,0 +1,764 @@
+//! Retention on the facade: lifecycle events, holds, erasure, sweep, approvals, destruction and
+//! signed certificates.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use time::Date;
+
+use super::Coffer;
+use crate::audit::AuditEntry;
+use crate::crypto::{self, b64url, from_b64url};
+use crate::error::{Error, Result};
+use crate::retention::{Action, Event, Lifecycle, Retention};
+use crate::store::{HoldRow, KeyState, Restriction, RetentionTx};
+
+fn iso(d: Date) -> String {
+    d.format(&time::format_description::well_known::Iso8601::DATE)
+        .unwrap_or_default()
+}
+
+fn parse_iso(s: &str) -> Option<Date> {
+    Date::parse(
+        s.get(..10).unwrap_or(s),
+        &time::format_description::well_known::Iso8601::DATE,
+    )
+    .ok()
+}
+
+/// A legal hold to place.
+#[derive(Clone, Debug, Default)]
+pub struct Hold {
+    /// The tenant it covers.
+    pub tenant: String,
+    /// One subject, or every subject of the tenant.
+    pub subject: Option<String>,
+    /// One retention category, or every one.
+    pub category: Option<String>,
+    /// Why (a matter, a regulator's request, an unsettled claim).
+    pub reason: String,
+    /// Until when; `None` holds until released.
+    pub until: Option<Date>,
+    /// An open matter (会计档案管理办法 第十九条): never lapses by itself, only released.
+    pub open_matter: bool,
+}
+
+/// One item of a destruction list or certificate: what, on which rule, due when. No customer
+/// values.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DestructionItem {
+    /// The tenant.
+    pub tenant: String,
+    /// The data subject.
+    pub subject: String,
+    /// The retention category.
+    pub category: String,
+    /// The data key's version.
+    pub version: u32,
+    /// The rule whose period ended.
+    pub rule: String,
+    /// Its legal basis.
+    pub basis: String,
+    /// The day the period ended.
+    pub due: String,
+}
+
+/// An approval of a destruction list.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Approval {
+    /// Who approved.
+    pub approver: String,
+    /// In which role.
+    pub role: String,
+    /// When.
+    pub at: String,
+}
+
+/// A signed record of a destruction: what was destroyed, when, on which rules, approved by
+/// whom. Verify it with [`Certificate::verify`] and the store's public key.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Certificate {
+    /// `coffer-destruction-certificate/1`.
+    pub format: String,
+    /// When.
+    pub time: String,
+    /// Who carried it out.
+    pub actor: String,
+    /// Why: `sweep`, `erasure`, or `list <id>`.
+    pub occasion: String,
+    /// What was destroyed.
+    pub items: Vec<DestructionItem>,
+    /// Who approved (for reviewed destructions).
+    pub approvals: Vec<Approval>,
+    /// The signer's Ed25519 public key (base64url).
+    pub public_key: String,
+    /// The signature (base64url) over the certificate without it.
+    #[serde(default)]
+    pub signature: String,
+}
+
+const CERT_FORMAT: &str = "coffer-destruction-certificate/1";
+
+impl Certificate {
+    fn signed_bytes(&self) -> Vec<u8> {
+        let mut unsigned = self.clone();
+        unsigned.signature.clear();
+        let body = serde_json::to_string(&unsigned).unwrap_or_default();
+        crypto::lp(&[CERT_FORMAT.as_bytes(), body.as_bytes()])
+    }
+
+    /// Checks the signature against the trusted public key of the store that destroyed.
+    pub fn verify(&self, trusted_public_key: &[u8]) -> Result<()> {
+        if self.format != CERT_FORMAT {
+            return Err(Error::UnsupportedVersion {
+                what: format!("certificate format; this build reads {CERT_FORMAT}"),
+            });
+        }
+        if from_b64url(&self.public_key).as_deref() != Some(trusted_public_key) {
+            return Err(crypto::integrity("certificate (signed by another key)"));
+        }
+        let sig = from_b64url(&self.signature).ok_or_else(|| crypto::integrity("certificate"))?;
+        crypto::verify_signature(trusted_public_key, &self.signed_bytes(), &sig)
+    }
+
+    /// The certificate as JSON.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).unwrap_or_default()
+    }
+
+    /// Reads a certificate from JSON.
+    pub fn from_json(text: &str) -> Result<Certificate> {
+        serde_json::from_str(text)
+            .map_err(|e| crate::record::json_error("destruction certificate", &e, ""))
+    }
+}
+
+/// What an erasure request did to one category.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ErasureItem {
+    /// The retention category.
+    pub category: String,
+    /// The schema's field patterns in it (`phones[]`, `emails[]`, …).
+    pub fields: Vec<String>,
+    /// `destroyed`, or `restricted` until `until`.
+    pub outcome: String,
+    /// Until when it is kept, restricted (ISO date); none while its period has not begun.
+    pub until: Option<String>,
+    /// The purposes that may still reveal it meanwhile.
+    pub purposes: Vec<String>,
+    /// The rule that decided, and its legal basis.
+    pub rule: String,
+    /// The legal basis.
+    pub basis: String,
+}
+
+/// The answer to an erasure request, per category, with the certificate of what was destroyed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ErasureAnswer {
+    /// Each category of the subject's data.
+    pub items: Vec<ErasureItem>,
+    /// The certificate of the destruction done now, if any.
+    pub certificate: Option<Certificate>,
+}
+
+/// What a sweep did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SweepReport {
+    /// Data keys destroyed at once (rules with action `destroy`).
+    pub destroyed: Vec<DestructionItem>,
+    /// Their certificate.
+    pub certificate: Option<Certificate>,
+    /// A destruction list proposed for approval (rules with action `review` or `archive`).
+    pub proposed_list: Option<i64>,
+    /// Its items.
+    pub proposed: Vec<DestructionItem>,
+    /// Due items held back by a legal hold.
+    pub held: usize,
+}
+
+fn covers(h: &HoldRow, tenant: &str, subject: &str, category: &str) -> bool {
+    h.tenant == tenant
+        && h.subject.as_deref().is_none_or(|s| s == subject)
+        && h.category.as_deref().is_none_or(|c| c == category)
+}
+
+impl Coffer {
+    fn retention(&self) -> Result<&Retention> {
+        self.retention.as_ref().ok_or_else(|| Error::Unsupported {
+            what: "no retention rules are loaded".into(),
+        })
+    }
+
+    fn today(&self) -> Date {
+        self.clock.today()
+    }
+
+    fn lifecycle(tx: &RetentionTx<'_>, key: &KeyState) -> Result<Lifecycle> {
+        let mut life = Lifecycle {
+            created: parse_iso(&key.created),
+            events: BTreeMap::new(),
+        };
+        for (e, d) in tx.events(&key.tenant, &key.subject)? {
+            if let (Some(e), Some(d)) = (Event::parse(&e), parse_iso(&d)) {
+                let slot = life.events.entry(e).or_insert(d);
+                if d > *slot {
+                    *slot = d;
+                }
+            }
+        }
+        Ok(life)
+    }
+
+    fn recompute(&self, tx: &RetentionTx<'_>, tenant: &str, subject: &str) -> Result<()> {
+        let Some(retention) = &self.retention else {
+            return Ok(());
+        };
+        for mut key in tx.subject_keys(tenant, subject)? {
+            let k = retention.keep_until(&key.category, &Self::lifecycle(tx, &key)?);
+            key.keep_until = k.date.map(iso);
+            key.rule = Some(k.rule);
+            key.action = Some(k.action.as_str().to_owned());
+            tx.set_keep_until(&key)?;
+        }
+        Ok(())
+    }
+
+    /// Computes keep-until dates for a subject's keys (called when keys are created).
+    pub(crate) fn refresh_retention(&self, tenant: &str, subject: &str) -> Result<()> {
+        if self.retention.is_none() {
+            return Ok(());
+        }
+        let mac = |_: &[u8], _: u64, _: &str| [0u8; 32];
+        self.store.retention_tx(&mac, &mut |tx| {
+            self.recompute(tx, tenant, subject).map(|()| Vec::new())
+        })?;
+        Ok(())
+    }
+
+    fn retention_write(
+        &self,
+        entries: Vec<AuditEntry>,
+        f: &mut dyn FnMut(&RetentionTx<'_>) -> Result<()>,
+    ) -> Result<()> {
+        let keyring = self.keyring();
+        let (texts, mac) = self.batch(&keyring, &entries);
+        let seqs = self
+            .store
+            .retention_tx(&mac, &mut |tx| f(tx).map(|()| texts.clone()))?;
+        self.notify(&entries, &seqs);
+        Ok(())
+    }
+
+    /// Records a lifecycle event of a subject (`relationship_ended`, `account_closed`, …) and
+    /// recomputes the keep-until dates of its data keys. An event dated after today is refused.
+    pub fn record_event(
+        &self,
+        tenant: &str,
+        subject: &str,
+        event: Event,
+        date: Date,
+        actor: &str,
+    ) -> Result<()> {
+        if !event.is_reported() {
+            return Err(Error::InvalidArgument {
+                name: "event",
+                reason: format!("`{}` is derived, not reported", event.as_str()),
+            });
+        }
+        if date > self.today() {
+            return Err(Error::InvalidArgument {
+                name: "date",
+                reason: "lifecycle events cannot be dated in the future".into(),
+            });
+        }
+        self.retention()?;
+        let mut e = self.entry("retention.event", actor);
+        e.tenant = Some(tenant.into());
+        e.subject = Some(subject.into());
+        e.detail.insert("event".into(), event.as_str().into());
+        e.detail.insert("date".into(), iso(date));
+        let recorded = self.now();
+        self.retention_write(vec![e], &mut |tx| {
+            tx.add_event(tenant, subject, event.as_str(), &iso(date), &recorded)?;
+            self.recompute(tx, tenant, subject)
+        })
+    }
+
+    /// Places a legal hold; returns its id. A hold blocks every destruction it covers until it is
+    /// released (or its end passes; open-matter holds have none).
+    pub fn place_hold(&self, hold: Hold, actor: &str) -> Result<i64> {
+        if hold.reason.trim().is_empty() {
+            return Err(Error::InvalidArgument {
+                name: "reason",
+                reason: "a hold needs a reason".into(),
+            });
+        }
+        if hold.open_matter && hold.until.is_some() {
+            return Err(Error::InvalidArgument {
+                name: "until",
+                reason: "an open-matter hold lasts until the matter is closed".into(),
+            });
+        }
+        let row = HoldRow {
+            id: 0,
+            tenant: hold.tenant.clone(),
+            subject: hold.subject.clone(),
+            category: hold.category.clone(),
+            kind: if hold.open_matter {
+                "open_matter"
+            } else {
+                "legal"
+            }
+            .into(),
+            reason: hold.reason.clone(),
+            placed_by: actor.into(),
+            placed_at: self.now(),
+            until: hold.until.map(iso),
+            released_by: None,
+        };
+        let mut e = self.entry("hold.place", actor);
+        e.tenant = Some(hold.tenant.clone());
+        e.subject = hold.subject.clone();
+        e.detail.insert("kind".into(), row.kind.clone());
+        if let Some(c) = &hold.category {
+            e.detail.insert("category".into(), c.clone());
+        }
+        let mut id = 0;
+        self.retention_write(vec![e], &mut |tx| {
+            id = tx.add_hold(&row)?;
+            Ok(())
+        })?;
+        Ok(id)
+    }
+
+    /// Releases a hold.
+    pub fn release_hold(&self, id: i64, actor: &str) -> Result<()> {
+        let mut e = self.entry("hold.release", actor);
+        e.detail.insert("hold".into(), id.to_string());
+        let at = self.now();
+        self.retention_write(vec![e], &mut |tx| {
+            if tx.release_hold(id, actor, &at)? {
+                Ok(())
+            } else {
+                Err(Error::NotFound {
+                    what: format!("active hold {id}"),
+                })
+            }
+        })
+    }
+
+    /// The holds in force (optionally of one tenant).
+    pub fn holds(&self, tenant: Option<&str>) -> Result<Vec<HoldRow>> {
+        let today = iso(self.today());
+        let mut out = Vec::new();
+        self.store.retention_read(&mut |tx| {
+            out = tx.active_holds(tenant, &today)?;
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    fn certificate(
+        &self,
+        occasion: &str,
+        actor: &str,
+        items: Vec<DestructionItem>,
+        approvals: Vec<Approval>,
+    ) -> Certificate {
+        let keyring = self.keyring();
+        let mut cert = Certificate {
+            format: CERT_FORMAT.into(),
+            time: self.now(),
+            actor: actor.into(),
+            occasion: occasion.into(),
+            items,
+            approvals,
+            public_key: b64url(&keyring.signing.public_key()),
+            signature: String::new(),
+        };
+        cert.signature = b64url(&keyring.signing.sign(&cert.signed_bytes()));
+        cert
+    }
+
+    fn forget_keys(&self, items: &[DestructionItem]) {
+        let mut cache = self
+            .data_keys
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut latest = self
+            .latest
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for i in items {
+            cache.remove(&(
+                i.tenant.clone(),
+                i.subject.clone(),
+                i.category.clone(),
+                i.version,
+            ));
+            latest.remove(&(i.tenant.clone(), i.subject.clone(), i.category.clone()));
+        }
+    }
+
+    fn item(&self, k: &KeyState, rule: &str) -> DestructionItem {
+        let basis = self
+            .retention
+            .as_ref()
+            .and_then(|r| r.rule(rule))
+            .map(|r| r.basis.clone())
+            .unwrap_or_default();
+        DestructionItem {
+            tenant: k.tenant.clone(),
+            subject: k.subject.clone(),
+            category: k.category.clone(),
+            version: k.version,
+            rule: rule.into(),
+            basis,
+            due: k.keep_until.clone().unwrap_or_default(),
+        }
+    }
+
+    /// An erasure request of a data subject (PIPL art. 47, GDPR art. 17): every category whose
+    /// period is over, or that no rule requires keeping, is destroyed now; the rest is restricted
+    /// (only the purposes its rules name may reveal it) until its period ends, when the sweep
+    /// destroys it. Refused, with nothing destroyed, while a hold covers the subject.
+    pub fn erase(&self, tenant: &str, subject: &str, actor: &str) -> Result<ErasureAnswer> {
+        let retention = self.retention()?;
+        let today = self.today();
+        let today_iso = iso(today);
+        let holds = self.holds(Some(tenant))?;
+        let mut items = Vec::new();
+        let mut destroyed = Vec::new();
+        let mut e = self.entry("erasure", actor);
+        e.tenant = Some(tenant.into());
+        e.subject = Some(subject.into());
+        let now = self.now();
+        let keyring = self.keyring();
+        let mac = |prev: &[u8], seq: u64, entry: &str| {
+            crate::audit::chain_mac(&keyring.audit_mac, prev, seq, entry)
+        };
+        let mut outcome_entries = Vec::new();
+        // The audit entry records the outcome, which the transaction decides: it is built there
+        // and appended in the same transaction.
+        let seqs = self.store.retention_tx(&mac, &mut |tx| {
+            items.clear();
+            destroyed.clear();
+            let keys = tx.subject_keys(tenant, subject)?;
+            if let Some(h) = holds
+                .iter()
+                .find(|h| keys.iter().any(|k| covers(h, tenant, subject, &k.category)))
+            {
+                return Err(Error::LegalHold {
+                    reason: format!(
+                        "hold {} ({}) covers this subject; nothing was erased",
+                        h.id, h.kind
+                    ),
+                });
+            }
+            for ev in [Event::PurposeAchieved, Event::ConsentWithdrawn] {
+                tx.add_event(tenant, subject, ev.as_str(), &today_iso, &now)?;
+            }
+            self.recompute(tx, tenant, subject)?;
+            let mut by_category: BTreeMap<String, Vec<KeyState>> = BTreeMap::new();
+            for k in tx.subject_keys(tenant, subject)? {
+                by_category.entry(k.category.clone()).or_default().push(k);
+            }
+            for (category, keys) in &by_category {
+                let k = retention.keep_until(category, &Self::lifecycle(tx, &keys[0])?);
+                let basis = retention
+                    .rule(&k.rule)
+                    .map(|r| r.basis.clone())
+                    .unwrap_or_default();
+                let fields: Vec<String> = crate::record::FIELD_PATTERNS
+                    .iter()
+                    .filter(|p| {
+                        self.schema
+                            .spec_for_pattern(p)
+                            .is_some_and(|s| &s.category == category)
+                    })
+                    .map(|p| (*p).to_owned())
+                    .collect();
+                if k.date.is_some_and(|d| d <= today) {
+                    for key in keys {
+                        if tx.destroy_key(key, &now)? {
+                            destroyed.push(self.item(key, &k.rule));
+                        }
+                    }
+                    items.push(ErasureItem {
+                        category: category.clone(),
+                        fields,
+                        outcome: "destroyed".into(),
+                        until: None,
+                        purposes: Vec::new(),
+                        rule: k.rule.clone(),
+                        basis,
+                    });
+                } else {
+                    let purposes = retention.restricted_purposes(category);
+                    let until = k.date.map(iso);
+                    let purposes_json = serde_json::to_string(&purposes).unwrap_or_default();
+                    tx.restrict(&Restriction {
+                        tenant,
+                        subject,
+                        category,
+                        purposes: &purposes_json,
+                        until: until.as_deref(),
+                        rule: &k.rule,
+                        since: &now,
+                    })?;
+                    items.push(ErasureItem {
+                        category: category.clone(),
+                        fields,
+                        outcome: "restricted".into(),
+                        until,
+                        purposes,
+                        rule: k.rule.clone(),
+                        basis,
+                    });
+                }
+            }
+            let mut e = e.clone();
+            for i in &items {
+                e.fields.insert(i.category.clone(), i.outcome.clone());
+            }
+            outcome_entries = vec![e];
+            Ok(outcome_entries.iter().map(AuditEntry::canonical).collect())
+        })?;
+        self.forget_keys(&destroyed);
+        self.notify(&outcome_entries, &seqs);
+        let certificate = (!destroyed.is_empty())
+            .then(|| self.certificate("erasure", actor, destroyed, Vec::new()));
+        if let Some(c) = &certificate {
+            self.store_certificate(c, actor)?;
+        }
+        Ok(ErasureAnswer { items, certificate })
+    }
+
+    fn store_certificate(&self, cert: &Certificate, actor: &str) -> Result<()> {
+        let mut e = self.entry("certificate", actor);
+        e.detail.insert("occasion".into(), cert.occasion.clone());
+        e.detail
+            .insert("items".into(), cert.items.len().to_string());
+        e.detail.insert("signature".into(), cert.signature.clone());
+        let body = cert.to_json();
+        self.retention_write(vec![e], &mut |tx| tx.add_certificate(&body).map(|_| ()))
+    }
+
+    /// Finds what is due: destroys at once what `destroy` rules let go, proposes a destruction
+    /// list for what `review` (or `archive`) rules let go, and skips what a hold covers.
+    pub fn sweep(&self, actor: &str) -> Result<SweepReport> {
+        self.retention()?;
+        let today = iso(self.today());
+        let holds = self.holds(None)?;
+        let mut due = Vec::new();
+        let mut listed: std::collections::HashSet<(String, String, String, u32)> =
+            std::collections::HashSet::new();
+        self.store.retention_read(&mut |tx| {
+            due = tx.due_keys(&today, 1_000_000)?;
+            Ok(())
+        })?;
+        let mut report = SweepReport {
+            destroyed: Vec::new(),
+            certificate: None,
+            proposed_list: None,
+            proposed: Vec::new(),
+            held: 0,
+        };
+        // Keys already on a list waiting for approval are not proposed again.
+        self.store.retention_read(&mut |tx| {
+            for id in 1..=tx.list_count()? {
+                if let Some((state, items, _)) = tx.list(id)?
+                    && state != "executed"
+                {
+                    for i in
+                        serde_json::from_str::<Vec<DestructionItem>>(&items).unwrap_or_default()
+                    {
+                        listed.insert((i.tenant, i.subject, i.category, i.version));
+                    }
+                }
+            }
+            Ok(())
+        })?;
+        let (mut destroy, mut review) = (Vec::new(), Vec::new());
+        for k in due {
+            if holds
+                .iter()
+                .any(|h| covers(h, &k.tenant, &k.subject, &k.category))
+            {
+                report.held += 1;
+                continue;
+            }
+            let rule = k.rule.clone().unwrap_or_default();
+            match k.action.as_deref().and_then(|a| {
+                [
+                    Action::Destroy,
+                    Action::Review,
+                    Action::Archive,
+                    Action::Keep,
+                ]
+                .into_iter()
+                .find(|x| x.as_str() == a)
+            }) {
+                Some(Action::Destroy) => destroy.push((k, rule)),
+                Some(Action::Review | Action::Archive)
+                    if !listed.contains(&(
+                        k.tenant.clone(),
+                        k.subject.clone(),
+                        k.category.clone(),
+                        k.version,
+                    )) =>
+                {
+                    review.push((k, rule));
+                }
+                _ => {}
+            }
+        }
+        let now = self.now();
+        if !destroy.is_empty() {
+            let items: Vec<DestructionItem> =
+                destroy.iter().map(|(k, r)| self.item(k, r)).collect();
+            let mut e = self.entry("destroy", actor);
+            e.detail.insert("occasion".into(), "sweep".into());
+            e.detail.insert("keys".into(), items.len().to_string());
+            self.retention_write(vec![e], &mut |tx| {
+                for (k, _) in &destroy {
+                    tx.destroy_key(k, &now)?;
+                }
+                Ok(())
+            })?;
+            self.forget_keys(&items);
+            let cert = self.certificate("sweep", actor, items.clone(), Vec::new());
+            self.store_certificate(&cert, actor)?;
+            report.destroyed = items;
+            report.certificate = Some(cert);
+        }
+        if !review.is_empty() {
+            let items: Vec<DestructionItem> = review.iter().map(|(k, r)| self.item(k, r)).collect();
+            let body = serde_json::to_string(&items).unwrap_or_default();
+            let mut e = self.entry("destruction_list.propose", actor);
+            e.detail.insert("items".into(), items.len().to_string());
+            let mut id = 0;
+            self.retention_write(vec![e], &mut |tx| {
+                id = tx.add_list(&now, &body)?;
+                Ok(())
+            })?;
+            report.proposed_list = Some(id);
+            report.proposed = items;
+        }
+        Ok(report)
+    }
+
+    /// Approves a destruction list as `approver` in `role`. The role must be one the retention
+    /// rules name; each approver counts once.
+    pub fn approve(&self, list: i64, approver: &str, role: &str) -> Result<()> {
+        let retention = self.retention()?;
+        if !retention.approver_roles().contains(role) {
+            return Err(Error::Approval {
+                reason: format!("the role `{role}` may not approve destructions"),
+            });
+        }
+        let mut e = self.entry("destruction_list.approve", approver);
+        e.detail.insert("list".into(), list.to_string());
+        e.detail.insert("role".into(), role.into());
+        let at = self.now();
+        let required = retention.approvals_required();
+        self.retention_write(vec![e], &mut |tx| {
+            let (state, _, approvals) = tx.list(list)?.ok_or_else(|| Error::NotFound {
+                what: format!("destruction list {list}"),
+            })?;
+            if state == "executed" {
+                return Err(Error::Approval {
+                    reason: format!("destruction list {list} was already executed"),
+                });
+            }
+            let mut approvals: Vec<Approval> = serde_json::from_str(&approvals).unwrap_or_default();
+            if approvals.iter().any(|a| a.approver == approver) {
+                return Err(Error::Approval {
+                    reason: format!(
+                        "`{approver}` has already approved list {list}; a second approver is needed"
+                    ),
+                });
+            }
+            approvals.push(Approval {
+                approver: approver.into(),
+                role: role.into(),
+                at: at.clone(),
+            });
+            let state = if approvals.len() >= required {
+                "approved"
+            } else {
+                "proposed"
+            };
+            tx.update_list(
+                list,
+                state,
+                &serde_json::to_string(&approvals).unwrap_or_default(),
+            )
+        })
+    }
+
+    /// Executes an approved destruction list: destroys its keys (skipping any a hold now covers)
+    /// and returns the signed certificate.
+    pub fn execute(&self, list: i64, actor: &str) -> Result<Certificate> {
+        let retention = self.retention()?;
+        let holds = self.holds(None)?;
+        let now = self.now();
+        let mut items = Vec::new();
+        let mut approvals = Vec::new();
+        let mut e = self.entry("destroy", actor);
+        e.detail.insert("occasion".into(), format!("list {list}"));
+        let required = retention.approvals_required();
+        // The entry records the count after the fact; the list state guards re-execution.
+        self.retention_write(vec![e], &mut |tx| {
+            let (state, listed, approved) = tx.list(list)?.ok_or_else(|| Error::NotFound { what: format!("destruction list {list}") })?;
+            approvals = serde_json::from_str(&approved).unwrap_or_default();
+            if state != "approved" || approvals.len() < required {
+                return Err(Error::Approval {
+                    reason: format!("destruction list {list} has {} of {required} approvals; nothing was destroyed", approvals.len()),
+                });
+            }
+            for i in serde_json::from_str::<Vec<DestructionItem>>(&listed).unwrap_or_default() {
+                if holds.iter().any(|h| covers(h, &i.tenant, &i.subject, &i.category)) {
+                    continue;
+                }
+                let key = KeyState {
+                    tenant: i.tenant.clone(),
+                    subject: i.subject.clone(),
+                    category: i.category.clone(),
+                    version: i.version,
+                    created: String::new(),
+                    keep_until: None,
+                    rule: None,
+                    action: None,
+                };
+                if tx.destroy_key(&key, &now)? {
+                    items.push(i);
+                }
+            }
+            tx.update_list(list, "executed", &approved)
+        })?;
+        self.forget_keys(&items);
+        let cert = self.certificate(&format!("list {list}"), actor, items, approvals);
+        self.store_certificate(&cert, actor)?;
+        Ok(cert)
+    }
+
+    /// The restrictions of a subject, for the policy: category → purposes that may still reveal.
+    pub(crate) fn restrictions(
+        &self,
+        tenant: &str,
+        subject: &str,
+    ) -> Result<BTreeMap<String, Vec<String>>> {
+        let mut out = BTreeMap::new();
+        if self.retention.is_none() {
+            return Ok(out);
+        }
+        self.store.retention_read(&mut |tx| {
+            for (c, p) in tx.restrictions(tenant, subject)? {
+                out.insert(c, serde_json::from_str(&p).unwrap_or_default());
+            }
+            Ok(())
+        })?;
+        Ok(out)
+    }
+}

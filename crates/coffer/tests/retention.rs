@@ -1,0 +1,391 @@
+//! Retention through the facade, over thirty-one years on a clock the test moves.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use coffer::clock::FixedClock;
+use coffer::policy::{Context, Policy, Principal};
+use coffer::record::{CustomerRecord, Schema};
+use coffer::retention::{Event, Retention};
+use coffer::{Access, Coffer, ErrorKind, FieldView, Hold, MasterKey, OpenOptions};
+use time::macros::{date, datetime};
+
+const POLICY: &str = include_str!("../../../examples/policies/accounting-firm.toml");
+
+const RULES: &str = r#"
+version = 1
+packs = ["cn-accounting", "cn-pipl"]
+approver_roles = ["archive_head", "accounting_head"]
+approvals_required = 2
+
+[categories]
+identity = ["cn.acc.voucher"]          # the customer's identity is on the vouchers: 30 years
+banking = ["cn.acc.bank.statement"]    # bank details on statements: 10 years
+contact = ["cn.pipl.default"]          # marketing contacts: until the purpose is achieved
+profile = ["cn.pipl.default"]
+"#;
+
+struct Dir(PathBuf);
+impl Drop for Dir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn setup(name: &str) -> (Dir, Arc<FixedClock>, Coffer, MasterKey) {
+    let dir = std::env::temp_dir().join(format!("coffer-retention-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let clock = Arc::new(FixedClock::new(datetime!(2026-03-01 09:00 UTC)));
+    let key = MasterKey::generate().unwrap();
+    let c = open(&dir, &clock, &key);
+    (Dir(dir), clock, c, key)
+}
+
+fn open(dir: &std::path::Path, clock: &Arc<FixedClock>, key: &MasterKey) -> Coffer {
+    Coffer::open_with(
+        dir.join("coffer.db"),
+        key,
+        OpenOptions {
+            policy: Some(Policy::from_toml(POLICY, Schema::builtin()).unwrap()),
+            retention: Some(Retention::from_toml(RULES, Schema::builtin()).unwrap()),
+            clock: clock.clone(),
+            ..Default::default()
+        },
+    )
+    .unwrap()
+}
+
+fn company() -> CustomerRecord {
+    CustomerRecord::from_json(
+        r#"{"id":"k-1","tenant":"firm-a","subject":"acme-co","kind":"company","name":"示例科技有限公司",
+            "id_documents":[{"type":"uscc","number":"91110000MA00000152"}],
+            "phones":["13912345678"],"emails":["marketing.contact@example.cn"],
+            "bank_accounts":[{"bank_name":"示例银行","account_type":"settlement","account_number":"110144556600011"}]}"#,
+    )
+    .unwrap()
+}
+
+fn who(roles: &[&str], purpose: &str, ticket: bool) -> Access {
+    Access {
+        principal: Principal {
+            id: format!("{}-1", roles[0]),
+            tenant: "firm-a".into(),
+            roles: roles.iter().map(|r| (*r).into()).collect(),
+            ..Default::default()
+        },
+        purpose: purpose.into(),
+        context: Context {
+            ticket: ticket.then(|| "AUD-7".into()),
+            ..Default::default()
+        },
+        ..Default::default()
+    }
+}
+
+#[test]
+fn thirty_one_years_of_a_company_customer() {
+    let (dir, clock, c, key) = setup("scenario");
+    let env = c.seal(company(), "importer").unwrap();
+    let backup = env.to_json().to_string();
+
+    // Year 2: the customer asks to be erased. Marketing contacts go now; identity and bank
+    // details must stay (accounting archives), restricted.
+    clock.set(datetime!(2027-06-15 10:00 UTC));
+    let answer = c.erase("firm-a", "acme-co", "dpo").unwrap();
+    let outcome = |cat: &str| {
+        answer
+            .items
+            .iter()
+            .find(|i| i.category == cat)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(outcome("contact").outcome, "destroyed");
+    assert!(outcome("contact").fields.contains(&"phones[]".to_string()));
+    assert_eq!(outcome("identity").outcome, "restricted");
+    assert_eq!(
+        outcome("identity").until.as_deref(),
+        Some("2058-01-01"),
+        "30 years from the day after FY2027 ends"
+    );
+    assert_eq!(outcome("banking").until.as_deref(), Some("2038-01-01"));
+    assert!(
+        outcome("identity")
+            .purposes
+            .contains(&"statutory_audit".to_string())
+    );
+    assert!(outcome("identity").basis.contains("会计档案管理办法"));
+    let cert = answer.certificate.unwrap();
+    cert.verify(&c.signing_public_key()).unwrap();
+    assert_eq!(cert.items.len(), 1);
+
+    // A bookkeeper can no longer read the restricted fields; an auditor with a ticket can.
+    let v = c
+        .reveal(&env, &who(&["accountant"], "payments", false))
+        .unwrap();
+    assert!(
+        matches!(&v.fields["bank_accounts[0].account_number"], FieldView::Denied(r) if r.contains("restricted"))
+    );
+    assert_eq!(
+        v.fields["phones[0]"],
+        FieldView::Denied("no rule allows it (default deny)".into())
+    );
+    let v = c
+        .reveal(&env, &who(&["auditor"], "statutory_audit", true))
+        .unwrap();
+    assert_eq!(
+        v.revealed("bank_accounts[0].account_number"),
+        Some("110144556600011")
+    );
+    assert_eq!(v.revealed("name"), Some("示例科技有限公司"));
+    assert_eq!(v.fields["phones[0]"], FieldView::Shredded);
+
+    // Year 10: a claim is disputed; an open-matter hold is placed.
+    clock.set(datetime!(2036-02-01 10:00 UTC));
+    let hold = c
+        .place_hold(
+            Hold {
+                tenant: "firm-a".into(),
+                subject: Some("acme-co".into()),
+                reason: "unsettled claim 2036-17".into(),
+                open_matter: true,
+                ..Default::default()
+            },
+            "counsel",
+        )
+        .unwrap();
+    // Year 13: the bank statements' period is over, but the hold keeps them.
+    clock.set(datetime!(2039-01-02 10:00 UTC));
+    let r = c.sweep("ops").unwrap();
+    assert!(r.proposed.is_empty());
+    assert_eq!(r.held, 1);
+    assert_eq!(
+        c.erase("firm-a", "acme-co", "dpo").unwrap_err().kind(),
+        ErrorKind::LegalHold
+    );
+    c.release_hold(hold, "counsel").unwrap();
+
+    // The sweep now proposes the bank details; two approvers in approver roles are needed.
+    let r = c.sweep("ops").unwrap();
+    assert_eq!(r.proposed.len(), 1);
+    assert_eq!(r.proposed[0].category, "banking");
+    let list = r.proposed_list.unwrap();
+    assert!(
+        c.sweep("ops").unwrap().proposed.is_empty(),
+        "not proposed twice"
+    );
+    assert_eq!(
+        c.execute(list, "ops").unwrap_err().kind(),
+        ErrorKind::Approval
+    );
+    c.approve(list, "wang", "archive_head").unwrap();
+    assert_eq!(
+        c.approve(list, "wang", "archive_head").unwrap_err().kind(),
+        ErrorKind::Approval
+    );
+    assert_eq!(
+        c.approve(list, "li", "intern").unwrap_err().kind(),
+        ErrorKind::Approval
+    );
+    assert_eq!(
+        c.execute(list, "ops").unwrap_err().kind(),
+        ErrorKind::Approval,
+        "one approver is not enough"
+    );
+    c.approve(list, "zhao", "accounting_head").unwrap();
+    let cert = c.execute(list, "ops").unwrap();
+    cert.verify(&c.signing_public_key()).unwrap();
+    assert_eq!(cert.approvals.len(), 2);
+    assert!(c.approve(list, "qian", "archive_head").is_err());
+
+    // Year 31: the identity's 30 years are over.
+    clock.set(datetime!(2058-01-02 10:00 UTC));
+    let r = c.sweep("ops").unwrap();
+    assert_eq!(r.proposed.len(), 1);
+    let list = r.proposed_list.unwrap();
+    c.approve(list, "wang", "archive_head").unwrap();
+    c.approve(list, "zhao", "accounting_head").unwrap();
+    let cert = c.execute(list, "ops").unwrap();
+    cert.verify(&c.signing_public_key()).unwrap();
+    let reread = coffer::Certificate::from_json(&cert.to_json()).unwrap();
+    reread.verify(&c.signing_public_key()).unwrap();
+    let mut forged = reread.clone();
+    forged.items[0].subject = "someone-else".into();
+    assert_eq!(
+        forged.verify(&c.signing_public_key()).unwrap_err().kind(),
+        ErrorKind::Integrity
+    );
+
+    // Everything reads as shredded, also from the envelope copied in year one (a backup).
+    let old = c.open_envelope(&backup).unwrap();
+    let v = c
+        .reveal(&old, &who(&["auditor"], "statutory_audit", true))
+        .unwrap();
+    for p in [
+        "name",
+        "id_documents[0].number",
+        "bank_accounts[0].account_number",
+        "phones[0]",
+    ] {
+        assert_eq!(v.fields[p], FieldView::Shredded, "{p}");
+    }
+    assert!(c.audit_verify(None).unwrap().intact);
+    drop(c);
+
+    // No key bytes or values are left in the database file.
+    let mut bytes = std::fs::read(dir.0.join("coffer.db")).unwrap();
+    if let Ok(wal) = std::fs::read(dir.0.join("coffer.db-wal")) {
+        bytes.extend(wal);
+    }
+    for p in [
+        "110144556600011",
+        "13912345678",
+        "marketing.contact@example.cn",
+        "示例科技有限公司",
+    ] {
+        assert!(
+            !bytes.windows(p.len()).any(|w| w == p.as_bytes()),
+            "{p} in the file"
+        );
+    }
+    let _ = key;
+}
+
+#[test]
+fn destroyed_key_bytes_are_gone_from_the_file() {
+    let (dir, clock, c, key) = setup("keybytes");
+    let env = c.seal(company(), "importer").unwrap();
+    // Capture the wrapped key bytes of the contact category before destruction.
+    drop(c);
+    let conn = rusqlite::Connection::open(dir.0.join("coffer.db")).unwrap();
+    let wrapped: Vec<u8> = conn
+        .query_row(
+            "SELECT wrapped FROM data_keys WHERE category = 'contact'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    drop(conn);
+    let c = open(&dir.0, &clock, &key);
+    clock.set(datetime!(2026-04-01 09:00 UTC));
+    c.record_event(
+        "firm-a",
+        "acme-co",
+        Event::PurposeAchieved,
+        date!(2026 - 03 - 31),
+        "crm",
+    )
+    .unwrap();
+    let r = c.sweep("ops").unwrap();
+    assert_eq!(
+        r.destroyed.len(),
+        1,
+        "the PIPL default rule destroys at once"
+    );
+    r.certificate
+        .unwrap()
+        .verify(&c.signing_public_key())
+        .unwrap();
+    assert_eq!(
+        c.reveal(&env, &who(&["marketing"], "marketing", false))
+            .unwrap()
+            .fields["emails[0]"],
+        FieldView::Shredded
+    );
+    drop(c);
+    // Checkpoint the WAL into the main file, then look for the wrapped bytes anywhere.
+    let conn = rusqlite::Connection::open(dir.0.join("coffer.db")).unwrap();
+    conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")
+        .unwrap();
+    drop(conn);
+    let mut bytes = std::fs::read(dir.0.join("coffer.db")).unwrap();
+    if let Ok(wal) = std::fs::read(dir.0.join("coffer.db-wal")) {
+        bytes.extend(wal);
+    }
+    assert!(
+        !bytes
+            .windows(wrapped.len())
+            .any(|w| w == wrapped.as_slice()),
+        "the destroyed wrapped key is still in the file"
+    );
+}
+
+#[test]
+fn permanent_rules_are_never_swept_and_bad_input_is_refused() {
+    let dir = std::env::temp_dir().join(format!("coffer-retention-perm-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let _guard = Dir(dir.clone());
+    let clock = Arc::new(FixedClock::new(datetime!(2026-03-01 09:00 UTC)));
+    let rules = RULES.replace(
+        "identity = [\"cn.acc.voucher\"]",
+        "identity = [\"cn.acc.voucher\", \"cn.acc.report.annual\"]",
+    );
+    let c = Coffer::open_with(
+        dir.join("c.db"),
+        &MasterKey::generate().unwrap(),
+        OpenOptions {
+            retention: Some(Retention::from_toml(&rules, Schema::builtin()).unwrap()),
+            clock: clock.clone(),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    c.seal(company(), "importer").unwrap();
+    clock.set(datetime!(2226-01-01 00:00 UTC));
+    let r = c.sweep("ops").unwrap();
+    assert!(
+        r.proposed.iter().all(|i| i.category != "identity"),
+        "a permanent rule is never swept"
+    );
+    // Events in the future, derived events, holds without reason, unknown lists.
+    assert_eq!(
+        c.record_event(
+            "firm-a",
+            "acme-co",
+            Event::RelationshipEnded,
+            date!(2300 - 01 - 01),
+            "x"
+        )
+        .unwrap_err()
+        .kind(),
+        ErrorKind::InvalidArgument
+    );
+    assert_eq!(
+        c.record_event(
+            "firm-a",
+            "acme-co",
+            Event::Created,
+            date!(2100 - 01 - 01),
+            "x"
+        )
+        .unwrap_err()
+        .kind(),
+        ErrorKind::InvalidArgument
+    );
+    assert_eq!(
+        c.place_hold(
+            Hold {
+                tenant: "firm-a".into(),
+                ..Default::default()
+            },
+            "x"
+        )
+        .unwrap_err()
+        .kind(),
+        ErrorKind::InvalidArgument
+    );
+    assert_eq!(
+        c.approve(999, "wang", "archive_head").unwrap_err().kind(),
+        ErrorKind::NotFound
+    );
+    assert_eq!(
+        c.execute(999, "ops").unwrap_err().kind(),
+        ErrorKind::NotFound
+    );
+    assert_eq!(
+        c.release_hold(999, "x").unwrap_err().kind(),
+        ErrorKind::NotFound
+    );
+}

@@ -19,10 +19,14 @@ use crate::record::{CustomerRecord, FieldPath, Protection, Schema, Sensitive, no
 use crate::retention::Retention;
 use crate::store::{AuditBatch, DataKeyRow, KeyringRow, SqliteStore, Store};
 
+mod archive;
 mod lifecycle;
 
+pub use archive::{ArchiveBundle, ArchiveCheck, ArchivedKey};
+
 pub use lifecycle::{
-    Approval, Certificate, DestructionItem, ErasureAnswer, ErasureItem, Hold, SweepReport,
+    Approval, Certificate, DestructionItem, ErasureAnswer, ErasureItem, Hold, SweepPlan,
+    SweepReport,
 };
 
 /// How to open a store.

@@ -42,8 +42,9 @@ pub mod retention;
 pub mod store;
 
 pub use coffer::{
-    Access, Approval, Certificate, Coffer, DestructionItem, ErasureAnswer, ErasureItem, FieldView,
-    Hold, IndexPlan, IndexToken, OpenOptions, SweepReport, View, plan_index,
+    Access, Approval, ArchiveBundle, ArchiveCheck, ArchivedKey, Certificate, Coffer,
+    DestructionItem, ErasureAnswer, ErasureItem, FieldView, Hold, IndexPlan, IndexToken,
+    OpenOptions, SweepPlan, SweepReport, View, plan_index,
 };
 pub use crypto::MasterKey;
 pub use envelope::Envelope;

@@ -389,3 +389,89 @@ fn permanent_rules_are_never_swept_and_bad_input_is_refused() {
         ErrorKind::NotFound
     );
 }
+
+#[test]
+fn archives_verify_offline_and_restore_into_a_fresh_store() {
+    let (dir, clock, a, _key) = setup("archive");
+    let envs: Vec<_> = (0..3)
+        .map(|i| {
+            let mut r = company();
+            r.id = format!("k-{i}");
+            r.subject = Some(format!("acme-{i}"));
+            a.seal(r, "importer").unwrap()
+        })
+        .collect();
+    // The contacts of acme-2 were destroyed before the export: they stay shredded.
+    clock.set(datetime!(2026-04-01 09:00 UTC));
+    a.record_event(
+        "firm-a",
+        "acme-2",
+        Event::PurposeAchieved,
+        date!(2026 - 03 - 31),
+        "crm",
+    )
+    .unwrap();
+    assert_eq!(a.sweep("ops").unwrap().destroyed.len(), 1);
+
+    let archive_key = [7u8; 32];
+    let bundle = a.archive_export(&envs, &archive_key, "ops").unwrap();
+    let text = bundle.to_json();
+    let bundle = coffer::ArchiveBundle::from_json(&text).unwrap();
+    let pk = a.signing_public_key();
+    let check = bundle.verify(&pk, None).unwrap();
+    assert_eq!((check.envelopes, check.contents_checked), (3, false));
+    let full = bundle.verify(&pk, Some(&archive_key)).unwrap();
+    assert!(full.contents_checked);
+    assert_eq!(
+        full.shredded, 1,
+        "acme-2's contacts were destroyed before the export"
+    );
+    assert_eq!(
+        bundle.verify(&pk, Some(&[8u8; 32])).unwrap_err().kind(),
+        ErrorKind::Integrity
+    );
+    let mut tampered = bundle.clone();
+    tampered.envelopes.swap(0, 1);
+    assert_eq!(
+        tampered.verify(&pk, None).unwrap_err().kind(),
+        ErrorKind::Integrity
+    );
+    assert_eq!(
+        bundle.verify(&[0u8; 32], None).unwrap_err().kind(),
+        ErrorKind::Integrity
+    );
+    for p in ["110144556600011", "13912345678", "示例科技有限公司"] {
+        assert!(!text.contains(p), "the bundle holds {p} in clear");
+    }
+
+    // A fresh store, another master key: restore, then reveal and search there.
+    let dir_b = dir.0.join("b");
+    std::fs::create_dir_all(&dir_b).unwrap();
+    let b = open(&dir_b, &clock, &MasterKey::generate().unwrap());
+    let restored = b
+        .archive_restore(&bundle, &archive_key, &pk, "ops")
+        .unwrap();
+    assert_eq!(restored.len(), 3);
+    // The old store's envelopes do not open in the new one; the restored ones do.
+    assert_eq!(
+        b.open_envelope(&envs[0].to_json()).unwrap_err().kind(),
+        ErrorKind::Integrity
+    );
+    let again = b.open_envelope(&restored[0].to_json()).unwrap();
+    let v = b
+        .reveal(&again, &who(&["accountant"], "payments", false))
+        .unwrap();
+    assert_eq!(
+        v.revealed("bank_accounts[0].account_number"),
+        Some("110144556600011")
+    );
+    let tokens = b
+        .search_index("firm-a", "phones[]", "139 1234 5678")
+        .unwrap();
+    assert_eq!(restored[0].index()["phones[0]"]["1"], tokens[0].token);
+    let v = b
+        .reveal(&restored[2], &who(&["marketing"], "marketing", false))
+        .unwrap();
+    assert_eq!(v.fields["phones[0]"], FieldView::Shredded);
+    assert!(b.audit_verify(None).unwrap().intact);
+}

@@ -10,7 +10,7 @@ use super::Coffer;
 use crate::audit::AuditEntry;
 use crate::crypto::{self, b64url, from_b64url};
 use crate::error::{Error, Result};
-use crate::retention::{Action, Event, Lifecycle, Retention};
+use crate::retention::{Event, Lifecycle, Retention};
 use crate::store::{HoldRow, KeyState, Restriction, RetentionTx};
 
 fn iso(d: Date) -> String {
@@ -159,6 +159,30 @@ pub struct ErasureAnswer {
     pub items: Vec<ErasureItem>,
     /// The certificate of the destruction done now, if any.
     pub certificate: Option<Certificate>,
+}
+
+/// What a sweep would do (see [`Coffer::plan_sweep`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SweepPlan {
+    /// Keys that `destroy` rules let go.
+    pub destroy: Vec<DestructionItem>,
+    /// Keys that `review` or `archive` rules let go, not yet on a list.
+    pub review: Vec<DestructionItem>,
+    /// Due keys a hold covers.
+    pub held: usize,
+}
+
+fn key_of(i: &DestructionItem) -> KeyState {
+    KeyState {
+        tenant: i.tenant.clone(),
+        subject: i.subject.clone(),
+        category: i.category.clone(),
+        version: i.version,
+        created: String::new(),
+        keep_until: None,
+        rule: None,
+        action: None,
+    }
 }
 
 /// What a sweep did.
@@ -544,9 +568,10 @@ impl Coffer {
         self.retention_write(vec![e], &mut |tx| tx.add_certificate(&body).map(|_| ()))
     }
 
-    /// Finds what is due: destroys at once what `destroy` rules let go, proposes a destruction
-    /// list for what `review` (or `archive`) rules let go, and skips what a hold covers.
-    pub fn sweep(&self, actor: &str) -> Result<SweepReport> {
+    /// What a sweep would do now, without doing it: the keys `destroy` rules let go, the keys
+    /// `review` (or `archive`) rules let go that are not already on a list, and how many due
+    /// keys a hold covers. One indexed range query over the keep-until dates.
+    pub fn plan_sweep(&self) -> Result<SweepPlan> {
         self.retention()?;
         let today = iso(self.today());
         let holds = self.holds(None)?;
@@ -554,18 +579,8 @@ impl Coffer {
         let mut listed: std::collections::HashSet<(String, String, String, u32)> =
             std::collections::HashSet::new();
         self.store.retention_read(&mut |tx| {
-            due = tx.due_keys(&today, 1_000_000)?;
-            Ok(())
-        })?;
-        let mut report = SweepReport {
-            destroyed: Vec::new(),
-            certificate: None,
-            proposed_list: None,
-            proposed: Vec::new(),
-            held: 0,
-        };
-        // Keys already on a list waiting for approval are not proposed again.
-        self.store.retention_read(&mut |tx| {
+            due = tx.due_keys(&today, usize::MAX >> 1)?;
+            // Keys already on a list waiting for approval are not proposed again.
             for id in 1..=tx.list_count()? {
                 if let Some((state, items, _)) = tx.list(id)?
                     && state != "executed"
@@ -579,28 +594,23 @@ impl Coffer {
             }
             Ok(())
         })?;
-        let (mut destroy, mut review) = (Vec::new(), Vec::new());
+        let mut plan = SweepPlan {
+            destroy: Vec::new(),
+            review: Vec::new(),
+            held: 0,
+        };
         for k in due {
             if holds
                 .iter()
                 .any(|h| covers(h, &k.tenant, &k.subject, &k.category))
             {
-                report.held += 1;
+                plan.held += 1;
                 continue;
             }
             let rule = k.rule.clone().unwrap_or_default();
-            match k.action.as_deref().and_then(|a| {
-                [
-                    Action::Destroy,
-                    Action::Review,
-                    Action::Archive,
-                    Action::Keep,
-                ]
-                .into_iter()
-                .find(|x| x.as_str() == a)
-            }) {
-                Some(Action::Destroy) => destroy.push((k, rule)),
-                Some(Action::Review | Action::Archive)
+            match k.action.as_deref() {
+                Some("destroy") => plan.destroy.push(self.item(&k, &rule)),
+                Some("review" | "archive")
                     if !listed.contains(&(
                         k.tenant.clone(),
                         k.subject.clone(),
@@ -608,21 +618,35 @@ impl Coffer {
                         k.version,
                     )) =>
                 {
-                    review.push((k, rule));
+                    plan.review.push(self.item(&k, &rule));
                 }
                 _ => {}
             }
         }
+        Ok(plan)
+    }
+
+    /// Finds what is due and acts: destroys at once what `destroy` rules let go (with a signed
+    /// certificate), proposes a destruction list for what `review` rules let go, and skips what
+    /// a hold covers.
+    pub fn sweep(&self, actor: &str) -> Result<SweepReport> {
+        let plan = self.plan_sweep()?;
+        let mut report = SweepReport {
+            destroyed: Vec::new(),
+            certificate: None,
+            proposed_list: None,
+            proposed: Vec::new(),
+            held: plan.held,
+        };
         let now = self.now();
-        if !destroy.is_empty() {
-            let items: Vec<DestructionItem> =
-                destroy.iter().map(|(k, r)| self.item(k, r)).collect();
+        if !plan.destroy.is_empty() {
+            let items = plan.destroy;
             let mut e = self.entry("destroy", actor);
             e.detail.insert("occasion".into(), "sweep".into());
             e.detail.insert("keys".into(), items.len().to_string());
             self.retention_write(vec![e], &mut |tx| {
-                for (k, _) in &destroy {
-                    tx.destroy_key(k, &now)?;
+                for i in &items {
+                    tx.destroy_key(&key_of(i), &now)?;
                 }
                 Ok(())
             })?;
@@ -632,8 +656,8 @@ impl Coffer {
             report.destroyed = items;
             report.certificate = Some(cert);
         }
-        if !review.is_empty() {
-            let items: Vec<DestructionItem> = review.iter().map(|(k, r)| self.item(k, r)).collect();
+        if !plan.review.is_empty() {
+            let items = plan.review;
             let body = serde_json::to_string(&items).unwrap_or_default();
             let mut e = self.entry("destruction_list.propose", actor);
             e.detail.insert("items".into(), items.len().to_string());
@@ -721,17 +745,7 @@ impl Coffer {
                 if holds.iter().any(|h| covers(h, &i.tenant, &i.subject, &i.category)) {
                     continue;
                 }
-                let key = KeyState {
-                    tenant: i.tenant.clone(),
-                    subject: i.subject.clone(),
-                    category: i.category.clone(),
-                    version: i.version,
-                    created: String::new(),
-                    keep_until: None,
-                    rule: None,
-                    action: None,
-                };
-                if tx.destroy_key(&key, &now)? {
+                if tx.destroy_key(&key_of(&i), &now)? {
                     items.push(i);
                 }
             }

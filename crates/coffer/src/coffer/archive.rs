@@ -1,0 +1,350 @@
+//! Archive bundles: envelopes with the keys they need, re-wrapped under an archive key the host
+//! keeps, under a signed manifest; verifiable offline and restorable into a fresh store.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+
+use super::Coffer;
+use crate::crypto::{self, SecretKey, b64url, from_b64url, lp};
+use crate::envelope::{self, Envelope};
+use crate::error::{Error, Result};
+use crate::record::FieldPath;
+use crate::store::{AuditBatch, DataKeyRow};
+
+const ARCHIVE_FORMAT: &str = "coffer-archive/1";
+
+/// One data key in a bundle, wrapped under the archive key.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ArchivedKey {
+    /// The tenant.
+    pub tenant: String,
+    /// The subject.
+    pub subject: String,
+    /// The retention category.
+    pub category: String,
+    /// The version.
+    pub version: u32,
+    /// The key, wrapped under the archive key (b64url).
+    pub wrapped: String,
+}
+
+/// An archive bundle. Its `signature` covers everything else; `manifest_sha256` is the SHA-256
+/// of the canonical content, for quick comparison.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ArchiveBundle {
+    /// `coffer-archive/1`.
+    pub format: String,
+    /// When it was made.
+    pub created: String,
+    /// The envelopes (their JSON).
+    pub envelopes: Vec<String>,
+    /// The data keys they need.
+    pub keys: Vec<ArchivedKey>,
+    /// The envelope MAC key of the exporting store, wrapped under the archive key (b64url).
+    pub envelope_mac_key: String,
+    /// SHA-256 of the canonical content.
+    pub manifest_sha256: String,
+    /// The exporting store's Ed25519 public key (b64url).
+    pub public_key: String,
+    /// The signature (b64url).
+    #[serde(default)]
+    pub signature: String,
+}
+
+/// What verifying a bundle found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ArchiveCheck {
+    /// Envelopes in the bundle.
+    pub envelopes: usize,
+    /// Keys in the bundle.
+    pub keys: usize,
+    /// Whether every envelope's MAC and every key were checked with the archive key (only when
+    /// it was given).
+    pub contents_checked: bool,
+    /// Categories of envelopes whose key was destroyed before the export: they stay shredded.
+    pub shredded: usize,
+}
+
+fn key_aad(k: &ArchivedKey) -> Vec<u8> {
+    lp(&[
+        b"coffer/v1/archive-key",
+        k.tenant.as_bytes(),
+        k.subject.as_bytes(),
+        k.category.as_bytes(),
+        &k.version.to_be_bytes(),
+    ])
+}
+
+const MAC_KEY_AAD: &[u8] = b"coffer/v1/archive-envelope-mac";
+
+impl ArchiveBundle {
+    fn content(&self) -> Vec<u8> {
+        let mut unsigned = self.clone();
+        unsigned.signature.clear();
+        unsigned.manifest_sha256.clear();
+        let body = serde_json::to_string(&unsigned).unwrap_or_default();
+        lp(&[ARCHIVE_FORMAT.as_bytes(), body.as_bytes()])
+    }
+
+    /// The bundle as JSON.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).unwrap_or_default()
+    }
+
+    /// Reads a bundle from JSON.
+    pub fn from_json(text: &str) -> Result<ArchiveBundle> {
+        serde_json::from_str(text).map_err(|e| crate::record::json_error("archive bundle", &e, ""))
+    }
+
+    /// Verifies a bundle offline: its format, its manifest hash and its signature against the
+    /// exporting store's trusted public key; with the archive key, also that every key unwraps
+    /// and every envelope's MAC holds.
+    pub fn verify(
+        &self,
+        trusted_public_key: &[u8],
+        archive_key: Option<&[u8]>,
+    ) -> Result<ArchiveCheck> {
+        if self.format != ARCHIVE_FORMAT {
+            return Err(Error::UnsupportedVersion {
+                what: format!("archive format; this build reads {ARCHIVE_FORMAT}"),
+            });
+        }
+        if from_b64url(&self.public_key).as_deref() != Some(trusted_public_key) {
+            return Err(crypto::integrity("archive bundle (signed by another key)"));
+        }
+        let content = self.content();
+        if crypto::sha256_hex(&content) != self.manifest_sha256 {
+            return Err(crypto::integrity("archive bundle manifest"));
+        }
+        let sig =
+            from_b64url(&self.signature).ok_or_else(|| crypto::integrity("archive bundle"))?;
+        crypto::verify_signature(trusted_public_key, &content, &sig)?;
+        let mut check = ArchiveCheck {
+            envelopes: self.envelopes.len(),
+            keys: self.keys.len(),
+            contents_checked: false,
+            shredded: 0,
+        };
+        if let Some(ak) = archive_key {
+            let (mac_key, keys) = self.open_keys(&SecretKey::from_bytes(ak)?)?;
+            for text in &self.envelopes {
+                let env = Envelope::from_json(text)?;
+                env.check_mac(&mac_key)?;
+                for (c, v) in &env.keys {
+                    // A key destroyed before the export is not in the bundle, by design.
+                    if !keys.contains_key(&(env.tenant.clone(), env.subject.clone(), c.clone(), *v))
+                    {
+                        check.shredded += 1;
+                    }
+                }
+            }
+            check.contents_checked = true;
+        }
+        Ok(check)
+    }
+
+    #[allow(clippy::type_complexity)]
+    fn open_keys(
+        &self,
+        archive_key: &SecretKey,
+    ) -> Result<(
+        SecretKey,
+        BTreeMap<(String, String, String, u32), SecretKey>,
+    )> {
+        let wrapped = from_b64url(&self.envelope_mac_key)
+            .ok_or_else(|| crypto::integrity("archive bundle"))?;
+        let mac_key = SecretKey::from_bytes(&crypto::unwrap(
+            archive_key,
+            MAC_KEY_AAD,
+            &wrapped,
+            "archive envelope key",
+        )?)?;
+        let mut keys = BTreeMap::new();
+        for k in &self.keys {
+            let w = from_b64url(&k.wrapped).ok_or_else(|| crypto::integrity("archive bundle"))?;
+            let raw = crypto::unwrap(archive_key, &key_aad(k), &w, "archived data key")?;
+            keys.insert(
+                (
+                    k.tenant.clone(),
+                    k.subject.clone(),
+                    k.category.clone(),
+                    k.version,
+                ),
+                SecretKey::from_bytes(&raw)?,
+            );
+        }
+        Ok((mac_key, keys))
+    }
+}
+
+impl Coffer {
+    /// Exports envelopes with the data keys they need, re-wrapped under `archive_key` (32 bytes,
+    /// kept by the host), under a manifest signed with this store's Ed25519 key. A key already
+    /// destroyed is not exported: its fields stay shredded in the archive too.
+    pub fn archive_export(
+        &self,
+        envelopes: &[Envelope],
+        archive_key: &[u8],
+        actor: &str,
+    ) -> Result<ArchiveBundle> {
+        let ak = SecretKey::from_bytes(archive_key)?;
+        let keyring = self.keyring();
+        let mut needed = BTreeSet::new();
+        for env in envelopes {
+            env.check_mac(&keyring.envelope_mac)?;
+            for (c, v) in &env.keys {
+                needed.insert((env.tenant.clone(), env.subject.clone(), c.clone(), *v));
+            }
+        }
+        let mut keys = Vec::new();
+        for (tenant, subject, category, version) in needed {
+            if let Some(dk) = self.data_key(&tenant, &subject, &category, version)? {
+                let mut k = ArchivedKey {
+                    tenant,
+                    subject,
+                    category,
+                    version,
+                    wrapped: String::new(),
+                };
+                k.wrapped = b64url(&crypto::wrap(&ak, &key_aad(&k), dk.expose())?);
+                keys.push(k);
+            }
+        }
+        let mut bundle = ArchiveBundle {
+            format: ARCHIVE_FORMAT.into(),
+            created: self.now(),
+            envelopes: envelopes.iter().map(|e| e.to_json().to_string()).collect(),
+            keys,
+            envelope_mac_key: b64url(&crypto::wrap(
+                &ak,
+                MAC_KEY_AAD,
+                keyring.envelope_mac.expose(),
+            )?),
+            manifest_sha256: String::new(),
+            public_key: b64url(&keyring.signing.public_key()),
+            signature: String::new(),
+        };
+        let content = bundle.content();
+        bundle.manifest_sha256 = crypto::sha256_hex(&content);
+        bundle.signature = b64url(&keyring.signing.sign(&content));
+        let mut e = self.entry("archive.export", actor);
+        e.detail
+            .insert("envelopes".into(), bundle.envelopes.len().to_string());
+        e.detail
+            .insert("keys".into(), bundle.keys.len().to_string());
+        e.detail
+            .insert("manifest".into(), bundle.manifest_sha256.clone());
+        self.append(vec![e])?;
+        Ok(bundle)
+    }
+
+    /// Restores a bundle into this store: verifies it against the exporting store's trusted
+    /// public key, imports its data keys (the same key material, wrapped under this store's
+    /// KEK), and returns the envelopes MAC'd by this store with their blind-index tokens
+    /// recomputed for its index keys. The host stores the returned envelopes.
+    pub fn archive_restore(
+        &self,
+        bundle: &ArchiveBundle,
+        archive_key: &[u8],
+        trusted_public_key: &[u8],
+        actor: &str,
+    ) -> Result<Vec<Envelope>> {
+        bundle.verify(trusted_public_key, Some(archive_key))?;
+        let (old_mac, keys) = bundle.open_keys(&SecretKey::from_bytes(archive_key)?)?;
+        let keyring = self.keyring();
+        let (kek_version, kek) = keyring.current_kek();
+        for ((tenant, subject, category, version), key) in &keys {
+            let row = DataKeyRow {
+                tenant: tenant.clone(),
+                subject: subject.clone(),
+                category: category.clone(),
+                version: *version,
+                kek_version,
+                wrapped: Some(crypto::wrap(
+                    kek,
+                    &super::data_key_aad(tenant, subject, category, *version, kek_version),
+                    key.expose(),
+                )?),
+                created: self.now(),
+            };
+            let mut e = self.entry("key.import", actor);
+            e.tenant = Some(tenant.clone());
+            e.subject = Some(subject.clone());
+            e.detail.insert("category".into(), category.clone());
+            e.detail.insert("version".into(), version.to_string());
+            let entries = vec![e];
+            let (texts, mac) = self.batch(&keyring, &entries);
+            let (_, seqs) = self.store.insert_data_key(
+                &row,
+                &AuditBatch {
+                    entries: texts,
+                    mac: &mac,
+                },
+            )?;
+            self.notify(&entries, &seqs);
+            self.refresh_retention(tenant, subject)?;
+        }
+        let mut out = Vec::with_capacity(bundle.envelopes.len());
+        for text in &bundle.envelopes {
+            let mut env = Envelope::from_json(text)?;
+            env.check_mac(&old_mac)?;
+            // New index tokens: the same transform and width, under this store's index keys.
+            let mut index = BTreeMap::new();
+            for path in env.index.keys() {
+                let fp = FieldPath::parse(path)?;
+                let Some(spec) = self.schema.spec_for(&fp) else {
+                    continue;
+                };
+                let Some(ix) = spec.index else { continue };
+                let value = if let Some(v) = env.clear.get(path) {
+                    Some(v.clone())
+                } else if let Some(f) = env.fields.get(path) {
+                    let v = env
+                        .keys
+                        .get(&f.category)
+                        .copied()
+                        .ok_or_else(|| crypto::integrity("envelope"))?;
+                    match keys.get(&(
+                        env.tenant.clone(),
+                        env.subject.clone(),
+                        f.category.clone(),
+                        v,
+                    )) {
+                        Some(dk) => Some(envelope::open_field(
+                            &envelope::field_cipher(&env, dk, &f.category)?,
+                            path,
+                            f,
+                        )?),
+                        None => None,
+                    }
+                } else {
+                    None
+                };
+                let Some(value) = value else { continue };
+                let Some(t) = ix.transform.apply(value.expose()) else {
+                    continue;
+                };
+                let pattern = fp.pattern_key();
+                let mut tokens = BTreeMap::new();
+                for (&epoch, (_, active)) in &keyring.index {
+                    if *active {
+                        let key = self.index_key(&keyring, &env.tenant, &pattern, epoch)?;
+                        tokens.insert(epoch.to_string(), Self::token(&key, t.expose(), ix.bits));
+                    }
+                }
+                index.insert(path.clone(), tokens);
+            }
+            env.index = index;
+            env.mac = env.compute_mac(&keyring.envelope_mac);
+            out.push(env);
+        }
+        let mut e = self.entry("archive.restore", actor);
+        e.detail.insert("envelopes".into(), out.len().to_string());
+        e.detail.insert("keys".into(), keys.len().to_string());
+        e.detail
+            .insert("manifest".into(), bundle.manifest_sha256.clone());
+        self.append(vec![e])?;
+        Ok(out)
+    }
+}

@@ -247,7 +247,9 @@ pub struct Coffer {
     store: Box<dyn Store>,
     schema: Schema,
     policy: RwLock<Option<Arc<Policy>>>,
-    retention: Option<Retention>,
+    /// The loaded rules, as configured (company-rule overrides are applied over them).
+    retention_base: Option<Retention>,
+    retention: RwLock<Option<Arc<Retention>>>,
     limiter: RateLimiter,
     clock: Arc<dyn Clock>,
     master: MasterKey,
@@ -312,7 +314,8 @@ impl Coffer {
             store,
             schema: options.schema,
             policy: RwLock::new(None),
-            retention: options.retention,
+            retention: RwLock::new(options.retention.clone().map(Arc::new)),
+            retention_base: options.retention,
             limiter: RateLimiter::default(),
             clock: options.clock,
             master: master.clone(),
@@ -323,6 +326,7 @@ impl Coffer {
             cache_capacity: options.data_key_cache.max(16),
             subscribers: RwLock::new(Vec::new()),
         };
+        coffer.load_overrides()?;
         if let Some(p) = options.policy {
             coffer.set_policy(p, "coffer")?;
         }

@@ -475,3 +475,72 @@ fn archives_verify_offline_and_restore_into_a_fresh_store() {
     assert_eq!(v.fields["phones[0]"], FieldView::Shredded);
     assert!(b.audit_verify(None).unwrap().intact);
 }
+
+#[test]
+fn company_rules_can_be_overridden_by_two_approvers_statutory_ones_never() {
+    let (dir, clock, c, key) = setup("override");
+    c.seal(company(), "importer").unwrap();
+    let year = coffer::retention::Period::parse("1y").unwrap();
+    let two = [("wang", "archive_head"), ("zhao", "accounting_head")];
+    assert_eq!(
+        c.override_rule("cn.acc.voucher", year, &two, "ops")
+            .unwrap_err()
+            .kind(),
+        ErrorKind::Retention
+    );
+    assert_eq!(
+        c.override_rule("cn.pipl.default", year, &two[..1], "ops")
+            .unwrap_err()
+            .kind(),
+        ErrorKind::Approval
+    );
+    assert_eq!(
+        c.override_rule(
+            "cn.pipl.default",
+            year,
+            &[("wang", "archive_head"), ("wang", "accounting_head")],
+            "ops"
+        )
+        .unwrap_err()
+        .kind(),
+        ErrorKind::Approval
+    );
+    assert_eq!(
+        c.override_rule(
+            "cn.pipl.default",
+            year,
+            &[("wang", "archive_head"), ("li", "intern")],
+            "ops"
+        )
+        .unwrap_err()
+        .kind(),
+        ErrorKind::Approval
+    );
+    assert_eq!(
+        c.override_rule("nope", year, &two, "ops")
+            .unwrap_err()
+            .kind(),
+        ErrorKind::NotFound
+    );
+    // Keep contacts for a year after their purpose ends, instead of destroying them at once.
+    c.override_rule("cn.pipl.default", year, &two, "ops")
+        .unwrap();
+    clock.set(datetime!(2026-04-01 09:00 UTC));
+    c.record_event(
+        "firm-a",
+        "acme-co",
+        Event::PurposeAchieved,
+        date!(2026 - 03 - 31),
+        "crm",
+    )
+    .unwrap();
+    assert!(c.sweep("ops").unwrap().destroyed.is_empty());
+    drop(c);
+    // The override is in the store: it holds after a reopen.
+    let c = open(&dir.0, &clock, &key);
+    clock.set(datetime!(2027-03-30 09:00 UTC));
+    assert!(c.sweep("ops").unwrap().destroyed.is_empty());
+    clock.set(datetime!(2027-03-31 09:00 UTC));
+    assert_eq!(c.sweep("ops").unwrap().destroyed.len(), 1);
+    assert!(c.audit_verify(None).unwrap().intact);
+}

@@ -10,7 +10,9 @@ use super::Coffer;
 use crate::audit::AuditEntry;
 use crate::crypto::{self, b64url, from_b64url};
 use crate::error::{Error, Result};
-use crate::retention::{Event, Lifecycle, Retention};
+use std::sync::Arc;
+
+use crate::retention::{Event, Lifecycle, Lock, Period, Retention};
 use crate::store::{HoldRow, KeyState, Restriction, RetentionTx};
 
 fn iso(d: Date) -> String {
@@ -207,10 +209,124 @@ fn covers(h: &HoldRow, tenant: &str, subject: &str, category: &str) -> bool {
 }
 
 impl Coffer {
-    fn retention(&self) -> Result<&Retention> {
-        self.retention.as_ref().ok_or_else(|| Error::Unsupported {
-            what: "no retention rules are loaded".into(),
-        })
+    fn retention(&self) -> Result<Arc<Retention>> {
+        self.retention
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+            .ok_or_else(|| Error::Unsupported {
+                what: "no retention rules are loaded".into(),
+            })
+    }
+
+    fn has_retention(&self) -> bool {
+        self.retention
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .is_some()
+    }
+
+    /// Applies the company-rule overrides recorded in the store to the loaded rules.
+    pub(crate) fn load_overrides(&self) -> Result<()> {
+        let Some(base) = &self.retention_base else {
+            return Ok(());
+        };
+        let mut overrides = BTreeMap::new();
+        self.store.retention_read(&mut |tx| {
+            for (rule, period) in tx.overrides()? {
+                if let Some(p) = Period::parse(&period) {
+                    overrides.insert(rule, p);
+                }
+            }
+            Ok(())
+        })?;
+        *self
+            .retention
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) =
+            Some(Arc::new(base.with_overrides(&overrides)));
+        Ok(())
+    }
+
+    /// Overrides the period of a company rule, with the approvals of at least the configured
+    /// number of distinct approvers in approver roles; audited, and every key under the rule
+    /// gets its keep-until date again. A statutory rule cannot be overridden.
+    pub fn override_rule(
+        &self,
+        rule: &str,
+        period: Period,
+        approvals: &[(&str, &str)],
+        actor: &str,
+    ) -> Result<()> {
+        let retention = self.retention()?;
+        let r = retention.rule(rule).ok_or_else(|| Error::NotFound {
+            what: format!("retention rule `{rule}`"),
+        })?;
+        if r.lock == Lock::Statutory {
+            return Err(Error::RetentionRule {
+                reason: format!(
+                    "`{rule}` is a statutory rule: it can be lengthened in the rules, never overridden"
+                ),
+            });
+        }
+        let mut distinct = std::collections::BTreeSet::new();
+        for (who, role) in approvals {
+            if !retention.approver_roles().contains(*role) {
+                return Err(Error::Approval {
+                    reason: format!("the role `{role}` may not approve overrides"),
+                });
+            }
+            if !distinct.insert(*who) {
+                return Err(Error::Approval {
+                    reason: format!("`{who}` approved twice; distinct approvers are needed"),
+                });
+            }
+        }
+        if distinct.len() < retention.approvals_required() {
+            return Err(Error::Approval {
+                reason: format!(
+                    "{} of {} approvals",
+                    distinct.len(),
+                    retention.approvals_required()
+                ),
+            });
+        }
+        let at = self.now();
+        let approvals_json = serde_json::to_string(
+            &approvals
+                .iter()
+                .map(|(w, r)| Approval {
+                    approver: (*w).into(),
+                    role: (*r).into(),
+                    at: at.clone(),
+                })
+                .collect::<Vec<_>>(),
+        )
+        .unwrap_or_default();
+        let mut e = self.entry("retention.override", actor);
+        e.detail.insert("rule".into(), rule.into());
+        e.detail.insert("from".into(), r.period.to_text());
+        e.detail.insert("to".into(), period.to_text());
+        e.detail.insert(
+            "approvers".into(),
+            distinct.iter().copied().collect::<Vec<_>>().join(","),
+        );
+        let categories = retention.categories_of(rule);
+        self.retention_write(vec![e], &mut |tx| {
+            tx.set_override(rule, &period.to_text(), &approvals_json, &at)
+        })?;
+        self.load_overrides()?;
+        for category in categories {
+            let mut subjects = Vec::new();
+            self.store.retention_read(&mut |tx| {
+                subjects = tx.subjects_with(&category)?;
+                Ok(())
+            })?;
+            for (tenant, subject) in subjects {
+                self.refresh_retention(&tenant, &subject)?;
+            }
+        }
+        Ok(())
     }
 
     fn today(&self) -> Date {
@@ -234,7 +350,7 @@ impl Coffer {
     }
 
     fn recompute(&self, tx: &RetentionTx<'_>, tenant: &str, subject: &str) -> Result<()> {
-        let Some(retention) = &self.retention else {
+        let Ok(retention) = self.retention() else {
             return Ok(());
         };
         for mut key in tx.subject_keys(tenant, subject)? {
@@ -249,7 +365,7 @@ impl Coffer {
 
     /// Computes keep-until dates for a subject's keys (called when keys are created).
     pub(crate) fn refresh_retention(&self, tenant: &str, subject: &str) -> Result<()> {
-        if self.retention.is_none() {
+        if !self.has_retention() {
             return Ok(());
         }
         let mac = |_: &[u8], _: u64, _: &str| [0u8; 32];
@@ -426,10 +542,9 @@ impl Coffer {
 
     fn item(&self, k: &KeyState, rule: &str) -> DestructionItem {
         let basis = self
-            .retention
-            .as_ref()
-            .and_then(|r| r.rule(rule))
-            .map(|r| r.basis.clone())
+            .retention()
+            .ok()
+            .and_then(|r| r.rule(rule).map(|r| r.basis.clone()))
             .unwrap_or_default();
         DestructionItem {
             tenant: k.tenant.clone(),
@@ -764,7 +879,7 @@ impl Coffer {
         subject: &str,
     ) -> Result<BTreeMap<String, Vec<String>>> {
         let mut out = BTreeMap::new();
-        if self.retention.is_none() {
+        if !self.has_retention() {
             return Ok(out);
         }
         self.store.retention_read(&mut |tx| {

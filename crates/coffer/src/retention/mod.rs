@@ -603,6 +603,29 @@ impl Retention {
         })
     }
 
+    /// These rules with company rules' periods replaced by `overrides` (statutory rules are
+    /// never changed by an override).
+    pub fn with_overrides(&self, overrides: &BTreeMap<String, Period>) -> Retention {
+        let mut out = self.clone();
+        for (id, period) in overrides {
+            if let Some(r) = out.rules.get_mut(id)
+                && r.lock == Lock::Company
+            {
+                r.period = *period;
+            }
+        }
+        out
+    }
+
+    /// The categories a rule applies to.
+    pub fn categories_of(&self, rule: &str) -> Vec<String> {
+        self.categories
+            .iter()
+            .filter(|(_, ids)| ids.iter().any(|i| i == rule))
+            .map(|(c, _)| c.clone())
+            .collect()
+    }
+
     /// The rule with this id.
     pub fn rule(&self, id: &str) -> Option<&Rule> {
         self.rules.get(id)

@@ -50,7 +50,8 @@ const MIGRATIONS: &[&str] = &[
      CREATE TABLE destruction_lists (
         id INTEGER PRIMARY KEY, created TEXT NOT NULL, state TEXT NOT NULL, items TEXT NOT NULL,
         approvals TEXT NOT NULL);
-     CREATE TABLE certificates (id INTEGER PRIMARY KEY, body TEXT NOT NULL);",
+     CREATE TABLE certificates (id INTEGER PRIMARY KEY, body TEXT NOT NULL);
+     CREATE TABLE rule_overrides (rule TEXT PRIMARY KEY, period TEXT NOT NULL, approvals TEXT NOT NULL, at TEXT NOT NULL);",
 ];
 
 /// One wrapped key of the keyring.
@@ -440,6 +441,40 @@ impl RetentionTx<'_> {
                 params![id, state, approvals],
             )
             .map(|_| ())
+            .map_err(store_error)
+    }
+
+    /// Records an override of a company rule's period.
+    pub fn set_override(&self, rule: &str, period: &str, approvals: &str, at: &str) -> Result<()> {
+        self.conn
+            .execute("INSERT OR REPLACE INTO rule_overrides (rule, period, approvals, at) VALUES (?1, ?2, ?3, ?4)", params![rule, period, approvals, at])
+            .map(|_| ())
+            .map_err(store_error)
+    }
+
+    /// The overridden periods: `(rule, period)`.
+    pub fn overrides(&self) -> Result<Vec<(String, String)>> {
+        let mut st = self
+            .conn
+            .prepare_cached("SELECT rule, period FROM rule_overrides")
+            .map_err(store_error)?;
+        let rows = st
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .map_err(store_error)?;
+        rows.collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(store_error)
+    }
+
+    /// The subjects with live keys in a category: `(tenant, subject)`.
+    pub fn subjects_with(&self, category: &str) -> Result<Vec<(String, String)>> {
+        let mut st = self
+            .conn
+            .prepare_cached("SELECT DISTINCT tenant, subject FROM data_keys WHERE category = ?1 AND wrapped IS NOT NULL")
+            .map_err(store_error)?;
+        let rows = st
+            .query_map(params![category], |r| Ok((r.get(0)?, r.get(1)?)))
+            .map_err(store_error)?;
+        rows.collect::<rusqlite::Result<Vec<_>>>()
             .map_err(store_error)
     }
 

@@ -77,3 +77,25 @@ fn the_policy_doc_quotes_the_example_policy_exactly() {
         );
     }
 }
+
+#[test]
+fn the_retention_doc_lists_every_built_in_rule() {
+    let doc = read("docs/RETENTION.md");
+    for pack in [
+        "cn-accounting",
+        "cn-tax",
+        "cn-pipl",
+        "cn-aml",
+        "de-hgb",
+        "eu-gdpr",
+    ] {
+        let text = read(&format!("crates/coffer/src/retention/packs/{pack}.toml"));
+        for line in text.lines().filter(|l| l.starts_with("id = ")) {
+            let id = line.trim_start_matches("id = ").trim_matches('"');
+            assert!(
+                doc.contains(&format!("| `{id}` |")),
+                "docs/RETENTION.md does not list `{id}`"
+            );
+        }
+    }
+}

@@ -5,6 +5,7 @@
 //! (10 years, review), a third have `contact` (PIPL default, destroy); keep-until dates are
 //! spread over 2030–2069, so that about 5% are due on the day the sweep is planned. Keys are
 //! inserted straight into SQLite, as a million customers sealed over the years would leave them.
+#![allow(clippy::print_stderr)] // the bench reports the size of the data set it built
 
 use std::sync::Arc;
 

@@ -433,6 +433,17 @@ impl Coffer {
                 reason: "a hold needs a reason".into(),
             });
         }
+        if let Some(c) = &hold.category
+            && !crate::record::FIELD_PATTERNS
+                .iter()
+                .filter_map(|p| self.schema.spec_for_pattern(p))
+                .any(|s| &s.category == c)
+        {
+            return Err(Error::InvalidArgument {
+                name: "category",
+                reason: format!("`{c}` is not a retention category of the schema"),
+            });
+        }
         if hold.open_matter && hold.until.is_some() {
             return Err(Error::InvalidArgument {
                 name: "until",

@@ -45,9 +45,19 @@
 // A loaded schema. Immutable: a `const coffer_schema *` may be shared between threads.
 typedef struct coffer_schema coffer_schema;
 
+// An open Coffer: a key store with its schema, policy and retention rules. Thread-safe: one
+// handle may be used from many threads at once. Release it with `coffer_close`.
+typedef struct coffer_t coffer_t;
+
 // A status code: `COFFER_STATUS_OK` (0) or one of the `COFFER_STATUS_*` error codes, equal to
 // the core's `ErrorKind` codes and listed in `tests/vectors/errors.json`.
 typedef uint32_t coffer_status;
+
+// A function that receives every committed audit entry: the `userdata` given to
+// `coffer_audit_subscribe`, and the entry as JSON (`entry_len` bytes, NUL-terminated), valid
+// only during the call. It runs on the thread that wrote the entry and must not call back into
+// the same Coffer handle.
+typedef void (*coffer_audit_callback)(void *userdata, const char *entry, size_t entry_len);
 
 // Success.
 #define COFFER_STATUS_OK 0
@@ -184,6 +194,153 @@ coffer_status coffer_record_normalize(const uint8_t *record_json, size_t record_
 // `coffer_string_free`); `withhold` gives an empty string. `keyed_hash` needs a key store and
 // is `COFFER_STATUS_UNSUPPORTED` here. Thread-safe.
 coffer_status coffer_mask(const uint8_t *rule, size_t rule_len, uint32_t profile, const uint8_t *value, size_t value_len, char **masked_out, size_t *masked_len_out);
+
+// Fills `key_out` with a new random 32-byte master key; `key_out_len` must be at least 32.
+// Keep the key outside the store: Coffer never stores it.
+coffer_status coffer_generate_master_key(uint8_t *key_out, size_t key_out_len);
+
+// Opens (or creates) the store at `path` with a 32-byte master key and optional `options`
+// (JSON; NULL for defaults): `{"schema": "<TOML>", "policy": "<TOML>", "retention": "<TOML>",
+// "create": true, "busy_timeout_ms": 5000, "data_key_cache": 10000}`. A wrong master key is
+// `COFFER_STATUS_WRONG_MASTER_KEY`, before anything is written. Release with `coffer_close`.
+coffer_status coffer_open(const uint8_t *path, size_t path_len, const uint8_t *master_key, size_t master_key_len, const uint8_t *options, size_t options_len, coffer_t **coffer_out);
+
+// Like `coffer_open`, with the master key read from the file `key_file` (32 raw bytes, or 64
+// hexadecimal characters, or base64).
+coffer_status coffer_open_with_key_file(const uint8_t *path, size_t path_len, const uint8_t *key_file, size_t key_file_len, const uint8_t *options, size_t options_len, coffer_t **coffer_out);
+
+// Like `coffer_open`, with the master key read from the environment variable `env_var`
+// (hexadecimal or base64 text; e.g. `COFFER_MASTER_KEY`).
+coffer_status coffer_open_with_key_env(const uint8_t *path, size_t path_len, const uint8_t *env_var, size_t env_var_len, const uint8_t *options, size_t options_len, coffer_t **coffer_out);
+
+// Closes a Coffer and wipes its keys from memory. NULL is ignored. No other thread may be using
+// the handle; using it afterwards is an error while detectable, then undefined behaviour.
+void coffer_close(coffer_t *coffer);
+
+// Normalises, validates and seals a customer record (JSON); `*out` is the envelope (JSON)
+// for the host's database. An invalid record is `COFFER_STATUS_VALIDATION`, and the message
+// lists every problem (paths and codes, never values). `actor` goes into the audit trail.
+coffer_status coffer_seal(const coffer_t *coffer, const uint8_t *record, size_t record_len, const uint8_t *actor, size_t actor_len, char **out, size_t *out_len);
+
+// Seals a JSON array of records with one audit transaction; `*out` is a JSON array of
+// `{"ok": <envelope>}` or `{"error": {"code", "kind", "message"}}`, one per record, in order.
+coffer_status coffer_seal_many(const coffer_t *coffer, const uint8_t *records, size_t records_len, const uint8_t *actor, size_t actor_len, char **out, size_t *out_len);
+
+// Reveals an envelope to an access request (JSON: principal, purpose, context, record; see
+// docs/C-API.md), decided by the policy and recorded in the audit trail before anything is
+// decrypted. `*out` is the view: each field revealed (with `value`), masked (with `value`),
+// denied (with `reason`) or shredded. It holds plaintext: `coffer_string_free` wipes it.
+coffer_status coffer_reveal(const coffer_t *coffer, const uint8_t *envelope, size_t envelope_len, const uint8_t *access, size_t access_len, char **out, size_t *out_len);
+
+// Reveals a JSON array of envelopes to one access request with one audit transaction;
+// `*out` is a JSON array of views.
+coffer_status coffer_reveal_many(const coffer_t *coffer, const uint8_t *envelopes, size_t envelopes_len, const uint8_t *access, size_t access_len, char **out, size_t *out_len);
+
+// The blind-index tokens of `value` for `field` (a pattern such as `id_documents[].number`
+// or a path such as `phones[0]`) in `tenant`: `[{"epoch", "token"}]`, one per active epoch.
+coffer_status coffer_search_index(const coffer_t *coffer, const uint8_t *tenant, size_t tenant_len, const uint8_t *field, size_t field_len, const uint8_t *value, size_t value_len, char **out, size_t *out_len);
+
+// Reseals an envelope under the newest data keys; `*out` is the new envelope.
+coffer_status coffer_reseal(const coffer_t *coffer, const uint8_t *envelope, size_t envelope_len, const uint8_t *actor, size_t actor_len, char **out, size_t *out_len);
+
+// The holds in force, as a JSON array.
+coffer_status coffer_holds(const coffer_t *coffer, char **out, size_t *out_len);
+
+// An erasure request: `*out` lists each category destroyed now or restricted until when, on
+// which rule and legal basis, with the certificate of what was destroyed. Refused with
+// `COFFER_STATUS_LEGAL_HOLD`, nothing destroyed, while a hold covers the subject.
+coffer_status coffer_erase(const coffer_t *coffer, const uint8_t *tenant, size_t tenant_len, const uint8_t *subject, size_t subject_len, const uint8_t *actor, size_t actor_len, char **out, size_t *out_len);
+
+// Sweeps: destroys what `destroy` rules let go (with a certificate) and proposes a
+// destruction list for what `review` rules let go. `*out`: `{"destroyed", "certificate",
+// "proposed_list", "proposed", "held"}`.
+coffer_status coffer_sweep(const coffer_t *coffer, const uint8_t *actor, size_t actor_len, char **out, size_t *out_len);
+
+// Executes an approved destruction list (`list`: its id as decimal text); `*out` is the
+// signed certificate. Without enough approvals: `COFFER_STATUS_APPROVAL`, nothing destroyed.
+coffer_status coffer_execute(const coffer_t *coffer, const uint8_t *list, size_t list_len, const uint8_t *actor, size_t actor_len, char **out, size_t *out_len);
+
+// Verifies the audit chain, and that it still reaches `checkpoint` (JSON; an empty string
+// for none). `*out` is the report: `{"entries", "last_seq", "intact", "first_problem":
+// [seq, "changed" | "removed" | "inserted" | "reordered" | "truncated"] | null,
+// "checkpoint_checked"}`.
+coffer_status coffer_audit_verify(const coffer_t *coffer, const uint8_t *checkpoint, size_t checkpoint_len, char **out, size_t *out_len);
+
+// Makes a signed checkpoint of the audit chain (JSON), to keep where an attacker of the
+// database cannot rewrite it.
+coffer_status coffer_audit_checkpoint(const coffer_t *coffer, const uint8_t *actor, size_t actor_len, char **out, size_t *out_len);
+
+// The whole audit trail as JSON Lines.
+coffer_status coffer_audit_export(const coffer_t *coffer, char **out, size_t *out_len);
+
+// Exports envelopes (a JSON array) with their data keys re-wrapped under `archive_key`
+// (exactly 32 bytes, which the host keeps); `*out` is the signed bundle (JSON).
+coffer_status coffer_archive_export(const coffer_t *coffer, const uint8_t *envelopes, size_t envelopes_len, const uint8_t *archive_key, size_t archive_key_len, const uint8_t *actor, size_t actor_len, char **out, size_t *out_len);
+
+// Restores a bundle (JSON) into this store, given the archive key and the exporting store's
+// public key (both as hexadecimal text); `*out` is the JSON array of restored envelopes.
+coffer_status coffer_archive_restore(const coffer_t *coffer, const uint8_t *bundle, size_t bundle_len, const uint8_t *archive_key, size_t archive_key_len, const uint8_t *public_key, size_t public_key_len, const uint8_t *actor, size_t actor_len, char **out, size_t *out_len);
+
+// The store's Ed25519 public key as hexadecimal text, for verifying checkpoints,
+// certificates and archives offline.
+coffer_status coffer_signing_public_key(const coffer_t *coffer, char **out, size_t *out_len);
+
+// Records a lifecycle event (`relationship_ended`, `account_closed`, `transaction_ended`,
+// `matter_closed`, `consent_withdrawn`, `purpose_achieved`) of a subject on `date`
+// (`YYYY-MM-DD`, not in the future), and recomputes its keep-until dates.
+coffer_status coffer_record_event(const coffer_t *coffer, const uint8_t *tenant, size_t tenant_len, const uint8_t *subject, size_t subject_len, const uint8_t *event, size_t event_len, const uint8_t *date, size_t date_len, const uint8_t *actor, size_t actor_len);
+
+// Approves a destruction list (`list`: its id as decimal text) as `approver` in `role`.
+coffer_status coffer_approve(const coffer_t *coffer, const uint8_t *list, size_t list_len, const uint8_t *approver, size_t approver_len, const uint8_t *role, size_t role_len);
+
+// Releases a hold (`hold`: its id as decimal text).
+coffer_status coffer_hold_release(const coffer_t *coffer, const uint8_t *hold, size_t hold_len, const uint8_t *actor, size_t actor_len);
+
+// Retires a blind-index epoch (decimal text) once the host has backfilled the new one.
+coffer_status coffer_retire_index_epoch(const coffer_t *coffer, const uint8_t *epoch, size_t epoch_len, const uint8_t *actor, size_t actor_len);
+
+// Places a legal hold (JSON: `{"tenant", "subject"?, "category"?, "reason", "until"?,
+// "open_matter"?}`); writes its id.
+coffer_status coffer_hold_place(const coffer_t *coffer, const uint8_t *hold, size_t hold_len, const uint8_t *actor, size_t actor_len, int64_t *result_out);
+
+// Starts a KEK rotation; writes the new KEK version. Then call
+// `coffer_continue_kek_rotation` until it rewraps nothing.
+coffer_status coffer_rotate_kek(const coffer_t *coffer, const uint8_t *actor, size_t actor_len, uint32_t *result_out);
+
+// Rewraps up to 1,000 data keys under the newest KEK; writes how many (0 when done).
+coffer_status coffer_continue_kek_rotation(const coffer_t *coffer, const uint8_t *actor, size_t actor_len, size_t *result_out);
+
+// Starts a new blind-index epoch; writes its number.
+coffer_status coffer_rotate_index_key(const coffer_t *coffer, const uint8_t *actor, size_t actor_len, uint32_t *result_out);
+
+// Makes a new data-key version for (tenant, subject, category); writes the version.
+coffer_status coffer_rotate_data_key(const coffer_t *coffer, const uint8_t *tenant, size_t tenant_len, const uint8_t *subject, size_t subject_len, const uint8_t *category, size_t category_len, const uint8_t *actor, size_t actor_len, uint32_t *result_out);
+
+// Verifies a destruction certificate (JSON) against the store's public key (hexadecimal text).
+// Needs no handle.
+coffer_status coffer_certificate_verify(const uint8_t *certificate, size_t certificate_len, const uint8_t *public_key, size_t public_key_len);
+
+// Verifies an archive bundle (JSON) offline against the exporting store's public key
+// (hexadecimal text), and its contents too when `archive_key` (hexadecimal text) is not NULL.
+// Needs no handle.
+coffer_status coffer_archive_verify(const uint8_t *bundle, size_t bundle_len, const uint8_t *public_key, size_t public_key_len, const uint8_t *archive_key, size_t archive_key_len);
+
+// The blind-index width recommended for `records` records with `distinct` distinct values:
+// `*out` is `{"min_bits", "max_bits", "recommended_bits", "expected_false_positives",
+// "same_value_probability"}`. Needs no handle.
+coffer_status coffer_index_plan(uint64_t records, uint64_t distinct, char **out, size_t *out_len);
+
+// Subscribes `callback` to every audit entry committed after now (e.g. to forward them to a
+// SIEM). Coffer never reads `userdata`; the caller makes it safe to use from any thread.
+coffer_status coffer_audit_subscribe(const coffer_t *coffer, coffer_audit_callback callback, void *userdata);
+
+// Panics inside Rust on purpose and returns `COFFER_STATUS_INTERNAL`: it exists so that a test
+// suite can check that a panic is caught at the boundary instead of aborting the process.
+coffer_status coffer_test_panic(void);
+
+// Rewraps the keyring under a new 32-byte master key (instant: data keys are untouched). The old
+// key no longer opens the store afterwards.
+coffer_status coffer_rotate_master_key(const coffer_t *coffer, const uint8_t *new_master_key, size_t new_master_key_len, const uint8_t *actor, size_t actor_len);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -453,3 +453,1165 @@ pub unsafe extern "C" fn coffer_mask(
         unsafe { output(&text, masked_out, masked_len_out) }
     })
 }
+
+// ---- the vault ---------------------------------------------------------------------------------
+
+use coffer::retention::Event;
+use coffer::{Coffer, Envelope, MasterKey, wire};
+use std::ffi::c_void;
+
+const HANDLE_MAGIC: u64 = 0x436f_6666_6572_2131; // "Coffer!1"
+const MAX_BATCH: usize = 100_000;
+
+/// An open Coffer: a key store with its schema, policy and retention rules. Thread-safe: one
+/// handle may be used from many threads at once. Release it with `coffer_close`.
+pub struct coffer_t {
+    magic: u64,
+    inner: Coffer,
+}
+
+/// Borrows the Coffer behind a handle.
+///
+/// # Safety
+/// `h` must be NULL or a handle from `coffer_open*` not yet closed. A closed handle is caught
+/// while its memory has not been reused; after that, using it is undefined behaviour.
+unsafe fn handle<'a>(h: *const coffer_t) -> Result<&'a Coffer, Error> {
+    // SAFETY: the caller promises `h` is NULL or a live handle.
+    match unsafe { h.as_ref() } {
+        None => Err(null_argument("coffer")),
+        Some(c) if c.magic != HANDLE_MAGIC => Err(Error::InvalidArgument {
+            name: "coffer",
+            reason: "the handle was closed or is not a Coffer handle".into(),
+        }),
+        Some(c) => Ok(&c.inner),
+    }
+}
+
+/// Parses a decimal id given as text.
+fn number<T: std::str::FromStr>(text: &str, name: &'static str) -> Result<T, Error> {
+    text.trim().parse().map_err(|_| Error::InvalidArgument {
+        name,
+        reason: "expected a decimal number".into(),
+    })
+}
+
+fn open_with(path: &str, key: &MasterKey, options: Option<&str>) -> Result<Coffer, Error> {
+    let opts = match options {
+        Some(o) => wire::open_options_from_json(o)?,
+        None => coffer::OpenOptions::default(),
+    };
+    Coffer::open_with(path, key, opts)
+}
+
+/// Opens with the key that `key` makes from its text argument.
+///
+/// # Safety
+/// As `coffer_open`.
+// Mirrors the C signature of the `coffer_open*` functions it serves.
+#[allow(clippy::too_many_arguments)]
+unsafe fn open_call(
+    path: *const u8,
+    path_len: usize,
+    key_arg: *const u8,
+    key_arg_len: usize,
+    options: *const u8,
+    options_len: usize,
+    coffer_out: *mut *mut coffer_t,
+    key: impl FnOnce(&[u8]) -> Result<MasterKey, Error>,
+) -> coffer_status {
+    boundary(|| {
+        check_out(coffer_out, "coffer_out")?;
+        // SAFETY: the caller promises each pointer is NULL or readable for its length;
+        // `options` may be NULL (defaults).
+        let path = unsafe { input_str(path, path_len, "path") }?;
+        // SAFETY: the caller promises this pointer is NULL or readable for its length, for the call.
+        let key = key(unsafe { input(key_arg, key_arg_len, "master_key") }?)?;
+        let options = if options.is_null() {
+            None
+        } else {
+            // SAFETY: the caller promises this pointer is NULL or readable for its length, for the call.
+            Some(unsafe { input_str(options, options_len, "options") }?)
+        };
+        let c = open_with(path, &key, options)?;
+        let boxed = Box::new(coffer_t {
+            magic: HANDLE_MAGIC,
+            inner: c,
+        });
+        // SAFETY: checked non-NULL; written only on success.
+        unsafe { *coffer_out = Box::into_raw(boxed) };
+        Ok(())
+    })
+}
+
+/// Fills `key_out` with a new random 32-byte master key; `key_out_len` must be at least 32.
+/// Keep the key outside the store: Coffer never stores it.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn coffer_generate_master_key(
+    key_out: *mut u8,
+    key_out_len: usize,
+) -> coffer_status {
+    boundary(|| {
+        check_out(key_out, "key_out")?;
+        if key_out_len < 32 {
+            return Err(Error::InvalidArgument {
+                name: "key_out_len",
+                reason: format!("the buffer holds {key_out_len} bytes; a master key is 32"),
+            });
+        }
+        let bytes = MasterKey::generate()?.to_bytes();
+        // SAFETY: checked non-NULL; the caller promises `key_out_len` (at least 32) writable bytes.
+        unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), key_out, 32) };
+        Ok(())
+    })
+}
+
+/// Opens (or creates) the store at `path` with a 32-byte master key and optional `options`
+/// (JSON; NULL for defaults): `{"schema": "<TOML>", "policy": "<TOML>", "retention": "<TOML>",
+/// "create": true, "busy_timeout_ms": 5000, "data_key_cache": 10000}`. A wrong master key is
+/// `COFFER_STATUS_WRONG_MASTER_KEY`, before anything is written. Release with `coffer_close`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn coffer_open(
+    path: *const u8,
+    path_len: usize,
+    master_key: *const u8,
+    master_key_len: usize,
+    options: *const u8,
+    options_len: usize,
+    coffer_out: *mut *mut coffer_t,
+) -> coffer_status {
+    // SAFETY: forwarded contract.
+    unsafe {
+        open_call(
+            path,
+            path_len,
+            master_key,
+            master_key_len,
+            options,
+            options_len,
+            coffer_out,
+            MasterKey::from_bytes,
+        )
+    }
+}
+
+/// Like `coffer_open`, with the master key read from the file `key_file` (32 raw bytes, or 64
+/// hexadecimal characters, or base64).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn coffer_open_with_key_file(
+    path: *const u8,
+    path_len: usize,
+    key_file: *const u8,
+    key_file_len: usize,
+    options: *const u8,
+    options_len: usize,
+    coffer_out: *mut *mut coffer_t,
+) -> coffer_status {
+    let key = |p: &[u8]| {
+        MasterKey::from_file(std::str::from_utf8(p).map_err(|_| null_argument("key_file"))?)
+    };
+    // SAFETY: forwarded contract.
+    unsafe {
+        open_call(
+            path,
+            path_len,
+            key_file,
+            key_file_len,
+            options,
+            options_len,
+            coffer_out,
+            key,
+        )
+    }
+}
+
+/// Like `coffer_open`, with the master key read from the environment variable `env_var`
+/// (hexadecimal or base64 text; e.g. `COFFER_MASTER_KEY`).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn coffer_open_with_key_env(
+    path: *const u8,
+    path_len: usize,
+    env_var: *const u8,
+    env_var_len: usize,
+    options: *const u8,
+    options_len: usize,
+    coffer_out: *mut *mut coffer_t,
+) -> coffer_status {
+    let key = |v: &[u8]| {
+        MasterKey::from_env(std::str::from_utf8(v).map_err(|_| null_argument("env_var"))?)
+    };
+    // SAFETY: forwarded contract.
+    unsafe {
+        open_call(
+            path,
+            path_len,
+            env_var,
+            env_var_len,
+            options,
+            options_len,
+            coffer_out,
+            key,
+        )
+    }
+}
+
+/// Closes a Coffer and wipes its keys from memory. NULL is ignored. No other thread may be using
+/// the handle; using it afterwards is an error while detectable, then undefined behaviour.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn coffer_close(coffer: *mut coffer_t) {
+    if coffer.is_null() {
+        return;
+    }
+    let _ = catch_unwind(AssertUnwindSafe(|| {
+        // SAFETY: the caller promises a live handle, closed once.
+        let mut boxed = unsafe { Box::from_raw(coffer) };
+        boxed.magic = 0;
+        drop(boxed);
+    }));
+}
+
+/// One text argument: its pointer, its length, and its name for error messages.
+type Arg = (*const u8, usize, &'static str);
+
+/// The body of a function taking a handle and text arguments and giving one text output.
+///
+/// # Safety
+/// `coffer` is NULL or a live handle; each argument pointer is NULL or readable for its length;
+/// `out` and `out_len` are NULL or valid for writes.
+unsafe fn text_fn<const N: usize>(
+    coffer: *const coffer_t,
+    args: [Arg; N],
+    out: *mut *mut c_char,
+    out_len: *mut usize,
+    f: impl FnOnce(&Coffer, [&str; N]) -> Result<zeroize::Zeroizing<String>, Error>,
+) -> coffer_status {
+    boundary(|| {
+        check_out(out, "out")?;
+        check_out(out_len, "out_len")?;
+        // SAFETY: forwarded contract.
+        let c = unsafe { handle(coffer) }?;
+        // SAFETY: the caller promises this pointer is NULL or readable for its length, for the call.
+        let texts = unsafe { texts(args) }?;
+        let text = f(c, texts)?;
+        // SAFETY: both checked above.
+        unsafe { output(&text, out, out_len) }
+    })
+}
+
+/// The body of a function taking a handle and text arguments, with no output.
+///
+/// # Safety
+/// As [`text_fn`].
+unsafe fn unit_fn<const N: usize>(
+    coffer: *const coffer_t,
+    args: [Arg; N],
+    f: impl FnOnce(&Coffer, [&str; N]) -> Result<(), Error>,
+) -> coffer_status {
+    boundary(|| {
+        // SAFETY: forwarded contract.
+        let c = unsafe { handle(coffer) }?;
+        // SAFETY: the caller promises this pointer is NULL or readable for its length, for the call.
+        f(c, unsafe { texts(args) }?)
+    })
+}
+
+/// The body of a function taking a handle and text arguments, giving one number.
+///
+/// # Safety
+/// As [`text_fn`]; `result_out` is NULL or valid for a write.
+unsafe fn number_fn<T, const N: usize>(
+    coffer: *const coffer_t,
+    args: [Arg; N],
+    result_out: *mut T,
+    f: impl FnOnce(&Coffer, [&str; N]) -> Result<T, Error>,
+) -> coffer_status {
+    boundary(|| {
+        check_out(result_out, "result_out")?;
+        // SAFETY: forwarded contract.
+        let c = unsafe { handle(coffer) }?;
+        // SAFETY: the caller promises this pointer is NULL or readable for its length, for the call.
+        let value = f(c, unsafe { texts(args) }?)?;
+        // SAFETY: checked above; written only on success.
+        unsafe { *result_out = value };
+        Ok(())
+    })
+}
+
+/// Borrows every text argument, or reports the first bad one.
+///
+/// # Safety
+/// Each pointer is NULL or readable for its length for the call's duration.
+unsafe fn texts<'a, const N: usize>(args: [Arg; N]) -> Result<[&'a str; N], Error> {
+    let mut out = [""; N];
+    for (i, (ptr, len, name)) in args.into_iter().enumerate() {
+        // SAFETY: forwarded contract.
+        out[i] = unsafe { input_str(ptr, len, name) }?;
+    }
+    Ok(out)
+}
+
+fn z(s: String) -> Result<zeroize::Zeroizing<String>, Error> {
+    Ok(zeroize::Zeroizing::new(s))
+}
+
+fn json_array(
+    items: impl IntoIterator<Item = zeroize::Zeroizing<String>>,
+) -> zeroize::Zeroizing<String> {
+    let mut out = zeroize::Zeroizing::new(String::from("["));
+    for (i, item) in items.into_iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(&item);
+    }
+    out.push(']');
+    out
+}
+
+/// Normalises, validates and seals a customer record (JSON); `*out` is the envelope (JSON)
+/// for the host's database. An invalid record is `COFFER_STATUS_VALIDATION`, and the message
+/// lists every problem (paths and codes, never values). `actor` goes into the audit trail.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn coffer_seal(
+    coffer: *const coffer_t,
+    record: *const u8,
+    record_len: usize,
+    actor: *const u8,
+    actor_len: usize,
+    out: *mut *mut c_char,
+    out_len: *mut usize,
+) -> coffer_status {
+    // SAFETY: forwarded contract (see the function's documentation).
+    unsafe {
+        text_fn(
+            coffer,
+            [(record, record_len, "record"), (actor, actor_len, "actor")],
+            out,
+            out_len,
+            |c: &Coffer, [record, actor]: [&str; 2]| {
+                c.seal(coffer::record::CustomerRecord::from_json(record)?, actor)
+                    .map(|e| e.to_json())
+            },
+        )
+    }
+}
+
+/// Seals a JSON array of records with one audit transaction; `*out` is a JSON array of
+/// `{"ok": <envelope>}` or `{"error": {"code", "kind", "message"}}`, one per record, in order.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn coffer_seal_many(
+    coffer: *const coffer_t,
+    records: *const u8,
+    records_len: usize,
+    actor: *const u8,
+    actor_len: usize,
+    out: *mut *mut c_char,
+    out_len: *mut usize,
+) -> coffer_status {
+    // SAFETY: forwarded contract (see the function's documentation).
+    unsafe {
+        text_fn(
+            coffer,
+            [
+                (records, records_len, "records"),
+                (actor, actor_len, "actor"),
+            ],
+            out,
+            out_len,
+            |c: &Coffer, [records, actor]: [&str; 2]| {
+                let parsed: Vec<Result<coffer::record::CustomerRecord, Error>> =
+                    wire::array_items(records, "records", MAX_BATCH)?
+                        .iter()
+                        .map(|t| coffer::record::CustomerRecord::from_json(t))
+                        .collect();
+                let valid: Vec<coffer::record::CustomerRecord> = parsed
+                    .iter()
+                    .filter_map(|r| r.as_ref().ok().cloned())
+                    .collect();
+                let mut sealed = c.seal_many(valid, actor)?.into_iter();
+                let results: Vec<Result<String, Error>> = parsed
+                    .into_iter()
+                    .map(|p| match p {
+                        Err(e) => Err(e),
+                        Ok(_) => sealed
+                            .next()
+                            .unwrap_or_else(|| {
+                                Err(Error::Internal {
+                                    message: "batch".into(),
+                                })
+                            })
+                            .map(|e| e.to_json().to_string()),
+                    })
+                    .collect();
+                Ok::<_, Error>(wire::results_to_json(&results))
+            },
+        )
+    }
+}
+
+/// Reveals an envelope to an access request (JSON: principal, purpose, context, record; see
+/// docs/C-API.md), decided by the policy and recorded in the audit trail before anything is
+/// decrypted. `*out` is the view: each field revealed (with `value`), masked (with `value`),
+/// denied (with `reason`) or shredded. It holds plaintext: `coffer_string_free` wipes it.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn coffer_reveal(
+    coffer: *const coffer_t,
+    envelope: *const u8,
+    envelope_len: usize,
+    access: *const u8,
+    access_len: usize,
+    out: *mut *mut c_char,
+    out_len: *mut usize,
+) -> coffer_status {
+    // SAFETY: forwarded contract (see the function's documentation).
+    unsafe {
+        text_fn(
+            coffer,
+            [
+                (envelope, envelope_len, "envelope"),
+                (access, access_len, "access"),
+            ],
+            out,
+            out_len,
+            |c: &Coffer, [envelope, access]: [&str; 2]| {
+                let env = c.open_envelope(envelope)?;
+                c.reveal(&env, &wire::access_from_json(access)?)
+                    .map(|v| wire::view_to_json(&v))
+            },
+        )
+    }
+}
+
+/// Reveals a JSON array of envelopes to one access request with one audit transaction;
+/// `*out` is a JSON array of views.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn coffer_reveal_many(
+    coffer: *const coffer_t,
+    envelopes: *const u8,
+    envelopes_len: usize,
+    access: *const u8,
+    access_len: usize,
+    out: *mut *mut c_char,
+    out_len: *mut usize,
+) -> coffer_status {
+    // SAFETY: forwarded contract (see the function's documentation).
+    unsafe {
+        text_fn(
+            coffer,
+            [
+                (envelopes, envelopes_len, "envelopes"),
+                (access, access_len, "access"),
+            ],
+            out,
+            out_len,
+            |c: &Coffer, [envelopes, access]: [&str; 2]| {
+                let envs = wire::envelopes_from_json(envelopes, MAX_BATCH)?;
+                let views = c.reveal_many(&envs, &wire::access_from_json(access)?)?;
+                Ok::<_, Error>(json_array(views.iter().map(wire::view_to_json)))
+            },
+        )
+    }
+}
+
+/// The blind-index tokens of `value` for `field` (a pattern such as `id_documents[].number`
+/// or a path such as `phones[0]`) in `tenant`: `[{"epoch", "token"}]`, one per active epoch.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn coffer_search_index(
+    coffer: *const coffer_t,
+    tenant: *const u8,
+    tenant_len: usize,
+    field: *const u8,
+    field_len: usize,
+    value: *const u8,
+    value_len: usize,
+    out: *mut *mut c_char,
+    out_len: *mut usize,
+) -> coffer_status {
+    // SAFETY: forwarded contract (see the function's documentation).
+    unsafe {
+        text_fn(
+            coffer,
+            [
+                (tenant, tenant_len, "tenant"),
+                (field, field_len, "field"),
+                (value, value_len, "value"),
+            ],
+            out,
+            out_len,
+            |c: &Coffer, [tenant, field, value]: [&str; 3]| {
+                z(wire::tokens_to_json(&c.search_index(tenant, field, value)?))
+            },
+        )
+    }
+}
+
+/// Reseals an envelope under the newest data keys; `*out` is the new envelope.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn coffer_reseal(
+    coffer: *const coffer_t,
+    envelope: *const u8,
+    envelope_len: usize,
+    actor: *const u8,
+    actor_len: usize,
+    out: *mut *mut c_char,
+    out_len: *mut usize,
+) -> coffer_status {
+    // SAFETY: forwarded contract (see the function's documentation).
+    unsafe {
+        text_fn(
+            coffer,
+            [
+                (envelope, envelope_len, "envelope"),
+                (actor, actor_len, "actor"),
+            ],
+            out,
+            out_len,
+            |c: &Coffer, [envelope, actor]: [&str; 2]| {
+                c.reseal(&c.open_envelope(envelope)?, actor)
+                    .map(|e| e.to_json())
+            },
+        )
+    }
+}
+
+/// The holds in force, as a JSON array.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn coffer_holds(
+    coffer: *const coffer_t,
+    out: *mut *mut c_char,
+    out_len: *mut usize,
+) -> coffer_status {
+    // SAFETY: forwarded contract (see the function's documentation).
+    unsafe {
+        text_fn(coffer, [], out, out_len, |c: &Coffer, []: [&str; 0]| {
+            z(serde_json::to_string(&c.holds(None)?).unwrap_or_default())
+        })
+    }
+}
+
+/// An erasure request: `*out` lists each category destroyed now or restricted until when, on
+/// which rule and legal basis, with the certificate of what was destroyed. Refused with
+/// `COFFER_STATUS_LEGAL_HOLD`, nothing destroyed, while a hold covers the subject.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn coffer_erase(
+    coffer: *const coffer_t,
+    tenant: *const u8,
+    tenant_len: usize,
+    subject: *const u8,
+    subject_len: usize,
+    actor: *const u8,
+    actor_len: usize,
+    out: *mut *mut c_char,
+    out_len: *mut usize,
+) -> coffer_status {
+    // SAFETY: forwarded contract (see the function's documentation).
+    unsafe {
+        text_fn(
+            coffer,
+            [
+                (tenant, tenant_len, "tenant"),
+                (subject, subject_len, "subject"),
+                (actor, actor_len, "actor"),
+            ],
+            out,
+            out_len,
+            |c: &Coffer, [tenant, subject, actor]: [&str; 3]| {
+                z(serde_json::to_string(&c.erase(tenant, subject, actor)?).unwrap_or_default())
+            },
+        )
+    }
+}
+
+/// Sweeps: destroys what `destroy` rules let go (with a certificate) and proposes a
+/// destruction list for what `review` rules let go. `*out`: `{"destroyed", "certificate",
+/// "proposed_list", "proposed", "held"}`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn coffer_sweep(
+    coffer: *const coffer_t,
+    actor: *const u8,
+    actor_len: usize,
+    out: *mut *mut c_char,
+    out_len: *mut usize,
+) -> coffer_status {
+    // SAFETY: forwarded contract (see the function's documentation).
+    unsafe {
+        text_fn(
+            coffer,
+            [(actor, actor_len, "actor")],
+            out,
+            out_len,
+            |c: &Coffer, [actor]: [&str; 1]| z(wire::sweep_to_json(&c.sweep(actor)?)),
+        )
+    }
+}
+
+/// Executes an approved destruction list (`list`: its id as decimal text); `*out` is the
+/// signed certificate. Without enough approvals: `COFFER_STATUS_APPROVAL`, nothing destroyed.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn coffer_execute(
+    coffer: *const coffer_t,
+    list: *const u8,
+    list_len: usize,
+    actor: *const u8,
+    actor_len: usize,
+    out: *mut *mut c_char,
+    out_len: *mut usize,
+) -> coffer_status {
+    // SAFETY: forwarded contract (see the function's documentation).
+    unsafe {
+        text_fn(
+            coffer,
+            [(list, list_len, "list"), (actor, actor_len, "actor")],
+            out,
+            out_len,
+            |c: &Coffer, [list, actor]: [&str; 2]| {
+                z(c.execute(number(list, "list")?, actor)?.to_json())
+            },
+        )
+    }
+}
+
+/// Verifies the audit chain, and that it still reaches `checkpoint` (JSON; an empty string
+/// for none). `*out` is the report: `{"entries", "last_seq", "intact", "first_problem":
+/// [seq, "changed" | "removed" | "inserted" | "reordered" | "truncated"] | null,
+/// "checkpoint_checked"}`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn coffer_audit_verify(
+    coffer: *const coffer_t,
+    checkpoint: *const u8,
+    checkpoint_len: usize,
+    out: *mut *mut c_char,
+    out_len: *mut usize,
+) -> coffer_status {
+    // SAFETY: forwarded contract (see the function's documentation).
+    unsafe {
+        text_fn(
+            coffer,
+            [(checkpoint, checkpoint_len, "checkpoint")],
+            out,
+            out_len,
+            |c: &Coffer, [checkpoint]: [&str; 1]| {
+                let cp = if checkpoint.trim().is_empty() {
+                    None
+                } else {
+                    Some(coffer::audit::Checkpoint::from_json(checkpoint)?)
+                };
+                z(serde_json::to_string(&c.audit_verify(cp.as_ref())?).unwrap_or_default())
+            },
+        )
+    }
+}
+
+/// Makes a signed checkpoint of the audit chain (JSON), to keep where an attacker of the
+/// database cannot rewrite it.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn coffer_audit_checkpoint(
+    coffer: *const coffer_t,
+    actor: *const u8,
+    actor_len: usize,
+    out: *mut *mut c_char,
+    out_len: *mut usize,
+) -> coffer_status {
+    // SAFETY: forwarded contract (see the function's documentation).
+    unsafe {
+        text_fn(
+            coffer,
+            [(actor, actor_len, "actor")],
+            out,
+            out_len,
+            |c: &Coffer, [actor]: [&str; 1]| z(c.audit_checkpoint(actor)?.to_json()),
+        )
+    }
+}
+
+/// The whole audit trail as JSON Lines.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn coffer_audit_export(
+    coffer: *const coffer_t,
+    out: *mut *mut c_char,
+    out_len: *mut usize,
+) -> coffer_status {
+    // SAFETY: forwarded contract (see the function's documentation).
+    unsafe {
+        text_fn(coffer, [], out, out_len, |c: &Coffer, []: [&str; 0]| {
+            let mut buf = Vec::new();
+            c.audit_export(&mut buf)?;
+            z(String::from_utf8(buf).unwrap_or_default())
+        })
+    }
+}
+
+/// Exports envelopes (a JSON array) with their data keys re-wrapped under `archive_key`
+/// (exactly 32 bytes, which the host keeps); `*out` is the signed bundle (JSON).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn coffer_archive_export(
+    coffer: *const coffer_t,
+    envelopes: *const u8,
+    envelopes_len: usize,
+    archive_key: *const u8,
+    archive_key_len: usize,
+    actor: *const u8,
+    actor_len: usize,
+    out: *mut *mut c_char,
+    out_len: *mut usize,
+) -> coffer_status {
+    // SAFETY: forwarded contract (see the function's documentation).
+    unsafe {
+        text_fn(
+            coffer,
+            [
+                (envelopes, envelopes_len, "envelopes"),
+                (archive_key, archive_key_len, "archive_key"),
+                (actor, actor_len, "actor"),
+            ],
+            out,
+            out_len,
+            |c: &Coffer, [envelopes, archive_key, actor]: [&str; 3]| {
+                let envs: Vec<Envelope> = wire::envelopes_from_json(envelopes, MAX_BATCH)?;
+                let key = coffer::crypto::from_hex(archive_key).ok_or_else(|| {
+                    Error::InvalidArgument {
+                        name: "archive_key",
+                        reason: "64 hexadecimal characters".into(),
+                    }
+                })?;
+                z(c.archive_export(&envs, &key, actor)?.to_json())
+            },
+        )
+    }
+}
+
+/// Restores a bundle (JSON) into this store, given the archive key and the exporting store's
+/// public key (both as hexadecimal text); `*out` is the JSON array of restored envelopes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn coffer_archive_restore(
+    coffer: *const coffer_t,
+    bundle: *const u8,
+    bundle_len: usize,
+    archive_key: *const u8,
+    archive_key_len: usize,
+    public_key: *const u8,
+    public_key_len: usize,
+    actor: *const u8,
+    actor_len: usize,
+    out: *mut *mut c_char,
+    out_len: *mut usize,
+) -> coffer_status {
+    // SAFETY: forwarded contract (see the function's documentation).
+    unsafe {
+        text_fn(
+            coffer,
+            [
+                (bundle, bundle_len, "bundle"),
+                (archive_key, archive_key_len, "archive_key"),
+                (public_key, public_key_len, "public_key"),
+                (actor, actor_len, "actor"),
+            ],
+            out,
+            out_len,
+            |c: &Coffer, [bundle, archive_key, public_key, actor]: [&str; 4]| {
+                let b = coffer::ArchiveBundle::from_json(bundle)?;
+                let hex = |t: &str, name| {
+                    coffer::crypto::from_hex(t).ok_or_else(|| Error::InvalidArgument {
+                        name,
+                        reason: "expected hexadecimal text".into(),
+                    })
+                };
+                let envs = c.archive_restore(
+                    &b,
+                    &hex(archive_key, "archive_key")?,
+                    &hex(public_key, "public_key")?,
+                    actor,
+                )?;
+                Ok::<_, Error>(json_array(envs.iter().map(|e| e.to_json())))
+            },
+        )
+    }
+}
+
+/// The store's Ed25519 public key as hexadecimal text, for verifying checkpoints,
+/// certificates and archives offline.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn coffer_signing_public_key(
+    coffer: *const coffer_t,
+    out: *mut *mut c_char,
+    out_len: *mut usize,
+) -> coffer_status {
+    // SAFETY: forwarded contract (see the function's documentation).
+    unsafe {
+        text_fn(coffer, [], out, out_len, |c: &Coffer, []: [&str; 0]| {
+            z(coffer::crypto::hex(&c.signing_public_key()))
+        })
+    }
+}
+
+/// Records a lifecycle event (`relationship_ended`, `account_closed`, `transaction_ended`,
+/// `matter_closed`, `consent_withdrawn`, `purpose_achieved`) of a subject on `date`
+/// (`YYYY-MM-DD`, not in the future), and recomputes its keep-until dates.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn coffer_record_event(
+    coffer: *const coffer_t,
+    tenant: *const u8,
+    tenant_len: usize,
+    subject: *const u8,
+    subject_len: usize,
+    event: *const u8,
+    event_len: usize,
+    date: *const u8,
+    date_len: usize,
+    actor: *const u8,
+    actor_len: usize,
+) -> coffer_status {
+    // SAFETY: forwarded contract (see the function's documentation).
+    unsafe {
+        unit_fn(
+            coffer,
+            [
+                (tenant, tenant_len, "tenant"),
+                (subject, subject_len, "subject"),
+                (event, event_len, "event"),
+                (date, date_len, "date"),
+                (actor, actor_len, "actor"),
+            ],
+            |c: &Coffer, [tenant, subject, event, date, actor]: [&str; 5]| {
+                let e = Event::parse(event).ok_or_else(|| Error::InvalidArgument {
+                    name: "event",
+                    reason: "not a lifecycle event".into(),
+                })?;
+                c.record_event(tenant, subject, e, wire::parse_date(date)?, actor)
+            },
+        )
+    }
+}
+
+/// Approves a destruction list (`list`: its id as decimal text) as `approver` in `role`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn coffer_approve(
+    coffer: *const coffer_t,
+    list: *const u8,
+    list_len: usize,
+    approver: *const u8,
+    approver_len: usize,
+    role: *const u8,
+    role_len: usize,
+) -> coffer_status {
+    // SAFETY: forwarded contract (see the function's documentation).
+    unsafe {
+        unit_fn(
+            coffer,
+            [
+                (list, list_len, "list"),
+                (approver, approver_len, "approver"),
+                (role, role_len, "role"),
+            ],
+            |c: &Coffer, [list, approver, role]: [&str; 3]| {
+                c.approve(number(list, "list")?, approver, role)
+            },
+        )
+    }
+}
+
+/// Releases a hold (`hold`: its id as decimal text).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn coffer_hold_release(
+    coffer: *const coffer_t,
+    hold: *const u8,
+    hold_len: usize,
+    actor: *const u8,
+    actor_len: usize,
+) -> coffer_status {
+    // SAFETY: forwarded contract (see the function's documentation).
+    unsafe {
+        unit_fn(
+            coffer,
+            [(hold, hold_len, "hold"), (actor, actor_len, "actor")],
+            |c: &Coffer, [hold, actor]: [&str; 2]| c.release_hold(number(hold, "hold")?, actor),
+        )
+    }
+}
+
+/// Retires a blind-index epoch (decimal text) once the host has backfilled the new one.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn coffer_retire_index_epoch(
+    coffer: *const coffer_t,
+    epoch: *const u8,
+    epoch_len: usize,
+    actor: *const u8,
+    actor_len: usize,
+) -> coffer_status {
+    // SAFETY: forwarded contract (see the function's documentation).
+    unsafe {
+        unit_fn(
+            coffer,
+            [(epoch, epoch_len, "epoch"), (actor, actor_len, "actor")],
+            |c: &Coffer, [epoch, actor]: [&str; 2]| {
+                c.retire_index_epoch(number(epoch, "epoch")?, actor)
+            },
+        )
+    }
+}
+
+/// Places a legal hold (JSON: `{"tenant", "subject"?, "category"?, "reason", "until"?,
+/// "open_matter"?}`); writes its id.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn coffer_hold_place(
+    coffer: *const coffer_t,
+    hold: *const u8,
+    hold_len: usize,
+    actor: *const u8,
+    actor_len: usize,
+    result_out: *mut i64,
+) -> coffer_status {
+    // SAFETY: forwarded contract (see the function's documentation).
+    unsafe {
+        number_fn(
+            coffer,
+            [(hold, hold_len, "hold"), (actor, actor_len, "actor")],
+            result_out,
+            |c: &Coffer, [hold, actor]: [&str; 2]| c.place_hold(wire::hold_from_json(hold)?, actor),
+        )
+    }
+}
+
+/// Starts a KEK rotation; writes the new KEK version. Then call
+/// `coffer_continue_kek_rotation` until it rewraps nothing.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn coffer_rotate_kek(
+    coffer: *const coffer_t,
+    actor: *const u8,
+    actor_len: usize,
+    result_out: *mut u32,
+) -> coffer_status {
+    // SAFETY: forwarded contract (see the function's documentation).
+    unsafe {
+        number_fn(
+            coffer,
+            [(actor, actor_len, "actor")],
+            result_out,
+            |c: &Coffer, [actor]: [&str; 1]| c.rotate_kek(actor),
+        )
+    }
+}
+
+/// Rewraps up to 1,000 data keys under the newest KEK; writes how many (0 when done).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn coffer_continue_kek_rotation(
+    coffer: *const coffer_t,
+    actor: *const u8,
+    actor_len: usize,
+    result_out: *mut usize,
+) -> coffer_status {
+    // SAFETY: forwarded contract (see the function's documentation).
+    unsafe {
+        number_fn(
+            coffer,
+            [(actor, actor_len, "actor")],
+            result_out,
+            |c: &Coffer, [actor]: [&str; 1]| c.continue_kek_rotation(1000, actor),
+        )
+    }
+}
+
+/// Starts a new blind-index epoch; writes its number.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn coffer_rotate_index_key(
+    coffer: *const coffer_t,
+    actor: *const u8,
+    actor_len: usize,
+    result_out: *mut u32,
+) -> coffer_status {
+    // SAFETY: forwarded contract (see the function's documentation).
+    unsafe {
+        number_fn(
+            coffer,
+            [(actor, actor_len, "actor")],
+            result_out,
+            |c: &Coffer, [actor]: [&str; 1]| c.rotate_index_key(actor),
+        )
+    }
+}
+
+/// Makes a new data-key version for (tenant, subject, category); writes the version.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn coffer_rotate_data_key(
+    coffer: *const coffer_t,
+    tenant: *const u8,
+    tenant_len: usize,
+    subject: *const u8,
+    subject_len: usize,
+    category: *const u8,
+    category_len: usize,
+    actor: *const u8,
+    actor_len: usize,
+    result_out: *mut u32,
+) -> coffer_status {
+    // SAFETY: forwarded contract (see the function's documentation).
+    unsafe {
+        number_fn(
+            coffer,
+            [
+                (tenant, tenant_len, "tenant"),
+                (subject, subject_len, "subject"),
+                (category, category_len, "category"),
+                (actor, actor_len, "actor"),
+            ],
+            result_out,
+            |c: &Coffer, [tenant, subject, category, actor]: [&str; 4]| {
+                c.rotate_data_key(tenant, subject, category, actor)
+            },
+        )
+    }
+}
+
+/// Verifies a destruction certificate (JSON) against the store's public key (hexadecimal text).
+/// Needs no handle.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn coffer_certificate_verify(
+    certificate: *const u8,
+    certificate_len: usize,
+    public_key: *const u8,
+    public_key_len: usize,
+) -> coffer_status {
+    boundary(|| {
+        // SAFETY: the caller promises readable inputs.
+        let cert = coffer::Certificate::from_json(unsafe {
+            input_str(certificate, certificate_len, "certificate")
+        }?)?;
+        // SAFETY: the caller promises this pointer is NULL or readable for its length, for the call.
+        let pk = unsafe { input_str(public_key, public_key_len, "public_key") }?;
+        cert.verify(
+            &coffer::crypto::from_hex(pk).ok_or_else(|| Error::InvalidArgument {
+                name: "public_key",
+                reason: "expected hexadecimal text".into(),
+            })?,
+        )
+    })
+}
+
+/// Verifies an archive bundle (JSON) offline against the exporting store's public key
+/// (hexadecimal text), and its contents too when `archive_key` (hexadecimal text) is not NULL.
+/// Needs no handle.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn coffer_archive_verify(
+    bundle: *const u8,
+    bundle_len: usize,
+    public_key: *const u8,
+    public_key_len: usize,
+    archive_key: *const u8,
+    archive_key_len: usize,
+) -> coffer_status {
+    boundary(|| {
+        let hex = |t: &str, name| {
+            coffer::crypto::from_hex(t).ok_or_else(|| Error::InvalidArgument {
+                name,
+                reason: "expected hexadecimal text".into(),
+            })
+        };
+        // SAFETY: the caller promises readable inputs; `archive_key` may be NULL.
+        let b =
+            coffer::ArchiveBundle::from_json(unsafe { input_str(bundle, bundle_len, "bundle") }?)?;
+        let pk = hex(
+            // SAFETY: the caller promises this pointer is NULL or readable for its length, for the call.
+            unsafe { input_str(public_key, public_key_len, "public_key") }?,
+            "public_key",
+        )?;
+        let ak = if archive_key.is_null() {
+            None
+        } else {
+            Some(hex(
+                // SAFETY: the caller promises this pointer is NULL or readable for its length, for the call.
+                unsafe { input_str(archive_key, archive_key_len, "archive_key") }?,
+                "archive_key",
+            )?)
+        };
+        b.verify(&pk, ak.as_deref()).map(|_| ())
+    })
+}
+
+/// The blind-index width recommended for `records` records with `distinct` distinct values:
+/// `*out` is `{"min_bits", "max_bits", "recommended_bits", "expected_false_positives",
+/// "same_value_probability"}`. Needs no handle.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn coffer_index_plan(
+    records: u64,
+    distinct: u64,
+    out: *mut *mut c_char,
+    out_len: *mut usize,
+) -> coffer_status {
+    boundary(|| {
+        check_out(out, "out")?;
+        check_out(out_len, "out_len")?;
+        // SAFETY: both checked.
+        unsafe {
+            output(
+                &wire::plan_to_json(&coffer::plan_index(records, distinct)),
+                out,
+                out_len,
+            )
+        }
+    })
+}
+
+/// A function that receives every committed audit entry: the `userdata` given to
+/// `coffer_audit_subscribe`, and the entry as JSON (`entry_len` bytes, NUL-terminated), valid
+/// only during the call. It runs on the thread that wrote the entry and must not call back into
+/// the same Coffer handle.
+pub type coffer_audit_callback =
+    Option<unsafe extern "C" fn(userdata: *mut c_void, entry: *const c_char, entry_len: usize)>;
+
+/// Subscribes `callback` to every audit entry committed after now (e.g. to forward them to a
+/// SIEM). Coffer never reads `userdata`; the caller makes it safe to use from any thread.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn coffer_audit_subscribe(
+    coffer: *const coffer_t,
+    callback: coffer_audit_callback,
+    userdata: *mut c_void,
+) -> coffer_status {
+    boundary(|| {
+        // SAFETY: the caller promises a live handle.
+        let c = unsafe { handle(coffer) }?;
+        let f = callback.ok_or_else(|| null_argument("callback"))?;
+        let userdata = userdata as usize;
+        c.subscribe(move |entry| {
+            let Ok(json) = serde_json::to_string(entry) else {
+                return;
+            };
+            let Ok(text) = CString::new(json) else { return };
+            let len = text.as_bytes().len();
+            // SAFETY: the callback and its userdata are the caller's, who promised they are
+            // usable from any thread; the text lives for the call.
+            let _ = catch_unwind(AssertUnwindSafe(|| unsafe {
+                f(userdata as *mut c_void, text.as_ptr(), len)
+            }));
+        });
+        Ok(())
+    })
+}
+
+/// Panics inside Rust on purpose and returns `COFFER_STATUS_INTERNAL`: it exists so that a test
+/// suite can check that a panic is caught at the boundary instead of aborting the process.
+#[unsafe(no_mangle)]
+pub extern "C" fn coffer_test_panic() -> coffer_status {
+    boundary(|| -> Result<(), Error> { panic!("a deliberate panic, to test the boundary") })
+}
+
+/// Rewraps the keyring under a new 32-byte master key (instant: data keys are untouched). The old
+/// key no longer opens the store afterwards.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn coffer_rotate_master_key(
+    coffer: *const coffer_t,
+    new_master_key: *const u8,
+    new_master_key_len: usize,
+    actor: *const u8,
+    actor_len: usize,
+) -> coffer_status {
+    boundary(|| {
+        // SAFETY: the caller promises a live handle and readable inputs.
+        let c = unsafe { handle(coffer) }?;
+        // SAFETY: the caller promises this pointer is NULL or readable for its length, for the call.
+        let key = MasterKey::from_bytes(unsafe {
+            input(new_master_key, new_master_key_len, "new_master_key")
+        }?)?;
+        // SAFETY: the caller promises this pointer is NULL or readable for its length, for the call.
+        let actor = unsafe { input_str(actor, actor_len, "actor") }?;
+        c.rotate_master_key(&key, actor)
+    })
+}

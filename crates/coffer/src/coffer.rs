@@ -252,7 +252,7 @@ pub struct Coffer {
     retention: RwLock<Option<Arc<Retention>>>,
     limiter: RateLimiter,
     clock: Arc<dyn Clock>,
-    master: MasterKey,
+    master: RwLock<MasterKey>,
     keys: RwLock<Arc<Keyring>>,
     data_keys: Mutex<HashMap<DataKeyId, Option<Arc<SecretKey>>>>,
     latest: Mutex<HashMap<(String, String, String), u32>>,
@@ -318,7 +318,7 @@ impl Coffer {
             retention_base: options.retention,
             limiter: RateLimiter::default(),
             clock: options.clock,
-            master: master.clone(),
+            master: RwLock::new(master.clone()),
             keys: RwLock::new(Arc::new(keyring)),
             data_keys: Mutex::new(HashMap::new()),
             latest: Mutex::new(HashMap::new()),
@@ -376,6 +376,13 @@ impl Coffer {
         self.keyring().signing.public_key()
     }
 
+    fn master_key(&self) -> MasterKey {
+        self.master
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
     fn keyring(&self) -> Arc<Keyring> {
         self.keys
             .read()
@@ -384,7 +391,7 @@ impl Coffer {
     }
 
     fn reload_keyring(&self) -> Result<Arc<Keyring>> {
-        let k = Arc::new(load_keyring(&self.master, &self.store.keyring()?)?);
+        let k = Arc::new(load_keyring(&self.master_key(), &self.store.keyring()?)?);
         *self
             .keys
             .write()
@@ -1222,13 +1229,13 @@ impl Coffer {
     // ---- rotation --------------------------------------------------------------------------
 
     /// Rewraps the keyring under a new master key (instant: data keys are untouched).
-    pub fn rotate_master_key(&mut self, new_master: &MasterKey, actor: &str) -> Result<()> {
+    pub fn rotate_master_key(&self, new_master: &MasterKey, actor: &str) -> Result<()> {
         let keyring = self.keyring();
         let now = self.now();
         let mut rows = Vec::new();
         for old in self.store.keyring()? {
             let raw = crypto::unwrap(
-                &self.master.0,
+                &self.master_key().0,
                 &keyring_aad(&old.kind, old.version),
                 &old.wrapped,
                 "keyring",
@@ -1248,7 +1255,10 @@ impl Coffer {
             },
         )?;
         self.notify(&entries, &seqs);
-        self.master = new_master.clone();
+        *self
+            .master
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = new_master.clone();
         Ok(())
     }
 
@@ -1262,7 +1272,11 @@ impl Coffer {
         let row = KeyringRow {
             kind: "kek".into(),
             version,
-            wrapped: crypto::wrap(&self.master.0, &keyring_aad("kek", version), key.expose())?,
+            wrapped: crypto::wrap(
+                &self.master_key().0,
+                &keyring_aad("kek", version),
+                key.expose(),
+            )?,
             created: self.now(),
             state: "active".into(),
         };
@@ -1361,7 +1375,11 @@ impl Coffer {
         let row = KeyringRow {
             kind: "index".into(),
             version: epoch,
-            wrapped: crypto::wrap(&self.master.0, &keyring_aad("index", epoch), key.expose())?,
+            wrapped: crypto::wrap(
+                &self.master_key().0,
+                &keyring_aad("index", epoch),
+                key.expose(),
+            )?,
             created: self.now(),
             state: "active".into(),
         };

@@ -40,6 +40,7 @@ pub mod policy;
 pub mod record;
 pub mod retention;
 pub mod store;
+pub mod wire;
 
 pub use coffer::{
     Access, Approval, ArchiveBundle, ArchiveCheck, ArchivedKey, Certificate, Coffer,

@@ -552,7 +552,7 @@ fn search_tokens_match_the_envelope_and_differ_by_tenant() {
 fn rotations_keep_every_envelope_readable() {
     let d = Dir::new("rotate");
     let key = MasterKey::generate().unwrap();
-    let mut c = open(&d.db(), &key);
+    let c = open(&d.db(), &key);
     let envs: Vec<Envelope> = (0..30)
         .map(|i| c.seal(record(&format!("c-{i}"), "firm-a"), "t").unwrap())
         .collect();

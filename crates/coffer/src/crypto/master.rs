@@ -96,6 +96,11 @@ impl MasterKey {
         Self::from_text(&value)
     }
 
+    /// The key's 32 bytes, for the host to keep (wiped when dropped).
+    pub fn to_bytes(&self) -> Zeroizing<[u8; 32]> {
+        Zeroizing::new(*self.0.expose())
+    }
+
     /// The key as base64 text, for writing a key file (wiped when dropped).
     pub fn to_base64(&self) -> Zeroizing<String> {
         Zeroizing::new(base64::engine::general_purpose::STANDARD.encode(self.0.expose()))

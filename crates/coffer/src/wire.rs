@@ -1,0 +1,527 @@
+//! The JSON forms of the facade's requests and results, shared by the C library, the Python
+//! module and the command, so that every language reads and writes exactly the same shapes
+//! (documented in `docs/C-API.md`).
+//!
+//! Results that hold plaintext (a [`View`]) come back in wiped buffers.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Map, Value, json};
+use zeroize::Zeroizing;
+
+use crate::coffer::{Access, FieldView, Hold, IndexPlan, IndexToken, SweepReport, View};
+use crate::envelope::Envelope;
+use crate::error::{Error, Result};
+use crate::policy::{AttrValue, Context, Principal, RecordFacts};
+
+fn bad(what: &'static str, reason: impl Into<String>) -> Error {
+    Error::InvalidArgument {
+        name: what,
+        reason: reason.into(),
+    }
+}
+
+fn parse(text: &str, what: &'static str) -> Result<Value> {
+    serde_json::from_str(text).map_err(|e| crate::record::json_error(what, &e, ""))
+}
+
+fn str_field(o: &Map<String, Value>, key: &str, what: &'static str) -> Result<Option<String>> {
+    match o.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(_) => Err(bad(what, format!("`{key}` must be a string"))),
+    }
+}
+
+/// Parses an RFC 3339 date-time.
+pub fn parse_time(text: &str) -> Result<time::OffsetDateTime> {
+    time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).map_err(
+        |_| {
+            bad(
+                "time",
+                "expected an RFC 3339 date-time such as 2026-11-27T10:00:00+08:00",
+            )
+        },
+    )
+}
+
+/// Parses an ISO date (`YYYY-MM-DD`).
+pub fn parse_date(text: &str) -> Result<time::Date> {
+    time::Date::parse(text, &time::format_description::well_known::Iso8601::DATE)
+        .map_err(|_| bad("date", "expected a date as YYYY-MM-DD"))
+}
+
+/// An attribute value: a string, number, boolean, array of strings (a set), or `{"time": "…"}`.
+fn attr(v: &Value, what: &'static str) -> Result<AttrValue> {
+    Ok(match v {
+        Value::String(s) => AttrValue::String(s.clone()),
+        Value::Number(n) => AttrValue::Number(n.as_f64().unwrap_or(f64::NAN)),
+        Value::Bool(b) => AttrValue::Bool(*b),
+        Value::Array(items) => AttrValue::Set(
+            items
+                .iter()
+                .map(|i| {
+                    i.as_str()
+                        .map(str::to_owned)
+                        .ok_or_else(|| bad(what, "a set holds strings"))
+                })
+                .collect::<Result<_>>()?,
+        ),
+        Value::Object(o) if o.len() == 1 && o.get("time").is_some_and(Value::is_string) => {
+            AttrValue::Time(parse_time(o["time"].as_str().unwrap_or_default())?)
+        }
+        _ => {
+            return Err(bad(
+                what,
+                "an attribute is a string, number, boolean, array of strings or {\"time\": \"…\"}",
+            ));
+        }
+    })
+}
+
+fn attrs(o: &Map<String, Value>, what: &'static str) -> Result<BTreeMap<String, AttrValue>> {
+    match o.get("attributes") {
+        None | Some(Value::Null) => Ok(BTreeMap::new()),
+        Some(Value::Object(m)) => m
+            .iter()
+            .map(|(k, v)| Ok((k.clone(), attr(v, what)?)))
+            .collect(),
+        Some(_) => Err(bad(what, "`attributes` must be an object")),
+    }
+}
+
+fn only_keys(o: &Map<String, Value>, allowed: &[&str], what: &'static str) -> Result<()> {
+    match o.keys().find(|k| !allowed.contains(&k.as_str())) {
+        Some(k) => Err(bad(
+            what,
+            format!(
+                "unknown key `{}`; expected {}",
+                crate::record::truncate_for_message(k),
+                allowed.join(", ")
+            ),
+        )),
+        None => Ok(()),
+    }
+}
+
+/// Reads an access request:
+/// `{"principal": {"id", "tenant", "roles": [..], "attributes": {..}}, "purpose",
+///   "context": {"time", "destination_region", "ticket", "second_approver", "client", "attributes"},
+///   "record": {"region", "attributes"}}`.
+pub fn access_from_json(text: &str) -> Result<Access> {
+    let v = parse(text, "access request")?;
+    let o = v
+        .as_object()
+        .ok_or_else(|| bad("access", "an access request is a JSON object"))?;
+    only_keys(o, &["principal", "purpose", "context", "record"], "access")?;
+    let p = o
+        .get("principal")
+        .and_then(Value::as_object)
+        .ok_or_else(|| bad("access", "`principal` is required, an object"))?;
+    only_keys(p, &["id", "tenant", "roles", "attributes"], "principal")?;
+    let roles = match p.get("roles") {
+        Some(Value::Array(r)) => r
+            .iter()
+            .map(|x| {
+                x.as_str()
+                    .map(str::to_owned)
+                    .ok_or_else(|| bad("principal", "roles are strings"))
+            })
+            .collect::<Result<_>>()?,
+        None => Vec::new(),
+        _ => return Err(bad("principal", "`roles` must be an array")),
+    };
+    let principal = Principal {
+        id: str_field(p, "id", "principal")?.ok_or_else(|| bad("principal", "`id` is required"))?,
+        tenant: str_field(p, "tenant", "principal")?
+            .ok_or_else(|| bad("principal", "`tenant` is required"))?,
+        roles,
+        attributes: attrs(p, "principal")?,
+    };
+    let purpose =
+        str_field(o, "purpose", "access")?.ok_or_else(|| bad("access", "`purpose` is required"))?;
+    let mut context = Context::default();
+    if let Some(c) = o.get("context") {
+        let c = c
+            .as_object()
+            .ok_or_else(|| bad("context", "`context` must be an object"))?;
+        only_keys(
+            c,
+            &[
+                "time",
+                "destination_region",
+                "ticket",
+                "second_approver",
+                "client",
+                "attributes",
+            ],
+            "context",
+        )?;
+        context.time = str_field(c, "time", "context")?
+            .map(|t| parse_time(&t))
+            .transpose()?;
+        context.destination_region = str_field(c, "destination_region", "context")?;
+        context.ticket = str_field(c, "ticket", "context")?;
+        context.second_approver = str_field(c, "second_approver", "context")?;
+        context.client = str_field(c, "client", "context")?;
+        context.attributes = attrs(c, "context")?;
+    }
+    let mut record = RecordFacts::default();
+    if let Some(r) = o.get("record") {
+        let r = r
+            .as_object()
+            .ok_or_else(|| bad("record", "`record` must be an object"))?;
+        only_keys(r, &["region", "attributes"], "record")?;
+        record.region = str_field(r, "region", "record")?;
+        record.attributes = attrs(r, "record")?;
+    }
+    Ok(Access {
+        principal,
+        purpose,
+        context,
+        record,
+    })
+}
+
+/// A view as JSON: `{"record", "policy_version", "audit_seq", "fields": {path: {"state":
+/// "revealed" | "masked" | "denied" | "shredded", "value"?, "reason"?}}}`. Holds plaintext: the
+/// buffer is wiped when dropped.
+pub fn view_to_json(view: &View) -> Zeroizing<String> {
+    #[derive(serde::Serialize)]
+    struct FieldWire<'a> {
+        state: &'static str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        value: Option<&'a str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        reason: Option<&'a str>,
+    }
+    #[derive(serde::Serialize)]
+    struct ViewWire<'a> {
+        record: &'a str,
+        policy_version: &'a str,
+        audit_seq: u64,
+        fields: BTreeMap<&'a str, FieldWire<'a>>,
+    }
+    // Borrowed all the way down, into one buffer sized up front: no copy of a value is left
+    // behind unwiped.
+    let fields = view
+        .fields
+        .iter()
+        .map(|(path, f)| {
+            let (state, value, reason) = match f {
+                FieldView::Revealed(s) => ("revealed", Some(s.expose()), None),
+                FieldView::Masked(m) => ("masked", Some(m.as_str()), None),
+                FieldView::Denied(r) => ("denied", None, Some(r.as_str())),
+                FieldView::Shredded => ("shredded", None, None),
+            };
+            (
+                path.as_str(),
+                FieldWire {
+                    state,
+                    value,
+                    reason,
+                },
+            )
+        })
+        .collect();
+    let wire = ViewWire {
+        record: &view.record,
+        policy_version: &view.policy_version,
+        audit_seq: view.audit_seq,
+        fields,
+    };
+    let estimate = 256
+        + view
+            .fields
+            .iter()
+            .map(|(p, f)| {
+                p.len()
+                    + 96
+                    + match f {
+                        FieldView::Revealed(s) => s.len() * 6,
+                        FieldView::Masked(m) => m.len() * 6,
+                        FieldView::Denied(r) => r.len() * 2,
+                        FieldView::Shredded => 0,
+                    }
+            })
+            .sum::<usize>();
+    let mut buf = Zeroizing::new(Vec::with_capacity(estimate));
+    if serde_json::to_writer(&mut *buf, &wire).is_err() {
+        buf.clear();
+    }
+    Zeroizing::new(String::from_utf8(std::mem::take(&mut *buf)).unwrap_or_default())
+}
+
+/// Reads a hold: `{"tenant", "subject"?, "category"?, "reason", "until"?: "YYYY-MM-DD",
+/// "open_matter"?: bool}`.
+pub fn hold_from_json(text: &str) -> Result<Hold> {
+    let v = parse(text, "hold")?;
+    let o = v
+        .as_object()
+        .ok_or_else(|| bad("hold", "a hold is a JSON object"))?;
+    only_keys(
+        o,
+        &[
+            "tenant",
+            "subject",
+            "category",
+            "reason",
+            "until",
+            "open_matter",
+        ],
+        "hold",
+    )?;
+    Ok(Hold {
+        tenant: str_field(o, "tenant", "hold")?
+            .ok_or_else(|| bad("hold", "`tenant` is required"))?,
+        subject: str_field(o, "subject", "hold")?,
+        category: str_field(o, "category", "hold")?,
+        reason: str_field(o, "reason", "hold")?.unwrap_or_default(),
+        until: str_field(o, "until", "hold")?
+            .map(|d| parse_date(&d))
+            .transpose()?,
+        open_matter: match o.get("open_matter") {
+            None | Some(Value::Null) => false,
+            Some(Value::Bool(b)) => *b,
+            Some(_) => return Err(bad("hold", "`open_matter` must be true or false")),
+        },
+    })
+}
+
+/// A sweep report as JSON: `{"destroyed": [..], "certificate"?, "proposed_list"?, "proposed":
+/// [..], "held"}`.
+pub fn sweep_to_json(r: &SweepReport) -> String {
+    json!({
+        "destroyed": r.destroyed,
+        "certificate": r.certificate,
+        "proposed_list": r.proposed_list,
+        "proposed": r.proposed,
+        "held": r.held,
+    })
+    .to_string()
+}
+
+/// Blind-index tokens as JSON: `[{"epoch", "token"}]`.
+pub fn tokens_to_json(tokens: &[IndexToken]) -> String {
+    Value::Array(
+        tokens
+            .iter()
+            .map(|t| json!({"epoch": t.epoch, "token": t.token}))
+            .collect(),
+    )
+    .to_string()
+}
+
+/// An index plan as JSON.
+pub fn plan_to_json(p: &IndexPlan) -> String {
+    json!({
+        "min_bits": p.min_bits, "max_bits": p.max_bits, "recommended_bits": p.recommended_bits,
+        "expected_false_positives": p.expected_false_positives, "same_value_probability": p.same_value_probability,
+    })
+    .to_string()
+}
+
+/// Reads a JSON array of strings (e.g. envelopes, each as its JSON text) or of objects (each
+/// re-serialised), bounded to `max` items.
+pub fn array_items(text: &str, what: &'static str, max: usize) -> Result<Vec<String>> {
+    let v = parse(text, what)?;
+    let items = v
+        .as_array()
+        .ok_or_else(|| bad(what, "expected a JSON array"))?;
+    if items.len() > max {
+        return Err(Error::LimitExceeded {
+            what: what.into(),
+            limit: max,
+            unit: "items",
+        });
+    }
+    Ok(items
+        .iter()
+        .map(|i| match i {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        })
+        .collect())
+}
+
+/// Reads envelopes from a JSON array (of envelope objects or their JSON texts).
+pub fn envelopes_from_json(text: &str, max: usize) -> Result<Vec<Envelope>> {
+    array_items(text, "envelopes", max)?
+        .iter()
+        .map(|t| Envelope::from_json(t))
+        .collect()
+}
+
+/// Results of a batch as JSON: `[{"ok": <value>} | {"error": {"code", "kind", "message"}}]`,
+/// where each `ok` value is already JSON text.
+pub fn results_to_json(results: &[std::result::Result<String, Error>]) -> Zeroizing<String> {
+    let mut out = Zeroizing::new(String::from("["));
+    for (i, r) in results.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        match r {
+            Ok(v) => {
+                out.push_str("{\"ok\":");
+                out.push_str(v);
+                out.push('}');
+            }
+            Err(e) => out.push_str(&json!({"error": {"code": e.code(), "kind": e.kind().name(), "message": e.to_string()}}).to_string()),
+        }
+    }
+    out.push(']');
+    out
+}
+
+/// Reads open options: `{"schema"?: "<TOML>", "policy"?: "<TOML>", "retention"?: "<TOML>",
+/// "create"?: bool, "busy_timeout_ms"?: n, "data_key_cache"?: n}`. The policy and retention rules
+/// are checked against the schema.
+pub fn open_options_from_json(text: &str) -> Result<crate::coffer::OpenOptions> {
+    let v = parse(text, "open options")?;
+    let o = v
+        .as_object()
+        .ok_or_else(|| bad("options", "options are a JSON object"))?;
+    only_keys(
+        o,
+        &[
+            "schema",
+            "policy",
+            "retention",
+            "create",
+            "busy_timeout_ms",
+            "data_key_cache",
+        ],
+        "options",
+    )?;
+    let mut opts = crate::coffer::OpenOptions::default();
+    if let Some(s) = str_field(o, "schema", "options")? {
+        opts.schema = crate::record::Schema::from_toml(&s)?;
+    }
+    if let Some(p) = str_field(o, "policy", "options")? {
+        opts.policy = Some(crate::policy::Policy::from_toml(&p, &opts.schema)?);
+    }
+    if let Some(r) = str_field(o, "retention", "options")? {
+        opts.retention = Some(crate::retention::Retention::from_toml(&r, &opts.schema)?);
+    }
+    match o.get("create") {
+        None | Some(Value::Null) => {}
+        Some(Value::Bool(b)) => opts.create = *b,
+        Some(_) => return Err(bad("options", "`create` must be true or false")),
+    }
+    if let Some(n) = o.get("busy_timeout_ms") {
+        let ms = n
+            .as_u64()
+            .filter(|ms| *ms <= 600_000)
+            .ok_or_else(|| bad("options", "`busy_timeout_ms` is 0 to 600000"))?;
+        opts.busy_timeout = std::time::Duration::from_millis(ms);
+    }
+    if let Some(n) = o.get("data_key_cache") {
+        opts.data_key_cache = n
+            .as_u64()
+            .filter(|n| *n <= 10_000_000)
+            .ok_or_else(|| bad("options", "`data_key_cache` is 0 to 10000000"))?
+            as usize;
+    }
+    Ok(opts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ErrorKind;
+
+    const ACCESS: &str = r#"{"principal":{"id":"u1","tenant":"firm-a","roles":["accountant"],
+        "attributes":{"clearance":3,"teams":["tax"],"since":{"time":"2026-01-01T00:00:00Z"}}},
+        "purpose":"bookkeeping","context":{"time":"2026-11-27T10:00:00+08:00","ticket":"T-1"},
+        "record":{"region":"CN","attributes":{"vip":true}}}"#;
+
+    #[test]
+    fn access_request_reads_every_part() {
+        let a = access_from_json(ACCESS).unwrap();
+        assert_eq!(a.principal.id, "u1");
+        assert_eq!(a.principal.roles, ["accountant"]);
+        assert_eq!(a.principal.attributes.len(), 3);
+        assert_eq!(a.purpose, "bookkeeping");
+        assert_eq!(a.context.ticket.as_deref(), Some("T-1"));
+        assert!(a.context.time.is_some());
+        assert_eq!(a.record.region.as_deref(), Some("CN"));
+        assert_eq!(a.record.attributes.len(), 1);
+    }
+
+    #[test]
+    fn malformed_requests_say_what_and_where() {
+        for (text, needle) in [
+            ("{", "access request"),
+            ("[]", "JSON object"),
+            (r#"{"purpose":"x"}"#, "`principal` is required"),
+            (
+                r#"{"principal":{"id":"u","tenant":"t"},"purpose":"x","extra":1}"#,
+                "unknown key `extra`",
+            ),
+            (
+                r#"{"principal":{"id":"u","tenant":"t","roles":"admin"},"purpose":"x"}"#,
+                "`roles` must be an array",
+            ),
+            (
+                r#"{"principal":{"id":"u","tenant":"t"}}"#,
+                "`purpose` is required",
+            ),
+            (
+                r#"{"principal":{"id":"u","tenant":"t"},"purpose":"x","context":{"time":"noon"}}"#,
+                "RFC 3339",
+            ),
+        ] {
+            let e = access_from_json(text).unwrap_err();
+            assert!(
+                matches!(e.kind(), ErrorKind::InvalidArgument | ErrorKind::Malformed),
+                "{text}: {e:?}"
+            );
+            assert!(e.to_string().contains(needle), "{text}: {e}");
+        }
+    }
+
+    #[test]
+    fn arrays_are_bounded_and_batch_results_keep_their_order() {
+        assert_eq!(
+            array_items(r#"["a",{"b":1}]"#, "items", 2).unwrap(),
+            ["a", r#"{"b":1}"#]
+        );
+        let e = array_items(r#"["a","b","c"]"#, "items", 2).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::LimitExceeded);
+        assert!(array_items(r#"{"a":1}"#, "items", 2).is_err());
+        let out = results_to_json(&[
+            Ok("1".into()),
+            Err(Error::NotFound {
+                what: "record".into(),
+            }),
+        ]);
+        let v: Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(v[0]["ok"], 1);
+        assert_eq!(v[1]["error"]["kind"], "not_found");
+    }
+
+    #[test]
+    fn open_options_check_their_ranges() {
+        let o = open_options_from_json(r#"{"create":true,"busy_timeout_ms":250}"#).unwrap();
+        assert!(o.create);
+        assert_eq!(o.busy_timeout, std::time::Duration::from_millis(250));
+        for text in [
+            r#"{"create":"yes"}"#,
+            r#"{"busy_timeout_ms":-1}"#,
+            r#"{"busy_timeout_ms":600001}"#,
+            r#"{"data_key_cache":1e12}"#,
+            r#"{"schema":"not = [toml"}"#,
+            r#"{"colour":"blue"}"#,
+        ] {
+            assert!(open_options_from_json(text).is_err(), "{text}");
+        }
+    }
+
+    #[test]
+    fn dates_and_times_are_strict() {
+        assert!(parse_date("2026-11-27").is_ok());
+        assert!(parse_date("27/11/2026").is_err());
+        assert!(parse_time("2026-11-27T10:00:00Z").is_ok());
+        assert!(parse_time("2026-11-27 10:00").is_err());
+    }
+}

@@ -320,6 +320,14 @@ coffer_status coffer_rotate_data_key(const coffer_t *coffer, const uint8_t *tena
 // Needs no handle.
 coffer_status coffer_certificate_verify(const uint8_t *certificate, size_t certificate_len, const uint8_t *public_key, size_t public_key_len);
 
+// Opens an envelope (JSON) with explicit keys, outside any store, deciding nothing and auditing
+// nothing: `keys` is `{"envelope_mac_key": hex, "data_keys": [{"category", "version", "key":
+// hex}]}`, the shape of a case in `tests/vectors/envelopes.json` (other keys are ignored).
+// `*out` is `{path: plaintext}` for every field. For conformance tests and offline recovery by
+// someone who already holds the keys; applications call `coffer_reveal`. Needs no handle.
+// `*out` holds plaintext: free it with `coffer_string_free`, which wipes it.
+coffer_status coffer_envelope_open_with_keys(const uint8_t *envelope, size_t envelope_len, const uint8_t *keys, size_t keys_len, char **out, size_t *out_len);
+
 // Verifies an archive bundle (JSON) offline against the exporting store's public key
 // (hexadecimal text), and its contents too when `archive_key` (hexadecimal text) is not NULL.
 // Needs no handle.

@@ -137,5 +137,9 @@ fn envelope_known_answers_open() {
         env["fields"]["name"]["ct"] = flipped.into();
         let err = coffer::envelope::open_with_keys(&env.to_string(), &mac_key, &keys).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Integrity);
+        // The JSON form the C library and the Python module use gives the same plaintexts.
+        let json = coffer::wire::open_with_keys_json(envelope, &case.to_string()).unwrap();
+        let got: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(&got, &case["plaintexts"], "{}", case["name"]);
     }
 }

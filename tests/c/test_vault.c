@@ -80,6 +80,111 @@ static void on_audit(void *userdata, const char *entry, size_t len) {
     }
 }
 
+/* One past the closing quote of the JSON string starting at the quote `p`, or NULL. */
+static const char *json_end_string(const char *p) {
+    for (p++; *p; p++) {
+        if (*p == '\\' && p[1]) p++;
+        else if (*p == '"') return p + 1;
+    }
+    return NULL;
+}
+
+/* The end of the JSON object or array starting at `p` (one past its closing bracket), or NULL. */
+static const char *json_end(const char *p) {
+    int depth = 0, in_string = 0;
+    for (; *p; p++) {
+        if (in_string) {
+            if (*p == '\\' && p[1]) p++;
+            else if (*p == '"') in_string = 0;
+        } else if (*p == '"') {
+            in_string = 1;
+        } else if (*p == '{' || *p == '[') {
+            depth++;
+        } else if (*p == '}' || *p == ']') {
+            if (--depth == 0) return p + 1;
+        }
+    }
+    return NULL;
+}
+
+/* The JSON string starting at the quote `p`, unescaped (only \" \\ \/ occur in the vectors). */
+static char *json_unescape(const char *p) {
+    if (*p != '"') return NULL;
+    char *out = malloc(strlen(p) + 1), *o = out;
+    for (p++; *p && *p != '"'; p++) {
+        if (*p == '\\') {
+            p++;
+            if (*p != '"' && *p != '\\' && *p != '/') { free(out); return NULL; }
+        }
+        *o++ = *p;
+    }
+    *o = '\0';
+    return out;
+}
+
+/* tests/vectors/envelopes.json: every case opens to its plaintexts with the case's keys, and a
+ * changed ciphertext character is an integrity error. */
+static void test_envelope_vectors(const char *root) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/tests/vectors/envelopes.json", root);
+    char *file = read_file(path);
+    CHECK(file != NULL);
+    if (!file) return;
+    const char *p = strstr(file, "\"cases\"");
+    p = p ? strchr(p, '[') : NULL;
+    int cases = 0;
+    while (p && (p = strchr(p + 1, '{')) != NULL) {
+        const char *end = json_end(p);
+        if (!end) break;
+        char *c = strndup(p, (size_t)(end - p));
+        const char *e = strstr(c, "\"envelope\":");
+        char *envelope = e ? json_unescape(strchr(e + 11, '"')) : NULL;
+        CHECK(envelope != NULL);
+        char *out = NULL;
+        size_t len = 0;
+        CHECK(envelope && coffer_envelope_open_with_keys(S(envelope), S(c), &out, &len) == COFFER_STATUS_OK);
+        /* Every "path": "plaintext" pair of the case appears in the answer. */
+        const char *pt = strstr(c, "\"plaintexts\":");
+        pt = pt ? strchr(pt, '{') : NULL;
+        const char *pt_end = pt ? json_end(pt) : NULL;
+        int pairs = 0;
+        for (const char *q = pt ? strchr(pt, '"') : NULL; q && q < pt_end; q = strchr(q, '"')) {
+            const char *k_end = json_end_string(q), *v = k_end ? strchr(k_end, '"') : NULL;
+            const char *v_end = v ? json_end_string(v) : NULL;
+            if (!v_end) break;
+            char pair[1024];
+            snprintf(pair, sizeof pair, "%.*s:%.*s", (int)(k_end - q), q, (int)(v_end - v), v);
+            CHECK(out && strstr(out, pair) != NULL);
+            pairs++;
+            q = v_end;
+        }
+        CHECK(pairs >= 5);
+        coffer_string_free(out);
+        /* One changed character of the name's ciphertext: an integrity error, nothing written. */
+        char *ct = envelope ? strstr(envelope, "\"name\":{") : NULL;
+        ct = ct ? strstr(ct, "\"ct\":\"") : NULL;
+        if (ct) {
+            ct[6] = ct[6] == 'A' ? 'B' : 'A';
+            out = (char *)0x1;
+            CHECK(coffer_envelope_open_with_keys(S(envelope), S(c), &out, &len) == COFFER_STATUS_INTEGRITY);
+            CHECK(out == (char *)0x1);
+        }
+        CHECK(ct != NULL);
+        CHECK(coffer_envelope_open_with_keys(S(envelope), S("{"), &out, &len) == COFFER_STATUS_MALFORMED);
+        CHECK(coffer_envelope_open_with_keys(S(envelope), NULL, 0, &out, &len) == COFFER_STATUS_INVALID_ARGUMENT);
+        CHECK(coffer_envelope_open_with_keys(S(envelope), S(c), NULL, &len) == COFFER_STATUS_INVALID_ARGUMENT);
+        free(envelope);
+        free(c);
+        cases++;
+        p = end;
+        while (*p == ',' || *p == ' ' || *p == '\n') p++;
+        if (*p == ']') break;
+        p--;
+    }
+    CHECK(cases >= 2);
+    free(file);
+}
+
 struct thread_arg { coffer_t *c; int n; int ok; };
 static int iterations = 20;
 
@@ -312,7 +417,35 @@ int main(int argc, char **argv) {
     CHECK(coffer_open(S(db), key, 32, NULL, 0, &c) == COFFER_STATUS_WRONG_MASTER_KEY);
     CHECK(coffer_open(S(db), key2, 32, NULL, 0, &c) == COFFER_STATUS_OK);
     coffer_close(c);
+    c = NULL;
+
+    /* The master key from a file (hexadecimal text here) and from the environment. */
+    static const char HEX[] = "0123456789abcdef";
+    char key_hex[65], key_path[4096];
+    for (int i = 0; i < 32; i++) {
+        key_hex[2 * i] = HEX[key2[i] >> 4];
+        key_hex[2 * i + 1] = HEX[key2[i] & 15];
+    }
+    key_hex[64] = '\0';
+    snprintf(key_path, sizeof key_path, "%s/master.key", argv[2]);
+    FILE *kf = fopen(key_path, "wb");
+    CHECK(kf != NULL);
+    if (kf) { fputs(key_hex, kf); fclose(kf); }
+    CHECK(coffer_open_with_key_file(S(db), S(key_path), NULL, 0, &c) == COFFER_STATUS_OK);
+    coffer_close(c);
+    c = NULL;
+    CHECK(coffer_open_with_key_file(S(db), S("/nonexistent/master.key"), NULL, 0, &c) == COFFER_STATUS_IO);
+    CHECK(c == NULL);
+    remove(key_path);
+    CHECK(setenv("COFFER_TEST_MASTER_KEY", key_hex, 1) == 0);
+    CHECK(coffer_open_with_key_env(S(db), S("COFFER_TEST_MASTER_KEY"), NULL, 0, &c) == COFFER_STATUS_OK);
+    coffer_close(c);
+    c = NULL;
+    CHECK(coffer_open_with_key_env(S(db), S("COFFER_TEST_UNSET_VARIABLE"), NULL, 0, &c) == COFFER_STATUS_INVALID_ARGUMENT);
+    CHECK(coffer_open_with_key_env(S(db), NULL, 0, NULL, 0, &c) == COFFER_STATUS_INVALID_ARGUMENT);
+    CHECK(c == NULL);
     coffer_close(NULL);
+    test_envelope_vectors(argv[1]);
 
     coffer_string_free(pk);
     coffer_string_free(env);

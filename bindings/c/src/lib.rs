@@ -1486,6 +1486,34 @@ pub unsafe extern "C" fn coffer_certificate_verify(
     })
 }
 
+/// Opens an envelope (JSON) with explicit keys, outside any store, deciding nothing and auditing
+/// nothing: `keys` is `{"envelope_mac_key": hex, "data_keys": [{"category", "version", "key":
+/// hex}]}`, the shape of a case in `tests/vectors/envelopes.json` (other keys are ignored).
+/// `*out` is `{path: plaintext}` for every field. For conformance tests and offline recovery by
+/// someone who already holds the keys; applications call `coffer_reveal`. Needs no handle.
+/// `*out` holds plaintext: free it with `coffer_string_free`, which wipes it.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn coffer_envelope_open_with_keys(
+    envelope: *const u8,
+    envelope_len: usize,
+    keys: *const u8,
+    keys_len: usize,
+    out: *mut *mut c_char,
+    out_len: *mut usize,
+) -> coffer_status {
+    boundary(|| {
+        check_out(out, "out")?;
+        check_out(out_len, "out_len")?;
+        // SAFETY: the caller promises readable inputs.
+        let envelope = unsafe { input_str(envelope, envelope_len, "envelope") }?;
+        // SAFETY: as above.
+        let keys = unsafe { input_str(keys, keys_len, "keys") }?;
+        let text = wire::open_with_keys_json(envelope, keys)?;
+        // SAFETY: both checked above.
+        unsafe { output(&text, out, out_len) }
+    })
+}
+
 /// Verifies an archive bundle (JSON) offline against the exporting store's public key
 /// (hexadecimal text), and its contents too when `archive_key` (hexadecimal text) is not NULL.
 /// Needs no handle.

@@ -425,6 +425,67 @@ pub fn open_options_from_json(text: &str) -> Result<crate::coffer::OpenOptions> 
     Ok(opts)
 }
 
+/// Opens an envelope with explicit keys, outside any store (see
+/// [`crate::envelope::open_with_keys`]): `keys` is `{"envelope_mac_key": hex, "data_keys":
+/// [{"category", "version", "key": hex}]}`, the shape of the known-answer vectors (other keys are
+/// ignored, so a vector case may be passed whole). The answer is `{path: plaintext}` in a wiped
+/// buffer.
+pub fn open_with_keys_json(envelope: &str, keys: &str) -> Result<Zeroizing<String>> {
+    let v = parse(keys, "keys")?;
+    let o = v
+        .as_object()
+        .ok_or_else(|| bad("keys", "keys are a JSON object"))?;
+    let hex = |text: &str, what: &'static str| {
+        crate::crypto::from_hex(text)
+            .map(Zeroizing::new)
+            .ok_or_else(|| bad(what, "expected hexadecimal"))
+    };
+    let mac_key = hex(
+        &str_field(o, "envelope_mac_key", "keys")?
+            .ok_or_else(|| bad("keys", "`envelope_mac_key` is required"))?,
+        "envelope_mac_key",
+    )?;
+    let mut data_keys = BTreeMap::new();
+    let items = o
+        .get("data_keys")
+        .and_then(Value::as_array)
+        .ok_or_else(|| bad("keys", "`data_keys` is required, an array"))?;
+    for item in items {
+        let k = item
+            .as_object()
+            .ok_or_else(|| bad("data_keys", "each data key is an object"))?;
+        let category = str_field(k, "category", "data_keys")?
+            .ok_or_else(|| bad("data_keys", "`category` is required"))?;
+        let version = k
+            .get("version")
+            .and_then(Value::as_u64)
+            .and_then(|n| u32::try_from(n).ok())
+            .ok_or_else(|| bad("data_keys", "`version` is a positive integer"))?;
+        let key = hex(
+            &str_field(k, "key", "data_keys")?
+                .ok_or_else(|| bad("data_keys", "`key` is required"))?,
+            "data_keys",
+        )?;
+        data_keys.insert((category, version), key.to_vec());
+    }
+    let opened = crate::envelope::open_with_keys(envelope, &mac_key, &data_keys);
+    for key in data_keys.values_mut() {
+        zeroize::Zeroize::zeroize(key);
+    }
+    let mut out = Zeroizing::new(String::from("{"));
+    for (i, (path, value)) in opened?.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(&Value::String(path.clone()).to_string());
+        out.push(':');
+        let quoted = Zeroizing::new(serde_json::to_string(value.expose()).unwrap_or_default());
+        out.push_str(&quoted);
+    }
+    out.push('}');
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

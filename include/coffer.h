@@ -273,8 +273,9 @@ coffer_status coffer_audit_checkpoint(const coffer_t *coffer, const uint8_t *act
 // The whole audit trail as JSON Lines.
 coffer_status coffer_audit_export(const coffer_t *coffer, char **out, size_t *out_len);
 
-// Exports envelopes (a JSON array) with their data keys re-wrapped under `archive_key`
-// (exactly 32 bytes, which the host keeps); `*out` is the signed bundle (JSON).
+// Exports envelopes (a JSON array) with their data keys re-wrapped under `archive_key` (32
+// bytes as 64 hexadecimal characters, which the host keeps apart from the bundle); `*out` is
+// the signed bundle (JSON).
 coffer_status coffer_archive_export(const coffer_t *coffer, const uint8_t *envelopes, size_t envelopes_len, const uint8_t *archive_key, size_t archive_key_len, const uint8_t *actor, size_t actor_len, char **out, size_t *out_len);
 
 // Restores a bundle (JSON) into this store, given the archive key and the exporting store's
@@ -340,6 +341,8 @@ coffer_status coffer_index_plan(uint64_t records, uint64_t distinct, char **out,
 
 // Subscribes `callback` to every audit entry committed after now (e.g. to forward them to a
 // SIEM). Coffer never reads `userdata`; the caller makes it safe to use from any thread.
+// The callback runs on the thread that committed the entry, after the commit: it must return
+// quickly and must not call Coffer functions on the same handle.
 coffer_status coffer_audit_subscribe(const coffer_t *coffer, coffer_audit_callback callback, void *userdata);
 
 // Panics inside Rust on purpose and returns `COFFER_STATUS_INTERNAL`: it exists so that a test

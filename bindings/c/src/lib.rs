@@ -1140,8 +1140,9 @@ pub unsafe extern "C" fn coffer_audit_export(
     }
 }
 
-/// Exports envelopes (a JSON array) with their data keys re-wrapped under `archive_key`
-/// (exactly 32 bytes, which the host keeps); `*out` is the signed bundle (JSON).
+/// Exports envelopes (a JSON array) with their data keys re-wrapped under `archive_key` (32
+/// bytes as 64 hexadecimal characters, which the host keeps apart from the bundle); `*out` is
+/// the signed bundle (JSON).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn coffer_archive_export(
     coffer: *const coffer_t,
@@ -1587,6 +1588,8 @@ pub type coffer_audit_callback =
 
 /// Subscribes `callback` to every audit entry committed after now (e.g. to forward them to a
 /// SIEM). Coffer never reads `userdata`; the caller makes it safe to use from any thread.
+/// The callback runs on the thread that committed the entry, after the commit: it must return
+/// quickly and must not call Coffer functions on the same handle.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn coffer_audit_subscribe(
     coffer: *const coffer_t,

@@ -787,10 +787,7 @@ pub unsafe extern "C" fn coffer_seal(
             [(record, record_len, "record"), (actor, actor_len, "actor")],
             out,
             out_len,
-            |c: &Coffer, [record, actor]: [&str; 2]| {
-                c.seal(coffer::record::CustomerRecord::from_json(record)?, actor)
-                    .map(|e| e.to_json())
-            },
+            |c: &Coffer, [record, actor]: [&str; 2]| wire::seal_json(c, record, actor),
         )
     }
 }
@@ -817,33 +814,7 @@ pub unsafe extern "C" fn coffer_seal_many(
             ],
             out,
             out_len,
-            |c: &Coffer, [records, actor]: [&str; 2]| {
-                let parsed: Vec<Result<coffer::record::CustomerRecord, Error>> =
-                    wire::array_items(records, "records", MAX_BATCH)?
-                        .iter()
-                        .map(|t| coffer::record::CustomerRecord::from_json(t))
-                        .collect();
-                let valid: Vec<coffer::record::CustomerRecord> = parsed
-                    .iter()
-                    .filter_map(|r| r.as_ref().ok().cloned())
-                    .collect();
-                let mut sealed = c.seal_many(valid, actor)?.into_iter();
-                let results: Vec<Result<String, Error>> = parsed
-                    .into_iter()
-                    .map(|p| match p {
-                        Err(e) => Err(e),
-                        Ok(_) => sealed
-                            .next()
-                            .unwrap_or_else(|| {
-                                Err(Error::Internal {
-                                    message: "batch".into(),
-                                })
-                            })
-                            .map(|e| e.to_json().to_string()),
-                    })
-                    .collect();
-                Ok::<_, Error>(wire::results_to_json(&results))
-            },
+            |c: &Coffer, [records, actor]: [&str; 2]| wire::seal_many_json(c, records, actor),
         )
     }
 }
@@ -872,11 +843,7 @@ pub unsafe extern "C" fn coffer_reveal(
             ],
             out,
             out_len,
-            |c: &Coffer, [envelope, access]: [&str; 2]| {
-                let env = c.open_envelope(envelope)?;
-                c.reveal(&env, &wire::access_from_json(access)?)
-                    .map(|v| wire::view_to_json(&v))
-            },
+            |c: &Coffer, [envelope, access]: [&str; 2]| wire::reveal_json(c, envelope, access),
         )
     }
 }
@@ -904,9 +871,7 @@ pub unsafe extern "C" fn coffer_reveal_many(
             out,
             out_len,
             |c: &Coffer, [envelopes, access]: [&str; 2]| {
-                let envs = wire::envelopes_from_json(envelopes, MAX_BATCH)?;
-                let views = c.reveal_many(&envs, &wire::access_from_json(access)?)?;
-                Ok::<_, Error>(json_array(views.iter().map(wire::view_to_json)))
+                wire::reveal_many_json(c, envelopes, access)
             },
         )
     }

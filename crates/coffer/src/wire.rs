@@ -354,7 +354,9 @@ pub fn envelopes_from_json(text: &str, max: usize) -> Result<Vec<Envelope>> {
 
 /// Results of a batch as JSON: `[{"ok": <value>} | {"error": {"code", "kind", "message"}}]`,
 /// where each `ok` value is already JSON text.
-pub fn results_to_json(results: &[std::result::Result<String, Error>]) -> Zeroizing<String> {
+pub fn results_to_json<T: AsRef<str>>(
+    results: &[std::result::Result<T, Error>],
+) -> Zeroizing<String> {
     let mut out = Zeroizing::new(String::from("["));
     for (i, r) in results.iter().enumerate() {
         if i > 0 {
@@ -363,7 +365,7 @@ pub fn results_to_json(results: &[std::result::Result<String, Error>]) -> Zeroiz
         match r {
             Ok(v) => {
                 out.push_str("{\"ok\":");
-                out.push_str(v);
+                out.push_str(v.as_ref());
                 out.push('}');
             }
             Err(e) => out.push_str(&json!({"error": {"code": e.code(), "kind": e.kind().name(), "message": e.to_string()}}).to_string()),
@@ -486,6 +488,74 @@ pub fn open_with_keys_json(envelope: &str, keys: &str) -> Result<Zeroizing<Strin
     Ok(out)
 }
 
+/// The most records or envelopes one batch call accepts.
+pub const MAX_BATCH: usize = 100_000;
+
+/// Seals a record given as JSON; the envelope as JSON. The C library's and the Python module's
+/// `seal` are this call behind their boundary.
+pub fn seal_json(c: &crate::Coffer, record: &str, actor: &str) -> Result<Zeroizing<String>> {
+    c.seal(crate::record::CustomerRecord::from_json(record)?, actor)
+        .map(|e| e.to_json())
+}
+
+/// Seals a JSON array of records with one audit transaction: [`results_to_json`] of the
+/// envelopes, one per record in order (a record that does not parse or validate is an `error`
+/// item; the others are still sealed).
+pub fn seal_many_json(c: &crate::Coffer, records: &str, actor: &str) -> Result<Zeroizing<String>> {
+    let parsed: Vec<Result<crate::record::CustomerRecord>> =
+        array_items(records, "records", MAX_BATCH)?
+            .iter()
+            .map(|t| crate::record::CustomerRecord::from_json(t))
+            .collect();
+    let valid: Vec<crate::record::CustomerRecord> = parsed
+        .iter()
+        .filter_map(|r| r.as_ref().ok().cloned())
+        .collect();
+    let mut sealed = c.seal_many(valid, actor)?.into_iter();
+    let results: Vec<Result<Zeroizing<String>>> = parsed
+        .into_iter()
+        .map(|p| match p {
+            Err(e) => Err(e),
+            Ok(_) => sealed
+                .next()
+                .unwrap_or_else(|| {
+                    Err(Error::Internal {
+                        message: "a batch returned fewer results than records".into(),
+                    })
+                })
+                .map(|e| e.to_json()),
+        })
+        .collect();
+    Ok(results_to_json(&results))
+}
+
+/// Reveals an envelope (JSON) to an access request (JSON): [`view_to_json`] of the view.
+pub fn reveal_json(c: &crate::Coffer, envelope: &str, access: &str) -> Result<Zeroizing<String>> {
+    let env = c.open_envelope(envelope)?;
+    c.reveal(&env, &access_from_json(access)?)
+        .map(|v| view_to_json(&v))
+}
+
+/// Reveals a JSON array of envelopes to one access request with one audit transaction: a JSON
+/// array of views.
+pub fn reveal_many_json(
+    c: &crate::Coffer,
+    envelopes: &str,
+    access: &str,
+) -> Result<Zeroizing<String>> {
+    let envs = envelopes_from_json(envelopes, MAX_BATCH)?;
+    let views = c.reveal_many(&envs, &access_from_json(access)?)?;
+    let mut out = Zeroizing::new(String::from("["));
+    for (i, v) in views.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(&view_to_json(v));
+    }
+    out.push(']');
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -550,7 +620,7 @@ mod tests {
         let e = array_items(r#"["a","b","c"]"#, "items", 2).unwrap_err();
         assert_eq!(e.kind(), ErrorKind::LimitExceeded);
         assert!(array_items(r#"{"a":1}"#, "items", 2).is_err());
-        let out = results_to_json(&[
+        let out = results_to_json::<String>(&[
             Ok("1".into()),
             Err(Error::NotFound {
                 what: "record".into(),

@@ -46,3 +46,60 @@ fn header_version_macros_follow_cargo() {
         );
     }
 }
+
+/// Every function the header declares is called by a C test program, and every one that takes
+/// a pointer is in `tests/c/test_nulls.c` (NULL for each pointer).
+#[test]
+fn every_declared_function_is_tested_from_c() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let header = std::fs::read_to_string(root.join("include/coffer.h")).unwrap();
+    let mut tests = String::new();
+    for entry in std::fs::read_dir(root.join("tests/c")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "c") {
+            tests.push_str(&std::fs::read_to_string(&path).unwrap());
+        }
+    }
+    let nulls = std::fs::read_to_string(root.join("tests/c/test_nulls.c")).unwrap();
+    let mut untested = Vec::new();
+    let mut without_null_test = Vec::new();
+    let mut declared = 0;
+    for line in header
+        .lines()
+        .filter(|l| !l.starts_with("//") && !l.starts_with("typedef") && l.ends_with(");"))
+    {
+        let Some(open) = line.find('(') else {
+            continue;
+        };
+        let Some(name) = line[..open]
+            .rsplit(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .next()
+            .filter(|n| n.starts_with("coffer_"))
+        else {
+            continue;
+        };
+        declared += 1;
+        if !tests.contains(&format!("{name}(")) {
+            untested.push(name.to_owned());
+        }
+        let params = &line[open..];
+        if line.starts_with("coffer_status")
+            && params.contains('*')
+            && !nulls.contains(&format!("{name}("))
+        {
+            without_null_test.push(name.to_owned());
+        }
+    }
+    assert!(
+        declared >= 40,
+        "only {declared} functions found in the header"
+    );
+    assert!(
+        untested.is_empty(),
+        "not called by any C test: {untested:?}"
+    );
+    assert!(
+        without_null_test.is_empty(),
+        "no NULL-pointer test in tests/c/test_nulls.c: {without_null_test:?}"
+    );
+}

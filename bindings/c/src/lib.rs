@@ -150,6 +150,13 @@ fn boundary(body: impl FnOnce() -> Result<(), Error>) -> coffer_status {
     }
 }
 
+fn not_utf8(name: &'static str) -> Error {
+    Error::InvalidArgument {
+        name,
+        reason: "is not UTF-8".into(),
+    }
+}
+
 fn null_argument(name: &'static str) -> Error {
     Error::InvalidArgument {
         name,
@@ -423,6 +430,8 @@ pub unsafe extern "C" fn coffer_mask(
         check_out(masked_len_out, "masked_len_out")?;
         // SAFETY: the caller promises `rule_len` readable bytes at `rule`.
         let rule_name = unsafe { input_str(rule, rule_len, "rule") }?;
+        // SAFETY: the caller promises `value_len` readable bytes at `value`.
+        let value = unsafe { input_str(value, value_len, "value") }?;
         let rule = MaskRule::parse(rule_name).ok_or_else(|| Error::InvalidArgument {
             name: "rule",
             reason: "not a known mask rule".into(),
@@ -437,8 +446,6 @@ pub unsafe extern "C" fn coffer_mask(
                 });
             }
         };
-        // SAFETY: the caller promises `value_len` readable bytes at `value`.
-        let value = unsafe { input_str(value, value_len, "value") }?;
         // A `clear` form is the value itself: wipe it once copied out.
         let text = zeroize::Zeroizing::new(match rule.apply(value, profile) {
             Masked::Text(t) => t,
@@ -517,6 +524,7 @@ unsafe fn open_call(
     options: *const u8,
     options_len: usize,
     coffer_out: *mut *mut coffer_t,
+    key_name: &'static str,
     key: impl FnOnce(&[u8]) -> Result<MasterKey, Error>,
 ) -> coffer_status {
     boundary(|| {
@@ -525,7 +533,7 @@ unsafe fn open_call(
         // `options` may be NULL (defaults).
         let path = unsafe { input_str(path, path_len, "path") }?;
         // SAFETY: the caller promises this pointer is NULL or readable for its length, for the call.
-        let key = key(unsafe { input(key_arg, key_arg_len, "master_key") }?)?;
+        let key = key(unsafe { input(key_arg, key_arg_len, key_name) }?)?;
         let options = if options.is_null() {
             None
         } else {
@@ -589,6 +597,7 @@ pub unsafe extern "C" fn coffer_open(
             options,
             options_len,
             coffer_out,
+            "master_key",
             MasterKey::from_bytes,
         )
     }
@@ -606,9 +615,8 @@ pub unsafe extern "C" fn coffer_open_with_key_file(
     options_len: usize,
     coffer_out: *mut *mut coffer_t,
 ) -> coffer_status {
-    let key = |p: &[u8]| {
-        MasterKey::from_file(std::str::from_utf8(p).map_err(|_| null_argument("key_file"))?)
-    };
+    let key =
+        |p: &[u8]| MasterKey::from_file(std::str::from_utf8(p).map_err(|_| not_utf8("key_file"))?);
     // SAFETY: forwarded contract.
     unsafe {
         open_call(
@@ -619,6 +627,7 @@ pub unsafe extern "C" fn coffer_open_with_key_file(
             options,
             options_len,
             coffer_out,
+            "key_file",
             key,
         )
     }
@@ -636,9 +645,8 @@ pub unsafe extern "C" fn coffer_open_with_key_env(
     options_len: usize,
     coffer_out: *mut *mut coffer_t,
 ) -> coffer_status {
-    let key = |v: &[u8]| {
-        MasterKey::from_env(std::str::from_utf8(v).map_err(|_| null_argument("env_var"))?)
-    };
+    let key =
+        |v: &[u8]| MasterKey::from_env(std::str::from_utf8(v).map_err(|_| not_utf8("env_var"))?);
     // SAFETY: forwarded contract.
     unsafe {
         open_call(
@@ -649,6 +657,7 @@ pub unsafe extern "C" fn coffer_open_with_key_env(
             options,
             options_len,
             coffer_out,
+            "env_var",
             key,
         )
     }
@@ -1438,11 +1447,10 @@ pub unsafe extern "C" fn coffer_certificate_verify(
 ) -> coffer_status {
     boundary(|| {
         // SAFETY: the caller promises readable inputs.
-        let cert = coffer::Certificate::from_json(unsafe {
-            input_str(certificate, certificate_len, "certificate")
-        }?)?;
+        let cert = unsafe { input_str(certificate, certificate_len, "certificate") }?;
         // SAFETY: the caller promises this pointer is NULL or readable for its length, for the call.
         let pk = unsafe { input_str(public_key, public_key_len, "public_key") }?;
+        let cert = coffer::Certificate::from_json(cert)?;
         cert.verify(
             &coffer::crypto::from_hex(pk).ok_or_else(|| Error::InvalidArgument {
                 name: "public_key",
@@ -1500,8 +1508,7 @@ pub unsafe extern "C" fn coffer_archive_verify(
             })
         };
         // SAFETY: the caller promises readable inputs; `archive_key` may be NULL.
-        let b =
-            coffer::ArchiveBundle::from_json(unsafe { input_str(bundle, bundle_len, "bundle") }?)?;
+        let bundle = unsafe { input_str(bundle, bundle_len, "bundle") }?;
         let pk = hex(
             // SAFETY: the caller promises this pointer is NULL or readable for its length, for the call.
             unsafe { input_str(public_key, public_key_len, "public_key") }?,
@@ -1516,6 +1523,7 @@ pub unsafe extern "C" fn coffer_archive_verify(
                 "archive_key",
             )?)
         };
+        let b = coffer::ArchiveBundle::from_json(bundle)?;
         b.verify(&pk, ak.as_deref()).map(|_| ())
     })
 }

@@ -272,6 +272,34 @@ int main(int argc, char **argv) {
     out = NULL;
     CHECK(coffer_reveal(c, (const uint8_t *)env, env_len, S("{\"principal\":{}}"), &out, &len) == COFFER_STATUS_INVALID_ARGUMENT);
 
+    /* Invalid UTF-8 and malformed JSON are refused with where they are; nothing is written. */
+    static const uint8_t NOT_UTF8[] = {'{', '"', 'i', 'd', '"', ':', '"', 0xC3, 0x28, '"', '}'};
+    out = (char *)0x1;
+    CHECK(coffer_seal(c, NOT_UTF8, sizeof NOT_UTF8, S("erp"), &out, &len) == COFFER_STATUS_MALFORMED);
+    CHECK(strstr(coffer_last_error_message(), "record") != NULL);
+    CHECK(coffer_reveal(c, (const uint8_t *)env, env_len, NOT_UTF8, sizeof NOT_UTF8, &out, &len) == COFFER_STATUS_MALFORMED);
+    CHECK(coffer_seal(c, S("{\"id\": "), S("erp"), &out, &len) == COFFER_STATUS_MALFORMED);
+    CHECK(strstr(coffer_last_error_message(), "line 1") != NULL);
+    /* An envelope that is not well-formed is an integrity error (docs/FORMAT.md). */
+    CHECK(coffer_reveal(c, S("{\"coffer\":1"), S(ACCOUNTANT), &out, &len) == COFFER_STATUS_INTEGRITY);
+    CHECK(out == (char *)0x1);
+    out = NULL;
+
+    /* Denied: a principal of another tenant gets nothing of this tenant's record, and a
+     * principal without a role gets every field denied; neither answer holds a value. */
+    static const char OTHER_TENANT[] =
+        "{\"principal\":{\"id\":\"u-9\",\"tenant\":\"firm-b\",\"roles\":[\"accountant\"]},\"purpose\":\"payments\"}";
+    static const char NO_ROLE[] =
+        "{\"principal\":{\"id\":\"u-8\",\"tenant\":\"firm-a\",\"roles\":[]},\"purpose\":\"payments\"}";
+    coffer_status denied = coffer_reveal(c, (const uint8_t *)env, env_len, S(OTHER_TENANT), &out, &len);
+    CHECK(denied == COFFER_STATUS_ACCESS_DENIED || (denied == COFFER_STATUS_OK && out && !strstr(out, "\"value\"")));
+    if (denied == COFFER_STATUS_OK) coffer_string_free(out);
+    out = NULL;
+    CHECK(coffer_reveal(c, (const uint8_t *)env, env_len, S(NO_ROLE), &out, &len) == COFFER_STATUS_OK);
+    CHECK(out && !strstr(out, "\"value\"") && strstr(out, "\"state\":\"denied\"") && strstr(out, "no role"));
+    coffer_string_free(out);
+    out = NULL;
+
     /* A tampered envelope is an integrity error, and nothing comes out. */
     char *tampered = strdup(env);
     char *ct = strstr(tampered, "\"ct\":\"");

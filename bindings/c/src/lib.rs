@@ -503,11 +503,7 @@ fn number<T: std::str::FromStr>(text: &str, name: &'static str) -> Result<T, Err
 }
 
 fn open_with(path: &str, key: &MasterKey, options: Option<&str>) -> Result<Coffer, Error> {
-    let opts = match options {
-        Some(o) => wire::open_options_from_json(o)?,
-        None => coffer::OpenOptions::default(),
-    };
-    Coffer::open_with(path, key, opts)
+    wire::open_json(path, key, options)
 }
 
 /// Opens with the key that `key` makes from its text argument.
@@ -1063,14 +1059,7 @@ pub unsafe extern "C" fn coffer_audit_verify(
             [(checkpoint, checkpoint_len, "checkpoint")],
             out,
             out_len,
-            |c: &Coffer, [checkpoint]: [&str; 1]| {
-                let cp = if checkpoint.trim().is_empty() {
-                    None
-                } else {
-                    Some(coffer::audit::Checkpoint::from_json(checkpoint)?)
-                };
-                z(serde_json::to_string(&c.audit_verify(cp.as_ref())?).unwrap_or_default())
-            },
+            |c: &Coffer, [checkpoint]: [&str; 1]| z(wire::audit_verify_json(c, Some(checkpoint))?),
         )
     }
 }
@@ -1107,9 +1096,7 @@ pub unsafe extern "C" fn coffer_audit_export(
     // SAFETY: forwarded contract (see the function's documentation).
     unsafe {
         text_fn(coffer, [], out, out_len, |c: &Coffer, []: [&str; 0]| {
-            let mut buf = Vec::new();
-            c.audit_export(&mut buf)?;
-            z(String::from_utf8(buf).unwrap_or_default())
+            z(wire::audit_export_text(c)?)
         })
     }
 }

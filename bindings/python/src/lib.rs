@@ -10,6 +10,7 @@ use coffer::record::{CustomerRecord, Schema as CoreSchema};
 use coffer::{Error, ErrorKind};
 
 mod convert;
+mod vault;
 
 /// Builds the Python exception for an error kind: the class comes from `coffer._errors`, so
 /// that each can also inherit the matching built-in (`ValueError`, `PermissionError`, …).
@@ -26,7 +27,7 @@ pub(crate) fn error_from_kind(py: Python<'_>, kind: ErrorKind, message: String) 
     build().unwrap_or_else(|e| e)
 }
 
-fn to_py_err(py: Python<'_>, e: Error) -> PyErr {
+pub(crate) fn to_py_err(py: Python<'_>, e: Error) -> PyErr {
     let err = error_from_kind(py, e.kind(), e.to_string());
     if let Some(report) = e.validation_report() {
         let value = err.value(py);
@@ -38,7 +39,7 @@ fn to_py_err(py: Python<'_>, e: Error) -> PyErr {
 }
 
 /// Reads a record given as a dict, a JSON `str` or UTF-8 `bytes`.
-fn record_from(py: Python<'_>, record: &Bound<'_, PyAny>) -> PyResult<CustomerRecord> {
+pub(crate) fn record_from(py: Python<'_>, record: &Bound<'_, PyAny>) -> PyResult<CustomerRecord> {
     let parsed = if let Ok(s) = record.cast::<PyString>() {
         let text = s.extract::<String>()?;
         py.detach(|| CustomerRecord::from_json(&text))
@@ -221,6 +222,9 @@ fn error_kinds() -> Vec<(u32, &'static str, &'static str)> {
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", coffer::VERSION)?;
     m.add_class::<Schema>()?;
+    m.add_class::<vault::Vault>()?;
+    m.add_function(wrap_pyfunction!(vault::generate_master_key, m)?)?;
+    m.add_function(wrap_pyfunction!(vault::open_with_keys, m)?)?;
     m.add_function(wrap_pyfunction!(validate, m)?)?;
     m.add_function(wrap_pyfunction!(normalize, m)?)?;
     m.add_function(wrap_pyfunction!(check, m)?)?;

@@ -556,6 +556,41 @@ pub fn reveal_many_json(
     Ok(out)
 }
 
+/// Opens a store with open options given as JSON ([`open_options_from_json`]; `None` for the
+/// defaults).
+pub fn open_json(
+    path: &str,
+    master: &crate::MasterKey,
+    options: Option<&str>,
+) -> Result<crate::Coffer> {
+    let opts = match options {
+        Some(o) => open_options_from_json(o)?,
+        None => crate::coffer::OpenOptions::default(),
+    };
+    crate::Coffer::open_with(path, master, opts)
+}
+
+/// Verifies the audit chain, and that it still reaches `checkpoint` (JSON; `None` or blank for
+/// none): the report as JSON.
+pub fn audit_verify_json(c: &crate::Coffer, checkpoint: Option<&str>) -> Result<String> {
+    let cp = match checkpoint.map(str::trim).filter(|t| !t.is_empty()) {
+        Some(t) => Some(crate::audit::Checkpoint::from_json(t)?),
+        None => None,
+    };
+    serde_json::to_string(&c.audit_verify(cp.as_ref())?).map_err(|e| Error::Internal {
+        message: format!("audit report: {e}"),
+    })
+}
+
+/// The whole audit trail as JSON Lines.
+pub fn audit_export_text(c: &crate::Coffer) -> Result<String> {
+    let mut buf = Vec::new();
+    c.audit_export(&mut buf)?;
+    String::from_utf8(buf).map_err(|_| Error::Internal {
+        message: "the audit export is not UTF-8".into(),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,8 +1,9 @@
 """Coffer: field-level protection for customer records in accounting and ERP systems.
 
-This release covers the foundation: reading, normalising and validating customer records
-against a schema, and masking values for display. Records are ``dict`` objects (or JSON text)
-in the format described in the project's ``docs/RECORDS.md``.
+Read, normalise and validate customer records against a schema, mask values for display, and
+keep records in a store: :class:`Coffer` seals them field by field, reveals them under the access
+policy, searches them through blind indexes and keeps a verifiable audit trail. Records are
+``dict`` objects (or JSON text) in the format described in the project's ``docs/RECORDS.md``.
 
 >>> import coffer
 >>> coffer.mask("13800000000", "phone")
@@ -23,9 +24,14 @@ from ._errors import (
     StoreError, UnsupportedError, UnsupportedVersionError, ValidationError, WrongMasterKeyError,
     class_for_code,
 )
+from ._vault import (
+    Audit, Coffer, FieldView, IndexToken, SealedRecord, View, generate_master_key, open_with_keys,
+)
 
 __all__ = [
     "__version__", "Schema", "Record", "validate", "normalize", "check", "mask", "error_kinds",
+    "Coffer", "Audit", "SealedRecord", "View", "FieldView", "IndexToken", "generate_master_key",
+    "open_with_keys",
     "CofferError", "InternalError", "InvalidArgumentError", "MalformedError", "LimitExceededError",
     "ValidationError", "SchemaError", "PolicyError", "AccessDeniedError", "RateLimitedError",
     "IntegrityError", "UnsupportedVersionError", "KeyNotFoundError", "WrongMasterKeyError",

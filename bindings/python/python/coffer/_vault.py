@@ -1,0 +1,403 @@
+"""The store: seal customer records into envelopes, reveal them under the access policy, search
+them through blind indexes, and verify the audit trail.
+
+Everything here is a thin layer over the native extension, which takes and gives the same JSON
+forms as the C library (see the project's ``docs/C-API.md``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from types import TracebackType
+from typing import (
+    Any, Dict, Iterable, Iterator, List, Mapping, NamedTuple, Optional, Sequence, Type, Union,
+)
+
+from . import _native
+from ._errors import (
+    CofferError, IntegrityError, InvalidArgumentError, MalformedError, class_for_code,
+)
+
+#: A customer record: a mapping in Coffer's record format, or its JSON as ``str`` or ``bytes``.
+RecordLike = Union[Mapping[str, Any], str, bytes]
+
+
+def _record_json(record: RecordLike) -> str:
+    if isinstance(record, str):
+        return record
+    if isinstance(record, bytes):
+        try:
+            return record.decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise MalformedError(f"record is not UTF-8 (byte {e.start})") from None
+    if isinstance(record, Mapping):
+        _check_keys(record, "record")
+        try:
+            return json.dumps(record, ensure_ascii=False)
+        except (TypeError, ValueError) as e:
+            # The message names the type that could not be written, never a value.
+            raise TypeError(f"record: {type(e).__name__}: not JSON-serialisable") from None
+    raise TypeError(
+        f"record must be a mapping, a JSON str or UTF-8 bytes, not {type(record).__name__}"
+    )
+
+
+def _check_keys(value: Any, path: str) -> None:
+    if isinstance(value, Mapping):
+        for k, v in value.items():
+            if not isinstance(k, str):
+                raise TypeError(f"{path}: keys must be str, not {type(k).__name__}")
+            _check_keys(v, f"{path}.{k}")
+    elif isinstance(value, (list, tuple)):
+        for i, v in enumerate(value):
+            _check_keys(v, f"{path}[{i}]")
+
+
+def generate_master_key() -> bytes:
+    """A new random 32-byte master key. Keep it outside the store (a KMS, a key file)."""
+    return _native.generate_master_key()
+
+
+def open_with_keys(envelope: str, keys: Mapping[str, Any]) -> Dict[str, str]:
+    """Opens an envelope (JSON) with explicit keys, outside any store, deciding and auditing
+    nothing: ``keys`` is ``{"envelope_mac_key": hex, "data_keys": [{"category", "version",
+    "key": hex}]}`` (a case of ``tests/vectors/envelopes.json``). For conformance tests and
+    offline recovery by someone who already holds the keys; applications call
+    :meth:`Coffer.reveal`."""
+    result: Dict[str, str] = json.loads(_native.open_with_keys(envelope, json.dumps(keys)))
+    return result
+
+
+class SealedRecord:
+    """A sealed record (an envelope): what the host stores instead of the record.
+
+    Holds no plaintext of the encrypted fields; ``index`` gives the blind-index tokens for the
+    host's indexed columns and ``masked`` the display forms computed at sealing.
+    """
+
+    __slots__ = ("_json", "_parsed")
+
+    def __init__(self, envelope_json: str) -> None:
+        self._json = envelope_json
+        try:
+            parsed = json.loads(envelope_json)
+        except ValueError:
+            raise IntegrityError("envelope: not a well-formed version 1 envelope") from None
+        if not isinstance(parsed, dict):
+            raise IntegrityError("envelope: not a well-formed version 1 envelope")
+        self._parsed: Dict[str, Any] = parsed
+
+    @classmethod
+    def from_json(cls, text: Union[str, bytes]) -> "SealedRecord":
+        """Reads an envelope stored earlier; it is verified when it is revealed."""
+        return cls(text.decode("utf-8") if isinstance(text, bytes) else text)
+
+    def to_json(self) -> str:
+        """The envelope as JSON, to store in the host's database."""
+        return self._json
+
+    @property
+    def tenant(self) -> str:
+        """The tenant the record belongs to."""
+        return str(self._parsed.get("tenant", ""))
+
+    @property
+    def record_id(self) -> str:
+        """The record's id."""
+        return str(self._parsed.get("record", ""))
+
+    @property
+    def subject(self) -> str:
+        """The data subject (the customer) the record is about."""
+        return str(self._parsed.get("subject", ""))
+
+    @property
+    def index(self) -> Dict[str, Dict[str, str]]:
+        """Blind-index tokens: field path to ``{epoch: token}``."""
+        return dict(self._parsed.get("index", {}))
+
+    @property
+    def masked(self) -> Dict[str, str]:
+        """Display forms computed at sealing: field path to masked value."""
+        return dict(self._parsed.get("masked", {}))
+
+    def __repr__(self) -> str:
+        return f"SealedRecord(tenant={self.tenant!r}, record_id={self.record_id!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, SealedRecord) and other._json == self._json
+
+    def __hash__(self) -> int:
+        return hash(self._json)
+
+
+class FieldView(NamedTuple):
+    """One field of a :class:`View`: ``state`` is ``revealed``, ``masked``, ``denied`` or
+    ``shredded``; ``value`` is set for the first two, ``reason`` for the last two."""
+
+    state: str
+    value: Optional[str] = None
+    reason: Optional[str] = None
+
+    def __repr__(self) -> str:
+        shown = "<redacted>" if self.value is not None else None
+        return f"FieldView(state={self.state!r}, value={shown}, reason={self.reason!r})"
+
+
+class View(Mapping[str, FieldView]):
+    """What a reveal returns: a mapping from field path to :class:`FieldView`, with the
+    ``record`` id, the ``policy_version`` that decided and the ``audit_seq`` of the audit entry
+    that recorded it. ``repr`` never shows values."""
+
+    __slots__ = ("record", "policy_version", "audit_seq", "_fields")
+
+    def __init__(self, parsed: Mapping[str, Any]) -> None:
+        self.record: str = str(parsed.get("record", ""))
+        self.policy_version: str = str(parsed.get("policy_version", ""))
+        self.audit_seq: int = int(parsed.get("audit_seq", 0))
+        self._fields: Dict[str, FieldView] = {
+            path: FieldView(f.get("state", "denied"), f.get("value"), f.get("reason"))
+            for path, f in parsed.get("fields", {}).items()
+        }
+
+    def __getitem__(self, path: str) -> FieldView:
+        return self._fields[path]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._fields)
+
+    def __len__(self) -> int:
+        return len(self._fields)
+
+    def value(self, path: str) -> Optional[str]:
+        """The field's value when revealed or masked, else ``None``."""
+        f = self._fields.get(path)
+        return f.value if f is not None else None
+
+    def __repr__(self) -> str:
+        states = ", ".join(f"{p!r}: {f.state!r}" for p, f in self._fields.items())
+        return f"View(record={self.record!r}, audit_seq={self.audit_seq}, fields={{{states}}})"
+
+
+class IndexToken(NamedTuple):
+    """A blind-index token to look up in the host's column for ``epoch``."""
+
+    epoch: int
+    token: str
+
+
+def _access(
+    tenant: str,
+    principal: str,
+    roles: Sequence[str],
+    purpose: str,
+    context: Optional[Mapping[str, Any]],
+    attributes: Optional[Mapping[str, Any]],
+    record: Optional[Mapping[str, Any]],
+) -> str:
+    if isinstance(roles, str):
+        raise TypeError("roles must be a sequence of str, not a str")
+    for name, value in (("tenant", tenant), ("principal", principal), ("purpose", purpose)):
+        if not isinstance(value, str):
+            raise TypeError(f"{name} must be a str, not {type(value).__name__}")
+    request: Dict[str, Any] = {
+        "principal": {"id": principal, "tenant": tenant, "roles": list(roles)},
+        "purpose": purpose,
+    }
+    if attributes:
+        request["principal"]["attributes"] = dict(attributes)
+    if context:
+        request["context"] = dict(context)
+    if record:
+        request["record"] = dict(record)
+    return json.dumps(request, ensure_ascii=False, default=_json_default)
+
+
+def _json_default(value: Any) -> Any:
+    import datetime
+
+    if isinstance(value, datetime.datetime):
+        if value.tzinfo is None:
+            raise InvalidArgumentError("datetimes must be timezone-aware")
+        return value.isoformat()
+    if isinstance(value, (set, frozenset)):
+        return sorted(value)
+    raise TypeError(f"cannot send a {type(value).__name__} to Coffer")
+
+
+class Audit:
+    """The store's tamper-evident audit trail."""
+
+    __slots__ = ("_vault",)
+
+    def __init__(self, vault: "_native.Vault") -> None:
+        self._vault = vault
+
+    def verify(self, checkpoint: Optional[str] = None) -> Dict[str, Any]:
+        """Verifies the chain, and that it still reaches ``checkpoint`` (from
+        :meth:`checkpoint`) when given: ``{"entries", "last_seq", "intact", "first_problem",
+        "checkpoint_checked"}``."""
+        report: Dict[str, Any] = json.loads(self._vault.audit_verify(checkpoint))
+        return report
+
+    def checkpoint(self, *, actor: str) -> str:
+        """A signed checkpoint of the chain (JSON), to keep where the database's attacker
+        cannot rewrite it."""
+        return self._vault.audit_checkpoint(actor)
+
+    def export(self) -> List[Dict[str, Any]]:
+        """Every entry, oldest first."""
+        return [json.loads(line) for line in self._vault.audit_export().splitlines() if line]
+
+
+class Coffer:
+    """An open Coffer store: the key store and audit trail in one SQLite file, with its schema,
+    access policy and retention rules. Thread-safe; calls release the GIL. Use it as a context
+    manager, or call :meth:`close`.
+
+    >>> import coffer, tempfile, os
+    >>> key = coffer.generate_master_key()
+    >>> with coffer.Coffer.open(os.path.join(tempfile.mkdtemp(), "c.db"), master_key=key) as c:
+    ...     c.audit.verify()["intact"]
+    True
+    """
+
+    __slots__ = ("_vault", "audit")
+
+    def __init__(self, vault: "_native.Vault") -> None:
+        self._vault = vault
+        #: The audit trail.
+        self.audit = Audit(vault)
+
+    @classmethod
+    def open(
+        cls,
+        path: Union[str, "os.PathLike[str]"],
+        *,
+        master_key: bytes,
+        schema: Optional[str] = None,
+        policy: Optional[str] = None,
+        retention: Optional[str] = None,
+        create: bool = True,
+    ) -> "Coffer":
+        """Opens (or, with ``create``, creates) the store at ``path``.
+
+        ``master_key`` is 32 bytes (see :func:`generate_master_key`); Coffer never stores it.
+        ``schema``, ``policy`` and ``retention`` are TOML texts (the built-in schema, no policy
+        (every reveal denied) and no retention rules when omitted). A wrong key raises
+        :class:`WrongMasterKeyError` before anything is written.
+        """
+        if not isinstance(master_key, (bytes, bytearray, memoryview)):
+            raise TypeError(f"master_key must be bytes, not {type(master_key).__name__}")
+        options: Dict[str, Any] = {"create": bool(create)}
+        for name, text in (("schema", schema), ("policy", policy), ("retention", retention)):
+            if text is not None:
+                if not isinstance(text, str):
+                    raise TypeError(f"{name} must be TOML text (str), not {type(text).__name__}")
+                options[name] = text
+        vault = _native.Vault.open(os.fspath(path), bytes(master_key), json.dumps(options))
+        return cls(vault)
+
+    def close(self) -> None:
+        """Closes the store and wipes its keys. Calls afterwards raise :class:`ClosedError`."""
+        self._vault.close()
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` was called."""
+        return self._vault.closed
+
+    def __enter__(self) -> "Coffer":
+        return self
+
+    def __exit__(
+        self,
+        exc_type: Optional[Type[BaseException]],
+        exc: Optional[BaseException],
+        tb: Optional[TracebackType],
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return "<coffer.Coffer (closed)>" if self.closed else "<coffer.Coffer>"
+
+    def seal(self, record: RecordLike, *, actor: str) -> SealedRecord:
+        """Normalises, validates and seals ``record``. Raises :class:`ValidationError` (with
+        the report) when it is invalid. ``actor`` goes into the audit trail."""
+        if not isinstance(record, (Mapping, str, bytes)):
+            raise TypeError(
+                f"record must be a mapping, a JSON str or UTF-8 bytes, not {type(record).__name__}"
+            )
+        return SealedRecord(self._vault.seal(dict(record) if isinstance(record, Mapping) else record, actor))
+
+    def seal_many(
+        self, records: Iterable[RecordLike], *, actor: str
+    ) -> List[Union[SealedRecord, CofferError]]:
+        """Seals many records with one audit transaction; one result per record, in order: the
+        :class:`SealedRecord`, or the exception (not raised) for a record that failed."""
+        texts = [_record_json(r) for r in records]
+        results = json.loads(self._vault.seal_many("[" + ",".join(texts) + "]", actor))
+        out: List[Union[SealedRecord, CofferError]] = []
+        for r in results:
+            if "ok" in r:
+                out.append(SealedRecord(json.dumps(r["ok"], ensure_ascii=False)))
+            else:
+                e = r["error"]
+                out.append(class_for_code(e["code"])(e["message"], e["code"]))
+        return out
+
+    def reveal(
+        self,
+        sealed: SealedRecord,
+        *,
+        tenant: str,
+        principal: str,
+        roles: Sequence[str],
+        purpose: str,
+        context: Optional[Mapping[str, Any]] = None,
+        attributes: Optional[Mapping[str, Any]] = None,
+        record: Optional[Mapping[str, Any]] = None,
+    ) -> View:
+        """Reveals ``sealed`` to ``principal`` (of ``tenant``, with ``roles``) for ``purpose``:
+        each field revealed, masked or denied by the policy, recorded in the audit trail before
+        anything is decrypted. ``tenant`` is the principal's own tenant: Coffer never takes it
+        from the record, which would defeat tenant isolation."""
+        if not isinstance(sealed, SealedRecord):
+            raise TypeError(f"sealed must be a SealedRecord, not {type(sealed).__name__}")
+        access = _access(tenant, principal, roles, purpose, context, attributes, record)
+        return View(json.loads(self._vault.reveal(sealed.to_json(), access)))
+
+    def reveal_many(
+        self,
+        sealed: Iterable[SealedRecord],
+        *,
+        tenant: str,
+        principal: str,
+        roles: Sequence[str],
+        purpose: str,
+        context: Optional[Mapping[str, Any]] = None,
+        attributes: Optional[Mapping[str, Any]] = None,
+    ) -> List[View]:
+        """Reveals many envelopes to one request with one audit transaction."""
+        envelopes = []
+        for s in sealed:
+            if not isinstance(s, SealedRecord):
+                raise TypeError(f"every item must be a SealedRecord, not {type(s).__name__}")
+            envelopes.append(s.to_json())
+        access = _access(tenant, principal, roles, purpose, context, attributes, None)
+        views = json.loads(self._vault.reveal_many("[" + ",".join(envelopes) + "]", access))
+        return [View(v) for v in views]
+
+    def search_index(self, tenant: str, field: str, value: str) -> List[IndexToken]:
+        """The blind-index tokens of ``value`` for ``field`` (``id_documents[].number``,
+        ``phones[]``...), one per index epoch in use: look each up in its column, then confirm
+        candidates by revealing them (short tokens have false positives by design)."""
+        return [
+            IndexToken(t["epoch"], t["token"])
+            for t in json.loads(self._vault.search_index(tenant, field, value))
+        ]
+
+    def signing_public_key(self) -> bytes:
+        """The store's Ed25519 public key, to verify checkpoints and certificates offline."""
+        return self._vault.signing_public_key()

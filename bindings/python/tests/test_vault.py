@@ -1,0 +1,197 @@
+"""The store from Python: seal, reveal, search, audit, known answers, errors and threads."""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import sqlite3
+import threading
+from typing import Any, Dict, Iterator, List
+
+import pytest
+
+import coffer
+
+ROOT = pathlib.Path(__file__).resolve().parents[3]
+POLICY = (ROOT / "examples" / "policies" / "accounting-firm.toml").read_text(encoding="utf-8")
+RETENTION = (ROOT / "examples" / "policies" / "retention.toml").read_text(encoding="utf-8")
+
+RECORD: Dict[str, Any] = {
+    "id": "c-1",
+    "tenant": "firm-a",
+    "subject": "s-1",
+    "kind": "individual",
+    "name": "张三",
+    "id_documents": [{"type": "cn_resident_id", "number": "110101 19800101 0037"}],
+    "phones": ["+86 139 1234 5678"],
+    "bank_accounts": [{"account_type": "card", "account_number": "6222021001123456789"}],
+}
+
+
+@pytest.fixture()
+def store(tmp_path: pathlib.Path) -> Iterator[coffer.Coffer]:
+    key = coffer.generate_master_key()
+    with coffer.Coffer.open(tmp_path / "c.db", master_key=key, policy=POLICY, retention=RETENTION) as c:
+        yield c
+
+
+def accountant(c: coffer.Coffer, sealed: coffer.SealedRecord) -> coffer.View:
+    return c.reveal(sealed, tenant="firm-a", principal="u-1", roles=["accountant"], purpose="payments")
+
+
+def test_seal_reveal_round_trip(store: coffer.Coffer) -> None:
+    sealed = store.seal(RECORD, actor="import")
+    text = sealed.to_json()
+    assert "张三" not in text and "6222021001123456789" not in text
+    again = coffer.SealedRecord.from_json(text)
+    assert again == sealed and again.tenant == "firm-a" and again.record_id == "c-1"
+    view = accountant(store, again)
+    assert view["name"] == coffer.FieldView("revealed", "张三", None)
+    # Normalised when sealed: the spaces are gone.
+    assert view.value("id_documents[0].number") == "110101198001010037"
+    assert view.value("bank_accounts[0].account_number") == "6222021001123456789"
+    assert view.audit_seq > 0 and len(view.policy_version) == 64
+
+
+def test_clerk_sees_masked_and_denied(store: coffer.Coffer) -> None:
+    sealed = store.seal(RECORD, actor="import")
+    view = store.reveal(sealed, tenant="firm-a", principal="u-2", roles=["clerk"], purpose="bookkeeping")
+    assert view["phones[0]"].state == "masked" and view.value("phones[0]") == "139****5678"
+    assert view["bank_accounts[0].account_number"].state == "denied"
+    assert view["bank_accounts[0].account_number"].value is None
+    assert "default deny" in (view["bank_accounts[0].account_number"].reason or "")
+
+
+def test_repr_never_shows_values(store: coffer.Coffer) -> None:
+    sealed = store.seal(RECORD, actor="import")
+    view = accountant(store, sealed)
+    for text in (repr(view), repr(view["name"]), repr(sealed), str(sealed), repr(store)):
+        assert "张三" not in text and "6222021001123456789" not in text and "110101" not in text
+    assert "<redacted>" in repr(view["name"])
+
+
+def test_search_by_resident_id(store: coffer.Coffer) -> None:
+    sealed = store.seal(RECORD, actor="import")
+    tokens = store.search_index("firm-a", "id_documents[].number", "110101198001010037")
+    assert len(tokens) == 1 and tokens[0].epoch == 1
+    column = sealed.index["id_documents[0].number"]
+    assert column[str(tokens[0].epoch)] == tokens[0].token
+    other = store.search_index("firm-a", "id_documents[].number", "310104197512310025")
+    assert other[0].token != tokens[0].token
+
+
+def test_batches(store: coffer.Coffer) -> None:
+    bad = dict(RECORD, id="c-bad", id_documents=[{"type": "cn_resident_id", "number": "110101198001010030"}])
+    results = store.seal_many([RECORD, bad, dict(RECORD, id="c-2")], actor="import")
+    assert isinstance(results[0], coffer.SealedRecord) and isinstance(results[2], coffer.SealedRecord)
+    assert isinstance(results[1], coffer.ValidationError) and isinstance(results[1], ValueError)
+    assert "110101198001010030" not in str(results[1])
+    sealed = [r for r in results if isinstance(r, coffer.SealedRecord)]
+    views = store.reveal_many(sealed, tenant="firm-a", principal="u-1", roles=["accountant"], purpose="payments")
+    assert [v.record for v in views] == ["c-1", "c-2"]
+    assert all(v.value("name") == "张三" for v in views)
+
+
+def test_tampering_and_transplanting_are_integrity_errors(store: coffer.Coffer) -> None:
+    sealed = store.seal(RECORD, actor="import")
+    env = json.loads(sealed.to_json())
+    ct = env["fields"]["name"]["ct"]
+    env["fields"]["name"]["ct"] = ("B" if ct[0] == "A" else "A") + ct[1:]
+    with pytest.raises(coffer.IntegrityError):
+        accountant(store, coffer.SealedRecord(json.dumps(env)))
+    # The name's ciphertext moved to another record: refused, not revealed as that record's.
+    other = json.loads(store.seal(dict(RECORD, id="c-2", name="李四"), actor="import").to_json())
+    env = json.loads(sealed.to_json())
+    env["fields"]["name"] = other["fields"]["name"]
+    with pytest.raises(coffer.IntegrityError) as err:
+        accountant(store, coffer.SealedRecord(json.dumps(env)))
+    assert "李四" not in str(err.value)
+    with pytest.raises(coffer.IntegrityError):
+        coffer.SealedRecord.from_json("{not json")
+
+
+def test_wrong_key_and_bad_arguments(tmp_path: pathlib.Path) -> None:
+    key = coffer.generate_master_key()
+    assert len(key) == 32 and key != coffer.generate_master_key()
+    coffer.Coffer.open(tmp_path / "c.db", master_key=key).close()
+    with pytest.raises(coffer.WrongMasterKeyError):
+        coffer.Coffer.open(tmp_path / "c.db", master_key=coffer.generate_master_key())
+    with pytest.raises(coffer.InvalidArgumentError):
+        coffer.Coffer.open(tmp_path / "c.db", master_key=key[:31])
+    with pytest.raises(TypeError):
+        coffer.Coffer.open(tmp_path / "c.db", master_key="not bytes")  # type: ignore[arg-type]
+    with pytest.raises(coffer.PolicyError):
+        coffer.Coffer.open(tmp_path / "c.db", master_key=key, policy="version = 1\n[[rules]]\nid = 3\n")
+    with coffer.Coffer.open(tmp_path / "c.db", master_key=key, policy=POLICY) as c:
+        # Wrong types are TypeError, as in the rest of the module.
+        with pytest.raises(TypeError):
+            c.seal({1: "x"}, actor="t")  # type: ignore[dict-item]
+        with pytest.raises(coffer.MalformedError):
+            c.seal(b"\xc3\x28", actor="t")
+        with pytest.raises(TypeError):
+            c.seal(42, actor="t")  # type: ignore[arg-type]
+        sealed = c.seal(RECORD, actor="t")
+        with pytest.raises(TypeError):
+            c.reveal(sealed, tenant="firm-a", principal="u", roles="accountant", purpose="payments")
+        with pytest.raises(coffer.InvalidArgumentError):
+            c.reveal(sealed, tenant="firm-a", principal="u", roles=["accountant"], purpose="payments",
+                     context={"time": "noon"})
+    with pytest.raises(coffer.ClosedError):
+        c.seal(RECORD, actor="t")
+    assert c.closed and "closed" in repr(c)
+
+
+def test_audit_verifies_and_detects_tampering(tmp_path: pathlib.Path) -> None:
+    key = coffer.generate_master_key()
+    path = tmp_path / "c.db"
+    with coffer.Coffer.open(path, master_key=key, policy=POLICY) as c:
+        sealed = c.seal(RECORD, actor="import")
+        accountant(c, sealed)
+        checkpoint = c.audit.checkpoint(actor="ops")
+        report = c.audit.verify(checkpoint)
+        assert report["intact"] and report["checkpoint_checked"]
+        entries = c.audit.export()
+        assert len(entries) == report["entries"]
+        text = json.dumps(entries, ensure_ascii=False)
+        assert "张三" not in text and "6222021001123456789" not in text
+        assert len(c.signing_public_key()) == 32
+    db = sqlite3.connect(path)
+    table = [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'") if "audit" in r[0]][0]
+    db.execute(f"DELETE FROM {table} WHERE seq = 2")
+    db.commit()
+    db.close()
+    with coffer.Coffer.open(path, master_key=key, policy=POLICY) as c:
+        report = c.audit.verify(checkpoint)
+        assert not report["intact"] and report["first_problem"] is not None
+
+
+def test_known_answer_envelopes_open_in_python() -> None:
+    vectors = json.loads((ROOT / "tests" / "vectors" / "envelopes.json").read_text(encoding="utf-8"))
+    assert len(vectors["cases"]) >= 2
+    for case in vectors["cases"]:
+        assert coffer.open_with_keys(case["envelope"], case) == case["plaintexts"]
+        env = json.loads(case["envelope"])
+        ct = env["fields"]["name"]["ct"]
+        env["fields"]["name"]["ct"] = ("B" if ct[0] == "A" else "A") + ct[1:]
+        with pytest.raises(coffer.IntegrityError):
+            coffer.open_with_keys(json.dumps(env), case)
+
+
+def test_eight_threads_share_one_coffer(store: coffer.Coffer) -> None:
+    errors: List[BaseException] = []
+
+    def work(n: int) -> None:
+        try:
+            for i in range(20):
+                sealed = store.seal(dict(RECORD, id=f"t-{n}-{i}"), actor=f"thread-{n}")
+                assert accountant(store, sealed).value("name") == "张三"
+        except BaseException as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    assert store.audit.verify()["intact"]

@@ -7,6 +7,8 @@ use std::sync::{Arc, RwLock};
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
+use coffer::clock::FixedClock;
+use coffer::retention::Event;
 use coffer::{Coffer, Error, ErrorKind, MasterKey, wire};
 
 use crate::{error_from_kind, to_py_err};
@@ -15,6 +17,12 @@ use crate::{error_from_kind, to_py_err};
 #[pyclass(frozen, module = "coffer._native")]
 pub(crate) struct Vault {
     inner: RwLock<Option<Arc<Coffer>>>,
+    /// Set when the store was opened with a fixed clock (for tests and back-dated runs).
+    clock: Option<Arc<FixedClock>>,
+}
+
+fn time_arg(py: Python<'_>, text: &str) -> PyResult<time::OffsetDateTime> {
+    wire::parse_time(text).map_err(|e| to_py_err(py, e))
 }
 
 impl Vault {
@@ -45,24 +53,57 @@ impl Vault {
 
 #[pymethods]
 impl Vault {
-    /// Opens (or creates) the store at `path` with a 32-byte master key and open options (JSON).
+    /// Opens (or creates) the store at `path` with a 32-byte master key and open options (JSON);
+    /// `clock` (RFC 3339) fixes the store's clock at that instant until `set_clock` moves it.
     #[staticmethod]
-    #[pyo3(signature = (path, master_key, options=None))]
+    #[pyo3(signature = (path, master_key, options=None, clock=None))]
     fn open(
         py: Python<'_>,
         path: &str,
         master_key: &[u8],
         options: Option<&str>,
+        clock: Option<&str>,
     ) -> PyResult<Self> {
         let key = MasterKey::from_bytes(master_key).map_err(|e| to_py_err(py, e))?;
+        let fixed = match clock {
+            Some(t) => Some(Arc::new(FixedClock::new(time_arg(py, t)?))),
+            None => None,
+        };
         let path = path.to_owned();
         let options = options.map(str::to_owned);
+        let clock = fixed.clone();
         let c = py
-            .detach(move || wire::open_json(&path, &key, options.as_deref()))
+            .detach(move || {
+                let mut opts = match options.as_deref() {
+                    Some(o) => wire::open_options_from_json(o)?,
+                    None => coffer::OpenOptions::default(),
+                };
+                if let Some(clock) = clock {
+                    opts.clock = clock;
+                }
+                Coffer::open_with(&path, &key, opts)
+            })
             .map_err(|e| to_py_err(py, e))?;
         Ok(Vault {
             inner: RwLock::new(Some(Arc::new(c))),
+            clock: fixed,
         })
+    }
+
+    /// Moves the fixed clock (only for a store opened with `clock`).
+    fn set_clock(&self, py: Python<'_>, at: &str) -> PyResult<()> {
+        let at = time_arg(py, at)?;
+        match &self.clock {
+            Some(c) => {
+                c.set(at);
+                Ok(())
+            }
+            None => Err(error_from_kind(
+                py,
+                ErrorKind::InvalidArgument,
+                "set_clock: this Coffer was opened with the system clock".into(),
+            )),
+        }
     }
 
     /// Closes the store and wipes its keys (once no call is still running). Idempotent.
@@ -136,6 +177,118 @@ impl Vault {
         Ok(PyBytes::new(py, pk.as_ref()))
     }
 
+    // ---- retention ----
+
+    fn record_event(
+        &self,
+        py: Python<'_>,
+        tenant: &str,
+        subject: &str,
+        event: &str,
+        date: &str,
+        actor: &str,
+    ) -> PyResult<()> {
+        self.call(py, |c| {
+            let e = Event::parse(event).ok_or_else(|| Error::InvalidArgument {
+                name: "event",
+                reason: "not a lifecycle event".into(),
+            })?;
+            c.record_event(tenant, subject, e, wire::parse_date(date)?, actor)
+        })
+    }
+
+    fn place_hold(&self, py: Python<'_>, hold: &str, actor: &str) -> PyResult<i64> {
+        self.call(py, |c| c.place_hold(wire::hold_from_json(hold)?, actor))
+    }
+
+    fn release_hold(&self, py: Python<'_>, hold: i64, actor: &str) -> PyResult<()> {
+        self.call(py, |c| c.release_hold(hold, actor))
+    }
+
+    fn holds(&self, py: Python<'_>) -> PyResult<String> {
+        self.call(py, |c| json_of(&c.holds(None)?))
+    }
+
+    fn erase(&self, py: Python<'_>, tenant: &str, subject: &str, actor: &str) -> PyResult<String> {
+        self.call(py, |c| json_of(&c.erase(tenant, subject, actor)?))
+    }
+
+    fn sweep(&self, py: Python<'_>, actor: &str) -> PyResult<String> {
+        self.call(py, |c| Ok(wire::sweep_to_json(&c.sweep(actor)?)))
+    }
+
+    fn approve(&self, py: Python<'_>, list: i64, approver: &str, role: &str) -> PyResult<()> {
+        self.call(py, |c| c.approve(list, approver, role))
+    }
+
+    fn execute(&self, py: Python<'_>, list: i64, actor: &str) -> PyResult<String> {
+        self.call(py, |c| Ok(c.execute(list, actor)?.to_json()))
+    }
+
+    // ---- keys ----
+
+    fn rotate_master_key(
+        &self,
+        py: Python<'_>,
+        new_master_key: &[u8],
+        actor: &str,
+    ) -> PyResult<()> {
+        let key = MasterKey::from_bytes(new_master_key).map_err(|e| to_py_err(py, e))?;
+        self.call(py, |c| c.rotate_master_key(&key, actor))
+    }
+
+    fn rotate_kek(&self, py: Python<'_>, actor: &str) -> PyResult<u32> {
+        self.call(py, |c| c.rotate_kek(actor))
+    }
+
+    fn continue_kek_rotation(&self, py: Python<'_>, actor: &str) -> PyResult<usize> {
+        self.call(py, |c| c.continue_kek_rotation(1000, actor))
+    }
+
+    fn rotate_data_key(
+        &self,
+        py: Python<'_>,
+        tenant: &str,
+        subject: &str,
+        category: &str,
+        actor: &str,
+    ) -> PyResult<u32> {
+        self.call(py, |c| c.rotate_data_key(tenant, subject, category, actor))
+    }
+
+    fn rotate_index_key(&self, py: Python<'_>, actor: &str) -> PyResult<u32> {
+        self.call(py, |c| c.rotate_index_key(actor))
+    }
+
+    fn retire_index_epoch(&self, py: Python<'_>, epoch: u32, actor: &str) -> PyResult<()> {
+        self.call(py, |c| c.retire_index_epoch(epoch, actor))
+    }
+
+    // ---- audit subscription ----
+
+    /// Calls `callback(entry_json)` for every audit entry committed from now on, on the thread
+    /// that committed it. An exception in the callback is reported with `sys.unraisablehook`
+    /// and never undoes the commit.
+    fn audit_subscribe(&self, py: Python<'_>, callback: Py<PyAny>) -> PyResult<()> {
+        if !callback.bind(py).is_callable() {
+            return Err(pyo3::exceptions::PyTypeError::new_err(
+                "audit subscriber must be callable",
+            ));
+        }
+        let c = self.get(py)?;
+        c.subscribe(move |entry| {
+            let Ok(text) = serde_json::to_string(entry) else {
+                return;
+            };
+            Python::attach(|py| {
+                if let Err(e) = callback.call1(py, (text,)) {
+                    e.write_unraisable(py, Some(callback.bind(py)));
+                }
+            });
+        });
+        Ok(())
+    }
+
     fn __repr__(&self) -> &'static str {
         if self.closed() {
             "<coffer.Coffer (closed)>"
@@ -158,5 +311,23 @@ pub(crate) fn generate_master_key<'py>(py: Python<'py>) -> PyResult<Bound<'py, P
 pub(crate) fn open_with_keys(py: Python<'_>, envelope: &str, keys: &str) -> PyResult<String> {
     py.detach(|| wire::open_with_keys_json(envelope, keys))
         .map(|s| s.to_string())
+        .map_err(|e| to_py_err(py, e))
+}
+
+fn json_of<T: serde::Serialize>(value: &T) -> Result<String, Error> {
+    serde_json::to_string(value).map_err(|e| Error::Internal {
+        message: format!("serialising an answer: {e}"),
+    })
+}
+
+/// Verifies a destruction certificate (JSON) against a store's Ed25519 public key.
+#[pyfunction]
+pub(crate) fn certificate_verify(
+    py: Python<'_>,
+    certificate: &str,
+    public_key: &[u8],
+) -> PyResult<()> {
+    coffer::Certificate::from_json(certificate)
+        .and_then(|c| c.verify(public_key))
         .map_err(|e| to_py_err(py, e))
 }

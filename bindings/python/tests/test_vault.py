@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 import pathlib
 import sqlite3
+import sys
 import threading
 from typing import Any, Dict, Iterator, List
 
@@ -195,3 +197,93 @@ def test_eight_threads_share_one_coffer(store: coffer.Coffer) -> None:
         t.join()
     assert not errors, errors
     assert store.audit.verify()["intact"]
+
+
+def test_retention_with_a_replaced_clock(tmp_path: pathlib.Path) -> None:
+    key = coffer.generate_master_key()
+    start = datetime.datetime(2026, 1, 5, 9, 0, tzinfo=datetime.timezone.utc)
+    with coffer.Coffer.open(
+        tmp_path / "c.db", master_key=key, policy=POLICY, retention=RETENTION, clock=start
+    ) as c:
+        sealed = c.seal(RECORD, actor="import")
+        # A hold blocks erasure; nothing is destroyed.
+        hold = c.place_hold(tenant="firm-a", subject="s-1", reason="claim 17", actor="counsel")
+        assert [h["reason"] for h in c.holds()] == ["claim 17"]
+        with pytest.raises(coffer.LegalHoldError):
+            c.erase("firm-a", "s-1", actor="dpo")
+        assert accountant(c, sealed).value("name") == "张三"
+        c.release_hold(hold, actor="counsel")
+        # Events in the future (by the store's clock) are refused.
+        with pytest.raises(coffer.InvalidArgumentError):
+            c.record_event("firm-a", "s-1", "relationship_ended", datetime.date(2026, 2, 1), actor="erp")
+        c.record_event("firm-a", "s-1", "relationship_ended", datetime.date(2026, 1, 2), actor="erp")
+        answer = c.erase("firm-a", "s-1", actor="dpo")
+        outcomes = {item["category"]: item["outcome"] for item in answer["items"]}
+        assert outcomes["contact"] == "destroyed" and outcomes["identity"] == "restricted"
+        certificate = answer["certificate"]
+        coffer.verify_certificate(json.dumps(certificate), c.signing_public_key())
+        # Changed, or with an unsigned field added: refused.
+        for forged in (dict(certificate, actor="someone-else"), dict(certificate, subject="s-2")):
+            with pytest.raises(coffer.CofferError):
+                coffer.verify_certificate(json.dumps(forged), c.signing_public_key())
+        view = c.reveal(sealed, tenant="firm-a", principal="u-1", roles=["accountant"], purpose="payments")
+        assert all(f.value is None for f in view.values())
+        # Thirty-one years on, the sweep has nothing left to keep for accounting: it proposes
+        # the rest for destruction, which two approvers must sign off.
+        c.set_clock(datetime.datetime(2057, 3, 1, tzinfo=datetime.timezone.utc))
+        report = c.sweep(actor="ops")
+        assert report["proposed_list"] is not None
+        with pytest.raises(coffer.ApprovalError):
+            c.execute(report["proposed_list"], actor="ops")
+        c.approve(report["proposed_list"], approver="wang", role="archive_head")
+        c.approve(report["proposed_list"], approver="li", role="accounting_head")
+        c.execute(report["proposed_list"], actor="ops")
+        auditor = c.reveal(sealed, tenant="firm-a", principal="a-1", roles=["auditor"],
+                           purpose="statutory_audit", context={"ticket": "AUD-9"})
+        assert auditor["name"].state == "shredded"
+    with pytest.raises(TypeError):
+        coffer.Coffer.open(tmp_path / "d.db", master_key=key, clock="2026-01-01")  # type: ignore[arg-type]
+    with pytest.raises(coffer.InvalidArgumentError):
+        coffer.Coffer.open(tmp_path / "d.db", master_key=key, clock=datetime.datetime(2026, 1, 1))
+
+
+def test_rotations_keep_records_readable(tmp_path: pathlib.Path) -> None:
+    key, new_key = coffer.generate_master_key(), coffer.generate_master_key()
+    with coffer.Coffer.open(tmp_path / "c.db", master_key=key, policy=POLICY) as c:
+        sealed = c.seal(RECORD, actor="import")
+        assert c.rotate_kek(actor="ops") == 2
+        assert c.rotate_data_key("firm-a", "s-1", "identity", actor="ops") == 2
+        epoch = c.rotate_index_key(actor="ops")
+        assert epoch == 2
+        assert len(c.search_index("firm-a", "id_documents[].number", "110101198001010037")) == 2
+        c.retire_index_epoch(1, actor="ops")
+        c.rotate_master_key(new_key, actor="ops")
+        assert accountant(c, sealed).value("name") == "张三"
+    with pytest.raises(coffer.WrongMasterKeyError):
+        coffer.Coffer.open(tmp_path / "c.db", master_key=key)
+    with coffer.Coffer.open(tmp_path / "c.db", master_key=new_key, policy=POLICY) as c:
+        assert accountant(c, sealed).value("name") == "张三"
+
+
+def test_audit_subscribers_see_every_commit(store: coffer.Coffer, monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: List[Dict[str, Any]] = []
+    store.audit.subscribe(seen.append)
+    sealed = store.seal(RECORD, actor="import")
+    accountant(store, sealed)
+    kinds = [e["kind"] for e in seen]
+    # The subject's data keys are created (and audited) with the first seal.
+    assert kinds == ["key.create"] * 3 + ["seal", "reveal"], kinds
+    assert [e["seq"] for e in seen] == sorted(e["seq"] for e in seen)
+    assert "张三" not in json.dumps(seen, ensure_ascii=False)
+
+    def broken(entry: Dict[str, Any]) -> None:
+        raise RuntimeError("subscriber bug")
+
+    unraisable: List[Any] = []
+    monkeypatch.setattr(sys, "unraisablehook", unraisable.append)
+    store.audit.subscribe(broken)
+    store.seal(dict(RECORD, id="c-2"), actor="import")  # the commit stands
+    assert unraisable and unraisable[0].exc_type is RuntimeError
+    assert store.audit.verify()["intact"]
+    with pytest.raises(TypeError):
+        store.audit.subscribe(42)  # type: ignore[arg-type]

@@ -216,6 +216,10 @@ fn thirty_one_years_of_a_company_customer() {
         forged.verify(&c.signing_public_key()).unwrap_err().kind(),
         ErrorKind::Integrity
     );
+    // An unsigned field riding along is refused when the certificate is read.
+    let mut extra: serde_json::Value = serde_json::from_str(&cert.to_json()).unwrap();
+    extra["note"] = "approved by the board".into();
+    assert!(coffer::Certificate::from_json(&extra.to_string()).is_err());
 
     // Everything reads as shredded, also from the envelope copied in year one (a backup).
     let old = c.open_envelope(&backup).unwrap();

@@ -7,11 +7,13 @@ forms as the C library (see the project's ``docs/C-API.md``).
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
 from types import TracebackType
 from typing import (
-    Any, Dict, Iterable, Iterator, List, Mapping, NamedTuple, Optional, Sequence, Type, Union,
+    Any, Callable, Dict, Iterable, Iterator, List, Mapping, NamedTuple, Optional, Sequence, Type,
+    Union,
 )
 
 from . import _native
@@ -52,6 +54,26 @@ def _check_keys(value: Any, path: str) -> None:
     elif isinstance(value, (list, tuple)):
         for i, v in enumerate(value):
             _check_keys(v, f"{path}[{i}]")
+
+
+def _instant(value: datetime.datetime, name: str) -> str:
+    if not isinstance(value, datetime.datetime):
+        raise TypeError(f"{name} must be a datetime, not {type(value).__name__}")
+    if value.tzinfo is None:
+        raise InvalidArgumentError(f"{name} must be timezone-aware")
+    return value.isoformat()
+
+
+def _day(value: datetime.date, name: str) -> str:
+    if isinstance(value, datetime.datetime) or not isinstance(value, datetime.date):
+        raise TypeError(f"{name} must be a datetime.date, not {type(value).__name__}")
+    return value.isoformat()
+
+
+def verify_certificate(certificate: str, public_key: bytes) -> None:
+    """Checks a destruction certificate (JSON) against a store's Ed25519 public key; raises
+    :class:`IntegrityError` when it was altered or signed by another key."""
+    _native.certificate_verify(certificate, bytes(public_key))
 
 
 def generate_master_key() -> bytes:
@@ -215,8 +237,6 @@ def _access(
 
 
 def _json_default(value: Any) -> Any:
-    import datetime
-
     if isinstance(value, datetime.datetime):
         if value.tzinfo is None:
             raise InvalidArgumentError("datetimes must be timezone-aware")
@@ -250,6 +270,18 @@ class Audit:
         """Every entry, oldest first."""
         return [json.loads(line) for line in self._vault.audit_export().splitlines() if line]
 
+    def subscribe(self, callback: Callable[[Dict[str, Any]], None]) -> None:
+        """Calls ``callback(entry)`` for every audit entry committed from now on (e.g. to
+        forward it to a SIEM), on the thread that committed it, after the commit. An exception
+        in the callback goes to ``sys.unraisablehook``; it never undoes the commit."""
+        if not callable(callback):
+            raise TypeError("callback must be callable")
+
+        def forward(text: str) -> None:
+            callback(json.loads(text))
+
+        self._vault.audit_subscribe(forward)
+
 
 class Coffer:
     """An open Coffer store: the key store and audit trail in one SQLite file, with its schema,
@@ -280,13 +312,16 @@ class Coffer:
         policy: Optional[str] = None,
         retention: Optional[str] = None,
         create: bool = True,
+        clock: Optional[datetime.datetime] = None,
     ) -> "Coffer":
         """Opens (or, with ``create``, creates) the store at ``path``.
 
         ``master_key`` is 32 bytes (see :func:`generate_master_key`); Coffer never stores it.
         ``schema``, ``policy`` and ``retention`` are TOML texts (the built-in schema, no policy
         (every reveal denied) and no retention rules when omitted). A wrong key raises
-        :class:`WrongMasterKeyError` before anything is written.
+        :class:`WrongMasterKeyError` before anything is written. ``clock`` (a timezone-aware
+        ``datetime``) fixes the store's clock, for tests and back-dated runs; move it with
+        :meth:`set_clock`.
         """
         if not isinstance(master_key, (bytes, bytearray, memoryview)):
             raise TypeError(f"master_key must be bytes, not {type(master_key).__name__}")
@@ -296,8 +331,15 @@ class Coffer:
                 if not isinstance(text, str):
                     raise TypeError(f"{name} must be TOML text (str), not {type(text).__name__}")
                 options[name] = text
-        vault = _native.Vault.open(os.fspath(path), bytes(master_key), json.dumps(options))
+        vault = _native.Vault.open(
+            os.fspath(path), bytes(master_key), json.dumps(options),
+            None if clock is None else _instant(clock, "clock"),
+        )
         return cls(vault)
+
+    def set_clock(self, at: datetime.datetime) -> None:
+        """Moves the fixed clock of a store opened with ``clock=``."""
+        self._vault.set_clock(_instant(at, "at"))
 
     def close(self) -> None:
         """Closes the store and wipes its keys. Calls afterwards raise :class:`ClosedError`."""
@@ -397,6 +439,98 @@ class Coffer:
             IndexToken(t["epoch"], t["token"])
             for t in json.loads(self._vault.search_index(tenant, field, value))
         ]
+
+    # ---- retention ----
+
+    def record_event(
+        self, tenant: str, subject: str, event: str, date: datetime.date, *, actor: str
+    ) -> None:
+        """Records a lifecycle event of a subject (``relationship_ended``, ``account_closed``,
+        ``transaction_ended``, ``matter_closed``, ``consent_withdrawn``, ``purpose_achieved``)
+        on ``date`` (not in the future); retention periods run from it."""
+        self._vault.record_event(tenant, subject, event, _day(date, "date"), actor)
+
+    def place_hold(
+        self,
+        *,
+        tenant: str,
+        reason: str,
+        actor: str,
+        subject: Optional[str] = None,
+        category: Optional[str] = None,
+        until: Optional[datetime.date] = None,
+        open_matter: bool = False,
+    ) -> int:
+        """Places a legal hold on a tenant, a subject or a category; nothing it covers is
+        destroyed until it is released (or ``until`` passes, unless ``open_matter``). Returns
+        its id."""
+        hold: Dict[str, Any] = {"tenant": tenant, "reason": reason, "open_matter": bool(open_matter)}
+        if subject is not None:
+            hold["subject"] = subject
+        if category is not None:
+            hold["category"] = category
+        if until is not None:
+            hold["until"] = _day(until, "until")
+        return self._vault.place_hold(json.dumps(hold, ensure_ascii=False), actor)
+
+    def release_hold(self, hold_id: int, *, actor: str) -> None:
+        """Releases a hold."""
+        self._vault.release_hold(hold_id, actor)
+
+    def holds(self) -> List[Dict[str, Any]]:
+        """The holds in force."""
+        result: List[Dict[str, Any]] = json.loads(self._vault.holds())
+        return result
+
+    def erase(self, tenant: str, subject: str, *, actor: str) -> Dict[str, Any]:
+        """An erasure request: destroys (by destroying keys) what no legal duty keeps, restricts
+        the rest to its rules' purposes, and answers per category with the rule, legal basis,
+        until-date and the signed certificate. Raises :class:`LegalHoldError` under a hold."""
+        result: Dict[str, Any] = json.loads(self._vault.erase(tenant, subject, actor))
+        return result
+
+    def sweep(self, *, actor: str) -> Dict[str, Any]:
+        """Destroys what ``destroy`` rules let go now and proposes a destruction list for what
+        ``review`` rules let go: ``{"destroyed", "certificate", "proposed_list", "proposed",
+        "held"}``."""
+        result: Dict[str, Any] = json.loads(self._vault.sweep(actor))
+        return result
+
+    def approve(self, list_id: int, *, approver: str, role: str) -> None:
+        """Approves a destruction list as ``approver`` in ``role``."""
+        self._vault.approve(list_id, approver, role)
+
+    def execute(self, list_id: int, *, actor: str) -> str:
+        """Executes an approved destruction list; returns the signed certificate (JSON).
+        Raises :class:`ApprovalError` without enough approvals."""
+        return self._vault.execute(list_id, actor)
+
+    # ---- keys ----
+
+    def rotate_master_key(self, new_master_key: bytes, *, actor: str) -> None:
+        """Rewraps the keyring under a new master key; the old one no longer opens the store."""
+        if not isinstance(new_master_key, (bytes, bytearray, memoryview)):
+            raise TypeError(f"new_master_key must be bytes, not {type(new_master_key).__name__}")
+        self._vault.rotate_master_key(bytes(new_master_key), actor)
+
+    def rotate_kek(self, *, actor: str) -> int:
+        """Starts a KEK rotation and rewraps every data key; returns the new KEK version."""
+        version = self._vault.rotate_kek(actor)
+        while self._vault.continue_kek_rotation(actor) > 0:
+            pass
+        return version
+
+    def rotate_data_key(self, tenant: str, subject: str, category: str, *, actor: str) -> int:
+        """A new data-key version for new seals of (tenant, subject, category)."""
+        return self._vault.rotate_data_key(tenant, subject, category, actor)
+
+    def rotate_index_key(self, *, actor: str) -> int:
+        """Starts a new blind-index epoch; returns its number."""
+        return self._vault.rotate_index_key(actor)
+
+    def retire_index_epoch(self, epoch: int, *, actor: str) -> None:
+        """Retires a blind-index epoch once the host has backfilled the new one."""
+        self._vault.retire_index_epoch(epoch, actor)
 
     def signing_public_key(self) -> bytes:
         """The store's Ed25519 public key, to verify checkpoints and certificates offline."""

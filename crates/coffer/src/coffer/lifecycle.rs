@@ -48,6 +48,7 @@ pub struct Hold {
 /// One item of a destruction list or certificate: what, on which rule, due when. No customer
 /// values.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct DestructionItem {
     /// The tenant.
     pub tenant: String,
@@ -67,6 +68,7 @@ pub struct DestructionItem {
 
 /// An approval of a destruction list.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Approval {
     /// Who approved.
     pub approver: String,
@@ -79,6 +81,7 @@ pub struct Approval {
 /// A signed record of a destruction: what was destroyed, when, on which rules, approved by
 /// whom. Verify it with [`Certificate::verify`] and the store's public key.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Certificate {
     /// `coffer-destruction-certificate/1`.
     pub format: String,
@@ -98,6 +101,8 @@ pub struct Certificate {
     #[serde(default)]
     pub signature: String,
 }
+// Unknown fields are refused (`deny_unknown_fields` above): nothing unsigned may ride along
+// in a certificate and be mistaken for part of what was signed.
 
 const CERT_FORMAT: &str = "coffer-destruction-certificate/1";
 

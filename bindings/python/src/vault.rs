@@ -130,9 +130,58 @@ impl Vault {
             .map(|s| s.to_string())
     }
 
-    fn seal_many(&self, py: Python<'_>, records: &str, actor: &str) -> PyResult<String> {
-        self.call(py, |c| wire::seal_many_json(c, records, actor))
-            .map(|s| s.to_string())
+    /// Seals a list of records (dicts, JSON `str` or UTF-8 `bytes`) with one audit
+    /// transaction: one item per record, in order, the envelope's JSON or the `CofferError`
+    /// (not raised) of a record that could not be read or failed validation. A wrong type
+    /// raises `TypeError` for the whole call.
+    fn seal_many<'py>(
+        &self,
+        py: Python<'py>,
+        records: &Bound<'py, pyo3::types::PyList>,
+        actor: &str,
+    ) -> PyResult<Vec<Bound<'py, PyAny>>> {
+        let coffer_error = py.import("coffer._errors")?.getattr("CofferError")?;
+        let mut parsed: Vec<Result<coffer::record::CustomerRecord, PyErr>> =
+            Vec::with_capacity(records.len());
+        for item in records.iter() {
+            match crate::record_from(py, &item) {
+                Ok(r) => parsed.push(Ok(r)),
+                Err(e) if e.is_instance(py, &coffer_error) => parsed.push(Err(e)),
+                Err(e) => return Err(e),
+            }
+        }
+        let mut valid = Vec::with_capacity(parsed.len());
+        let mut slots = Vec::with_capacity(parsed.len());
+        for p in parsed {
+            match p {
+                Ok(r) => {
+                    valid.push(r);
+                    slots.push(None);
+                }
+                Err(e) => slots.push(Some(e)),
+            }
+        }
+        let sealed = self.call(py, move |c| c.seal_many(valid, actor))?;
+        let mut sealed = sealed.into_iter();
+        let mut out = Vec::with_capacity(slots.len());
+        for slot in slots {
+            let item = match slot {
+                Some(e) => e.into_value(py).into_bound(py).into_any(),
+                None => match sealed.next() {
+                    Some(Ok(env)) => pyo3::types::PyString::new(py, &env.to_json()).into_any(),
+                    Some(Err(e)) => to_py_err(py, e).into_value(py).into_bound(py).into_any(),
+                    None => {
+                        return Err(error_from_kind(
+                            py,
+                            ErrorKind::Internal,
+                            "a batch returned fewer results than records".into(),
+                        ));
+                    }
+                },
+            };
+            out.push(item);
+        }
+        Ok(out)
     }
 
     /// The view as JSON. It holds plaintext; the Python side keeps it only inside `View`.

@@ -18,42 +18,11 @@ from typing import (
 
 from . import _native
 from ._errors import (
-    CofferError, IntegrityError, InvalidArgumentError, MalformedError, class_for_code,
+    CofferError, IntegrityError, InvalidArgumentError,
 )
 
 #: A customer record: a mapping in Coffer's record format, or its JSON as ``str`` or ``bytes``.
 RecordLike = Union[Mapping[str, Any], str, bytes]
-
-
-def _record_json(record: RecordLike) -> str:
-    if isinstance(record, str):
-        return record
-    if isinstance(record, bytes):
-        try:
-            return record.decode("utf-8")
-        except UnicodeDecodeError as e:
-            raise MalformedError(f"record is not UTF-8 (byte {e.start})") from None
-    if isinstance(record, Mapping):
-        _check_keys(record, "record")
-        try:
-            return json.dumps(record, ensure_ascii=False)
-        except (TypeError, ValueError) as e:
-            # The message names the type that could not be written, never a value.
-            raise TypeError(f"record: {type(e).__name__}: not JSON-serialisable") from None
-    raise TypeError(
-        f"record must be a mapping, a JSON str or UTF-8 bytes, not {type(record).__name__}"
-    )
-
-
-def _check_keys(value: Any, path: str) -> None:
-    if isinstance(value, Mapping):
-        for k, v in value.items():
-            if not isinstance(k, str):
-                raise TypeError(f"{path}: keys must be str, not {type(k).__name__}")
-            _check_keys(v, f"{path}.{k}")
-    elif isinstance(value, (list, tuple)):
-        for i, v in enumerate(value):
-            _check_keys(v, f"{path}[{i}]")
 
 
 def _instant(value: datetime.datetime, name: str) -> str:
@@ -102,13 +71,27 @@ class SealedRecord:
 
     def __init__(self, envelope_json: str) -> None:
         self._json = envelope_json
-        try:
-            parsed = json.loads(envelope_json)
-        except ValueError:
-            raise IntegrityError("envelope: not a well-formed version 1 envelope") from None
-        if not isinstance(parsed, dict):
-            raise IntegrityError("envelope: not a well-formed version 1 envelope")
-        self._parsed: Dict[str, Any] = parsed
+        self._parsed: Optional[Dict[str, Any]] = None
+        self._fields()  # checks the shape now; the MAC is checked when revealed
+
+    @classmethod
+    def _from_store(cls, envelope_json: str) -> "SealedRecord":
+        # Just written by the store: read lazily, on the first property access.
+        s = cls.__new__(cls)
+        s._json = envelope_json
+        s._parsed = None
+        return s
+
+    def _fields(self) -> Dict[str, Any]:
+        if self._parsed is None:
+            try:
+                parsed = json.loads(self._json)
+            except ValueError:
+                raise IntegrityError("envelope: not a well-formed version 1 envelope") from None
+            if not isinstance(parsed, dict):
+                raise IntegrityError("envelope: not a well-formed version 1 envelope")
+            self._parsed = parsed
+        return self._parsed
 
     @classmethod
     def from_json(cls, text: Union[str, bytes]) -> "SealedRecord":
@@ -122,27 +105,27 @@ class SealedRecord:
     @property
     def tenant(self) -> str:
         """The tenant the record belongs to."""
-        return str(self._parsed.get("tenant", ""))
+        return str(self._fields().get("tenant", ""))
 
     @property
     def record_id(self) -> str:
         """The record's id."""
-        return str(self._parsed.get("record", ""))
+        return str(self._fields().get("record", ""))
 
     @property
     def subject(self) -> str:
         """The data subject (the customer) the record is about."""
-        return str(self._parsed.get("subject", ""))
+        return str(self._fields().get("subject", ""))
 
     @property
     def index(self) -> Dict[str, Dict[str, str]]:
         """Blind-index tokens: field path to ``{epoch: token}``."""
-        return dict(self._parsed.get("index", {}))
+        return dict(self._fields().get("index", {}))
 
     @property
     def masked(self) -> Dict[str, str]:
         """Display forms computed at sealing: field path to masked value."""
-        return dict(self._parsed.get("masked", {}))
+        return dict(self._fields().get("masked", {}))
 
     def __repr__(self) -> str:
         return f"SealedRecord(tenant={self.tenant!r}, record_id={self.record_id!r})"
@@ -371,23 +354,20 @@ class Coffer:
             raise TypeError(
                 f"record must be a mapping, a JSON str or UTF-8 bytes, not {type(record).__name__}"
             )
-        return SealedRecord(self._vault.seal(dict(record) if isinstance(record, Mapping) else record, actor))
+        return SealedRecord._from_store(
+            self._vault.seal(dict(record) if isinstance(record, Mapping) else record, actor)
+        )
 
     def seal_many(
         self, records: Iterable[RecordLike], *, actor: str
     ) -> List[Union[SealedRecord, CofferError]]:
         """Seals many records with one audit transaction; one result per record, in order: the
         :class:`SealedRecord`, or the exception (not raised) for a record that failed."""
-        texts = [_record_json(r) for r in records]
-        results = json.loads(self._vault.seal_many("[" + ",".join(texts) + "]", actor))
-        out: List[Union[SealedRecord, CofferError]] = []
-        for r in results:
-            if "ok" in r:
-                out.append(SealedRecord(json.dumps(r["ok"], ensure_ascii=False)))
-            else:
-                e = r["error"]
-                out.append(class_for_code(e["code"])(e["message"], e["code"]))
-        return out
+        items = [dict(r) if isinstance(r, Mapping) else r for r in records]
+        return [
+            SealedRecord._from_store(r) if isinstance(r, str) else r
+            for r in self._vault.seal_many(items, actor)
+        ]
 
     def reveal(
         self,

@@ -48,7 +48,7 @@ def typical(i: int) -> Dict[str, Any]:
     }
 
 
-SENSITIVE = [
+SENSITIVE: List[Tuple[str, Callable[[Dict[str, Any]], str]]] = [
     ("name", lambda r: r["name"]),
     ("id_documents[0].number", lambda r: r["id_documents"][0]["number"]),
     ("phones[0]", lambda r: r["phones"][0]),

@@ -274,6 +274,39 @@ impl Vault {
         self.call(py, |c| Ok(c.execute(list, actor)?.to_json()))
     }
 
+    // ---- archives ----
+
+    /// Exports envelopes (a JSON array) with their keys re-wrapped under `archive_key` (32
+    /// bytes): the signed bundle as JSON.
+    fn archive_export(
+        &self,
+        py: Python<'_>,
+        envelopes: &str,
+        archive_key: &[u8],
+        actor: &str,
+    ) -> PyResult<String> {
+        self.call(py, |c| {
+            let envs = wire::envelopes_from_json(envelopes, wire::MAX_BATCH)?;
+            Ok(c.archive_export(&envs, archive_key, actor)?.to_json())
+        })
+    }
+
+    /// Restores a bundle into this store: the restored envelopes, as JSON texts.
+    fn archive_restore(
+        &self,
+        py: Python<'_>,
+        bundle: &str,
+        archive_key: &[u8],
+        public_key: &[u8],
+        actor: &str,
+    ) -> PyResult<Vec<String>> {
+        self.call(py, |c| {
+            let b = coffer::ArchiveBundle::from_json(bundle)?;
+            let envs = c.archive_restore(&b, archive_key, public_key, actor)?;
+            Ok(envs.iter().map(|e| e.to_json().to_string()).collect())
+        })
+    }
+
     // ---- keys ----
 
     fn rotate_master_key(
@@ -379,4 +412,22 @@ pub(crate) fn certificate_verify(
     coffer::Certificate::from_json(certificate)
         .and_then(|c| c.verify(public_key))
         .map_err(|e| to_py_err(py, e))
+}
+
+/// Verifies an archive bundle offline against the exporting store's public key, and its
+/// contents too when `archive_key` is given: `(envelopes, keys, contents_checked, shredded)`.
+#[pyfunction]
+#[pyo3(signature = (bundle, public_key, archive_key=None))]
+pub(crate) fn archive_verify(
+    py: Python<'_>,
+    bundle: &str,
+    public_key: &[u8],
+    archive_key: Option<&[u8]>,
+) -> PyResult<(usize, usize, bool, usize)> {
+    py.detach(|| {
+        let b = coffer::ArchiveBundle::from_json(bundle)?;
+        b.verify(public_key, archive_key)
+    })
+    .map(|c| (c.envelopes, c.keys, c.contents_checked, c.shredded))
+    .map_err(|e| to_py_err(py, e))
 }

@@ -287,3 +287,29 @@ def test_audit_subscribers_see_every_commit(store: coffer.Coffer, monkeypatch: p
     assert store.audit.verify()["intact"]
     with pytest.raises(TypeError):
         store.audit.subscribe(42)  # type: ignore[arg-type]
+
+
+def test_archives_verify_offline_and_restore_elsewhere(tmp_path: pathlib.Path) -> None:
+    archive_key = bytes(range(32))
+    with coffer.Coffer.open(tmp_path / "a.db", master_key=coffer.generate_master_key(), policy=POLICY) as a:
+        sealed = [a.seal(dict(RECORD, id=f"c-{i}"), actor="import") for i in range(3)]
+        bundle = a.archive_export(sealed, archive_key=archive_key, actor="ops")
+        public_key = a.signing_public_key()
+    assert "张三" not in bundle
+    check = coffer.verify_archive(bundle, public_key, archive_key)
+    assert check.envelopes == 3 and check.contents_checked and check.shredded == 0
+    assert not coffer.verify_archive(bundle, public_key).contents_checked
+    parsed = json.loads(bundle)
+    parsed["envelopes"][1] = parsed["envelopes"][1].replace('"c-1"', '"c-9"')
+    assert parsed["envelopes"][1] != json.loads(bundle)["envelopes"][1]
+    for signed_or_checked in (None, archive_key):
+        with pytest.raises(coffer.CofferError):
+            coffer.verify_archive(json.dumps(parsed), public_key, signed_or_checked)
+    with pytest.raises(coffer.CofferError):
+        coffer.verify_archive(bundle, bytes(32), archive_key)
+    with coffer.Coffer.open(tmp_path / "b.db", master_key=coffer.generate_master_key(), policy=POLICY) as b:
+        with pytest.raises(coffer.CofferError):
+            b.archive_restore(bundle, archive_key=bytes(32), public_key=public_key, actor="ops")
+        restored = b.archive_restore(bundle, archive_key=archive_key, public_key=public_key, actor="ops")
+        assert [s.record_id for s in restored] == ["c-0", "c-1", "c-2"]
+        assert accountant(b, restored[1]).value("name") == "张三"

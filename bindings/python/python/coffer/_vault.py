@@ -45,6 +45,26 @@ def verify_certificate(certificate: str, public_key: bytes) -> None:
     _native.certificate_verify(certificate, bytes(public_key))
 
 
+class ArchiveCheck(NamedTuple):
+    """What :func:`verify_archive` found."""
+
+    envelopes: int
+    keys: int
+    contents_checked: bool
+    shredded: int
+
+
+def verify_archive(
+    bundle: str, public_key: bytes, archive_key: Optional[bytes] = None
+) -> ArchiveCheck:
+    """Verifies an archive bundle offline against the exporting store's public key, and every
+    envelope and key inside too when ``archive_key`` is given. Raises :class:`IntegrityError`
+    when anything was altered."""
+    return ArchiveCheck(*_native.archive_verify(
+        bundle, bytes(public_key), None if archive_key is None else bytes(archive_key)
+    ))
+
+
 def generate_master_key() -> bytes:
     """A new random 32-byte master key. Keep it outside the store (a KMS, a key file)."""
     return _native.generate_master_key()
@@ -484,6 +504,31 @@ class Coffer:
         """Executes an approved destruction list; returns the signed certificate (JSON).
         Raises :class:`ApprovalError` without enough approvals."""
         return self._vault.execute(list_id, actor)
+
+    # ---- archives ----
+
+    def archive_export(
+        self, sealed: Iterable[SealedRecord], *, archive_key: bytes, actor: str
+    ) -> str:
+        """Exports sealed records with their keys re-wrapped under ``archive_key`` (32 bytes,
+        kept apart from the bundle): a signed bundle (JSON) that another store can restore and
+        anyone can verify offline with :func:`verify_archive`."""
+        envelopes = []
+        for s in sealed:
+            if not isinstance(s, SealedRecord):
+                raise TypeError(f"every item must be a SealedRecord, not {type(s).__name__}")
+            envelopes.append(s.to_json())
+        return self._vault.archive_export("[" + ",".join(envelopes) + "]", bytes(archive_key), actor)
+
+    def archive_restore(
+        self, bundle: str, *, archive_key: bytes, public_key: bytes, actor: str
+    ) -> List[SealedRecord]:
+        """Restores a bundle exported by the store whose ``public_key`` is given; returns the
+        sealed records as this store now holds them (store them in place of the old ones)."""
+        return [
+            SealedRecord._from_store(e)
+            for e in self._vault.archive_restore(bundle, bytes(archive_key), bytes(public_key), actor)
+        ]
 
     # ---- keys ----
 

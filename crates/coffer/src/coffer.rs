@@ -1,7 +1,7 @@
 //! The facade: `Coffer::open(...)`, then seal, reveal, search, rotate and audit. The only door
 //! the bindings and the command use.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
 use std::sync::{Arc, Mutex, RwLock};
 
@@ -768,6 +768,16 @@ impl Coffer {
         actor: &str,
     ) -> Result<(Envelope, AuditEntry)> {
         let (record, _warnings) = self.schema.check(record, self.clock.today())?;
+        self.seal_checked(keyring, record, actor)
+    }
+
+    /// Seals a record that the schema has already normalised and checked.
+    fn seal_checked(
+        &self,
+        keyring: &Keyring,
+        record: CustomerRecord,
+        actor: &str,
+    ) -> Result<(Envelope, AuditEntry)> {
         let tenant = record.tenant.clone();
         let subject = record.subject_id().to_owned();
         let mut salt = [0u8; 16];
@@ -914,10 +924,32 @@ impl Coffer {
         actor: &str,
     ) -> Result<Vec<Result<Envelope>>> {
         let keyring = self.keyring();
-        let mut out = Vec::with_capacity(records.len());
+        let today = self.clock.today();
+        let checked: Vec<Result<CustomerRecord>> = records
+            .into_iter()
+            .map(|r| self.schema.check(r, today).map(|(r, _warnings)| r))
+            .collect();
+        // New customers' data keys are made up front, in one transaction for the batch, not
+        // one durable commit per key.
+        let mut needs = BTreeSet::new();
+        for r in checked.iter().flatten() {
+            for field in r.fields() {
+                if let Some(spec) = self.schema.spec_for(&field.path)
+                    && spec.protection == Protection::Encrypted
+                {
+                    needs.insert((
+                        r.tenant.clone(),
+                        r.subject_id().to_owned(),
+                        spec.category.clone(),
+                    ));
+                }
+            }
+        }
+        self.prepare_data_keys(&keyring, needs, actor)?;
+        let mut out = Vec::with_capacity(checked.len());
         let mut entries = Vec::new();
-        for r in records {
-            match self.seal_one(&keyring, r, actor) {
+        for r in checked {
+            match r.and_then(|r| self.seal_checked(&keyring, r, actor)) {
                 Ok((env, e)) => {
                     entries.push(e);
                     out.push(Ok(env));
@@ -927,6 +959,113 @@ impl Coffer {
         }
         self.append(entries)?;
         Ok(out)
+    }
+
+    /// Makes sure each (tenant, subject, category) has a current data key, creating the
+    /// missing ones (with their audit entries) in one transaction.
+    fn prepare_data_keys(
+        &self,
+        keyring: &Keyring,
+        needs: BTreeSet<(String, String, String)>,
+        actor: &str,
+    ) -> Result<()> {
+        let (kek_version, kek) = keyring.current_kek();
+        let mut rows = Vec::new();
+        let mut keys = Vec::new();
+        let mut entries = Vec::new();
+        for (tenant, subject, category) in needs {
+            let known = self
+                .latest
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .contains_key(&(tenant.clone(), subject.clone(), category.clone()));
+            if known {
+                continue;
+            }
+            let version = match self.store.data_key(&tenant, &subject, &category, None)? {
+                // It exists: sealing loads it.
+                Some(r) if r.wrapped.is_some() => continue,
+                other => other.map_or(1, |r| r.version + 1),
+            };
+            let key = SecretKey::generate()?;
+            let wrapped = crypto::wrap(
+                kek,
+                &data_key_aad(&tenant, &subject, &category, version, kek_version),
+                key.expose(),
+            )?;
+            let mut e = self.entry("key.create", actor);
+            e.tenant = Some(tenant.clone());
+            e.subject = Some(subject.clone());
+            e.detail.insert("category".into(), category.clone());
+            e.detail.insert("version".into(), version.to_string());
+            entries.push(e);
+            rows.push(DataKeyRow {
+                tenant,
+                subject,
+                category,
+                version,
+                kek_version,
+                wrapped: Some(wrapped),
+                created: self.now(),
+            });
+            keys.push(key);
+        }
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let (texts, mac) = self.batch(keyring, &entries);
+        let (stored, seqs) = self.store.insert_data_keys(
+            &rows,
+            &AuditBatch {
+                entries: texts,
+                mac: &mac,
+            },
+        )?;
+        let mut written = Vec::new();
+        let mut subjects = BTreeSet::new();
+        for (((row, stored), key), entry) in rows.iter().zip(&stored).zip(keys).zip(entries) {
+            let key = if stored.wrapped == row.wrapped {
+                written.push(entry);
+                Arc::new(key)
+            } else {
+                // Another process created this version first: use its key.
+                let w = stored.wrapped.as_ref().ok_or_else(|| Error::KeyNotFound {
+                    what: "data key".into(),
+                })?;
+                Arc::new(self.unwrap_data_key(
+                    &row.tenant,
+                    &row.subject,
+                    &row.category,
+                    row.version,
+                    stored.kek_version,
+                    w,
+                )?)
+            };
+            self.cache_put(
+                (
+                    row.tenant.clone(),
+                    row.subject.clone(),
+                    row.category.clone(),
+                    row.version,
+                ),
+                Some(key),
+            );
+            self.latest
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .insert(
+                    (
+                        row.tenant.clone(),
+                        row.subject.clone(),
+                        row.category.clone(),
+                    ),
+                    row.version,
+                );
+            subjects.insert((row.tenant.clone(), row.subject.clone()));
+        }
+        self.notify(&written, &seqs);
+        // The new keys' keep-until dates, from their creation and their subjects' events.
+        self.refresh_retention_many(&subjects)
     }
 
     /// Reseals an envelope under the newest data keys (after a data-key rotation); the host

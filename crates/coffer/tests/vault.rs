@@ -908,3 +908,53 @@ fn a_store_locked_by_another_process_is_a_typed_error() {
     let c = Coffer::open_with(d.db(), &key, options()).unwrap();
     assert!(c.audit_verify(None).unwrap().intact);
 }
+
+#[test]
+fn a_batch_of_new_customers_gets_its_keys_once_and_audited() {
+    let d = Dir::new("batch-keys");
+    let key = MasterKey::generate().unwrap();
+    let c = open(&d.db(), &key);
+    let batch = |from: usize| -> Vec<CustomerRecord> {
+        (from..from + 20)
+            .map(|i| {
+                let mut r = record(&format!("c-{i}"), "firm-a");
+                r.subject = Some(format!("s-{}", i % 10));
+                r
+            })
+            .collect()
+    };
+    let sealed: Vec<Envelope> = c
+        .seal_many(batch(0), "import")
+        .unwrap()
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    let key_entries = |c: &Coffer| {
+        let mut out = Vec::new();
+        c.audit_export(&mut out).unwrap();
+        String::from_utf8(out)
+            .unwrap()
+            .lines()
+            .filter(|l| l.contains("\"key.create\""))
+            .count()
+    };
+    let categories = sealed[0].key_versions().len();
+    assert!(categories >= 2);
+    // Ten subjects, each with one key per category: made once, each audited once.
+    assert_eq!(key_entries(&c), 10 * categories);
+    // The same subjects again: no new keys.
+    for r in c.seal_many(batch(20), "import").unwrap() {
+        r.unwrap();
+    }
+    assert_eq!(key_entries(&c), 10 * categories);
+    assert!(c.audit_verify(None).unwrap().intact);
+    // Every record opens, also from a fresh handle (the keys are in the store, not only cached).
+    drop(c);
+    let c = open(&d.db(), &key);
+    for env in &sealed {
+        let v = c
+            .reveal(env, &access(&["accountant"], "payments", "firm-a"))
+            .unwrap();
+        assert_eq!(v.revealed("name"), Some("张三丰"));
+    }
+}

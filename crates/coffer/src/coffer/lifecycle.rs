@@ -380,6 +380,24 @@ impl Coffer {
         Ok(())
     }
 
+    /// [`Self::refresh_retention`] for many subjects in one transaction.
+    pub(crate) fn refresh_retention_many(
+        &self,
+        subjects: &std::collections::BTreeSet<(String, String)>,
+    ) -> Result<()> {
+        if !self.has_retention() || subjects.is_empty() {
+            return Ok(());
+        }
+        let mac = |_: &[u8], _: u64, _: &str| [0u8; 32];
+        self.store.retention_tx(&mac, &mut |tx| {
+            for (tenant, subject) in subjects {
+                self.recompute(tx, tenant, subject)?;
+            }
+            Ok(Vec::new())
+        })?;
+        Ok(())
+    }
+
     fn retention_write(
         &self,
         entries: Vec<AuditEntry>,

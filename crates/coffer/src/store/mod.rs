@@ -143,6 +143,30 @@ pub trait Store: Send + Sync {
         row: &DataKeyRow,
         audit: &AuditBatch<'_>,
     ) -> Result<(DataKeyRow, Vec<u64>)>;
+    /// Inserts many new data keys in one transaction, each with its audit entry
+    /// (`audit.entries[i]` records `rows[i]`). A row that another process inserted first is
+    /// kept, and its entry is not written. Returns the stored rows, in order, and the sequence
+    /// numbers of the entries written.
+    fn insert_data_keys(
+        &self,
+        rows: &[DataKeyRow],
+        audit: &AuditBatch<'_>,
+    ) -> Result<(Vec<DataKeyRow>, Vec<u64>)> {
+        let mut stored = Vec::with_capacity(rows.len());
+        let mut seqs = Vec::new();
+        for (row, entry) in rows.iter().zip(&audit.entries) {
+            let (r, s) = self.insert_data_key(
+                row,
+                &AuditBatch {
+                    entries: vec![entry.clone()],
+                    mac: audit.mac,
+                },
+            )?;
+            stored.push(r);
+            seqs.extend(s);
+        }
+        Ok((stored, seqs))
+    }
     /// Up to `limit` live data keys wrapped under a KEK older than `kek_version`.
     fn data_keys_to_rewrap(&self, kek_version: u32, limit: usize) -> Result<Vec<DataKeyRow>>;
     /// Stores rewrapped data keys.
@@ -848,6 +872,64 @@ impl Store for SqliteStore {
         let seqs = append(&tx, audit)?;
         tx.commit().map_err(store_error)?;
         Ok((row.clone(), seqs))
+    }
+
+    fn insert_data_keys(
+        &self,
+        rows: &[DataKeyRow],
+        audit: &AuditBatch<'_>,
+    ) -> Result<(Vec<DataKeyRow>, Vec<u64>)> {
+        let mut conn = self.lock();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(store_error)?;
+        let mut stored = Vec::with_capacity(rows.len());
+        let mut written = Vec::new();
+        {
+            let mut find = tx
+                .prepare_cached(&format!("SELECT {DATA_KEY_COLUMNS} FROM data_keys WHERE tenant = ?1 AND subject = ?2 AND category = ?3 AND version = ?4"))
+                .map_err(store_error)?;
+            let mut insert = tx
+                .prepare_cached("INSERT INTO data_keys (tenant, subject, category, version, kek_version, wrapped, created) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")
+                .map_err(store_error)?;
+            for (row, entry) in rows.iter().zip(&audit.entries) {
+                let existing = find
+                    .query_row(
+                        params![row.tenant, row.subject, row.category, row.version],
+                        data_key_row,
+                    )
+                    .optional()
+                    .map_err(store_error)?;
+                match existing {
+                    // Another process made it first: use theirs, and record nothing for ours.
+                    Some(e) => stored.push(e),
+                    None => {
+                        insert
+                            .execute(params![
+                                row.tenant,
+                                row.subject,
+                                row.category,
+                                row.version,
+                                row.kek_version,
+                                row.wrapped,
+                                row.created
+                            ])
+                            .map_err(store_error)?;
+                        stored.push(row.clone());
+                        written.push(entry.clone());
+                    }
+                }
+            }
+        }
+        let seqs = append(
+            &tx,
+            &AuditBatch {
+                entries: written,
+                mac: audit.mac,
+            },
+        )?;
+        tx.commit().map_err(store_error)?;
+        Ok((stored, seqs))
     }
 
     fn data_keys_to_rewrap(&self, kek_version: u32, limit: usize) -> Result<Vec<DataKeyRow>> {

@@ -25,6 +25,15 @@ from ._errors import (
 RecordLike = Union[Mapping[str, Any], str, bytes]
 
 
+def _envelope_array(sealed: Iterable["SealedRecord"]) -> str:
+    envelopes = []
+    for s in sealed:
+        if not isinstance(s, SealedRecord):
+            raise TypeError(f"every item must be a SealedRecord, not {type(s).__name__}")
+        envelopes.append(s.to_json())
+    return "[" + ",".join(envelopes) + "]"
+
+
 def _instant(value: datetime.datetime, name: str) -> str:
     if not isinstance(value, datetime.datetime):
         raise TypeError(f"{name} must be a datetime, not {type(value).__name__}")
@@ -422,13 +431,9 @@ class Coffer:
         attributes: Optional[Mapping[str, Any]] = None,
     ) -> List[View]:
         """Reveals many envelopes to one request with one audit transaction."""
-        envelopes = []
-        for s in sealed:
-            if not isinstance(s, SealedRecord):
-                raise TypeError(f"every item must be a SealedRecord, not {type(s).__name__}")
-            envelopes.append(s.to_json())
+        envelopes = _envelope_array(sealed)
         access = _access(tenant, principal, roles, purpose, context, attributes, None)
-        views = json.loads(self._vault.reveal_many("[" + ",".join(envelopes) + "]", access))
+        views = json.loads(self._vault.reveal_many(envelopes, access))
         return [View(v) for v in views]
 
     def search_index(self, tenant: str, field: str, value: str) -> List[IndexToken]:
@@ -513,12 +518,7 @@ class Coffer:
         """Exports sealed records with their keys re-wrapped under ``archive_key`` (32 bytes,
         kept apart from the bundle): a signed bundle (JSON) that another store can restore and
         anyone can verify offline with :func:`verify_archive`."""
-        envelopes = []
-        for s in sealed:
-            if not isinstance(s, SealedRecord):
-                raise TypeError(f"every item must be a SealedRecord, not {type(s).__name__}")
-            envelopes.append(s.to_json())
-        return self._vault.archive_export("[" + ",".join(envelopes) + "]", bytes(archive_key), actor)
+        return self._vault.archive_export(_envelope_array(sealed), bytes(archive_key), actor)
 
     def archive_restore(
         self, bundle: str, *, archive_key: bytes, public_key: bytes, actor: str

@@ -605,61 +605,96 @@ impl Coffer {
         version: u32,
         actor: &str,
     ) -> Result<(u32, Arc<SecretKey>)> {
-        let keyring = self.keyring();
+        let id = (tenant.into(), subject.into(), category.into(), version);
+        let key = self
+            .store_data_keys(
+                &self.keyring(),
+                "key.create",
+                vec![(id, SecretKey::generate()?)],
+                actor,
+            )?
+            .pop()
+            .ok_or_else(|| Error::Internal {
+                message: "no data key stored".into(),
+            })?;
+        Ok((version, key))
+    }
+
+    /// Stores data keys (new, or imported from an archive) wrapped under the current KEK, each
+    /// with its audit entry of `kind`, in one transaction, then refreshes their subjects'
+    /// keep-until dates in one more. A version another process stored first wins: its key is
+    /// returned (and cached) in place of ours, and ours is not audited.
+    fn store_data_keys(
+        &self,
+        keyring: &Keyring,
+        kind: &str,
+        keys: Vec<(DataKeyId, SecretKey)>,
+        actor: &str,
+    ) -> Result<Vec<Arc<SecretKey>>> {
         let (kek_version, kek) = keyring.current_kek();
-        let key = SecretKey::generate()?;
-        let wrapped = crypto::wrap(
-            kek,
-            &data_key_aad(tenant, subject, category, version, kek_version),
-            key.expose(),
-        )?;
-        let row = DataKeyRow {
-            tenant: tenant.into(),
-            subject: subject.into(),
-            category: category.into(),
-            version,
-            kek_version,
-            wrapped: Some(wrapped),
-            created: self.now(),
-        };
-        let mut e = self.entry("key.create", actor);
-        e.tenant = Some(tenant.into());
-        e.subject = Some(subject.into());
-        e.detail.insert("category".into(), category.into());
-        e.detail.insert("version".into(), version.to_string());
-        let entries = vec![e];
-        let (texts, mac) = self.batch(&keyring, &entries);
-        let (stored, seqs) = self.store.insert_data_key(
-            &row,
+        let mut rows = Vec::with_capacity(keys.len());
+        let mut entries = Vec::with_capacity(keys.len());
+        for ((tenant, subject, category, version), key) in &keys {
+            rows.push(DataKeyRow {
+                tenant: tenant.clone(),
+                subject: subject.clone(),
+                category: category.clone(),
+                version: *version,
+                kek_version,
+                wrapped: Some(crypto::wrap(
+                    kek,
+                    &data_key_aad(tenant, subject, category, *version, kek_version),
+                    key.expose(),
+                )?),
+                created: self.now(),
+            });
+            let mut e = self.entry(kind, actor);
+            e.tenant = Some(tenant.clone());
+            e.subject = Some(subject.clone());
+            e.detail.insert("category".into(), category.clone());
+            e.detail.insert("version".into(), version.to_string());
+            entries.push(e);
+        }
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (texts, mac) = self.batch(keyring, &entries);
+        let (stored, seqs) = self.store.insert_data_keys(
+            &rows,
             &AuditBatch {
                 entries: texts,
                 mac: &mac,
             },
         )?;
-        self.notify(&entries, &seqs);
-        let key = if seqs.is_empty() {
-            // Another process created this version first: use its key.
-            let w = stored.wrapped.ok_or_else(|| Error::KeyNotFound {
-                what: "data key".into(),
-            })?;
-            Arc::new(self.unwrap_data_key(
-                tenant,
-                subject,
-                category,
-                version,
-                stored.kek_version,
-                &w,
-            )?)
-        } else {
-            Arc::new(key)
-        };
-        self.cache_put(
-            (tenant.into(), subject.into(), category.into(), version),
-            Some(key.clone()),
-        );
-        // The new key's keep-until date, from its creation and the subject's events.
-        self.refresh_retention(tenant, subject)?;
-        Ok((version, key))
+        let mut written = Vec::new();
+        let mut subjects = BTreeSet::new();
+        let mut out = Vec::with_capacity(rows.len());
+        for (((row, stored), (id, key)), entry) in rows.iter().zip(&stored).zip(keys).zip(entries) {
+            let key = if stored.wrapped == row.wrapped {
+                written.push(entry);
+                Arc::new(key)
+            } else {
+                // Another process stored this version first: use its key.
+                let w = stored.wrapped.as_ref().ok_or_else(|| Error::KeyNotFound {
+                    what: "data key".into(),
+                })?;
+                Arc::new(self.unwrap_data_key(
+                    &row.tenant,
+                    &row.subject,
+                    &row.category,
+                    row.version,
+                    stored.kek_version,
+                    w,
+                )?)
+            };
+            self.cache_put(id, Some(key.clone()));
+            subjects.insert((row.tenant.clone(), row.subject.clone()));
+            out.push(key);
+        }
+        self.notify(&written, &seqs);
+        // The keys' keep-until dates, from their creation and their subjects' events.
+        self.refresh_retention_many(&subjects)?;
+        Ok(out)
     }
 
     // ---- blind indexes ---------------------------------------------------------------------
@@ -969,10 +1004,7 @@ impl Coffer {
         needs: BTreeSet<(String, String, String)>,
         actor: &str,
     ) -> Result<()> {
-        let (kek_version, kek) = keyring.current_kek();
-        let mut rows = Vec::new();
-        let mut keys = Vec::new();
-        let mut entries = Vec::new();
+        let mut new_keys = Vec::new();
         for (tenant, subject, category) in needs {
             let known = self
                 .latest
@@ -987,85 +1019,18 @@ impl Coffer {
                 Some(r) if r.wrapped.is_some() => continue,
                 other => other.map_or(1, |r| r.version + 1),
             };
-            let key = SecretKey::generate()?;
-            let wrapped = crypto::wrap(
-                kek,
-                &data_key_aad(&tenant, &subject, &category, version, kek_version),
-                key.expose(),
-            )?;
-            let mut e = self.entry("key.create", actor);
-            e.tenant = Some(tenant.clone());
-            e.subject = Some(subject.clone());
-            e.detail.insert("category".into(), category.clone());
-            e.detail.insert("version".into(), version.to_string());
-            entries.push(e);
-            rows.push(DataKeyRow {
-                tenant,
-                subject,
-                category,
-                version,
-                kek_version,
-                wrapped: Some(wrapped),
-                created: self.now(),
-            });
-            keys.push(key);
+            new_keys.push(((tenant, subject, category, version), SecretKey::generate()?));
         }
-        if rows.is_empty() {
-            return Ok(());
+        let ids: Vec<DataKeyId> = new_keys.iter().map(|(id, _)| id.clone()).collect();
+        self.store_data_keys(keyring, "key.create", new_keys, actor)?;
+        let mut latest = self
+            .latest
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for (tenant, subject, category, version) in ids {
+            latest.insert((tenant, subject, category), version);
         }
-        let (texts, mac) = self.batch(keyring, &entries);
-        let (stored, seqs) = self.store.insert_data_keys(
-            &rows,
-            &AuditBatch {
-                entries: texts,
-                mac: &mac,
-            },
-        )?;
-        let mut written = Vec::new();
-        let mut subjects = BTreeSet::new();
-        for (((row, stored), key), entry) in rows.iter().zip(&stored).zip(keys).zip(entries) {
-            let key = if stored.wrapped == row.wrapped {
-                written.push(entry);
-                Arc::new(key)
-            } else {
-                // Another process created this version first: use its key.
-                let w = stored.wrapped.as_ref().ok_or_else(|| Error::KeyNotFound {
-                    what: "data key".into(),
-                })?;
-                Arc::new(self.unwrap_data_key(
-                    &row.tenant,
-                    &row.subject,
-                    &row.category,
-                    row.version,
-                    stored.kek_version,
-                    w,
-                )?)
-            };
-            self.cache_put(
-                (
-                    row.tenant.clone(),
-                    row.subject.clone(),
-                    row.category.clone(),
-                    row.version,
-                ),
-                Some(key),
-            );
-            self.latest
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .insert(
-                    (
-                        row.tenant.clone(),
-                        row.subject.clone(),
-                        row.category.clone(),
-                    ),
-                    row.version,
-                );
-            subjects.insert((row.tenant.clone(), row.subject.clone()));
-        }
-        self.notify(&written, &seqs);
-        // The new keys' keep-until dates, from their creation and their subjects' events.
-        self.refresh_retention_many(&subjects)
+        Ok(())
     }
 
     /// Reseals an envelope under the newest data keys (after a data-key rotation); the host

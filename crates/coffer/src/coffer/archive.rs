@@ -10,7 +10,6 @@ use crate::crypto::{self, SecretKey, b64url, from_b64url, lp};
 use crate::envelope::{self, Envelope};
 use crate::error::{Error, Result};
 use crate::record::FieldPath;
-use crate::store::{AuditBatch, DataKeyRow};
 
 const ARCHIVE_FORMAT: &str = "coffer-archive/1";
 
@@ -253,38 +252,10 @@ impl Coffer {
         bundle.verify(trusted_public_key, Some(archive_key))?;
         let (old_mac, keys) = bundle.open_keys(&SecretKey::from_bytes(archive_key)?)?;
         let keyring = self.keyring();
-        let (kek_version, kek) = keyring.current_kek();
-        for ((tenant, subject, category, version), key) in &keys {
-            let row = DataKeyRow {
-                tenant: tenant.clone(),
-                subject: subject.clone(),
-                category: category.clone(),
-                version: *version,
-                kek_version,
-                wrapped: Some(crypto::wrap(
-                    kek,
-                    &super::data_key_aad(tenant, subject, category, *version, kek_version),
-                    key.expose(),
-                )?),
-                created: self.now(),
-            };
-            let mut e = self.entry("key.import", actor);
-            e.tenant = Some(tenant.clone());
-            e.subject = Some(subject.clone());
-            e.detail.insert("category".into(), category.clone());
-            e.detail.insert("version".into(), version.to_string());
-            let entries = vec![e];
-            let (texts, mac) = self.batch(&keyring, &entries);
-            let (_, seqs) = self.store.insert_data_key(
-                &row,
-                &AuditBatch {
-                    entries: texts,
-                    mac: &mac,
-                },
-            )?;
-            self.notify(&entries, &seqs);
-            self.refresh_retention(tenant, subject)?;
-        }
+        // The same key material, wrapped under this store's KEK; one transaction for them all.
+        let imported = keys.len();
+        let copies = keys.iter().map(|(id, k)| (id.clone(), k.clone())).collect();
+        self.store_data_keys(&keyring, "key.import", copies, actor)?;
         let mut out = Vec::with_capacity(bundle.envelopes.len());
         for text in &bundle.envelopes {
             let mut env = Envelope::from_json(text)?;
@@ -341,7 +312,7 @@ impl Coffer {
         }
         let mut e = self.entry("archive.restore", actor);
         e.detail.insert("envelopes".into(), out.len().to_string());
-        e.detail.insert("keys".into(), keys.len().to_string());
+        e.detail.insert("keys".into(), imported.to_string());
         e.detail
             .insert("manifest".into(), bundle.manifest_sha256.clone());
         self.append(vec![e])?;

@@ -1370,23 +1370,30 @@ impl Coffer {
     /// Then call [`Coffer::continue_kek_rotation`] until it reports nothing left; it resumes
     /// where it stopped, across restarts.
     pub fn rotate_kek(&self, actor: &str) -> Result<u32> {
+        let version = self.keyring().current_kek().0 + 1;
+        self.add_keyring_key("kek", version, "version", actor)?;
+        Ok(version)
+    }
+
+    /// Adds a new key of `kind` (`kek`, `index`) at `version` to the keyring, wrapped under the
+    /// master key, with its `key.rotate` audit entry (`label`: what the version is called).
+    fn add_keyring_key(&self, kind: &str, version: u32, label: &str, actor: &str) -> Result<()> {
         let keyring = self.keyring();
-        let version = keyring.current_kek().0 + 1;
         let key = SecretKey::generate()?;
         let row = KeyringRow {
-            kind: "kek".into(),
+            kind: kind.into(),
             version,
             wrapped: crypto::wrap(
                 &self.master_key().0,
-                &keyring_aad("kek", version),
+                &keyring_aad(kind, version),
                 key.expose(),
             )?,
             created: self.now(),
             state: "active".into(),
         };
         let mut e = self.entry("key.rotate", actor);
-        e.detail.insert("key".into(), "kek".into());
-        e.detail.insert("version".into(), version.to_string());
+        e.detail.insert("key".into(), kind.into());
+        e.detail.insert(label.into(), version.to_string());
         let entries = vec![e];
         let (texts, mac) = self.batch(&keyring, &entries);
         let seqs = self.store.add_keyring_row(
@@ -1398,7 +1405,7 @@ impl Coffer {
         )?;
         self.notify(&entries, &seqs);
         self.reload_keyring()?;
-        Ok(version)
+        Ok(())
     }
 
     /// Rewraps up to `batch` data keys under the newest KEK; returns how many it rewrapped (0
@@ -1473,34 +1480,15 @@ impl Coffer {
     /// Starts a new blind-index epoch with a new index root key. Seals write tokens for every
     /// active epoch and searches return one per epoch, until the old one is retired.
     pub fn rotate_index_key(&self, actor: &str) -> Result<u32> {
-        let keyring = self.keyring();
-        let epoch = keyring.index.keys().next_back().copied().unwrap_or(0) + 1;
-        let key = SecretKey::generate()?;
-        let row = KeyringRow {
-            kind: "index".into(),
-            version: epoch,
-            wrapped: crypto::wrap(
-                &self.master_key().0,
-                &keyring_aad("index", epoch),
-                key.expose(),
-            )?,
-            created: self.now(),
-            state: "active".into(),
-        };
-        let mut e = self.entry("key.rotate", actor);
-        e.detail.insert("key".into(), "index".into());
-        e.detail.insert("epoch".into(), epoch.to_string());
-        let entries = vec![e];
-        let (texts, mac) = self.batch(&keyring, &entries);
-        let seqs = self.store.add_keyring_row(
-            &row,
-            &AuditBatch {
-                entries: texts,
-                mac: &mac,
-            },
-        )?;
-        self.notify(&entries, &seqs);
-        self.reload_keyring()?;
+        let epoch = self
+            .keyring()
+            .index
+            .keys()
+            .next_back()
+            .copied()
+            .unwrap_or(0)
+            + 1;
+        self.add_keyring_key("index", epoch, "epoch", actor)?;
         Ok(epoch)
     }
 

@@ -873,6 +873,25 @@ pub enum RuleStatus {
     Unmet(Vec<Requirement>),
 }
 
+impl fmt::Display for RuleStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Matched => f.write_str("matched"),
+            Self::NotApplicable(why) => write!(f, "not applicable: {why}"),
+            Self::ConditionFalse(c) => write!(f, "not matched: {c} is false"),
+            Self::Errored { condition, error } => write!(f, "error in {condition}: {error}"),
+            Self::Unmet(req) => write!(
+                f,
+                "matched, but unmet: {}",
+                req.iter()
+                    .map(|r| r.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        }
+    }
+}
+
 /// One rule in an [`Explanation`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RuleExplanation {
@@ -913,27 +932,13 @@ impl fmt::Display for Explanation {
         }
         writeln!(f, "rules:")?;
         for r in &self.rules {
-            let status = match &r.status {
-                RuleStatus::Matched => "matched".to_owned(),
-                RuleStatus::NotApplicable(why) => format!("not applicable: {why}"),
-                RuleStatus::ConditionFalse(c) => format!("not matched: {c} is false"),
-                RuleStatus::Errored { condition, error } => {
-                    format!("error in {condition}: {error}")
-                }
-                RuleStatus::Unmet(req) => format!(
-                    "matched, but unmet: {}",
-                    req.iter()
-                        .map(|r| r.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
-            };
             writeln!(
                 f,
-                "  {} ({}, line {}): {status}",
+                "  {} ({}, line {}): {}",
                 r.id,
                 r.effect.as_str(),
-                r.line
+                r.line,
+                r.status
             )?;
         }
         writeln!(f, "fields:")?;

@@ -84,6 +84,23 @@ pub enum DocumentType {
 }
 
 impl DocumentType {
+    /// Every document type.
+    pub const ALL: [DocumentType; 8] = [
+        Self::CnResidentId,
+        Self::CnResidentId15,
+        Self::Passport,
+        Self::HkMacauPermit,
+        Self::TaiwanPermit,
+        Self::HmtResidencePermit,
+        Self::Uscc,
+        Self::Other,
+    ];
+
+    /// The document type with this stable name.
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|t| t.as_str() == name)
+    }
+
     /// The stable name used in JSON.
     pub const fn as_str(self) -> &'static str {
         match self {
@@ -126,6 +143,14 @@ pub enum AccountType {
 }
 
 impl AccountType {
+    /// Every account type.
+    pub const ALL: [AccountType; 3] = [Self::Card, Self::Settlement, Self::Iban];
+
+    /// The account type with this stable name.
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|t| t.as_str() == name)
+    }
+
     /// The stable name used in JSON.
     pub const fn as_str(self) -> &'static str {
         match self {
@@ -484,6 +509,18 @@ mod tests {
         "bank_accounts": [{"bank_name": "中国银行", "account_type": "card", "account_number": "6200000000000005"}],
         "custom": {"vip_level": "gold"}
     }"#;
+
+    #[test]
+    fn type_names_parse_back() {
+        for t in DocumentType::ALL {
+            assert_eq!(DocumentType::parse(t.as_str()), Some(t));
+        }
+        for t in AccountType::ALL {
+            assert_eq!(AccountType::parse(t.as_str()), Some(t));
+        }
+        assert_eq!(DocumentType::parse("Passport"), None);
+        assert_eq!(AccountType::parse(""), None);
+    }
 
     #[test]
     fn round_trip() {

@@ -357,8 +357,8 @@ enum PolicyCommand {
     Explain {
         #[command(flatten)]
         access: AccessArgs,
-        /// The action: reveal, search, seal, erase, export, report.
-        #[arg(long, default_value = "reveal")]
+        /// The action: read, search, write, export, erase or admin.
+        #[arg(long, default_value = "read")]
         action: String,
     },
 }

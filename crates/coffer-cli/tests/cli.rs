@@ -28,10 +28,14 @@ fn demo_runs() {
     assert!(o.status.success(), "{}", text(&o));
     let t = text(&o);
     for expected in [
-        "resident_id.date",
-        "138****0000",
-        "1****************X",
-        "[redacted]",
+        "customers sealed",
+        "the only match among 3000",
+        "matched, but unmet: ticket",
+        "— shredded",
+        "restricted until 2057-01-01",
+        "verifies against the store's public key",
+        "chain intact: true",
+        "verification catches it: chain broken at entry #",
     ] {
         assert!(t.contains(expected), "missing {expected}");
     }
@@ -49,7 +53,7 @@ fn validate_reports_invalid_lines_and_exits_1() {
     let o = coffer(&["validate", "--today", "2026-11-27"], input);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     let t = text(&o);
-    assert!(t.contains("line 3: INVALID"), "{t}");
+    assert!(t.contains("line 3 (c-2): INVALID"), "{t}");
     assert!(t.contains("resident_id.checksum"), "{t}");
     assert!(t.contains("line 4: UNREADABLE"), "{t}");
     assert!(t.contains("3 record(s), 1 valid, 2 invalid"), "{t}");
@@ -63,7 +67,7 @@ fn validate_reports_invalid_lines_and_exits_1() {
     assert_eq!(lines.len(), 3);
     assert_eq!(lines[0]["report"]["valid"], true);
     assert_eq!(lines[1]["line"], 3);
-    assert_eq!(lines[2]["report"]["error"]["kind"], "malformed");
+    assert_eq!(lines[2]["report"]["error"]["code"], "malformed");
 }
 
 #[test]

@@ -1,0 +1,632 @@
+//! End-to-end: an operator's day with the `coffer` binary, and what it does with bad input.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+const POLICY: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../examples/policies/accounting-firm.toml"
+);
+const RETENTION: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../examples/policies/retention.toml"
+);
+
+struct Env {
+    dir: PathBuf,
+}
+
+impl Env {
+    fn new(name: &str) -> Env {
+        let dir = std::env::temp_dir().join(format!("coffer-ops-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Env { dir }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_coffer"));
+        c.current_dir(&self.dir)
+            .args(args)
+            .env("COFFER_STORE", self.path("store.db"))
+            .env("COFFER_MASTER_KEY_FILE", self.path("master.key"))
+            .env("COFFER_POLICY", POLICY)
+            .env("COFFER_RETENTION", RETENTION)
+            .env("COFFER_ACTOR", "ops-test")
+            .env_remove("COFFER_MASTER_KEY")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        c
+    }
+
+    fn run(&self, args: &[&str], stdin: &[u8]) -> Output {
+        let mut child = self.command(args).spawn().unwrap();
+        if let Err(e) = child.stdin.take().unwrap().write_all(stdin) {
+            assert_eq!(e.kind(), std::io::ErrorKind::BrokenPipe, "{e}");
+        }
+        child.wait_with_output().unwrap()
+    }
+
+    fn init(&self) {
+        let o = self.run(&["keygen", "--out", "master.key"], b"");
+        assert!(o.status.success(), "{}", text(&o));
+        let o = self.run(&["init"], b"");
+        assert!(o.status.success(), "{}", text(&o));
+    }
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn text(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr)
+}
+
+fn lines(path: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[test]
+fn an_operators_day() {
+    let env = Env::new("day");
+    env.init();
+    // A store is never overwritten.
+    let again = env.run(&["init"], b"");
+    assert_eq!(again.status.code(), Some(2), "{}", text(&again));
+
+    // 10,000 rows, every 250th with a wrong ID check character.
+    let o = env.run(
+        &[
+            "generate",
+            "--rows",
+            "10000",
+            "--invalid-every",
+            "250",
+            "--tenant",
+            "acme",
+        ],
+        b"",
+    );
+    assert!(o.status.success());
+    std::fs::write(env.path("customers.csv"), &o.stdout).unwrap();
+    let o = env.run(
+        &[
+            "seal",
+            "customers.csv",
+            "--out",
+            "envelopes.jsonl",
+            "--json",
+        ],
+        b"",
+    );
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "rejects make exit code 1: {}",
+        text(&o)
+    );
+    let summary: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(summary["sealed"], 9960);
+    assert_eq!(summary["rejected"], 40);
+    let envelopes = lines(&env.path("envelopes.jsonl"));
+    assert_eq!(envelopes.len(), 9960);
+    // Input order is kept.
+    assert_eq!(envelopes[0]["record"], "c-0000001");
+    assert_eq!(
+        envelopes[9959]["record"], "c-0009999",
+        "c-0010000 is invalid"
+    );
+    let rejects = lines(&env.path("envelopes.jsonl.rejects.jsonl"));
+    let rejected: Vec<u64> = rejects
+        .iter()
+        .map(|r| r["line"].as_u64().unwrap())
+        .collect();
+    let expected: Vec<u64> = (1..=40).map(|k| k * 250 + 1).collect();
+    assert_eq!(
+        rejected, expected,
+        "exactly the invalid rows, by line (header is line 1)"
+    );
+    for r in &rejects {
+        assert_eq!(r["report"]["issues"][0]["code"], "resident_id.checksum");
+    }
+    let rejects_text = std::fs::read_to_string(env.path("envelopes.jsonl.rejects.jsonl")).unwrap();
+    let csv = std::fs::read_to_string(env.path("customers.csv")).unwrap();
+    let bad_row: Vec<&str> = csv.lines().nth(250).unwrap().split(',').collect();
+    assert!(
+        !rejects_text.contains(bad_row[6]),
+        "no ID number in the rejects file"
+    );
+    assert!(
+        !rejects_text.contains(bad_row[4]),
+        "no name in the rejects file"
+    );
+
+    // Search: the token printed is the one in the envelope.
+    let row: Vec<&str> = csv.lines().nth(1234).unwrap().split(',').collect();
+    let id = row[6];
+    let spaced = format!("{} {} {}\n", &id[..6], &id[6..14], &id[14..]);
+    let o = env.run(
+        &[
+            "search",
+            "--tenant",
+            "acme",
+            "--field",
+            "id_documents[].number",
+            "--json",
+        ],
+        spaced.as_bytes(),
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let tokens: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let token = tokens[0]["token"].as_str().unwrap();
+    let hits: Vec<&serde_json::Value> = envelopes
+        .iter()
+        .filter(|e| e["index"]["id_documents[0].number"]["1"] == token)
+        .collect();
+    assert!(hits.iter().any(|e| e["record"] == row[0]), "{token}");
+
+    // Reveal as an accountant for payments: bank account in clear, contacts denied.
+    let one = serde_json::to_string(hits.iter().find(|e| e["record"] == row[0]).unwrap()).unwrap();
+    let o = env.run(
+        &[
+            "reveal",
+            "--principal",
+            "u-7",
+            "--tenant",
+            "acme",
+            "--role",
+            "accountant",
+            "--purpose",
+            "payments",
+            "--json",
+        ],
+        format!("{one}\n").as_bytes(),
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let view: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(view["fields"]["id_documents[0].number"]["value"], id);
+    assert_eq!(view["fields"]["phones[0]"]["state"], "denied");
+    // Another tenant's principal gets nothing.
+    let o = env.run(
+        &[
+            "reveal",
+            "--principal",
+            "x",
+            "--tenant",
+            "other",
+            "--role",
+            "accountant",
+            "--purpose",
+            "payments",
+            "--json",
+        ],
+        format!("{one}\n").as_bytes(),
+    );
+    assert!(
+        !String::from_utf8_lossy(&o.stdout).contains(id),
+        "{}",
+        text(&o)
+    );
+
+    // Policy check on a broken policy: exit code 1 and every problem, with lines.
+    let broken = std::fs::read_to_string(POLICY)
+        .unwrap()
+        .replace(
+            "roles = [\"clerk\"]\nactions = [\"read\", \"search\"]\nfields = [\"name\"",
+            "roles = [\"clerc\"]\nactions = [\"read\", \"search\"]\nfields = [\"name\"",
+        )
+        .replace(
+            "purposes = [\"statutory_audit\"]",
+            "purposes = [\"statutory-audit\"]",
+        )
+        .replace(
+            "fields = [\"name\", \"emails[]\", \"phones[]\"]",
+            "fields = [\"name\", \"emails[]\", \"fax[]\"]",
+        );
+    std::fs::write(env.path("broken.toml"), broken).unwrap();
+    let o = env.run(&["policy", "check", "broken.toml"], b"");
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let t = text(&o);
+    for want in [
+        "clerc",
+        "statutory-audit",
+        "fax[]",
+        "3 problem(s)",
+        "broken.toml:",
+    ] {
+        assert!(t.contains(want), "{want} in {t}");
+    }
+    let o = env.run(&["policy", "check", POLICY], b"");
+    assert!(o.status.success(), "{}", text(&o));
+    let o = env.run(
+        &[
+            "policy",
+            "explain",
+            "--principal",
+            "a",
+            "--tenant",
+            "acme",
+            "--role",
+            "auditor",
+            "--purpose",
+            "statutory_audit",
+        ],
+        b"",
+    );
+    assert!(
+        text(&o).contains("matched, but unmet: ticket"),
+        "{}",
+        text(&o)
+    );
+
+    // Hold, erase, sweep.
+    let o = env.run(
+        &[
+            "hold",
+            "add",
+            "--tenant",
+            "acme",
+            "--subject",
+            "s-0000002",
+            "--reason",
+            "inspection",
+        ],
+        b"",
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let o = env.run(&["hold", "list", "--json"], b"");
+    let holds: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(holds[0]["subject"], "s-0000002");
+    let o = env.run(
+        &[
+            "erase",
+            "--tenant",
+            "acme",
+            "--subject",
+            "s-0000003",
+            "--json",
+        ],
+        b"",
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let answer: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let outcomes: Vec<&str> = answer["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["outcome"].as_str().unwrap())
+        .collect();
+    assert!(
+        outcomes.contains(&"destroyed") && outcomes.contains(&"restricted"),
+        "{outcomes:?}"
+    );
+    let o = env.run(
+        &["retention", "plan", "--as-of", "2057-03-01", "--json"],
+        b"",
+    );
+    let plan: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(
+        plan["review"].as_array().unwrap().len() > 10_000,
+        "two categories per customer"
+    );
+    assert!(
+        plan["held"].as_u64().unwrap() >= 2,
+        "the held customer's keys"
+    );
+    let o = env.run(&["sweep", "--json"], b"");
+    assert!(o.status.success(), "{}", text(&o));
+    let sweep: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(
+        sweep["destroyed"].as_array().unwrap().len(),
+        0,
+        "nothing is due today"
+    );
+
+    // Checkpoint, then verify; then tamper and verify again.
+    let o = env.run(&["audit", "checkpoint", "--out", "checkpoint.json"], b"");
+    assert!(o.status.success(), "{}", text(&o));
+    let o = env.run(&["audit", "verify", "--checkpoint", "checkpoint.json"], b"");
+    assert!(o.status.success(), "{}", text(&o));
+    let o = env.run(&["audit", "export", "--out", "audit.jsonl"], b"");
+    assert!(o.status.success(), "{}", text(&o));
+    let exported = std::fs::read_to_string(env.path("audit.jsonl")).unwrap();
+    assert!(!exported.contains(id), "no plaintext in the audit export");
+    {
+        let db = rusqlite::Connection::open(env.path("store.db")).unwrap();
+        db.execute(
+            "UPDATE audit SET entry = replace(entry, 'accountant', 'auditor') WHERE seq = (SELECT min(seq) FROM audit WHERE entry LIKE '%accountant%')",
+            [],
+        )
+        .unwrap();
+    }
+    let o = env.run(&["audit", "verify", "--json"], b"");
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(report["intact"], false);
+    assert_eq!(report["first_problem"]["kind"], "changed");
+}
+
+#[test]
+fn keys_and_archives_round_trip() {
+    let env = Env::new("keys");
+    env.init();
+    let o = env.run(&["generate", "--rows", "50", "--tenant", "acme"], b"");
+    std::fs::write(env.path("in.csv"), &o.stdout).unwrap();
+    let o = env.run(&["seal", "in.csv", "-o", "env.jsonl", "--quiet"], b"");
+    assert!(o.status.success(), "{}", text(&o));
+    let o = env.run(&["keys", "rotate", "kek", "--json"], b"");
+    assert!(o.status.success(), "{}", text(&o));
+    let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(r["rewrapped"], 150, "three categories per customer");
+    let o = env.run(&["keys", "rotate", "index"], b"");
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        env.run(&["keygen", "--out", "archive.key"], b"")
+            .status
+            .success()
+    );
+    let o = env.run(
+        &[
+            "archive",
+            "export",
+            "env.jsonl",
+            "--archive-key-file",
+            "archive.key",
+            "-o",
+            "bundle.json",
+        ],
+        b"",
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let o = env.run(
+        &[
+            "archive",
+            "verify",
+            "bundle.json",
+            "--archive-key-file",
+            "archive.key",
+            "--json",
+        ],
+        b"",
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let check: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(check["envelopes"], 50);
+    assert_eq!(check["contents_checked"], true);
+    // A changed bundle does not verify.
+    let bundle = std::fs::read_to_string(env.path("bundle.json")).unwrap();
+    std::fs::write(
+        env.path("bad.json"),
+        bundle.replacen("c-0000001", "c-0000999", 1),
+    )
+    .unwrap();
+    let o = env.run(&["archive", "verify", "bad.json"], b"");
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let o = env.run(
+        &[
+            "archive",
+            "restore",
+            "bundle.json",
+            "--archive-key-file",
+            "archive.key",
+            "-o",
+            "restored.jsonl",
+        ],
+        b"",
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(lines(&env.path("restored.jsonl")).len(), 50);
+    // The master key rotates; the old key no longer opens the store.
+    assert!(
+        env.run(&["keygen", "--out", "new.key"], b"")
+            .status
+            .success()
+    );
+    let o = env.run(
+        &[
+            "keys",
+            "rotate",
+            "master",
+            "--new-master-key-file",
+            "new.key",
+        ],
+        b"",
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let o = env.run(&["audit", "verify"], b"");
+    assert_eq!(o.status.code(), Some(4), "the old key: {}", text(&o));
+    let o = env.run(&["audit", "verify", "--master-key-file", "new.key"], b"");
+    assert!(o.status.success(), "{}", text(&o));
+}
+
+#[test]
+fn bad_input_gets_a_message_and_an_exit_code() {
+    let env = Env::new("bad");
+    // No store yet.
+    let o = env.run(&["audit", "verify"], b"");
+    assert_eq!(o.status.code(), Some(4));
+    assert!(text(&o).contains("coffer init"), "{}", text(&o));
+    env.init();
+    // Missing file.
+    let o = env.run(&["seal", "nope.csv", "-o", "out.jsonl"], b"");
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o).contains("nope.csv"), "{}", text(&o));
+    // Wrong columns: every problem named, nothing written.
+    std::fs::write(env.path("cols.csv"), "id,nmae,id_number\nc-1,x,y\n").unwrap();
+    let o = env.run(&["seal", "cols.csv", "-o", "out.jsonl"], b"");
+    assert_eq!(o.status.code(), Some(2));
+    let t = text(&o);
+    for want in ["`nmae`", "`tenant`", "`kind`", "`id_type`"] {
+        assert!(t.contains(want), "{want} in {t}");
+    }
+    assert!(!env.path("out.jsonl").exists());
+    // Mixed encodings: the GB18030 row is rejected and named, the UTF-8 ones sealed.
+    let o = env.run(&["generate", "--rows", "3", "--tenant", "acme"], b"");
+    let generated = String::from_utf8(o.stdout).unwrap();
+    let name = generated
+        .lines()
+        .nth(2)
+        .unwrap()
+        .split(',')
+        .nth(4)
+        .unwrap()
+        .to_owned();
+    let (before, after) = generated.split_at(generated.find(&name).unwrap());
+    let mut mixed = before.as_bytes().to_vec();
+    mixed.extend_from_slice(b"\xd5\xc5\xc8\xfd"); // a name in GB18030
+    mixed.extend_from_slice(after[name.len()..].as_bytes());
+    std::fs::write(env.path("mixed.csv"), mixed).unwrap();
+    let o = env.run(&["seal", "mixed.csv", "-o", "mixed.jsonl"], b"");
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let rejects = lines(&env.path("mixed.jsonl.rejects.jsonl"));
+    assert_eq!(rejects.len(), 1);
+    assert_eq!(rejects[0]["line"], 3);
+    assert_eq!(rejects[0]["error"]["code"], "input.encoding");
+    assert_eq!(lines(&env.path("mixed.jsonl")).len(), 2);
+    // A wrong master key.
+    assert!(
+        env.run(&["keygen", "--out", "other.key"], b"")
+            .status
+            .success()
+    );
+    let o = env.run(&["audit", "verify", "--master-key-file", "other.key"], b"");
+    assert_eq!(o.status.code(), Some(4), "{}", text(&o));
+    // Reveal without a policy, or without a role.
+    let o = env.run(
+        &[
+            "reveal",
+            "--policy",
+            "/nonexistent.toml",
+            "--principal",
+            "a",
+            "--tenant",
+            "t",
+            "--role",
+            "r",
+            "--purpose",
+            "p",
+        ],
+        b"",
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let o = env.run(
+        &[
+            "reveal",
+            "--principal",
+            "a",
+            "--tenant",
+            "t",
+            "--purpose",
+            "p",
+        ],
+        b"",
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    // A malformed envelope is named by line, and nothing is revealed.
+    let o = env.run(
+        &[
+            "reveal",
+            "--principal",
+            "a",
+            "--tenant",
+            "acme",
+            "--role",
+            "auditor",
+            "--purpose",
+            "statutory_audit",
+        ],
+        b"{\"not\": \"an envelope\"}\n",
+    );
+    // An envelope that is not well-formed fails its integrity check, like a tampered one.
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("line 1"), "{}", text(&o));
+    // keygen never overwrites.
+    let o = env.run(&["keygen", "--out", "master.key"], b"");
+    assert_eq!(o.status.code(), Some(2));
+}
+
+#[test]
+fn a_store_locked_by_another_process_is_reported() {
+    let env = Env::new("locked");
+    env.init();
+    let o = env.run(&["generate", "--rows", "5", "--tenant", "acme"], b"");
+    std::fs::write(env.path("in.csv"), &o.stdout).unwrap();
+    let db = rusqlite::Connection::open(env.path("store.db")).unwrap();
+    db.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    let o = env.run(
+        &[
+            "seal",
+            "in.csv",
+            "-o",
+            "out.jsonl",
+            "--busy-timeout-ms",
+            "300",
+        ],
+        b"",
+    );
+    assert_eq!(o.status.code(), Some(4), "{}", text(&o));
+    assert!(
+        text(&o).to_lowercase().contains("busy") || text(&o).contains("locked"),
+        "{}",
+        text(&o)
+    );
+    assert!(!env.path("out.jsonl").exists(), "no half-written output");
+    db.execute_batch("ROLLBACK").unwrap();
+    let o = env.run(&["seal", "in.csv", "-o", "out.jsonl"], b"");
+    assert!(o.status.success(), "{}", text(&o));
+}
+
+#[test]
+fn an_interrupted_seal_leaves_no_output() {
+    let env = Env::new("interrupt");
+    env.init();
+    let o = env.run(&["generate", "--rows", "200000", "--tenant", "acme"], b"");
+    std::fs::write(env.path("big.csv"), &o.stdout).unwrap();
+    let child = env
+        .command(&["seal", "big.csv", "-o", "big.jsonl", "--quiet"])
+        .spawn()
+        .unwrap();
+    // Wait until the partial file exists, so the interruption lands mid-seal.
+    let started = std::time::Instant::now();
+    while !std::fs::read_dir(&env.dir)
+        .unwrap()
+        .flatten()
+        .any(|e| e.file_name().to_string_lossy().contains("coffer-partial"))
+    {
+        assert!(started.elapsed().as_secs() < 60, "seal never started");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(130), "{}", text(&o));
+    assert!(text(&o).contains("interrupted"), "{}", text(&o));
+    assert!(!env.path("big.jsonl").exists());
+    assert!(!env.path("big.jsonl.rejects.jsonl").exists());
+    let leftovers: Vec<_> = std::fs::read_dir(&env.dir)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().contains("coffer-partial"))
+        .collect();
+    assert!(leftovers.is_empty(), "partial files are removed");
+    // The store is consistent afterwards.
+    let o = env.run(&["audit", "verify"], b"");
+    assert!(o.status.success(), "{}", text(&o));
+}

@@ -487,7 +487,7 @@ fn bad_input_gets_a_message_and_an_exit_code() {
     let (before, after) = generated.split_at(generated.find(&name).unwrap());
     let mut mixed = before.as_bytes().to_vec();
     mixed.extend_from_slice(b"\xd5\xc5\xc8\xfd"); // a name in GB18030
-    mixed.extend_from_slice(after[name.len()..].as_bytes());
+    mixed.extend_from_slice(&after.as_bytes()[name.len()..]);
     std::fs::write(env.path("mixed.csv"), mixed).unwrap();
     let o = env.run(&["seal", "mixed.csv", "-o", "mixed.jsonl"], b"");
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));

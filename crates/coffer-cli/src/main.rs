@@ -22,6 +22,11 @@ mod util;
 
 use util::{EXIT_INPUT, Failure, StoreArgs};
 
+// Sealing in bulk allocates many small, short-lived buffers from two threads at once; glibc's
+// allocator spent a third of `coffer seal`'s time on them, mimalloc a fraction of that.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const EXIT_CODES: &str = "\
 Exit codes:
   0    success

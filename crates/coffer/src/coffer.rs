@@ -238,6 +238,25 @@ pub fn plan_index(records: u64, distinct: u64) -> IndexPlan {
 
 type DataKeyId = (String, String, String, u32);
 
+/// Inserts into a map that holds at most `capacity` entries: when full, half are dropped
+/// (whichever the hash order gives first; a miss only costs a store lookup).
+fn bounded_insert<K: Clone + Eq + std::hash::Hash, V>(
+    map: &mut HashMap<K, V>,
+    capacity: usize,
+    key: K,
+    value: V,
+) {
+    if map.len() >= capacity && !map.contains_key(&key) {
+        let drop: Vec<K> = map.keys().take(capacity / 2 + 1).cloned().collect();
+        for k in drop {
+            map.remove(&k);
+        }
+    }
+    map.insert(key, value);
+}
+/// The data keys a batch seals under, by (tenant, subject, category): version and key.
+type BatchKeys = HashMap<(String, String, String), (u32, Arc<SecretKey>)>;
+
 /// A callback that receives every committed audit entry.
 type Subscriber = Box<dyn Fn(&LoggedEntry) + Send + Sync>;
 
@@ -466,18 +485,19 @@ impl Coffer {
             .data_keys
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if cache.len() >= self.cache_capacity {
-            // Dropping the entries wipes the keys (SecretKey zeroizes on drop).
-            let drop: Vec<DataKeyId> = cache
-                .keys()
-                .take(self.cache_capacity / 2)
-                .cloned()
-                .collect();
-            for k in drop {
-                cache.remove(&k);
-            }
-        }
-        cache.insert(id, key);
+        // Dropping evicted entries wipes the keys (SecretKey zeroizes on drop).
+        bounded_insert(&mut cache, self.cache_capacity, id, key);
+    }
+
+    /// Remembers the newest version of a data key (bounded: a bulk import of a million
+    /// customers must not keep three million entries).
+    fn latest_put(
+        &self,
+        latest: &mut HashMap<(String, String, String), u32>,
+        id: (String, String, String),
+        version: u32,
+    ) {
+        bounded_insert(latest, self.cache_capacity.saturating_mul(4), id, version);
     }
 
     /// The unwrapped data key, or `None` when it was destroyed or never existed.
@@ -590,10 +610,14 @@ impl Coffer {
                 actor,
             )?,
         };
-        self.latest
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .insert(lid, version);
+        self.latest_put(
+            &mut self
+                .latest
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+            lid,
+            version,
+        );
         Ok((version, key))
     }
 
@@ -803,15 +827,17 @@ impl Coffer {
         actor: &str,
     ) -> Result<(Envelope, AuditEntry)> {
         let (record, _warnings) = self.schema.check(record, self.clock.today())?;
-        self.seal_checked(keyring, record, actor)
+        self.seal_checked(keyring, record, actor, &BatchKeys::new())
     }
 
-    /// Seals a record that the schema has already normalised and checked.
+    /// Seals a record that the schema has already normalised and checked, under the keys in
+    /// `ready` when they are there.
     fn seal_checked(
         &self,
         keyring: &Keyring,
         record: CustomerRecord,
         actor: &str,
+        ready: &BatchKeys,
     ) -> Result<(Envelope, AuditEntry)> {
         let tenant = record.tenant.clone();
         let subject = record.subject_id().to_owned();
@@ -849,8 +875,16 @@ impl Coffer {
                 }
                 Protection::Encrypted => {
                     if !record_keys.contains_key(&spec.category) {
-                        let (version, dk) =
-                            self.current_data_key(&tenant, &subject, &spec.category, actor)?;
+                        let (version, dk) = match ready.get(&(
+                            tenant.clone(),
+                            subject.clone(),
+                            spec.category.clone(),
+                        )) {
+                            Some((v, k)) => (*v, Arc::clone(k)),
+                            None => {
+                                self.current_data_key(&tenant, &subject, &spec.category, actor)?
+                            }
+                        };
                         env.keys.insert(spec.category.clone(), version);
                         record_keys.insert(
                             spec.category.clone(),
@@ -980,11 +1014,11 @@ impl Coffer {
                 }
             }
         }
-        self.prepare_data_keys(&keyring, needs, actor)?;
+        let ready = self.prepare_data_keys(&keyring, needs, actor)?;
         let mut out = Vec::with_capacity(checked.len());
         let mut entries = Vec::new();
         for r in checked {
-            match r.and_then(|r| self.seal_checked(&keyring, r, actor)) {
+            match r.and_then(|r| self.seal_checked(&keyring, r, actor, &ready)) {
                 Ok((env, e)) => {
                     entries.push(e);
                     out.push(Ok(env));
@@ -996,41 +1030,64 @@ impl Coffer {
         Ok(out)
     }
 
-    /// Makes sure each (tenant, subject, category) has a current data key, creating the
-    /// missing ones (with their audit entries) in one transaction.
+    /// Makes sure each (tenant, subject, category) has a current data key: looks the unknown
+    /// ones up in one read transaction and creates the missing ones (with their audit entries)
+    /// in one write transaction. Returns the keys it loaded or made, for sealing the batch.
     fn prepare_data_keys(
         &self,
         keyring: &Keyring,
         needs: BTreeSet<(String, String, String)>,
         actor: &str,
-    ) -> Result<()> {
-        let mut new_keys = Vec::new();
-        for (tenant, subject, category) in needs {
-            let known = self
+    ) -> Result<BatchKeys> {
+        let unknown: Vec<(String, String, String)> = {
+            let latest = self
                 .latest
                 .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .contains_key(&(tenant.clone(), subject.clone(), category.clone()));
-            if known {
-                continue;
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            needs
+                .into_iter()
+                .filter(|id| !latest.contains_key(id))
+                .collect()
+        };
+        let rows = self.store.latest_data_keys(&unknown)?;
+        let mut ready = BatchKeys::with_capacity(unknown.len());
+        let mut new_keys = Vec::new();
+        for ((tenant, subject, category), row) in unknown.into_iter().zip(rows) {
+            match row {
+                Some(r) if r.wrapped.is_some() => {
+                    let wrapped = r.wrapped.as_deref().unwrap_or_default();
+                    let key = self.unwrap_data_key(
+                        &tenant,
+                        &subject,
+                        &category,
+                        r.version,
+                        r.kek_version,
+                        wrapped,
+                    )?;
+                    ready.insert((tenant, subject, category), (r.version, Arc::new(key)));
+                }
+                // None yet, or the newest was destroyed: make the next version.
+                other => {
+                    let version = other.map_or(1, |r| r.version + 1);
+                    new_keys.push(((tenant, subject, category, version), SecretKey::generate()?));
+                }
             }
-            let version = match self.store.data_key(&tenant, &subject, &category, None)? {
-                // It exists: sealing loads it.
-                Some(r) if r.wrapped.is_some() => continue,
-                other => other.map_or(1, |r| r.version + 1),
-            };
-            new_keys.push(((tenant, subject, category, version), SecretKey::generate()?));
         }
         let ids: Vec<DataKeyId> = new_keys.iter().map(|(id, _)| id.clone()).collect();
-        self.store_data_keys(keyring, "key.create", new_keys, actor)?;
+        let keys = self.store_data_keys(keyring, "key.create", new_keys, actor)?;
         let mut latest = self
             .latest
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        for (tenant, subject, category, version) in ids {
-            latest.insert((tenant, subject, category), version);
+        for ((tenant, subject, category, version), key) in ids.into_iter().zip(keys) {
+            self.latest_put(
+                &mut latest,
+                (tenant.clone(), subject.clone(), category.clone()),
+                version,
+            );
+            ready.insert((tenant, subject, category), (version, key));
         }
-        Ok(())
+        Ok(ready)
     }
 
     /// Reseals an envelope under the newest data keys (after a data-key rotation); the host
@@ -1470,10 +1527,14 @@ impl Coffer {
             .data_key(tenant, subject, category, None)?
             .map_or(1, |r| r.version + 1);
         let (v, _) = self.create_data_key(tenant, subject, category, next, actor)?;
-        self.latest
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .insert((tenant.into(), subject.into(), category.into()), v);
+        self.latest_put(
+            &mut self
+                .latest
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+            (tenant.into(), subject.into(), category.into()),
+            v,
+        );
         Ok(v)
     }
 
@@ -1782,6 +1843,21 @@ fn rebuild_record(env: &Envelope, values: Vec<(String, Sensitive)>) -> Result<Cu
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bounded_maps_stay_bounded() {
+        let mut m = HashMap::new();
+        for i in 0..10_000u32 {
+            bounded_insert(&mut m, 100, i, i);
+            assert!(m.len() <= 100);
+            assert_eq!(m.get(&i), Some(&i), "the newest entry is always kept");
+        }
+        // Replacing an existing key never evicts.
+        let before = m.len();
+        let k = *m.keys().next().unwrap();
+        bounded_insert(&mut m, 100, k, 0);
+        assert_eq!(m.len(), before);
+    }
 
     fn temp_store(name: &str) -> (std::path::PathBuf, Coffer) {
         let dir = std::env::temp_dir().join(format!("coffer-unit-{name}-{}", std::process::id()));

@@ -958,3 +958,43 @@ fn a_batch_of_new_customers_gets_its_keys_once_and_audited() {
         assert_eq!(v.revealed("name"), Some("张三丰"));
     }
 }
+
+#[test]
+fn a_version_2_store_migrates_and_keeps_its_keys() {
+    let d = Dir::new("migrate2");
+    let key = MasterKey::generate().unwrap();
+    let env = {
+        let c = open(&d.db(), &key);
+        c.seal(record("c-1", "acme"), "t").unwrap()
+    };
+    // Put the store back in version 2's shape: the (tenant, subject) index it had.
+    sql(
+        &d.db(),
+        "CREATE INDEX data_keys_by_subject ON data_keys (tenant, subject);
+         UPDATE meta SET value = '2' WHERE key = 'schema_version';",
+    );
+    let c = open(&d.db(), &key);
+    let conn = rusqlite::Connection::open(d.db()).unwrap();
+    let version: String = conn
+        .query_row(
+            "SELECT value FROM meta WHERE key = 'schema_version'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(version, coffer::store::STORE_SCHEMA_VERSION.to_string());
+    let indexes: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM sqlite_master WHERE name = 'data_keys_by_subject'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(indexes, 0);
+    let env = c.open_envelope(&env.to_json()).unwrap();
+    let view = c
+        .reveal(&env, &access(&["accountant"], "payments", "acme"))
+        .unwrap();
+    assert!(view.revealed("id_documents[0].number").is_some());
+    assert!(c.audit_verify(None).unwrap().intact);
+}

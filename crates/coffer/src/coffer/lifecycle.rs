@@ -358,8 +358,18 @@ impl Coffer {
         let Ok(retention) = self.retention() else {
             return Ok(());
         };
-        for mut key in tx.subject_keys(tenant, subject)? {
-            let k = retention.keep_until(&key.category, &Self::lifecycle(tx, &key)?);
+        let keys = tx.subject_keys(tenant, subject)?;
+        let Some(first) = keys.first() else {
+            return Ok(());
+        };
+        // The subject's events, read once for all its keys.
+        let events = Self::lifecycle(tx, first)?.events;
+        for mut key in keys {
+            let life = Lifecycle {
+                created: parse_iso(&key.created),
+                events: events.clone(),
+            };
+            let k = retention.keep_until(&key.category, &life);
             key.keep_until = k.date.map(iso);
             key.rule = Some(k.rule);
             key.action = Some(k.action.as_str().to_owned());

@@ -644,10 +644,11 @@ impl Coffer {
         Ok((version, key))
     }
 
-    /// Stores data keys (new, or imported from an archive) wrapped under the current KEK, each
-    /// with its audit entry of `kind`, in one transaction, then refreshes their subjects'
-    /// keep-until dates in one more. A version another process stored first wins: its key is
-    /// returned (and cached) in place of ours, and ours is not audited.
+    /// Stores data keys (new, or imported from an archive) wrapped under the current KEK, in
+    /// one transaction with one audit entry of `kind` per subject (`keys`: `category:version`,
+    /// …), then refreshes their subjects' keep-until dates in one more. A version another
+    /// process stored first wins: its key is returned (and cached) in place of ours, and ours
+    /// is neither stored nor audited.
     fn store_data_keys(
         &self,
         keyring: &Keyring,
@@ -655,70 +656,118 @@ impl Coffer {
         keys: Vec<(DataKeyId, SecretKey)>,
         actor: &str,
     ) -> Result<Vec<Arc<SecretKey>>> {
-        let (kek_version, kek) = keyring.current_kek();
-        let mut rows = Vec::with_capacity(keys.len());
-        let mut entries = Vec::with_capacity(keys.len());
-        for ((tenant, subject, category, version), key) in &keys {
-            rows.push(DataKeyRow {
-                tenant: tenant.clone(),
-                subject: subject.clone(),
-                category: category.clone(),
-                version: *version,
-                kek_version,
-                wrapped: Some(crypto::wrap(
-                    kek,
-                    &data_key_aad(tenant, subject, category, *version, kek_version),
-                    key.expose(),
-                )?),
-                created: self.now(),
-            });
-            let mut e = self.entry(kind, actor);
-            e.tenant = Some(tenant.clone());
-            e.subject = Some(subject.clone());
-            e.detail.insert("category".into(), category.clone());
-            e.detail.insert("version".into(), version.to_string());
-            entries.push(e);
-        }
-        if rows.is_empty() {
-            return Ok(Vec::new());
-        }
-        let (texts, mac) = self.batch(keyring, &entries);
-        let (stored, seqs) = self.store.insert_data_keys(
-            &rows,
-            &AuditBatch {
-                entries: texts,
-                mac: &mac,
-            },
-        )?;
-        let mut written = Vec::new();
-        let mut subjects = BTreeSet::new();
-        let mut out = Vec::with_capacity(rows.len());
-        for (((row, stored), (id, key)), entry) in rows.iter().zip(&stored).zip(keys).zip(entries) {
-            let key = if stored.wrapped == row.wrapped {
-                written.push(entry);
-                Arc::new(key)
-            } else {
-                // Another process stored this version first: use its key.
-                let w = stored.wrapped.as_ref().ok_or_else(|| Error::KeyNotFound {
-                    what: "data key".into(),
+        let (ids, mut ours): (Vec<DataKeyId>, Vec<Option<SecretKey>>) =
+            keys.into_iter().map(|(id, k)| (id, Some(k))).unzip();
+        let mut out: Vec<Option<Arc<SecretKey>>> = vec![None; ids.len()];
+        let mut pending: Vec<usize> = (0..ids.len()).collect();
+        // Each round either stores every pending key or finds at least one made by another
+        // process; a handful of rounds ends any race.
+        for _ in 0..8 {
+            if pending.is_empty() {
+                break;
+            }
+            let (kek_version, kek) = keyring.current_kek();
+            let mut rows = Vec::with_capacity(pending.len());
+            let mut groups: BTreeMap<(&str, &str), Vec<String>> = BTreeMap::new();
+            for &i in &pending {
+                let (tenant, subject, category, version) = &ids[i];
+                let key = ours[i].as_ref().ok_or_else(|| Error::Internal {
+                    message: "data key already taken".into(),
                 })?;
-                Arc::new(self.unwrap_data_key(
-                    &row.tenant,
-                    &row.subject,
-                    &row.category,
-                    row.version,
-                    stored.kek_version,
-                    w,
-                )?)
-            };
-            self.cache_put(id, Some(key.clone()));
-            subjects.insert((row.tenant.clone(), row.subject.clone()));
-            out.push(key);
+                rows.push(DataKeyRow {
+                    tenant: tenant.clone(),
+                    subject: subject.clone(),
+                    category: category.clone(),
+                    version: *version,
+                    kek_version,
+                    wrapped: Some(crypto::wrap(
+                        kek,
+                        &data_key_aad(tenant, subject, category, *version, kek_version),
+                        key.expose(),
+                    )?),
+                    created: self.now(),
+                });
+                groups
+                    .entry((tenant.as_str(), subject.as_str()))
+                    .or_default()
+                    .push(format!("{category}:{version}"));
+            }
+            let entries: Vec<AuditEntry> = groups
+                .into_iter()
+                .map(|((tenant, subject), keys)| {
+                    let mut e = self.entry(kind, actor);
+                    e.tenant = Some(tenant.to_owned());
+                    e.subject = Some(subject.to_owned());
+                    e.detail.insert("keys".into(), keys.join(","));
+                    e
+                })
+                .collect();
+            let (texts, mac) = self.batch(keyring, &entries);
+            let stored = self.store.insert_data_keys(
+                &rows,
+                &AuditBatch {
+                    entries: texts,
+                    mac: &mac,
+                },
+            )?;
+            if let Some(seqs) = stored {
+                for &i in &pending {
+                    let key = Arc::new(ours[i].take().ok_or_else(|| Error::Internal {
+                        message: "data key already taken".into(),
+                    })?);
+                    self.cache_put(ids[i].clone(), Some(Arc::clone(&key)));
+                    out[i] = Some(key);
+                }
+                self.notify(&entries, &seqs);
+                pending.clear();
+                break;
+            }
+            // Another process made some of these versions first: use its keys.
+            let mut rest = Vec::new();
+            for &i in &pending {
+                let (tenant, subject, category, version) = &ids[i];
+                match self
+                    .store
+                    .data_key(tenant, subject, category, Some(*version))?
+                {
+                    Some(theirs) => {
+                        let w = theirs.wrapped.as_ref().ok_or_else(|| Error::KeyNotFound {
+                            what: "data key".into(),
+                        })?;
+                        let key = Arc::new(self.unwrap_data_key(
+                            tenant,
+                            subject,
+                            category,
+                            *version,
+                            theirs.kek_version,
+                            w,
+                        )?);
+                        self.cache_put(ids[i].clone(), Some(Arc::clone(&key)));
+                        out[i] = Some(key);
+                    }
+                    None => rest.push(i),
+                }
+            }
+            pending = rest;
         }
-        self.notify(&written, &seqs);
+        if !pending.is_empty() {
+            return Err(Error::StoreBusy {
+                reason: "other processes kept creating the same data keys".into(),
+            });
+        }
         // The keys' keep-until dates, from their creation and their subjects' events.
+        let subjects: BTreeSet<(String, String)> = ids
+            .iter()
+            .map(|(t, s, _, _)| (t.clone(), s.clone()))
+            .collect();
         self.refresh_retention_many(&subjects)?;
-        Ok(out)
+        out.into_iter()
+            .map(|k| {
+                k.ok_or_else(|| Error::Internal {
+                    message: "a data key was not stored".into(),
+                })
+            })
+            .collect()
     }
 
     // ---- blind indexes ---------------------------------------------------------------------
@@ -979,10 +1028,15 @@ impl Coffer {
     /// Normalises, validates and seals a record; refused with the validation report if invalid.
     /// The seal is audited before the envelope is returned.
     pub fn seal(&self, record: CustomerRecord, actor: &str) -> Result<Envelope> {
-        let keyring = self.keyring();
-        let (env, entry) = self.seal_one(&keyring, record, actor)?;
-        self.append(vec![entry])?;
-        Ok(env)
+        // One path for one record and many: the subject's missing keys are made together,
+        // under one audit entry.
+        self.seal_many(vec![record], actor)?
+            .pop()
+            .unwrap_or_else(|| {
+                Err(Error::Internal {
+                    message: "sealing returned no envelope".into(),
+                })
+            })
     }
 
     /// Seals many records, with one audit transaction for the batch. Each record gets its

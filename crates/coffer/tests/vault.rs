@@ -319,33 +319,39 @@ fn a_checkpoint_exposes_a_truncated_tail() {
     );
 }
 
-/// A store whose audit log refuses to record reveals, like a disk that fills up at that moment.
-struct NoAudit(coffer::store::SqliteStore);
+/// A store with a fault: an audit log that refuses to record reveals (like a disk that fills
+/// up at that moment), or another process that creates the next batch's first data key just
+/// before this one writes the batch.
+struct Faulty {
+    inner: coffer::store::SqliteStore,
+    refuse_reveals: bool,
+    race_next_insert: std::sync::atomic::AtomicBool,
+}
 
-impl coffer::store::Store for NoAudit {
+impl coffer::store::Store for Faulty {
     fn keyring(&self) -> coffer::Result<Vec<coffer::store::KeyringRow>> {
-        self.0.keyring()
+        self.inner.keyring()
     }
     fn init_keyring(
         &self,
         r: &[coffer::store::KeyringRow],
         a: &coffer::store::AuditBatch<'_>,
     ) -> coffer::Result<Vec<u64>> {
-        self.0.init_keyring(r, a)
+        self.inner.init_keyring(r, a)
     }
     fn replace_keyring(
         &self,
         r: &[coffer::store::KeyringRow],
         a: &coffer::store::AuditBatch<'_>,
     ) -> coffer::Result<Vec<u64>> {
-        self.0.replace_keyring(r, a)
+        self.inner.replace_keyring(r, a)
     }
     fn add_keyring_row(
         &self,
         r: &coffer::store::KeyringRow,
         a: &coffer::store::AuditBatch<'_>,
     ) -> coffer::Result<Vec<u64>> {
-        self.0.add_keyring_row(r, a)
+        self.inner.add_keyring_row(r, a)
     }
     fn set_keyring_state(
         &self,
@@ -354,7 +360,7 @@ impl coffer::store::Store for NoAudit {
         s: &str,
         a: &coffer::store::AuditBatch<'_>,
     ) -> coffer::Result<Vec<u64>> {
-        self.0.set_keyring_state(k, v, s, a)
+        self.inner.set_keyring_state(k, v, s, a)
     }
     fn data_key(
         &self,
@@ -363,55 +369,72 @@ impl coffer::store::Store for NoAudit {
         c: &str,
         v: Option<u32>,
     ) -> coffer::Result<Option<coffer::store::DataKeyRow>> {
-        self.0.data_key(t, s, c, v)
+        self.inner.data_key(t, s, c, v)
     }
-    fn insert_data_key(
+    fn insert_data_keys(
         &self,
-        r: &coffer::store::DataKeyRow,
+        r: &[coffer::store::DataKeyRow],
         a: &coffer::store::AuditBatch<'_>,
-    ) -> coffer::Result<(coffer::store::DataKeyRow, Vec<u64>)> {
-        self.0.insert_data_key(r, a)
+    ) -> coffer::Result<Option<Vec<u64>>> {
+        if self
+            .race_next_insert
+            .swap(false, std::sync::atomic::Ordering::SeqCst)
+        {
+            // The other process's key, with its own audit entry naming just that key.
+            let entry = &a.entries[0];
+            let start = entry.find("\"keys\":\"").unwrap() + "\"keys\":\"".len();
+            let end = start + entry[start..].find('"').unwrap();
+            let mine = format!("{}:{}", r[0].category, r[0].version);
+            let entry = format!("{}{mine}{}", &entry[..start], &entry[end..])
+                .replace("\"actor\":\"", "\"actor\":\"other-");
+            let theirs = coffer::store::AuditBatch {
+                entries: vec![entry],
+                mac: a.mac,
+            };
+            assert!(self.inner.insert_data_keys(&r[..1], &theirs)?.is_some());
+        }
+        self.inner.insert_data_keys(r, a)
     }
     fn data_keys_to_rewrap(
         &self,
         k: u32,
         l: usize,
     ) -> coffer::Result<Vec<coffer::store::DataKeyRow>> {
-        self.0.data_keys_to_rewrap(k, l)
+        self.inner.data_keys_to_rewrap(k, l)
     }
     fn rewrap_data_keys(
         &self,
         r: &[coffer::store::DataKeyRow],
         a: &coffer::store::AuditBatch<'_>,
     ) -> coffer::Result<Vec<u64>> {
-        self.0.rewrap_data_keys(r, a)
+        self.inner.rewrap_data_keys(r, a)
     }
     fn append_audit(&self, a: &coffer::store::AuditBatch<'_>) -> coffer::Result<Vec<u64>> {
-        if a.entries.iter().any(|e| e.contains("\"kind\":\"reveal\"")) {
+        if self.refuse_reveals && a.entries.iter().any(|e| e.contains("\"kind\":\"reveal\"")) {
             return Err(coffer::Error::Store {
                 reason: "disk full".into(),
             });
         }
-        self.0.append_audit(a)
+        self.inner.append_audit(a)
     }
     fn audit_rows(&self, f: u64, l: usize) -> coffer::Result<Vec<coffer::store::AuditRow>> {
-        self.0.audit_rows(f, l)
+        self.inner.audit_rows(f, l)
     }
     fn audit_len(&self) -> coffer::Result<u64> {
-        self.0.audit_len()
+        self.inner.audit_len()
     }
     fn retention_tx(
         &self,
         m: coffer::store::ChainMac<'_>,
         f: &mut dyn FnMut(&coffer::store::RetentionTx<'_>) -> coffer::Result<Vec<String>>,
     ) -> coffer::Result<Vec<u64>> {
-        self.0.retention_tx(m, f)
+        self.inner.retention_tx(m, f)
     }
     fn retention_read(
         &self,
         f: &mut dyn FnMut(&coffer::store::RetentionTx<'_>) -> coffer::Result<()>,
     ) -> coffer::Result<()> {
-        self.0.retention_read(f)
+        self.inner.retention_read(f)
     }
 }
 
@@ -425,7 +448,11 @@ fn no_plaintext_when_the_audit_entry_cannot_be_written() {
     let store = coffer::store::SqliteStore::open(d.db(), false).unwrap();
     let policy = Policy::from_toml(POLICY, Schema::builtin()).unwrap();
     let c = Coffer::with_store(
-        Box::new(NoAudit(store)),
+        Box::new(Faulty {
+            inner: store,
+            refuse_reveals: true,
+            race_next_insert: false.into(),
+        }),
         &key,
         OpenOptions {
             policy: Some(policy),
@@ -813,9 +840,9 @@ fn eight_threads_seal_and_reveal() {
     });
     let report = c.audit_verify(None).unwrap();
     assert!(report.intact);
-    // 200 seals and 200 reveals; each record is its own subject, so three key.create entries
-    // (one per retention category) per record.
-    assert_eq!(c.audit_len().unwrap() - before, 200 + 200 + 200 * 3);
+    // 200 seals and 200 reveals; each record is its own subject, so one key.create entry
+    // (naming its key per retention category) per record.
+    assert_eq!(c.audit_len().unwrap() - before, 200 + 200 + 200);
 }
 
 #[test]
@@ -875,9 +902,9 @@ fn two_processes_share_one_chain() {
     let c = open(&d.db(), &key);
     let report = c.audit_verify(None).unwrap();
     assert!(report.intact, "{report:?}");
-    // Each process: one policy.load, and per record a seal, a reveal and three key.create;
-    // and this open's own policy.load.
-    assert_eq!(c.audit_len().unwrap() - before, 2 * (1 + 40 * 5) + 1);
+    // Each process: one policy.load, and per record a seal, a reveal and one key.create (for
+    // the subject's three keys); and this open's own policy.load.
+    assert_eq!(c.audit_len().unwrap() - before, 2 * (1 + 40 * 3) + 1);
 }
 
 #[test]
@@ -936,17 +963,27 @@ fn a_batch_of_new_customers_gets_its_keys_once_and_audited() {
             .unwrap()
             .lines()
             .filter(|l| l.contains("\"key.create\""))
-            .count()
+            .map(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).unwrap();
+                v["detail"]["keys"].as_str().unwrap().to_owned()
+            })
+            .collect::<Vec<_>>()
     };
     let categories = sealed[0].key_versions().len();
     assert!(categories >= 2);
-    // Ten subjects, each with one key per category: made once, each audited once.
-    assert_eq!(key_entries(&c), 10 * categories);
+    // Ten subjects, each with one key per category: made once, one entry per subject naming
+    // every key.
+    let entries = key_entries(&c);
+    assert_eq!(entries.len(), 10);
+    for keys in &entries {
+        assert_eq!(keys.split(',').count(), categories, "{keys}");
+        assert!(keys.split(',').all(|k| k.ends_with(":1")), "{keys}");
+    }
     // The same subjects again: no new keys.
     for r in c.seal_many(batch(20), "import").unwrap() {
         r.unwrap();
     }
-    assert_eq!(key_entries(&c), 10 * categories);
+    assert_eq!(key_entries(&c).len(), 10);
     assert!(c.audit_verify(None).unwrap().intact);
     // Every record opens, also from a fresh handle (the keys are in the store, not only cached).
     drop(c);
@@ -997,4 +1034,71 @@ fn a_version_2_store_migrates_and_keeps_its_keys() {
         .unwrap();
     assert!(view.revealed("id_documents[0].number").is_some());
     assert!(c.audit_verify(None).unwrap().intact);
+}
+
+#[test]
+fn a_key_another_process_made_first_is_used_and_not_audited_twice() {
+    let d = Dir::new("race");
+    let key = MasterKey::generate().unwrap();
+    drop(open(&d.db(), &key));
+    let c = Coffer::with_store(
+        Box::new(Faulty {
+            inner: coffer::store::SqliteStore::open(d.db(), false).unwrap(),
+            refuse_reveals: false,
+            race_next_insert: true.into(),
+        }),
+        &key,
+        OpenOptions {
+            policy: Some(Policy::from_toml(POLICY, Schema::builtin()).unwrap()),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let before = c.audit_len().unwrap();
+    // Two subjects; the other process makes subject s-0's first key just before us.
+    let records = (0..2)
+        .map(|i| {
+            let mut r = record(&format!("c-{i}"), "firm-a");
+            r.subject = Some(format!("s-{i}"));
+            r
+        })
+        .collect();
+    let sealed: Vec<Envelope> = c
+        .seal_many(records, "import")
+        .unwrap()
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    let mut out = Vec::new();
+    c.audit_export(&mut out).unwrap();
+    let creations: Vec<serde_json::Value> = String::from_utf8(out)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|v| v["seq"].as_u64().unwrap() > before && v["kind"] == "key.create")
+        .collect();
+    // The other process's entry, then ours for s-0's remaining keys and for s-1: no key is
+    // claimed twice.
+    assert_eq!(creations.len(), 3, "{creations:?}");
+    assert_eq!(creations[0]["actor"], "other-import");
+    let mut claimed: Vec<String> = Vec::new();
+    for e in &creations {
+        for k in e["detail"]["keys"].as_str().unwrap().split(',') {
+            claimed.push(format!("{}/{k}", e["subject"].as_str().unwrap()));
+        }
+    }
+    let total = claimed.len();
+    claimed.sort();
+    claimed.dedup();
+    assert_eq!(claimed.len(), total, "a key claimed twice: {claimed:?}");
+    assert!(c.audit_verify(None).unwrap().intact);
+    // Everything opens from a fresh handle.
+    drop(c);
+    let c = open(&d.db(), &key);
+    for env in &sealed {
+        let v = c
+            .reveal(env, &access(&["accountant"], "payments", "firm-a"))
+            .unwrap();
+        assert_eq!(v.revealed("name"), Some("张三丰"));
+    }
 }

@@ -149,37 +149,15 @@ pub trait Store: Send + Sync {
             .map(|(t, s, c)| self.data_key(t, s, c, None))
             .collect()
     }
-    /// Inserts a data key unless the same (tenant, subject, category, version) exists, and
-    /// returns the row that is stored (the other process's, if it won the race).
-    fn insert_data_key(
-        &self,
-        row: &DataKeyRow,
-        audit: &AuditBatch<'_>,
-    ) -> Result<(DataKeyRow, Vec<u64>)>;
-    /// Inserts many new data keys in one transaction, each with its audit entry
-    /// (`audit.entries[i]` records `rows[i]`). A row that another process inserted first is
-    /// kept, and its entry is not written. Returns the stored rows, in order, and the sequence
-    /// numbers of the entries written.
+    /// Inserts new data keys and their audit entries in one transaction, all or nothing.
+    /// When another process has made any of the same (tenant, subject, category, version)
+    /// first, nothing is written and `Ok(None)` is returned: the caller takes the stored keys
+    /// and retries with the rest. Otherwise returns the sequence numbers of the entries.
     fn insert_data_keys(
         &self,
         rows: &[DataKeyRow],
         audit: &AuditBatch<'_>,
-    ) -> Result<(Vec<DataKeyRow>, Vec<u64>)> {
-        let mut stored = Vec::with_capacity(rows.len());
-        let mut seqs = Vec::new();
-        for (row, entry) in rows.iter().zip(&audit.entries) {
-            let (r, s) = self.insert_data_key(
-                row,
-                &AuditBatch {
-                    entries: vec![entry.clone()],
-                    mac: audit.mac,
-                },
-            )?;
-            stored.push(r);
-            seqs.extend(s);
-        }
-        Ok((stored, seqs))
-    }
+    ) -> Result<Option<Vec<u64>>>;
     /// Up to `limit` live data keys wrapped under a KEK older than `kek_version`.
     fn data_keys_to_rewrap(&self, kek_version: u32, limit: usize) -> Result<Vec<DataKeyRow>>;
     /// Stores rewrapped data keys.
@@ -889,57 +867,20 @@ impl Store for SqliteStore {
         Ok(out)
     }
 
-    fn insert_data_key(
-        &self,
-        row: &DataKeyRow,
-        audit: &AuditBatch<'_>,
-    ) -> Result<(DataKeyRow, Vec<u64>)> {
-        let mut conn = self.lock();
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(store_error)?;
-        let existing = tx
-            .query_row(
-                &format!("SELECT {DATA_KEY_COLUMNS} FROM data_keys WHERE tenant = ?1 AND subject = ?2 AND category = ?3 AND version = ?4"),
-                params![row.tenant, row.subject, row.category, row.version],
-                data_key_row,
-            )
-            .optional()
-            .map_err(store_error)?;
-        if let Some(existing) = existing {
-            // Another process made it first: use theirs, and write no audit entry for ours.
-            return Ok((existing, Vec::new()));
-        }
-        tx.execute(
-            "INSERT INTO data_keys (tenant, subject, category, version, kek_version, wrapped, created) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            params![row.tenant, row.subject, row.category, row.version, row.kek_version, row.wrapped, row.created],
-        )
-        .map_err(store_error)?;
-        let seqs = append(&tx, audit)?;
-        tx.commit().map_err(store_error)?;
-        Ok((row.clone(), seqs))
-    }
-
     fn insert_data_keys(
         &self,
         rows: &[DataKeyRow],
         audit: &AuditBatch<'_>,
-    ) -> Result<(Vec<DataKeyRow>, Vec<u64>)> {
+    ) -> Result<Option<Vec<u64>>> {
         let mut conn = self.lock();
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(store_error)?;
-        let mut stored = Vec::with_capacity(rows.len());
-        let mut written = Vec::new();
         {
-            let mut find = tx
-                .prepare_cached(&format!("SELECT {DATA_KEY_COLUMNS} FROM data_keys WHERE tenant = ?1 AND subject = ?2 AND category = ?3 AND version = ?4"))
-                .map_err(store_error)?;
-            // Insert first; look up only when another process made the same key first.
             let mut insert = tx
                 .prepare_cached("INSERT INTO data_keys (tenant, subject, category, version, kek_version, wrapped, created) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT DO NOTHING")
                 .map_err(store_error)?;
-            for (row, entry) in rows.iter().zip(&audit.entries) {
+            for row in rows {
                 let inserted = insert
                     .execute(params![
                         row.tenant,
@@ -951,30 +892,16 @@ impl Store for SqliteStore {
                         row.created
                     ])
                     .map_err(store_error)?;
-                if inserted == 1 {
-                    stored.push(row.clone());
-                    written.push(entry.clone());
-                } else {
-                    // Another process made it first: use theirs, and record nothing for ours.
-                    let theirs = find
-                        .query_row(
-                            params![row.tenant, row.subject, row.category, row.version],
-                            data_key_row,
-                        )
-                        .map_err(store_error)?;
-                    stored.push(theirs);
+                if inserted == 0 {
+                    // Another process made this key first: write nothing (the transaction
+                    // rolls back when dropped).
+                    return Ok(None);
                 }
             }
         }
-        let seqs = append(
-            &tx,
-            &AuditBatch {
-                entries: written,
-                mac: audit.mac,
-            },
-        )?;
+        let seqs = append(&tx, audit)?;
         tx.commit().map_err(store_error)?;
-        Ok((stored, seqs))
+        Ok(Some(seqs))
     }
 
     fn data_keys_to_rewrap(&self, kek_version: u32, limit: usize) -> Result<Vec<DataKeyRow>> {

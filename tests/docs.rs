@@ -99,3 +99,77 @@ fn the_retention_doc_lists_every_built_in_rule() {
         }
     }
 }
+
+/// The fenced code blocks of a Markdown text, in order.
+fn code_blocks(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut current: Option<String> = None;
+    for line in text.lines() {
+        match (&mut current, line.starts_with("```")) {
+            (None, true) => current = Some(String::new()),
+            (Some(block), true) => {
+                out.push(std::mem::take(block));
+                current = None;
+            }
+            (Some(block), false) => {
+                block.push_str(line);
+                block.push('\n');
+            }
+            (None, false) => {}
+        }
+    }
+    out
+}
+
+#[test]
+fn the_chinese_readme_is_kept_in_step() {
+    let en = read("README.md");
+    let zh = read("README.zh-CN.md");
+    let sections = |t: &str| t.lines().filter(|l| l.starts_with("## ")).count();
+    assert_eq!(
+        sections(&en),
+        sections(&zh),
+        "README.md and README.zh-CN.md have different sections"
+    );
+    assert_eq!(
+        code_blocks(&en),
+        code_blocks(&zh),
+        "README.zh-CN.md's examples differ from README.md's: copy them over"
+    );
+    // Every document is linked from both.
+    for entry in
+        std::fs::read_dir(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../docs")).unwrap()
+    {
+        let name = entry.unwrap().file_name().into_string().unwrap();
+        let link = format!("(docs/{name})");
+        assert!(en.contains(&link), "README.md does not link docs/{name}");
+        assert!(
+            zh.contains(&link),
+            "README.zh-CN.md does not link docs/{name}"
+        );
+    }
+}
+
+#[test]
+fn the_readme_quick_start_commands_exist() {
+    // Each `coffer SUBCOMMAND` the README's command-line quick start uses is a real subcommand.
+    let en = read("README.md");
+    let cli = read("docs/CLI.md");
+    let blocks = code_blocks(&en);
+    let shell = blocks
+        .iter()
+        .find(|b| b.contains("coffer init"))
+        .expect("the README has a command-line quick start");
+    for line in shell.lines() {
+        for part in line.split('|') {
+            let words: Vec<&str> = part.split_whitespace().collect();
+            if words.first() == Some(&"coffer") {
+                let sub = words[1];
+                assert!(
+                    cli.contains(&format!("`{sub}")),
+                    "docs/CLI.md does not document `coffer {sub}`"
+                );
+            }
+        }
+    }
+}

@@ -254,6 +254,8 @@ fn bounded_insert<K: Clone + Eq + std::hash::Hash, V>(
     }
     map.insert(key, value);
 }
+/// Data keys loaded for a batch of reveals; `None` for a destroyed key.
+type LoadedKeys = HashMap<DataKeyId, Option<Arc<SecretKey>>>;
 /// The data keys a batch seals under, by (tenant, subject, category): version and key.
 type BatchKeys = HashMap<(String, String, String), (u32, Arc<SecretKey>)>;
 
@@ -1103,7 +1105,11 @@ impl Coffer {
                 .filter(|id| !latest.contains_key(id))
                 .collect()
         };
-        let rows = self.store.latest_data_keys(&unknown)?;
+        let query: Vec<(String, String, String, Option<u32>)> = unknown
+            .iter()
+            .map(|(t, s, c)| (t.clone(), s.clone(), c.clone(), None))
+            .collect();
+        let rows = self.store.data_keys_batch(&query)?;
         let mut ready = BatchKeys::with_capacity(unknown.len());
         let mut new_keys = Vec::new();
         for ((tenant, subject, category), row) in unknown.into_iter().zip(rows) {
@@ -1277,12 +1283,74 @@ impl Coffer {
         (decision, e, alerts)
     }
 
+    /// Whether a field's view needs its value decrypted: revealed, or masked other than as the
+    /// envelope's stored standard mask.
+    fn must_open(
+        &self,
+        env: &Envelope,
+        effect: FieldEffect,
+        path_text: &str,
+        path: &FieldPath,
+    ) -> bool {
+        match effect {
+            FieldEffect::Reveal => true,
+            FieldEffect::Mask { rule, profile } => {
+                !(profile == Profile::Standard
+                    && self.schema.spec_for(path).is_some_and(|s| s.mask == rule)
+                    && env.masked.contains_key(path_text))
+            }
+            FieldEffect::Deny => false,
+        }
+    }
+
+    /// The data keys that `ids` name, from the cache or, for the rest, one read of the store;
+    /// `None` for a destroyed key.
+    fn load_data_keys(&self, ids: BTreeSet<DataKeyId>) -> Result<LoadedKeys> {
+        let mut ready = LoadedKeys::with_capacity(ids.len());
+        let mut misses = Vec::new();
+        {
+            let cache = self
+                .data_keys
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            for id in ids {
+                match cache.get(&id) {
+                    Some(k) => {
+                        ready.insert(id, k.clone());
+                    }
+                    None => misses.push(id),
+                }
+            }
+        }
+        let query: Vec<(String, String, String, Option<u32>)> = misses
+            .iter()
+            .map(|(t, s, c, v)| (t.clone(), s.clone(), c.clone(), Some(*v)))
+            .collect();
+        for (id, row) in misses.into_iter().zip(self.store.data_keys_batch(&query)?) {
+            let key = match row.and_then(|r| r.wrapped.map(|w| (w, r.kek_version))) {
+                None => None,
+                Some((wrapped, kek_version)) => Some(Arc::new(self.unwrap_data_key(
+                    &id.0,
+                    &id.1,
+                    &id.2,
+                    id.3,
+                    kek_version,
+                    &wrapped,
+                )?)),
+            };
+            self.cache_put(id.clone(), key.clone());
+            ready.insert(id, key);
+        }
+        Ok(ready)
+    }
+
     fn build_view(
         &self,
         env: &Envelope,
         decision: &crate::policy::Decision,
         audit_seq: u64,
         paths: &[(String, FieldPath, Option<usize>)],
+        ready: &LoadedKeys,
     ) -> Result<View> {
         let keyring = self.keyring();
         let mut fields = BTreeMap::new();
@@ -1306,27 +1374,27 @@ impl Coffer {
             let value = if let Some(v) = env.clear.get(&path_text) {
                 Some(v.clone())
             } else if let Some(f) = env.fields.get(&path_text) {
-                let needs_value = match effect {
-                    FieldEffect::Reveal => true,
-                    FieldEffect::Mask { rule, profile } => {
-                        !(profile == Profile::Standard
-                            && self.schema.spec_for(path).is_some_and(|s| s.mask == rule)
-                            && env.masked.contains_key(&path_text))
-                    }
-                    FieldEffect::Deny => false,
-                };
-                if needs_value {
+                if self.must_open(env, effect, &path_text, path) {
                     let v = env
                         .keys
                         .get(&f.category)
                         .copied()
                         .ok_or_else(|| crypto::integrity("envelope"))?;
                     if !ciphers.contains_key(&f.category) {
-                        let cipher =
-                            match self.data_key(&env.tenant, &env.subject, &f.category, v)? {
-                                None => None,
-                                Some(dk) => Some(envelope::field_cipher(env, &dk, &f.category)?),
-                            };
+                        let id = (
+                            env.tenant.clone(),
+                            env.subject.clone(),
+                            f.category.clone(),
+                            v,
+                        );
+                        let key = match ready.get(&id) {
+                            Some(k) => k.clone(),
+                            None => self.data_key(&env.tenant, &env.subject, &f.category, v)?,
+                        };
+                        let cipher = match key {
+                            None => None,
+                            Some(dk) => Some(envelope::field_cipher(env, &dk, &f.category)?),
+                        };
                         ciphers.insert(f.category.clone(), cipher);
                     }
                     match &ciphers[&f.category] {
@@ -1430,13 +1498,34 @@ impl Coffer {
                 reason: e.to_string(),
             })?;
         self.notify(&entries, &seqs);
+        // The keys the views need, in one read rather than one per envelope and category.
+        let mut wanted = BTreeSet::new();
+        for ((env, d), paths) in envelopes.iter().zip(&decisions).zip(&parsed) {
+            for (path_text, path, slot) in paths {
+                let effect = slot
+                    .and_then(|s| d.slot(s))
+                    .map_or(FieldEffect::Deny, |f| f.effect);
+                if let Some(f) = env.fields.get(path_text)
+                    && let Some(&v) = env.keys.get(&f.category)
+                    && self.must_open(env, effect, path_text, path)
+                {
+                    wanted.insert((
+                        env.tenant.clone(),
+                        env.subject.clone(),
+                        f.category.clone(),
+                        v,
+                    ));
+                }
+            }
+        }
+        let ready = self.load_data_keys(wanted)?;
         envelopes
             .iter()
             .zip(&decisions)
             .zip(&reveal_index)
             .zip(&parsed)
             .map(|(((env, d), &i), paths)| {
-                self.build_view(env, d, seqs.get(i).copied().unwrap_or(0), paths)
+                self.build_view(env, d, seqs.get(i).copied().unwrap_or(0), paths, &ready)
             })
             .collect()
     }

@@ -139,14 +139,15 @@ pub trait Store: Send + Sync {
         category: &str,
         version: Option<u32>,
     ) -> Result<Option<DataKeyRow>>;
-    /// The newest data key of each (tenant, subject, category), in order; one read
-    /// transaction where the store can.
-    fn latest_data_keys(
+    /// Many data keys at once, in order: each `(tenant, subject, category, version)`, or the
+    /// newest of the category when the version is `None`. One read transaction where the store
+    /// can.
+    fn data_keys_batch(
         &self,
-        ids: &[(String, String, String)],
+        ids: &[(String, String, String, Option<u32>)],
     ) -> Result<Vec<Option<DataKeyRow>>> {
         ids.iter()
-            .map(|(t, s, c)| self.data_key(t, s, c, None))
+            .map(|(t, s, c, v)| self.data_key(t, s, c, *v))
             .collect()
     }
     /// Inserts new data keys and their audit entries in one transaction, all or nothing.
@@ -841,26 +842,31 @@ impl Store for SqliteStore {
             .map_err(store_error)
     }
 
-    fn latest_data_keys(
+    fn data_keys_batch(
         &self,
-        ids: &[(String, String, String)],
+        ids: &[(String, String, String, Option<u32>)],
     ) -> Result<Vec<Option<DataKeyRow>>> {
         let mut conn = self.lock();
         // One snapshot for the whole batch: one lock round trip instead of one per key.
         let tx = conn.transaction().map_err(store_error)?;
         let mut out = Vec::with_capacity(ids.len());
         {
-            let mut stmt = tx
+            let mut newest = tx
                 .prepare_cached(&format!(
                     "SELECT {DATA_KEY_COLUMNS} FROM data_keys WHERE tenant = ?1 AND subject = ?2 AND category = ?3 ORDER BY version DESC LIMIT 1"
                 ))
                 .map_err(store_error)?;
-            for (t, s, c) in ids {
-                out.push(
-                    stmt.query_row(params![t, s, c], data_key_row)
-                        .optional()
-                        .map_err(store_error)?,
-                );
+            let mut exact = tx
+                .prepare_cached(&format!(
+                    "SELECT {DATA_KEY_COLUMNS} FROM data_keys WHERE tenant = ?1 AND subject = ?2 AND category = ?3 AND version = ?4"
+                ))
+                .map_err(store_error)?;
+            for (t, s, c, v) in ids {
+                let row = match v {
+                    None => newest.query_row(params![t, s, c], data_key_row),
+                    Some(v) => exact.query_row(params![t, s, c, v], data_key_row),
+                };
+                out.push(row.optional().map_err(store_error)?);
             }
         }
         tx.commit().map_err(store_error)?;

@@ -630,3 +630,111 @@ fn an_interrupted_seal_leaves_no_output() {
     let o = env.run(&["audit", "verify"], b"");
     assert!(o.status.success(), "{}", text(&o));
 }
+
+#[test]
+fn sweep_approve_and_execute_a_destruction_list() {
+    let env = Env::new("sweep");
+    env.init();
+    // Customers sealed thirty-one years ago (through the library, with its clock set back), so
+    // that their accounting retention has run out today.
+    {
+        let master = coffer::MasterKey::from_file(env.path("master.key")).unwrap();
+        let schema = coffer::record::Schema::builtin();
+        let past = time::OffsetDateTime::now_utc() - time::Duration::days(365 * 31 + 8);
+        let c = coffer::Coffer::open_with(
+            env.path("store.db"),
+            &master,
+            coffer::OpenOptions {
+                retention: Some(
+                    coffer::retention::Retention::from_toml(
+                        &std::fs::read_to_string(RETENTION).unwrap(),
+                        schema,
+                    )
+                    .unwrap(),
+                ),
+                clock: std::sync::Arc::new(coffer::clock::FixedClock::new(past)),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        let records = (1..=3)
+            .map(|i| {
+                coffer::record::CustomerRecord::from_json(&format!(
+                    r#"{{"id":"c-{i}","tenant":"acme","kind":"individual","name":"张三",
+                        "id_documents":[{{"type":"cn_resident_id","number":"11010119800101007X"}}],
+                        "phones":["13800000000"],
+                        "bank_accounts":[{{"account_type":"card","account_number":"6200000000000005"}}]}}"#
+                ))
+                .unwrap()
+            })
+            .collect();
+        for r in c.seal_many(records, "import-1995").unwrap() {
+            r.unwrap();
+        }
+    }
+    let o = env.run(&["retention", "plan", "--json"], b"");
+    let plan: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(plan["review"].as_array().unwrap().len(), 6, "{plan}");
+    let o = env.run(&["sweep", "--json"], b"");
+    assert!(o.status.success(), "{}", text(&o));
+    let sweep: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let list = sweep["proposed_list"].as_i64().unwrap().to_string();
+    // Executing before the approvals is refused (exit code 3), and nothing is destroyed.
+    let o = env.run(&["execute", &list], b"");
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    let o = env.run(
+        &[
+            "approve",
+            &list,
+            "--approver",
+            "wang",
+            "--role",
+            "archive_head",
+        ],
+        b"",
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    // The same person cannot approve twice; an unknown role is refused.
+    let o = env.run(
+        &[
+            "approve",
+            &list,
+            "--approver",
+            "wang",
+            "--role",
+            "accounting_head",
+        ],
+        b"",
+    );
+    assert_ne!(o.status.code(), Some(0), "{}", text(&o));
+    let o = env.run(
+        &[
+            "approve",
+            &list,
+            "--approver",
+            "li",
+            "--role",
+            "accounting_head",
+        ],
+        b"",
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let o = env.run(&["execute", &list, "--json"], b"");
+    assert!(o.status.success(), "{}", text(&o));
+    let cert = coffer::Certificate::from_json(std::str::from_utf8(&o.stdout).unwrap()).unwrap();
+    assert_eq!(cert.items.len(), 6);
+    assert_eq!(cert.approvals.len(), 2);
+    // The certificate verifies against the store's public key.
+    let store_key = {
+        let master = coffer::MasterKey::from_file(env.path("master.key")).unwrap();
+        coffer::Coffer::open(env.path("store.db"), &master)
+            .unwrap()
+            .signing_public_key()
+    };
+    cert.verify(&store_key).unwrap();
+    let o = env.run(&["retention", "plan", "--json"], b"");
+    let plan: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(plan["review"].as_array().unwrap().len(), 0);
+    let o = env.run(&["audit", "verify"], b"");
+    assert!(o.status.success(), "{}", text(&o));
+}

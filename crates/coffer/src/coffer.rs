@@ -254,8 +254,9 @@ fn bounded_insert<K: Clone + Eq + std::hash::Hash, V>(
     }
     map.insert(key, value);
 }
-/// Data keys loaded for a batch of reveals; `None` for a destroyed key.
-type LoadedKeys = HashMap<DataKeyId, Option<Arc<SecretKey>>>;
+/// Data keys loaded for a batch of reveals, by (tenant, subject, category, version) borrowed
+/// from the envelopes; `None` for a destroyed key.
+type LoadedKeys<'a> = HashMap<(&'a str, &'a str, &'a str, u32), Option<Arc<SecretKey>>>;
 /// The data keys a batch seals under, by (tenant, subject, category): version and key.
 type BatchKeys = HashMap<(String, String, String), (u32, Arc<SecretKey>)>;
 
@@ -1109,7 +1110,11 @@ impl Coffer {
             .iter()
             .map(|(t, s, c)| (t.clone(), s.clone(), c.clone(), None))
             .collect();
-        let rows = self.store.data_keys_batch(&query)?;
+        let rows = if query.is_empty() {
+            Vec::new()
+        } else {
+            self.store.data_keys_batch(&query)?
+        };
         let mut ready = BatchKeys::with_capacity(unknown.len());
         let mut new_keys = Vec::new();
         for ((tenant, subject, category), row) in unknown.into_iter().zip(rows) {
@@ -1305,7 +1310,10 @@ impl Coffer {
 
     /// The data keys that `ids` name, from the cache or, for the rest, one read of the store;
     /// `None` for a destroyed key.
-    fn load_data_keys(&self, ids: BTreeSet<DataKeyId>) -> Result<LoadedKeys> {
+    fn load_data_keys<'a>(
+        &self,
+        ids: BTreeSet<(&'a str, &'a str, &'a str, u32)>,
+    ) -> Result<LoadedKeys<'a>> {
         let mut ready = LoadedKeys::with_capacity(ids.len());
         let mut misses = Vec::new();
         {
@@ -1314,31 +1322,35 @@ impl Coffer {
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
             for id in ids {
-                match cache.get(&id) {
+                let owned: DataKeyId = (id.0.to_owned(), id.1.to_owned(), id.2.to_owned(), id.3);
+                match cache.get(&owned) {
                     Some(k) => {
                         ready.insert(id, k.clone());
                     }
-                    None => misses.push(id),
+                    None => misses.push((id, owned)),
                 }
             }
         }
+        if misses.is_empty() {
+            return Ok(ready);
+        }
         let query: Vec<(String, String, String, Option<u32>)> = misses
             .iter()
-            .map(|(t, s, c, v)| (t.clone(), s.clone(), c.clone(), Some(*v)))
+            .map(|(_, (t, s, c, v))| (t.clone(), s.clone(), c.clone(), Some(*v)))
             .collect();
-        for (id, row) in misses.into_iter().zip(self.store.data_keys_batch(&query)?) {
+        for ((id, owned), row) in misses.into_iter().zip(self.store.data_keys_batch(&query)?) {
             let key = match row.and_then(|r| r.wrapped.map(|w| (w, r.kek_version))) {
                 None => None,
                 Some((wrapped, kek_version)) => Some(Arc::new(self.unwrap_data_key(
-                    &id.0,
-                    &id.1,
-                    &id.2,
+                    id.0,
+                    id.1,
+                    id.2,
                     id.3,
                     kek_version,
                     &wrapped,
                 )?)),
             };
-            self.cache_put(id.clone(), key.clone());
+            self.cache_put(owned, key.clone());
             ready.insert(id, key);
         }
         Ok(ready)
@@ -1350,7 +1362,7 @@ impl Coffer {
         decision: &crate::policy::Decision,
         audit_seq: u64,
         paths: &[(String, FieldPath, Option<usize>)],
-        ready: &LoadedKeys,
+        ready: &LoadedKeys<'_>,
     ) -> Result<View> {
         let keyring = self.keyring();
         let mut fields = BTreeMap::new();
@@ -1382,9 +1394,9 @@ impl Coffer {
                         .ok_or_else(|| crypto::integrity("envelope"))?;
                     if !ciphers.contains_key(&f.category) {
                         let id = (
-                            env.tenant.clone(),
-                            env.subject.clone(),
-                            f.category.clone(),
+                            env.tenant.as_str(),
+                            env.subject.as_str(),
+                            f.category.as_str(),
                             v,
                         );
                         let key = match ready.get(&id) {
@@ -1510,9 +1522,9 @@ impl Coffer {
                     && self.must_open(env, effect, path_text, path)
                 {
                     wanted.insert((
-                        env.tenant.clone(),
-                        env.subject.clone(),
-                        f.category.clone(),
+                        env.tenant.as_str(),
+                        env.subject.as_str(),
+                        f.category.as_str(),
                         v,
                     ));
                 }

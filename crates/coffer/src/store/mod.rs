@@ -846,6 +846,9 @@ impl Store for SqliteStore {
         &self,
         ids: &[(String, String, String, Option<u32>)],
     ) -> Result<Vec<Option<DataKeyRow>>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
         let mut conn = self.lock();
         // One snapshot for the whole batch: one lock round trip instead of one per key.
         let tx = conn.transaction().map_err(store_error)?;

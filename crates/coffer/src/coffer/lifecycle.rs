@@ -621,8 +621,9 @@ impl Coffer {
             crate::audit::chain_mac(&keyring.audit_mac, prev, seq, entry)
         };
         let mut outcome_entries = Vec::new();
+        let mut certificate = None;
         // The audit entry records the outcome, which the transaction decides: it is built there
-        // and appended in the same transaction.
+        // and appended, with the certificate of what was destroyed, in the same transaction.
         let seqs = self.store.retention_tx(&mac, &mut |tx| {
             items.clear();
             destroyed.clear();
@@ -705,26 +706,57 @@ impl Coffer {
                 e.fields.insert(i.category.clone(), i.outcome.clone());
             }
             outcome_entries = vec![e];
+            certificate = None;
+            if !destroyed.is_empty() {
+                let (c, ce) =
+                    self.certify_in(tx, "erasure", actor, destroyed.clone(), Vec::new())?;
+                certificate = Some(c);
+                outcome_entries.push(ce);
+            }
             Ok(outcome_entries.iter().map(AuditEntry::canonical).collect())
         })?;
         self.forget_keys(&destroyed);
         self.notify(&outcome_entries, &seqs);
-        let certificate = (!destroyed.is_empty())
-            .then(|| self.certificate("erasure", actor, destroyed, Vec::new()));
-        if let Some(c) = &certificate {
-            self.store_certificate(c, actor)?;
-        }
         Ok(ErasureAnswer { items, certificate })
     }
 
-    fn store_certificate(&self, cert: &Certificate, actor: &str) -> Result<()> {
+    /// Signs a certificate for `items` and stores it inside `tx`, so that a destruction and its
+    /// certificate commit together or not at all; returns it with its audit entry.
+    fn certify_in(
+        &self,
+        tx: &RetentionTx<'_>,
+        occasion: &str,
+        actor: &str,
+        items: Vec<DestructionItem>,
+        approvals: Vec<Approval>,
+    ) -> Result<(Certificate, AuditEntry)> {
+        let cert = self.certificate(occasion, actor, items, approvals);
+        tx.add_certificate(&cert.to_json())?;
         let mut e = self.entry("certificate", actor);
         e.detail.insert("occasion".into(), cert.occasion.clone());
         e.detail
             .insert("items".into(), cert.items.len().to_string());
         e.detail.insert("signature".into(), cert.signature.clone());
-        let body = cert.to_json();
-        self.retention_write(vec![e], &mut |tx| tx.add_certificate(&body).map(|_| ()))
+        Ok((cert, e))
+    }
+
+    /// Runs `f` in one retention transaction whose audit entries `f` builds from what the
+    /// transaction finds; they are appended in the same transaction.
+    fn retention_write_with(
+        &self,
+        f: &mut dyn FnMut(&RetentionTx<'_>) -> Result<Vec<AuditEntry>>,
+    ) -> Result<()> {
+        let keyring = self.keyring();
+        let mac = |prev: &[u8], seq: u64, entry: &str| {
+            crate::audit::chain_mac(&keyring.audit_mac, prev, seq, entry)
+        };
+        let mut entries = Vec::new();
+        let seqs = self.store.retention_tx(&mac, &mut |tx| {
+            entries = f(tx)?;
+            Ok(entries.iter().map(AuditEntry::canonical).collect())
+        })?;
+        self.notify(&entries, &seqs);
+        Ok(())
     }
 
     /// What a sweep would do now, without doing it: the keys `destroy` rules let go, the keys
@@ -799,21 +831,27 @@ impl Coffer {
         };
         let now = self.now();
         if !plan.destroy.is_empty() {
-            let items = plan.destroy;
-            let mut e = self.entry("destroy", actor);
-            e.detail.insert("occasion".into(), "sweep".into());
-            e.detail.insert("keys".into(), items.len().to_string());
-            self.retention_write(vec![e], &mut |tx| {
-                for i in &items {
-                    tx.destroy_key(&key_of(i), &now)?;
+            let mut items = Vec::new();
+            let mut cert = None;
+            // The destruction, its certificate and their audit entries: one transaction.
+            self.retention_write_with(&mut |tx| {
+                items.clear();
+                for i in &plan.destroy {
+                    // A key another process destroyed meanwhile is not certified twice.
+                    if tx.destroy_key(&key_of(i), &now)? {
+                        items.push(i.clone());
+                    }
                 }
-                Ok(())
+                let mut e = self.entry("destroy", actor);
+                e.detail.insert("occasion".into(), "sweep".into());
+                e.detail.insert("keys".into(), items.len().to_string());
+                let (c, ce) = self.certify_in(tx, "sweep", actor, items.clone(), Vec::new())?;
+                cert = Some(c);
+                Ok(vec![e, ce])
             })?;
             self.forget_keys(&items);
-            let cert = self.certificate("sweep", actor, items.clone(), Vec::new());
-            self.store_certificate(&cert, actor)?;
             report.destroyed = items;
-            report.certificate = Some(cert);
+            report.certificate = cert;
         }
         if !plan.review.is_empty() {
             let items = plan.review;
@@ -888,11 +926,12 @@ impl Coffer {
         let now = self.now();
         let mut items = Vec::new();
         let mut approvals = Vec::new();
-        let mut e = self.entry("destroy", actor);
-        e.detail.insert("occasion".into(), format!("list {list}"));
+        let mut cert = None;
         let required = retention.approvals_required();
-        // The entry records the count after the fact; the list state guards re-execution.
-        self.retention_write(vec![e], &mut |tx| {
+        // The destruction, its certificate and their audit entries: one transaction; the list
+        // state guards re-execution.
+        self.retention_write_with(&mut |tx| {
+            items.clear();
             let (state, listed, approved) = tx.list(list)?.ok_or_else(|| Error::NotFound { what: format!("destruction list {list}") })?;
             approvals = serde_json::from_str(&approved).unwrap_or_default();
             if state != "approved" || approvals.len() < required {
@@ -908,12 +947,24 @@ impl Coffer {
                     items.push(i);
                 }
             }
-            tx.update_list(list, "executed", &approved)
+            tx.update_list(list, "executed", &approved)?;
+            let mut e = self.entry("destroy", actor);
+            e.detail.insert("occasion".into(), format!("list {list}"));
+            e.detail.insert("keys".into(), items.len().to_string());
+            let (c, ce) = self.certify_in(
+                tx,
+                &format!("list {list}"),
+                actor,
+                items.clone(),
+                approvals.clone(),
+            )?;
+            cert = Some(c);
+            Ok(vec![e, ce])
         })?;
         self.forget_keys(&items);
-        let cert = self.certificate(&format!("list {list}"), actor, items, approvals);
-        self.store_certificate(&cert, actor)?;
-        Ok(cert)
+        cert.ok_or_else(|| Error::Internal {
+            message: "the destruction committed without its certificate".into(),
+        })
     }
 
     /// The restrictions of a subject, for the policy: category → purposes that may still reveal.

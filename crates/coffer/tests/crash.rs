@@ -6,6 +6,7 @@
 //!
 //! `cargo test -p coffer --test crash -- --ignored` runs 200 kills (`COFFER_CRASH_KILLS` to
 //! change); `./scripts/test` runs it.
+#![allow(clippy::print_stderr)] // the run prints its figures for docs/RELIABILITY.md
 
 use std::collections::BTreeSet;
 use std::io::{BufRead, Write};

@@ -173,3 +173,70 @@ fn the_readme_quick_start_commands_exist() {
         }
     }
 }
+
+#[test]
+fn the_limits_table_states_each_limit() {
+    let doc = read("docs/RELIABILITY.md");
+    let limits: [(&str, usize, &str); 17] = [
+        (
+            "MAX_RECORD_BYTES",
+            coffer::record::MAX_RECORD_BYTES,
+            "bytes",
+        ),
+        ("MAX_VALUE_BYTES", coffer::record::MAX_VALUE_BYTES, "bytes"),
+        ("MAX_LIST_ITEMS", coffer::record::MAX_LIST_ITEMS, "items"),
+        (
+            "MAX_CUSTOM_FIELDS",
+            coffer::record::MAX_CUSTOM_FIELDS,
+            "items",
+        ),
+        (
+            "MAX_CUSTOM_KEY_BYTES",
+            coffer::record::MAX_CUSTOM_KEY_BYTES,
+            "bytes",
+        ),
+        ("MAX_ID_CHARS", coffer::record::MAX_ID_CHARS, "characters"),
+        ("MAX_PATH_LEN", coffer::record::MAX_PATH_LEN, "bytes"),
+        (
+            "MAX_ENVELOPE_BYTES",
+            coffer::envelope::MAX_ENVELOPE_BYTES,
+            "bytes",
+        ),
+        (
+            "MAX_POLICY_BYTES",
+            coffer::policy::MAX_POLICY_BYTES,
+            "bytes",
+        ),
+        (
+            "MAX_POLICY_NESTING",
+            coffer::policy::MAX_POLICY_NESTING,
+            "levels",
+        ),
+        ("MAX_RULES", coffer::policy::MAX_RULES, "items"),
+        ("MAX_ROLES", coffer::policy::MAX_ROLES, "items"),
+        ("MAX_PURPOSES", coffer::policy::MAX_PURPOSES, "items"),
+        (
+            "MAX_CONDITIONS_PER_RULE",
+            coffer::policy::MAX_CONDITIONS_PER_RULE,
+            "items",
+        ),
+        (
+            "MAX_SCHEMA_BYTES",
+            coffer::record::MAX_SCHEMA_BYTES,
+            "bytes",
+        ),
+        (
+            "MAX_RETENTION_BYTES",
+            coffer::retention::MAX_RETENTION_BYTES,
+            "bytes",
+        ),
+        ("MAX_BATCH", coffer::wire::MAX_BATCH, "items"),
+    ];
+    for (name, value, unit) in limits {
+        let cell = format!("`{name}` | {value} {unit} |");
+        assert!(
+            doc.contains(&cell),
+            "docs/RELIABILITY.md's limits table lacks or misstates `{name}` ({value} {unit})"
+        );
+    }
+}

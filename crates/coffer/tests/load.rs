@@ -1,0 +1,267 @@
+//! Load: two processes with sixteen threads each seal, reveal, search and erase on one store for a
+//! while (`COFFER_LOAD_SECONDS`, default 180). Afterwards every operation that succeeded has
+//! exactly its audit entries (counted by kind), the chain verifies, no operation failed with an
+//! unexpected error, and each process's memory stayed flat.
+//!
+//! `cargo test -p coffer --test load -- --ignored --nocapture`; `./scripts/test` runs it.
+#![allow(clippy::print_stderr)] // the run prints its figures for docs/RELIABILITY.md
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use coffer::policy::{Context, Policy, Principal};
+use coffer::record::{CustomerRecord, Schema};
+use coffer::retention::Retention;
+use coffer::{Access, Coffer, Envelope, MasterKey, OpenOptions};
+
+const POLICY: &str = include_str!("../../../examples/policies/accounting-firm.toml");
+const RETENTION: &str = include_str!("../../../examples/policies/retention.toml");
+const THREADS: usize = 16;
+
+fn open(path: &std::path::Path, key: &MasterKey) -> Coffer {
+    let schema = Schema::builtin();
+    Coffer::open_with(
+        path,
+        key,
+        OpenOptions {
+            policy: Some(Policy::from_toml(POLICY, schema).unwrap()),
+            retention: Some(Retention::from_toml(RETENTION, schema).unwrap()),
+            busy_timeout: Duration::from_secs(60),
+            ..Default::default()
+        },
+    )
+    .unwrap()
+}
+
+fn record(id: &str) -> CustomerRecord {
+    CustomerRecord::from_json(&format!(
+        r#"{{"id":"{id}","tenant":"acme","subject":"s-{id}","kind":"individual","name":"张三",
+            "id_documents":[{{"type":"cn_resident_id","number":"11010119800101007X"}}],
+            "phones":["13800000000"],
+            "bank_accounts":[{{"account_type":"card","account_number":"6200000000000005"}}]}}"#
+    ))
+    .unwrap()
+}
+
+fn auditor() -> Access {
+    Access {
+        principal: Principal {
+            id: "auditor-1".into(),
+            tenant: "acme".into(),
+            roles: vec!["auditor".into()],
+            ..Default::default()
+        },
+        purpose: "statutory_audit".into(),
+        context: Context {
+            ticket: Some("AUD-7".into()),
+            ..Default::default()
+        },
+        ..Default::default()
+    }
+}
+
+fn rss_kb() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// What one process did, by audit entry kind, and its memory.
+#[derive(Default)]
+struct Tally {
+    kinds: Mutex<BTreeMap<&'static str, u64>>,
+    searches: AtomicU64,
+}
+
+impl Tally {
+    fn add(&self, kind: &'static str, n: u64) {
+        *self.kinds.lock().unwrap().entry(kind).or_default() += n;
+    }
+}
+
+/// Run in two child processes by `sixteen_threads_two_processes`.
+#[test]
+#[ignore = "a helper run in child processes"]
+fn load_child() {
+    let (Ok(db), Ok(key), Ok(tag), Ok(secs)) = (
+        std::env::var("COFFER_LOAD_DB"),
+        std::env::var("COFFER_LOAD_KEY"),
+        std::env::var("COFFER_LOAD_TAG"),
+        std::env::var("COFFER_LOAD_SECONDS"),
+    ) else {
+        return;
+    };
+    let key = MasterKey::from_text(&key).unwrap();
+    let c = open(&PathBuf::from(&db), &key);
+    let run_for = Duration::from_secs(secs.parse().unwrap());
+    let tally = Tally::default();
+    let start = Instant::now();
+    let early_rss = AtomicU64::new(0);
+    std::thread::scope(|s| {
+        for t in 0..THREADS {
+            let (c, tally, tag, early_rss) = (&c, &tally, &tag, &early_rss);
+            s.spawn(move || {
+                let mut mine: Vec<Envelope> = Vec::new();
+                let mut n = 0u64;
+                while start.elapsed() < run_for {
+                    if t == 0
+                        && early_rss.load(Ordering::Relaxed) == 0
+                        && start.elapsed() > run_for / 4
+                    {
+                        early_rss.store(rss_kb(), Ordering::Relaxed);
+                    }
+                    n += 1;
+                    match n % 10 {
+                        // Seal five new customers.
+                        0..=3 => {
+                            let records = (0..5)
+                                .map(|i| record(&format!("{tag}-{t}-{n}-{i}")))
+                                .collect();
+                            let sealed = c.seal_many(records, tag).unwrap();
+                            for env in sealed {
+                                mine.push(env.unwrap());
+                            }
+                            tally.add("seal", 5);
+                            tally.add("key.create", 5);
+                            // Keep a bounded working set: memory must not grow with the run.
+                            if mine.len() > 200 {
+                                mine.drain(..100);
+                            }
+                        }
+                        // Reveal a few of this thread's envelopes.
+                        4..=7 if !mine.is_empty() => {
+                            let pick: Vec<Envelope> = mine
+                                .iter()
+                                .rev()
+                                .take(3)
+                                .map(|e| c.open_envelope(&e.to_json()).unwrap())
+                                .collect();
+                            let views = c.reveal_many(&pick, &auditor()).unwrap();
+                            tally.add("reveal", views.len() as u64);
+                        }
+                        // Search by ID number (not audited: nothing is revealed).
+                        8 => {
+                            let tokens = c
+                                .search_index("acme", "id_documents[].number", "11010119800101007X")
+                                .unwrap();
+                            assert!(!tokens.is_empty());
+                            tally.searches.fetch_add(1, Ordering::Relaxed);
+                        }
+                        // Erase one of this thread's customers.
+                        _ => {
+                            if let Some(env) = mine.pop() {
+                                let answer = c
+                                    .erase("acme", &format!("s-{}", env.record()), tag)
+                                    .unwrap();
+                                tally.add("erasure", 1);
+                                if answer.certificate.is_some() {
+                                    tally.add("certificate", 1);
+                                }
+                            }
+                        }
+                    }
+                }
+            });
+        }
+    });
+    let kinds = tally.kinds.lock().unwrap();
+    let report = serde_json::json!({
+        "kinds": *kinds,
+        "searches": tally.searches.load(Ordering::Relaxed),
+        "rss_early_kb": early_rss.load(Ordering::Relaxed),
+        "rss_end_kb": rss_kb(),
+    });
+    std::fs::write(format!("{db}.{tag}.json"), report.to_string()).unwrap();
+}
+
+#[test]
+#[ignore = "runs for minutes: run by ./scripts/test"]
+fn sixteen_threads_two_processes() {
+    let secs: u64 = std::env::var("COFFER_LOAD_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(180);
+    let dir = std::env::temp_dir().join(format!("coffer-load-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let db = dir.join("store.db");
+    let key = MasterKey::generate().unwrap();
+    let before = open(&db, &key).audit_len().unwrap();
+    let exe = std::env::current_exe().unwrap();
+    let children: Vec<_> = ["p1", "p2"]
+        .iter()
+        .map(|tag| {
+            std::process::Command::new(&exe)
+                .args(["--exact", "load_child", "--ignored", "--nocapture"])
+                .env("COFFER_LOAD_DB", &db)
+                .env("COFFER_LOAD_KEY", key.to_base64().as_str())
+                .env("COFFER_LOAD_TAG", tag)
+                .env("COFFER_LOAD_SECONDS", secs.to_string())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for mut ch in children {
+        assert!(ch.wait().unwrap().success(), "a load process failed");
+    }
+    // What the processes say they did, by kind.
+    let mut expected: BTreeMap<String, u64> = BTreeMap::new();
+    let mut searches = 0;
+    for tag in ["p1", "p2"] {
+        let report: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(format!("{}.{tag}.json", db.display())).unwrap(),
+        )
+        .unwrap();
+        for (k, v) in report["kinds"].as_object().unwrap() {
+            *expected.entry(k.clone()).or_default() += v.as_u64().unwrap();
+        }
+        searches += report["searches"].as_u64().unwrap();
+        let (early, end) = (
+            report["rss_early_kb"].as_u64().unwrap(),
+            report["rss_end_kb"].as_u64().unwrap(),
+        );
+        eprintln!("{tag}: RSS {early} kB a quarter in, {end} kB at the end");
+        assert!(
+            end < early + early / 2 + 16 * 1024,
+            "{tag}: memory grew from {early} kB to {end} kB"
+        );
+    }
+    // What the audit trail holds.
+    let c = open(&db, &key);
+    let report = c.audit_verify(None).unwrap();
+    assert!(report.intact, "{report:?}");
+    let mut out = Vec::new();
+    c.audit_export(&mut out).unwrap();
+    let mut found: BTreeMap<String, u64> = BTreeMap::new();
+    for line in String::from_utf8(out).unwrap().lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        if v["seq"].as_u64().unwrap() > before {
+            *found
+                .entry(v["kind"].as_str().unwrap().to_owned())
+                .or_default() += 1;
+        }
+    }
+    // Each process also loaded its policy once.
+    *expected.entry("policy.load".into()).or_default() += 2;
+    // And the verification's own open here.
+    *expected.entry("policy.load".into()).or_default() += 1;
+    assert_eq!(
+        found, expected,
+        "audit entries by kind: found vs operations done"
+    );
+    let total: u64 = found.values().sum();
+    eprintln!(
+        "{secs} s, 2 processes x {THREADS} threads: {total} audit entries, none lost ({found:?}); \
+         {searches} searches; chain of {} entries verified",
+        report.entries
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

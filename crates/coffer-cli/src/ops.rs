@@ -19,6 +19,20 @@ use crate::util::{
 /// Envelopes are read in batches of this many for `reveal_many`.
 const REVEAL_BATCH: usize = 1000;
 
+/// Prints a command's one-line answer: `value` with `--json`, else `text`.
+fn answer(
+    out: &mut dyn Write,
+    json: bool,
+    value: serde_json::Value,
+    text: impl std::fmt::Display,
+) -> io::Result<()> {
+    if json {
+        writeln!(out, "{value}")
+    } else {
+        writeln!(out, "{text}")
+    }
+}
+
 pub(crate) fn init(
     out: &mut dyn Write,
     store: &StoreArgs,
@@ -478,15 +492,12 @@ pub(crate) fn approve(
     need_retention(store, "approve")?;
     let coffer = store.open(false)?;
     coffer.approve(list, approver, role)?;
-    if json {
-        writeln!(
-            out,
-            "{}",
-            json!({"list": list, "approved_by": approver, "role": role})
-        )?;
-    } else {
-        writeln!(out, "list {list} approved by {approver} as {role}")?;
-    }
+    answer(
+        out,
+        json,
+        json!({"list": list, "approved_by": approver, "role": role}),
+        format!("list {list} approved by {approver} as {role}"),
+    )?;
     util::ok()
 }
 
@@ -516,11 +527,7 @@ pub(crate) fn hold_add(
 ) -> Result<ExitCode, Failure> {
     let coffer = store.open(false)?;
     let id = coffer.place_hold(hold, &store.actor)?;
-    if json {
-        writeln!(out, "{}", json!({"hold": id}))?;
-    } else {
-        writeln!(out, "hold {id} placed")?;
-    }
+    answer(out, json, json!({"hold": id}), format!("hold {id} placed"))?;
     util::ok()
 }
 
@@ -532,11 +539,12 @@ pub(crate) fn hold_release(
 ) -> Result<ExitCode, Failure> {
     let coffer = store.open(false)?;
     coffer.release_hold(id, &store.actor)?;
-    if json {
-        writeln!(out, "{}", json!({"released": id}))?;
-    } else {
-        writeln!(out, "hold {id} released")?;
-    }
+    answer(
+        out,
+        json,
+        json!({"released": id}),
+        format!("hold {id} released"),
+    )?;
     util::ok()
 }
 
@@ -677,11 +685,12 @@ pub(crate) fn audit_export(
     let to_stdout = file.is_stdout();
     file.commit()?;
     if !to_stdout {
-        if json {
-            writeln!(out, "{}", json!({"entries": n}))?;
-        } else {
-            writeln!(out, "exported {n} entries")?;
-        }
+        answer(
+            out,
+            json,
+            json!({"entries": n}),
+            format!("exported {n} entries"),
+        )?;
     }
     util::ok()
 }
@@ -696,15 +705,12 @@ pub(crate) fn audit_checkpoint(
     let cp = coffer.audit_checkpoint(&store.actor)?;
     write_output(to, &cp.to_json())?;
     if to.is_some() {
-        if json {
-            writeln!(out, "{}", json!({"seq": cp.seq}))?;
-        } else {
-            writeln!(
-                out,
-                "checkpoint at entry #{}; keep it outside the store",
-                cp.seq
-            )?;
-        }
+        answer(
+            out,
+            json,
+            json!({"seq": cp.seq}),
+            format!("checkpoint at entry #{}; keep it outside the store", cp.seq),
+        )?;
     }
     util::ok()
 }
@@ -801,20 +807,16 @@ pub(crate) fn archive_export(
     })?;
     let bundle = coffer.archive_export(&envelopes, &key, &store.actor)?;
     write_output(Some(to), &bundle.to_json())?;
-    if json {
-        writeln!(
-            out,
-            "{}",
-            json!({"envelopes": envelopes.len(), "out": to.display().to_string()})
-        )?;
-    } else {
-        writeln!(
-            out,
+    answer(
+        out,
+        json,
+        json!({"envelopes": envelopes.len(), "out": to.display().to_string()}),
+        format!(
             "archived {} envelope(s) into {}",
             envelopes.len(),
             to.display()
-        )?;
-    }
+        ),
+    )?;
     util::ok()
 }
 
@@ -898,19 +900,15 @@ pub(crate) fn archive_restore(
         file_out.write_all(b"\n")?;
     }
     file_out.commit()?;
-    if json {
-        writeln!(
-            out,
-            "{}",
-            json!({"restored": envelopes.len(), "out": to.display().to_string()})
-        )?;
-    } else {
-        writeln!(
-            out,
+    answer(
+        out,
+        json,
+        json!({"restored": envelopes.len(), "out": to.display().to_string()}),
+        format!(
             "restored {} envelope(s) into {}",
             envelopes.len(),
             to.display()
-        )?;
-    }
+        ),
+    )?;
     util::ok()
 }

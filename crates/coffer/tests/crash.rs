@@ -14,13 +14,13 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use coffer::clock::{Clock, FixedClock};
-use coffer::policy::{Context, Policy, Principal};
-use coffer::record::{CustomerRecord, Schema};
+use coffer::policy::Policy;
+use coffer::record::Schema;
 use coffer::retention::Retention;
-use coffer::{Access, Coffer, Envelope, FieldView, MasterKey, OpenOptions};
+use coffer::{Coffer, Envelope, FieldView, MasterKey, OpenOptions};
 
-const POLICY: &str = include_str!("../../../examples/policies/accounting-firm.toml");
-const RETENTION: &str = include_str!("../../../examples/policies/retention.toml");
+mod common;
+use common::{POLICY, RETENTION, auditor, record};
 
 fn options(clock: Arc<FixedClock>) -> OpenOptions {
     let schema = Schema::builtin();
@@ -29,33 +29,6 @@ fn options(clock: Arc<FixedClock>) -> OpenOptions {
         retention: Some(Retention::from_toml(RETENTION, schema).unwrap()),
         clock: clock as Arc<dyn Clock>,
         busy_timeout: std::time::Duration::from_secs(30),
-        ..Default::default()
-    }
-}
-
-fn record(id: &str) -> CustomerRecord {
-    CustomerRecord::from_json(&format!(
-        r#"{{"id":"{id}","tenant":"acme","subject":"s-{id}","kind":"individual","name":"张三",
-            "id_documents":[{{"type":"cn_resident_id","number":"11010119800101007X"}}],
-            "phones":["13800000000"],
-            "bank_accounts":[{{"account_type":"card","account_number":"6200000000000005"}}]}}"#
-    ))
-    .unwrap()
-}
-
-fn auditor() -> Access {
-    Access {
-        principal: Principal {
-            id: "auditor-1".into(),
-            tenant: "acme".into(),
-            roles: vec!["auditor".into()],
-            ..Default::default()
-        },
-        purpose: "statutory_audit".into(),
-        context: Context {
-            ticket: Some("AUD-1".into()),
-            ..Default::default()
-        },
         ..Default::default()
     }
 }

@@ -12,13 +12,13 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use coffer::policy::{Context, Policy, Principal};
-use coffer::record::{CustomerRecord, Schema};
+use coffer::policy::Policy;
+use coffer::record::Schema;
 use coffer::retention::Retention;
-use coffer::{Access, Coffer, Envelope, MasterKey, OpenOptions};
+use coffer::{Coffer, Envelope, MasterKey, OpenOptions};
 
-const POLICY: &str = include_str!("../../../examples/policies/accounting-firm.toml");
-const RETENTION: &str = include_str!("../../../examples/policies/retention.toml");
+mod common;
+use common::{POLICY, RETENTION, auditor, record};
 const THREADS: usize = 16;
 
 fn open(path: &std::path::Path, key: &MasterKey) -> Coffer {
@@ -34,33 +34,6 @@ fn open(path: &std::path::Path, key: &MasterKey) -> Coffer {
         },
     )
     .unwrap()
-}
-
-fn record(id: &str) -> CustomerRecord {
-    CustomerRecord::from_json(&format!(
-        r#"{{"id":"{id}","tenant":"acme","subject":"s-{id}","kind":"individual","name":"张三",
-            "id_documents":[{{"type":"cn_resident_id","number":"11010119800101007X"}}],
-            "phones":["13800000000"],
-            "bank_accounts":[{{"account_type":"card","account_number":"6200000000000005"}}]}}"#
-    ))
-    .unwrap()
-}
-
-fn auditor() -> Access {
-    Access {
-        principal: Principal {
-            id: "auditor-1".into(),
-            tenant: "acme".into(),
-            roles: vec!["auditor".into()],
-            ..Default::default()
-        },
-        purpose: "statutory_audit".into(),
-        context: Context {
-            ticket: Some("AUD-7".into()),
-            ..Default::default()
-        },
-        ..Default::default()
-    }
 }
 
 fn rss_kb() -> u64 {

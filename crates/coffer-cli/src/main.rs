@@ -547,8 +547,9 @@ fn main() -> ExitCode {
             .unwrap_or_else(|| "coffer-cli".into()),
     };
     let json = g.json;
-    let stdout = io::stdout();
-    let mut out = BufWriter::new(stdout.lock());
+    // Not `stdout().lock()`: `coffer seal -o -` writes standard output from its writer thread,
+    // which would wait forever for a lock this thread held.
+    let mut out = BufWriter::new(io::stdout());
     let result = run(cli.command, &store, json, &mut out);
     let flushed = out.flush();
     match (result, flushed) {

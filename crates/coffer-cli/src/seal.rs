@@ -159,8 +159,10 @@ pub(crate) fn run(store: &StoreArgs, args: SealArgs) -> Result<ExitCode, Failure
                     if outcome.is_err() {
                         stop.store(true, Ordering::Relaxed);
                     }
+                    // The writer has failed (e.g. a full disk): stop the reader, and keep
+                    // draining the work channel so that it is never left blocked on a send.
                     if done_tx.send((seq, outcome)).is_err() {
-                        break;
+                        stop.store(true, Ordering::Relaxed);
                     }
                 }
             }));

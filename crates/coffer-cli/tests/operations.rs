@@ -738,3 +738,53 @@ fn sweep_approve_and_execute_a_destruction_list() {
     let o = env.run(&["audit", "verify"], b"");
     assert!(o.status.success(), "{}", text(&o));
 }
+
+#[test]
+fn sealing_to_standard_output_and_to_a_full_disk() {
+    let env = Env::new("stdout");
+    env.init();
+    let o = env.run(&["generate", "--rows", "3000", "--tenant", "acme"], b"");
+    std::fs::write(env.path("in.csv"), &o.stdout).unwrap();
+    // `-o -`: the envelopes on standard output, the summary on standard error.
+    let o = env.run(
+        &[
+            "seal",
+            "in.csv",
+            "-o",
+            "-",
+            "--rejects",
+            "r.jsonl",
+            "--quiet",
+        ],
+        b"",
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let out = String::from_utf8(o.stdout).unwrap();
+    assert_eq!(out.lines().count(), 3000);
+    assert!(out.lines().all(|l| l.starts_with('{')));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("sealed 3000"));
+    // A full disk under the writer: a clear error and a non-zero exit, promptly, and no rejects
+    // file that looks complete.
+    let started = std::time::Instant::now();
+    let o = env
+        .command(&[
+            "seal",
+            "in.csv",
+            "-o",
+            "-",
+            "--rejects",
+            "r2.jsonl",
+            "--quiet",
+        ])
+        .stdout(std::fs::File::create("/dev/full").unwrap())
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("No space left"),
+        "{}",
+        text(&o)
+    );
+    assert!(started.elapsed().as_secs() < 60, "it must not hang");
+    assert!(!env.path("r2.jsonl").exists());
+}

@@ -2,9 +2,9 @@
 //! schema protects (bank and branch names are clear by the schema's design, so not among them), every operation of the vault is run on them (failing ones too), and every output,
 //! error message, `Debug` form, audit export, checkpoint, certificate, archive bundle and the
 //! store's database files are searched for the sentinels in UTF-8, UTF-16, hex and base64.
-//! The C library and the Python module call these same functions and add their own messages;
-//! their checks of those messages and `repr`s are in `tests/c/test_vault.c` and
-//! `bindings/python/tests`, and extending this search to their outputs is still to do.
+//! The C library and the Python module call these same functions and add their own messages:
+//! `bindings/python/tests/test_sentinels.py` runs this search over the module's outputs; the C
+//! library's messages are checked for plaintext in `tests/c/test_vault.c`.
 
 use std::sync::Arc;
 

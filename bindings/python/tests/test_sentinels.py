@@ -8,7 +8,9 @@ from __future__ import annotations
 import base64
 import datetime
 import json
+import os
 import pathlib
+import subprocess
 from typing import Any, Dict, List, Tuple
 
 import pytest
@@ -18,6 +20,9 @@ import coffer
 ROOT = pathlib.Path(__file__).resolve().parents[3]
 POLICY = (ROOT / "examples" / "policies" / "accounting-firm.toml").read_text(encoding="utf-8")
 RETENTION = (ROOT / "examples" / "policies" / "retention.toml").read_text(encoding="utf-8")
+C_SENTINELS = pathlib.Path(
+    os.environ.get("COFFER_C_SENTINELS", ROOT / "tests" / "c" / "build" / "sentinels_shared")
+)
 
 # Valid values (the ID and card carry correct check characters), found nowhere else.
 SENTINELS = [
@@ -140,4 +145,52 @@ def test_no_sentinel_outside_ciphertext(tmp_path: pathlib.Path) -> None:
     files = list(tmp_path.iterdir())
     assert files
     for path in files:
+        assert_clean(str(path), path.read_bytes())
+
+
+def test_no_sentinel_in_the_c_librarys_outputs(tmp_path: pathlib.Path) -> None:
+    """The same search over what the C library prints and returns (tests/c/sentinels.c)."""
+    if not C_SENTINELS.exists():
+        pytest.fail(f"{C_SENTINELS} is missing: build it with `make -C tests/c` (the README's test command does)")
+    key = coffer.generate_master_key()
+    db = tmp_path / "c.db"
+    past = datetime.datetime(1986, 1, 6, 9, 0, tzinfo=datetime.timezone.utc)
+    with coffer.Coffer.open(db, master_key=key, policy=POLICY, retention=RETENTION, clock=past) as c:
+        sealed = [c.seal(record(f"c-{i}", f"s-{i}"), actor="import") for i in range(3)]
+    bad = record("c-bad", "s-bad")
+    bad["id_documents"][0]["number"] = SENTINELS[1][:17] + "1"
+    (tmp_path / "options.json").write_text(json.dumps({"policy": POLICY, "retention": RETENTION}),
+                                           encoding="utf-8")
+    (tmp_path / "envelopes.json").write_text("[" + ",".join(s.to_json() for s in sealed) + "]",
+                                             encoding="utf-8")
+    (tmp_path / "invalid.json").write_text(json.dumps(bad, ensure_ascii=False), encoding="utf-8")
+    run = subprocess.run(
+        [str(C_SENTINELS), str(db), key.hex(), str(tmp_path / "options.json"),
+         str(tmp_path / "envelopes.json"), str(tmp_path / "invalid.json")],
+        capture_output=True, check=False, timeout=120,
+    )
+    assert run.returncode == 0, run.stderr.decode(errors="replace")
+    printed = run.stdout
+    # The run did what it says: failures reported, a destruction certified, the chain intact.
+    for expected in (b"seal an invalid record failed", b"reveal a tampered envelope failed",
+                     b"open with a wrong key failed", b"== execute", b'"intact":true'):
+        assert expected in printed, expected
+    # A view holds plaintext for the principal the policy lets see it: those values are the
+    # answer, not a leak. Everything else in a view (masks, reasons) is searched.
+    blocks = printed.decode("utf-8").split("\n== ")
+    searched = []
+    for block in blocks:
+        header, _, body = block.partition("\n")
+        if header.lstrip("= ").startswith("reveal_many") and "failed" not in header:
+            views = json.loads(body)
+            for view in views:
+                for field in view["fields"].values():
+                    if field["state"] == "revealed":
+                        field.pop("value")
+            body = json.dumps(views, ensure_ascii=False)
+        searched.append(header + "\n" + body)
+    assert_clean("the C library's outputs", "\n".join(searched).encode("utf-8") + run.stderr)
+    for name in ("options.json", "envelopes.json", "invalid.json"):
+        (tmp_path / name).unlink()
+    for path in tmp_path.iterdir():
         assert_clean(str(path), path.read_bytes())

@@ -3,8 +3,8 @@
 //! error message, `Debug` form, audit export, checkpoint, certificate, archive bundle and the
 //! store's database files are searched for the sentinels in UTF-8, UTF-16, hex and base64.
 //! The C library and the Python module call these same functions and add their own messages:
-//! `bindings/python/tests/test_sentinels.py` runs this search over the module's outputs; the C
-//! library's messages are checked for plaintext in `tests/c/test_vault.c`.
+//! `bindings/python/tests/test_sentinels.py` runs this search over the module's outputs and,
+//! through `tests/c/sentinels.c`, over the C library's.
 
 use std::sync::Arc;
 

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "coffer.h"
+#include "support.h"
 
 static int failures = 0;
 static int checks = 0;
@@ -36,19 +37,6 @@ static const char BAD_CHECKSUM[] =
     "{\"id\":\"c-1\",\"tenant\":\"acme\",\"kind\":\"individual\",\"name\":\"Zhang\","
     "\"id_documents\":[{\"type\":\"cn_resident_id\",\"number\":\"110101200001010000\"}],"
     "\"phones\":[\"13800000000\"]}";
-
-static char *read_file(const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = malloc((size_t)n + 1);
-    if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) { free(buf); buf = NULL; }
-    if (buf) buf[n] = '\0';
-    fclose(f);
-    return buf;
-}
 
 struct named_status { const char *name; coffer_status status; };
 static const struct named_status STATUSES[] = {

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "coffer.h"
+#include "support.h"
 
 static int failures = 0, checks = 0;
 #define CHECK(cond)                                                                  \
@@ -23,19 +24,6 @@ static int failures = 0, checks = 0;
         }                                                                            \
     } while (0)
 #define S(lit) (const uint8_t *)(lit), strlen(lit)
-
-static char *read_file(const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = malloc((size_t)n + 1);
-    if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) { free(buf); buf = NULL; }
-    if (buf) buf[n] = '\0';
-    fclose(f);
-    return buf;
-}
 
 /* A JSON string literal of `text` (escaping quotes, backslashes and newlines). */
 static char *json_string(const char *text) {

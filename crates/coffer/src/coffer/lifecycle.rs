@@ -616,15 +616,10 @@ impl Coffer {
         e.tenant = Some(tenant.into());
         e.subject = Some(subject.into());
         let now = self.now();
-        let keyring = self.keyring();
-        let mac = |prev: &[u8], seq: u64, entry: &str| {
-            crate::audit::chain_mac(&keyring.audit_mac, prev, seq, entry)
-        };
-        let mut outcome_entries = Vec::new();
         let mut certificate = None;
         // The audit entry records the outcome, which the transaction decides: it is built there
         // and appended, with the certificate of what was destroyed, in the same transaction.
-        let seqs = self.store.retention_tx(&mac, &mut |tx| {
+        self.retention_write_with(&mut |tx| {
             items.clear();
             destroyed.clear();
             let keys = tx.subject_keys(tenant, subject)?;
@@ -705,18 +700,17 @@ impl Coffer {
             for i in &items {
                 e.fields.insert(i.category.clone(), i.outcome.clone());
             }
-            outcome_entries = vec![e];
+            let mut entries = vec![e];
             certificate = None;
             if !destroyed.is_empty() {
                 let (c, ce) =
                     self.certify_in(tx, "erasure", actor, destroyed.clone(), Vec::new())?;
                 certificate = Some(c);
-                outcome_entries.push(ce);
+                entries.push(ce);
             }
-            Ok(outcome_entries.iter().map(AuditEntry::canonical).collect())
+            Ok(entries)
         })?;
         self.forget_keys(&destroyed);
-        self.notify(&outcome_entries, &seqs);
         Ok(ErasureAnswer { items, certificate })
     }
 
@@ -747,9 +741,7 @@ impl Coffer {
         f: &mut dyn FnMut(&RetentionTx<'_>) -> Result<Vec<AuditEntry>>,
     ) -> Result<()> {
         let keyring = self.keyring();
-        let mac = |prev: &[u8], seq: u64, entry: &str| {
-            crate::audit::chain_mac(&keyring.audit_mac, prev, seq, entry)
-        };
+        let (_, mac) = self.batch(&keyring, &[]);
         let mut entries = Vec::new();
         let seqs = self.store.retention_tx(&mac, &mut |tx| {
             entries = f(tx)?;

@@ -21,6 +21,8 @@ use crate::store::{AuditBatch, DataKeyRow, KeyringRow, SqliteStore, Store};
 
 mod archive;
 mod lifecycle;
+mod reports;
+pub(crate) use reports::parse_instant;
 
 pub use archive::{ArchiveBundle, ArchiveCheck, ArchivedKey};
 
@@ -1243,6 +1245,10 @@ impl Coffer {
         e.policy_version = Some(policy.version().to_owned());
         e.detail
             .insert("roles".into(), access.principal.roles.join(","));
+        if let Some(c) = &access.context.client {
+            // Incident scoping asks "what went out through this client?".
+            e.detail.insert("client".into(), c.clone());
+        }
         if let Some(d) = decision.denial() {
             e.detail.insert("denied".into(), d.to_string());
         }

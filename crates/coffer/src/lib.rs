@@ -38,6 +38,7 @@ mod error;
 pub mod mask;
 pub mod policy;
 pub mod record;
+pub mod report;
 pub mod retention;
 pub mod store;
 pub mod wire;

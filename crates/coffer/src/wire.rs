@@ -591,6 +591,117 @@ pub fn audit_export_text(c: &crate::Coffer) -> Result<String> {
     })
 }
 
+/// Makes a report from a request (JSON), returning the report's JSON (tagged by `report`):
+///
+/// - `{"report": "subject", "access": {..}, "tenant", "subject", "envelopes": [..]}`
+/// - `{"report": "incident", "access": {..}, "query": {"tenant", "principal", "client", "from",
+///   "until", "fields": [..]}}`
+/// - `{"report": "access_review", "access": {..}, "since": "2026-01-01"}`
+/// - `{"report": "check", "access": {..}, "options": {"max_key_age_days", "max_list_age_days",
+///   "checkpoint_interval_days"}}`
+///
+/// Each also takes `"accept_broken_trail": true` and `"checkpoint": {..}` (a signed audit
+/// checkpoint). A subject report may hold revealed values: the buffer is wiped when dropped.
+pub fn report_json(c: &crate::Coffer, request: &str) -> Result<Zeroizing<String>> {
+    use crate::report::{CheckOptions, IncidentQuery, Report, ReportOptions};
+    let v = parse(request, "report request")?;
+    let o = v
+        .as_object()
+        .ok_or_else(|| bad("report", "a report request is a JSON object"))?;
+    let kind = o.get("report").and_then(Value::as_str).ok_or_else(|| {
+        bad(
+            "report",
+            "`report` is required: subject, incident, access_review or check",
+        )
+    })?;
+    let common = ["report", "access", "accept_broken_trail", "checkpoint"];
+    let extra: &[&str] = match kind {
+        "subject" => &["tenant", "subject", "envelopes"],
+        "incident" => &["query"],
+        "access_review" => &["since"],
+        "check" => &["options"],
+        other => {
+            return Err(bad(
+                "report",
+                format!("`{other}` is not a report; use subject, incident, access_review or check"),
+            ));
+        }
+    };
+    let allowed: Vec<&str> = common.iter().chain(extra).copied().collect();
+    only_keys(o, &allowed, "report")?;
+    let access = access_from_json(
+        &o.get("access")
+            .ok_or_else(|| {
+                bad(
+                    "report",
+                    "`access` is required: who asks, in which roles, for what purpose",
+                )
+            })?
+            .to_string(),
+    )?;
+    let options = ReportOptions {
+        accept_broken_trail: match o.get("accept_broken_trail") {
+            None => false,
+            Some(Value::Bool(b)) => *b,
+            Some(_) => return Err(bad("report", "`accept_broken_trail` must be true or false")),
+        },
+        checkpoint: match o.get("checkpoint") {
+            None | Some(Value::Null) => None,
+            Some(cp) => Some(crate::audit::Checkpoint::from_json(&cp.to_string())?),
+        },
+    };
+    let text = |name: &'static str| -> Result<String> {
+        o.get(name)
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .ok_or_else(|| bad("report", format!("`{name}` is required, a string")))
+    };
+    let report = match kind {
+        "subject" => {
+            let envelopes = match o.get("envelopes") {
+                None | Some(Value::Null) => Vec::new(),
+                Some(a @ Value::Array(_)) => envelopes_from_json(&a.to_string(), MAX_BATCH)?,
+                Some(_) => return Err(bad("report", "`envelopes` must be an array of envelopes")),
+            };
+            Report::Subject(c.subject_report(
+                &text("tenant")?,
+                &text("subject")?,
+                &envelopes,
+                &access,
+                &options,
+            )?)
+        }
+        "incident" => {
+            let query: IncidentQuery = match o.get("query") {
+                None => IncidentQuery::default(),
+                Some(q) => {
+                    serde_json::from_value(q.clone()).map_err(|e| bad("query", e.to_string()))?
+                }
+            };
+            Report::Incident(c.affected(&query, &access, &options)?)
+        }
+        "access_review" => {
+            let since = crate::coffer::parse_instant("since", &text("since")?)?;
+            Report::AccessReview(c.access_review(since, &access, &options)?)
+        }
+        _ => {
+            let check: CheckOptions = match o.get("options") {
+                None => CheckOptions::default(),
+                Some(q) => {
+                    serde_json::from_value(q.clone()).map_err(|e| bad("options", e.to_string()))?
+                }
+            };
+            Report::Check(c.compliance_check(&check, &access, &options)?)
+        }
+    };
+    Ok(report.to_json())
+}
+
+/// Renders a report's JSON as `json`, `markdown` or `html`.
+pub fn render_report_json(report: &str, format: &str) -> Result<Zeroizing<String>> {
+    crate::report::Report::from_json(report)?.render(format)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -51,7 +51,7 @@ fn the_example_policy_loads_with_a_stable_version() {
     assert_eq!(p.name(), "example.accounting-firm");
     assert_eq!(p.version().len(), 64);
     assert_eq!(policy().version(), p.version());
-    assert_eq!(p.rule_count(), 9);
+    assert_eq!(p.rule_count(), 10);
     assert!(p.roles().contains(&"senior_accountant".to_owned()));
     // The same document as JSON has the same version.
     let json = toml_to_json(EXAMPLE);

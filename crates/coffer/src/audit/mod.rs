@@ -106,7 +106,7 @@ fn chain_ok(key: &SecretKey, prev: &[u8], seq: u64, row: &AuditRow) -> bool {
 }
 
 /// How the chain was broken.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Tampering {
     /// The entry (or its MAC) at `seq` was changed.
@@ -155,11 +155,23 @@ pub struct AuditReport {
     pub checkpoint_checked: bool,
 }
 
-/// Walks the chain. Reads the rows in order from `rows`, which yields batches.
+/// Walks the chain. Reads the rows in order from `next_batch`, which yields batches.
 pub(crate) fn verify(
+    key: &SecretKey,
+    next_batch: impl FnMut(u64) -> Result<Vec<AuditRow>>,
+    checkpoint: Option<&Checkpoint>,
+) -> Result<AuditReport> {
+    verify_visit(key, next_batch, checkpoint, |_| Ok(()))
+}
+
+/// Walks the chain like [`verify`], and hands every row to `visit` on the way (reports read
+/// the trail and verify it in one pass). A row is visited before the chain is known to be
+/// whole: the caller decides what to do with its findings once the report says.
+pub(crate) fn verify_visit(
     key: &SecretKey,
     mut next_batch: impl FnMut(u64) -> Result<Vec<AuditRow>>,
     checkpoint: Option<&Checkpoint>,
+    mut visit: impl FnMut(&AuditRow) -> Result<()>,
 ) -> Result<AuditReport> {
     let mut report = AuditReport {
         entries: 0,
@@ -170,11 +182,11 @@ pub(crate) fn verify(
     };
     let mut prev: Vec<u8> = Vec::new();
     let mut expected = 1u64;
-    let mut pending: Vec<AuditRow> = Vec::new();
+    let mut pending: std::collections::VecDeque<AuditRow> = std::collections::VecDeque::new();
     let mut checkpoint_seen = false;
     loop {
         if pending.len() < 2 {
-            let from = pending.last().map_or(expected, |r| r.seq + 1);
+            let from = pending.back().map_or(expected, |r| r.seq + 1);
             let batch = next_batch(from)?;
             let done = batch.is_empty();
             pending.extend(batch);
@@ -182,7 +194,10 @@ pub(crate) fn verify(
                 break;
             }
         }
-        let row = pending.remove(0);
+        let Some(row) = pending.pop_front() else {
+            break;
+        };
+        visit(&row)?;
         report.entries += 1;
         report.last_seq = row.seq;
         if report.first_problem.is_none() {
@@ -195,7 +210,7 @@ pub(crate) fn verify(
                 report.first_problem = Some((expected, kind));
             } else if !chain_ok(key, &prev, row.seq, &row) {
                 // Tell an insertion or a swap from a plain change by what the next row proves.
-                let kind = match pending.first() {
+                let kind = match pending.front() {
                     Some(next) if chain_ok(key, &prev, row.seq, next) => {
                         // The next row is this position's original: something was put before it,
                         // or the two were swapped.

@@ -214,7 +214,7 @@ fn covers(h: &HoldRow, tenant: &str, subject: &str, category: &str) -> bool {
 }
 
 impl Coffer {
-    fn retention(&self) -> Result<Arc<Retention>> {
+    pub(super) fn retention(&self) -> Result<Arc<Retention>> {
         self.retention
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner)

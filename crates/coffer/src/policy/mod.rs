@@ -82,7 +82,7 @@ impl Action {
         Self::ALL.into_iter().find(|a| a.as_str() == name)
     }
 
-    const fn bit(self) -> u8 {
+    pub(crate) const fn bit(self) -> u8 {
         1 << (self as u8)
     }
 }
@@ -133,7 +133,7 @@ impl Requirement {
         }
     }
 
-    const fn bit(self) -> u8 {
+    pub(crate) const fn bit(self) -> u8 {
         match self {
             Self::Ticket => 1,
             Self::SecondApprover => 2,

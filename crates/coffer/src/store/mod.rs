@@ -226,8 +226,23 @@ pub struct Restriction<'a> {
     pub since: &'a str,
 }
 
+/// A stored restriction.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RestrictionRow {
+    /// The category.
+    pub category: String,
+    /// The purposes that may still reveal it (JSON array).
+    pub purposes: String,
+    /// Until when (ISO date), if the period has begun.
+    pub until: Option<String>,
+    /// The rule that keeps it.
+    pub rule: String,
+    /// Since when.
+    pub since: String,
+}
+
 /// A legal hold.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct HoldRow {
     /// Its id.
     pub id: i64,
@@ -306,6 +321,65 @@ impl RetentionTx<'_> {
             .map_err(store_error)?;
         let rows = st
             .query_map(params![tenant, subject], key_state)
+            .map_err(store_error)?;
+        rows.collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(store_error)
+    }
+
+    /// Every data key of a subject, live or destroyed, with when it was destroyed, ordered by
+    /// category and version.
+    pub fn subject_key_history(
+        &self,
+        tenant: &str,
+        subject: &str,
+    ) -> Result<Vec<(KeyState, Option<String>)>> {
+        let mut st = self
+            .conn
+            .prepare_cached(&format!("SELECT {KEY_STATE}, destroyed FROM data_keys WHERE tenant = ?1 AND subject = ?2 ORDER BY category, version"))
+            .map_err(store_error)?;
+        let rows = st
+            .query_map(params![tenant, subject], |r| Ok((key_state(r)?, r.get(8)?)))
+            .map_err(store_error)?;
+        rows.collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(store_error)
+    }
+
+    /// A subject's restrictions in full.
+    pub fn restriction_rows(&self, tenant: &str, subject: &str) -> Result<Vec<RestrictionRow>> {
+        let mut st = self
+            .conn
+            .prepare_cached(
+                "SELECT category, purposes, until, rule, since FROM restrictions WHERE tenant = ?1 AND subject = ?2 ORDER BY category",
+            )
+            .map_err(store_error)?;
+        let rows = st
+            .query_map(params![tenant, subject], |r| {
+                Ok(RestrictionRow {
+                    category: r.get(0)?,
+                    purposes: r.get(1)?,
+                    until: r.get(2)?,
+                    rule: r.get(3)?,
+                    since: r.get(4)?,
+                })
+            })
+            .map_err(store_error)?;
+        rows.collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(store_error)
+    }
+
+    /// Destruction lists in a state (`proposed`, `approved`…): `(id, created, items JSON,
+    /// approvals JSON)`.
+    pub fn lists_in(&self, state: &str) -> Result<Vec<(i64, String, String, String)>> {
+        let mut st = self
+            .conn
+            .prepare_cached(
+                "SELECT id, created, items, approvals FROM destruction_lists WHERE state = ?1 ORDER BY id",
+            )
+            .map_err(store_error)?;
+        let rows = st
+            .query_map(params![state], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            })
             .map_err(store_error)?;
         rows.collect::<rusqlite::Result<Vec<_>>>()
             .map_err(store_error)

@@ -1,0 +1,1233 @@
+//! The compliance reports (see [`crate::report`]): each authorised by the policy (action
+//! `admin`), built from the key store and one verifying pass over the audit trail, and recorded
+//! in the trail before it is returned.
+
+use std::borrow::Cow;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+
+use serde::Deserialize;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use super::{Access, Coffer, FieldView, now_text};
+use crate::audit::{self, AuditEntry, AuditReport};
+use crate::envelope::Envelope;
+use crate::error::{Error, Result};
+use crate::policy::{Action, Effect, FieldEffect, Policy, Request};
+use crate::record::{Classification, FIELD_PATTERNS, FieldPath, Protection};
+use crate::report::{
+    AccessRecord, AccessReview, AffectedSubject, ChangeRecord, CheckOptions, ComplianceCheck,
+    Finding, Grant, HeldField, IncidentQuery, IncidentReport, REPORT_FORMAT, ReportOptions,
+    RoleReview, Severity, SubjectEvent, SubjectKey, SubjectReport, SubjectRestriction, TrailCheck,
+};
+use crate::store::AuditRow;
+
+/// Rows read from the store per batch while a report walks the trail.
+const TRAIL_BATCH: usize = 4096;
+
+/// The fields of an audit entry a report reads, borrowed from the row's text where it can.
+#[derive(Deserialize)]
+struct EntryView<'a> {
+    #[serde(borrow)]
+    time: Cow<'a, str>,
+    #[serde(borrow)]
+    kind: Cow<'a, str>,
+    #[serde(borrow)]
+    actor: Cow<'a, str>,
+    #[serde(borrow, default)]
+    tenant: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    record: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    subject: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    purpose: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    fields: Pairs<'a>,
+    #[serde(borrow, default)]
+    rules: Vec<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    detail: Pairs<'a>,
+}
+
+/// A JSON object of strings as a list of pairs (no map to build per entry).
+#[derive(Default)]
+struct Pairs<'a>(Vec<(Cow<'a, str>, Cow<'a, str>)>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Pairs<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct V<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> serde::de::Visitor<'de> for V<'a> {
+            type Value = Pairs<'a>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an object of strings")
+            }
+            fn visit_map<M: serde::de::MapAccess<'de>>(
+                self,
+                mut m: M,
+            ) -> std::result::Result<Pairs<'a>, M::Error> {
+                let mut out = Vec::new();
+                while let Some((k, v)) = m.next_entry::<BorrowedText<'a>, BorrowedText<'a>>()? {
+                    out.push((k.0, v.0));
+                }
+                Ok(Pairs(out))
+            }
+        }
+        d.deserialize_map(V(std::marker::PhantomData))
+    }
+}
+
+impl<'a> Pairs<'a> {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_ref())
+    }
+
+    fn owned(&self) -> BTreeMap<String, String> {
+        self.0
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+}
+
+struct BorrowedText<'a>(Cow<'a, str>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for BorrowedText<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        Cow::<'a, str>::deserialize(d).map(BorrowedText)
+    }
+}
+
+fn parse_entry(row: &AuditRow) -> Result<EntryView<'_>> {
+    serde_json::from_str(&row.entry).map_err(|_| crate::crypto::integrity("audit entry"))
+}
+
+/// An instant from RFC 3339, or an ISO date meaning its midnight UTC.
+pub(crate) fn parse_instant(name: &'static str, text: &str) -> Result<OffsetDateTime> {
+    if let Ok(t) = OffsetDateTime::parse(text, &Rfc3339) {
+        return Ok(t);
+    }
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    time::Date::parse(text, &format)
+        .map(|d| d.midnight().assume_utc())
+        .map_err(|_| Error::InvalidArgument {
+            name,
+            reason: "expected an RFC 3339 date-time (2026-11-27T08:00:00Z) or a date (2026-11-27)"
+                .into(),
+        })
+}
+
+fn rfc3339(t: OffsetDateTime) -> String {
+    t.format(&Rfc3339).unwrap_or_default()
+}
+
+/// Which field patterns a list of selectors names (the policy's selector language, without
+/// positions).
+fn select_patterns(coffer: &Coffer, selectors: &[String]) -> Result<BTreeSet<String>> {
+    let schema = coffer.schema();
+    let mut known: Vec<String> = FIELD_PATTERNS.iter().map(|p| (*p).to_owned()).collect();
+    known.extend(schema.declared_custom().map(|(k, _)| format!("custom.{k}")));
+    let spec = |p: &str| schema.spec_for_pattern(p);
+    let personal =
+        |p: &String| spec(p).is_some_and(|s| s.classification >= Classification::Personal);
+    if selectors.is_empty() {
+        return Ok(known.into_iter().filter(personal).collect());
+    }
+    let mut out = BTreeSet::new();
+    for sel in selectors {
+        let matched: Vec<&String> = if sel == "*" {
+            known.iter().collect()
+        } else if let Some(class) = sel.strip_prefix("class:") {
+            let class = Classification::parse(class).ok_or_else(|| Error::InvalidArgument {
+                name: "fields",
+                reason: format!("`{sel}`: unknown classification"),
+            })?;
+            known
+                .iter()
+                .filter(|p| spec(p).is_some_and(|s| s.classification == class))
+                .collect()
+        } else if let Some(cat) = sel.strip_prefix("category:") {
+            known
+                .iter()
+                .filter(|p| spec(p).is_some_and(|s| s.category == cat))
+                .collect()
+        } else if let Some(prefix) = sel.strip_suffix('*') {
+            known.iter().filter(|p| p.starts_with(prefix)).collect()
+        } else {
+            known.iter().filter(|p| *p == sel).collect()
+        };
+        if matched.is_empty() {
+            return Err(Error::InvalidArgument {
+                name: "fields",
+                reason: format!(
+                    "`{sel}` names no field of schema `{}` (use patterns such as `phones[]`, `bank_accounts[].*`, `class:sensitive` or `category:banking`; positions such as `phones[0]` are not patterns)",
+                    schema.name()
+                ),
+            });
+        }
+        out.extend(matched.into_iter().cloned());
+    }
+    Ok(out)
+}
+
+/// The pattern of a concrete path (`phones[2]` → `phones[]`; an undeclared custom field →
+/// `custom.*`), as the policy and the schema name it.
+fn pattern_of(coffer: &Coffer, path: &str) -> Option<String> {
+    let p = FieldPath::parse(path).ok()?;
+    let key = p.pattern_key();
+    if coffer.schema().spec_for_pattern(&key).is_some() {
+        Some(key)
+    } else if key.starts_with("custom.") {
+        Some("custom.*".into())
+    } else {
+        None
+    }
+}
+
+fn check_trail(report: &AuditReport, options: &ReportOptions, what: &str) -> Result<TrailCheck> {
+    let trail = TrailCheck::from(report);
+    if !trail.intact && !options.accept_broken_trail {
+        return Err(Error::Integrity {
+            what: format!(
+                "audit trail: {}; no {what} was made from it, because an answer built on a broken trail could silently miss accesses (ask again accepting the broken trail to see what the rest says)",
+                trail.summary()
+            ),
+        });
+    }
+    Ok(trail)
+}
+
+impl Coffer {
+    /// Walks the whole trail once, verifying it, and hands each row to `visit`.
+    fn scan_trail(
+        &self,
+        options: &ReportOptions,
+        visit: impl FnMut(&AuditRow) -> Result<()>,
+    ) -> Result<AuditReport> {
+        let keyring = self.keyring();
+        if let Some(cp) = &options.checkpoint {
+            cp.verify_signature(&keyring.signing.public_key())?;
+        }
+        audit::verify_visit(
+            &keyring.audit_mac,
+            |from| self.store.audit_rows(from, TRAIL_BATCH),
+            options.checkpoint.as_ref(),
+            visit,
+        )
+    }
+
+    /// The policy, if it lets `access` run `report` (action `admin` on every one of `patterns`
+    /// in `tenant`); an access-denied error naming what is missing otherwise.
+    fn authorize_report(
+        &self,
+        access: &Access,
+        report: &str,
+        tenant: &str,
+        patterns: &[String],
+    ) -> Result<Arc<Policy>> {
+        let policy = self.require_policy()?;
+        let mut context = access.context.clone();
+        if context.time.is_none() {
+            context.time = Some(self.clock.now());
+        }
+        let mut record = access.record.clone();
+        record.tenant = tenant.to_owned();
+        let req = Request {
+            principal: access.principal.clone(),
+            action: Action::Admin,
+            purpose: access.purpose.clone(),
+            record,
+            context,
+        };
+        let decision = policy.decide(&req);
+        if let Some(d) = decision.denial() {
+            return Err(Error::AccessDenied {
+                reason: format!("the {report} report: {d}"),
+            });
+        }
+        let missing: Vec<&str> = patterns
+            .iter()
+            .filter(|p| {
+                policy
+                    .slot_of
+                    .get(p.as_str())
+                    .and_then(|&s| decision.slot(s))
+                    .is_none_or(|fd| fd.effect == FieldEffect::Deny)
+            })
+            .map(String::as_str)
+            .collect();
+        if !missing.is_empty() {
+            return Err(Error::AccessDenied {
+                reason: format!(
+                    "the {report} report needs the policy to allow action `admin` for purpose `{}` on every field it covers; not granted: {}",
+                    access.purpose,
+                    missing.join(", ")
+                ),
+            });
+        }
+        Ok(policy)
+    }
+
+    fn all_patterns(&self, policy: &Policy) -> Vec<String> {
+        policy.slots.clone()
+    }
+
+    fn report_entry(&self, kind: &str, access: &Access, tenant: &str) -> AuditEntry {
+        let mut e = self.entry(kind, &access.principal.id);
+        e.tenant = Some(tenant.to_owned());
+        e.purpose = Some(access.purpose.clone());
+        e.detail
+            .insert("roles".into(), access.principal.roles.join(","));
+        e
+    }
+
+    // ---- subject report ----------------------------------------------------------------
+
+    /// What is held about one data subject and who has seen it (PIPL art. 45, GDPR art. 15):
+    /// every field path held, with its category, retention rule and keep-until date; holds;
+    /// restrictions; lifecycle events; and the access history from the audit trail.
+    ///
+    /// `envelopes` are the subject's records as the host holds them; with them, each field's
+    /// value appears as the policy shows it to `access` (revealed, masked or denied), through
+    /// an ordinary, audited reveal. Without them the report lists paths from the trail only.
+    /// A subject the store knows nothing of gets an empty, well-formed report.
+    pub fn subject_report(
+        &self,
+        tenant: &str,
+        subject: &str,
+        envelopes: &[Envelope],
+        access: &Access,
+        options: &ReportOptions,
+    ) -> Result<SubjectReport> {
+        for (what, v) in [("tenant", tenant), ("subject", subject)] {
+            if v.is_empty() {
+                return Err(Error::InvalidArgument {
+                    name: if what == "tenant" {
+                        "tenant"
+                    } else {
+                        "subject"
+                    },
+                    reason: "must not be empty".into(),
+                });
+            }
+        }
+        let all = self.all_patterns(&*self.require_policy()?);
+        let policy = self.authorize_report(access, "subject", tenant, &all)?;
+        let keyring = self.keyring();
+        for (i, env) in envelopes.iter().enumerate() {
+            env.check_mac(&keyring.envelope_mac)?;
+            if env.tenant != tenant || env.subject != subject {
+                return Err(Error::InvalidArgument {
+                    name: "envelopes",
+                    reason: format!(
+                        "envelope {i} (record `{}`) belongs to another tenant or subject",
+                        env.record
+                    ),
+                });
+            }
+        }
+        // One pass over the trail: the subject's entries, found by their exact JSON text first.
+        let needle = format!(
+            "\"subject\":{}",
+            serde_json::to_string(subject).unwrap_or_default()
+        );
+        let mut accesses = Vec::new();
+        let mut changes = Vec::new();
+        let mut records: Vec<String> = Vec::new();
+        let mut sealed: HashMap<String, BTreeMap<String, String>> = HashMap::new();
+        let trail = self.scan_trail(options, |row| {
+            if !row.entry.contains(&needle) {
+                return Ok(());
+            }
+            let e = parse_entry(row)?;
+            if e.tenant.as_deref() != Some(tenant) || e.subject.as_deref() != Some(subject) {
+                return Ok(());
+            }
+            let record = e.record.as_ref().map(|r| r.to_string());
+            if e.kind == "reveal" {
+                accesses.push(AccessRecord {
+                    seq: row.seq,
+                    time: e.time.to_string(),
+                    actor: e.actor.to_string(),
+                    roles: e
+                        .detail
+                        .get("roles")
+                        .map(|r| {
+                            r.split(',')
+                                .filter(|r| !r.is_empty())
+                                .map(str::to_owned)
+                                .collect()
+                        })
+                        .unwrap_or_default(),
+                    purpose: e.purpose.as_ref().map(|p| p.to_string()),
+                    record,
+                    fields: e.fields.owned(),
+                });
+                return Ok(());
+            }
+            if e.kind == "seal"
+                && let Some(r) = &record
+            {
+                if !sealed.contains_key(r) {
+                    records.push(r.clone());
+                }
+                sealed.insert(r.clone(), e.fields.owned());
+            }
+            changes.push(ChangeRecord {
+                seq: row.seq,
+                time: e.time.to_string(),
+                kind: e.kind.to_string(),
+                actor: e.actor.to_string(),
+                record,
+                fields: e.fields.owned(),
+            });
+            Ok(())
+        })?;
+        let trail = check_trail(&trail, options, "subject report")?;
+
+        let mut keys = Vec::new();
+        let mut restrictions = Vec::new();
+        let mut events = Vec::new();
+        self.store.retention_read(&mut |tx| {
+            keys = tx
+                .subject_key_history(tenant, subject)?
+                .into_iter()
+                .map(|(k, destroyed)| SubjectKey {
+                    category: k.category,
+                    version: k.version,
+                    created: k.created,
+                    keep_until: k.keep_until,
+                    rule: k.rule,
+                    action: k.action,
+                    destroyed,
+                })
+                .collect();
+            restrictions = tx
+                .restriction_rows(tenant, subject)?
+                .into_iter()
+                .map(|r| SubjectRestriction {
+                    purposes: serde_json::from_str(&r.purposes).unwrap_or_default(),
+                    category: r.category,
+                    until: r.until,
+                    rule: r.rule,
+                    since: r.since,
+                })
+                .collect();
+            let mut ev: Vec<SubjectEvent> = tx
+                .events(tenant, subject)?
+                .into_iter()
+                .map(|(event, date)| SubjectEvent { event, date })
+                .collect();
+            ev.sort_by(|a, b| (&a.date, &a.event).cmp(&(&b.date, &b.event)));
+            events = ev;
+            Ok(())
+        })?;
+        let holds: Vec<_> = self
+            .holds(Some(tenant))?
+            .into_iter()
+            .filter(|h| h.subject.as_deref().is_none_or(|s| s == subject))
+            .collect();
+
+        // Recorded before anything is revealed: no report leaves without its entry.
+        let mut e = self.report_entry("report.subject", access, tenant);
+        e.subject = Some(subject.to_owned());
+        e.detail
+            .insert("accesses".into(), accesses.len().to_string());
+        e.detail
+            .insert("envelopes".into(), envelopes.len().to_string());
+        self.append(vec![e])?;
+
+        let views = if envelopes.is_empty() {
+            Vec::new()
+        } else {
+            self.reveal_many(envelopes, access)?
+        };
+        let mut by_record: BTreeMap<String, (Option<&Envelope>, Option<&super::View>)> =
+            BTreeMap::new();
+        for (env, view) in envelopes.iter().zip(&views) {
+            if !sealed.contains_key(&env.record) && !records.contains(&env.record) {
+                records.push(env.record.clone());
+            }
+            by_record.insert(env.record.clone(), (Some(env), Some(view)));
+        }
+        let live_key = |category: &str| {
+            keys.iter()
+                .rev()
+                .find(|k| k.category == category && k.destroyed.is_none())
+        };
+        let mut fields = Vec::new();
+        for record in &records {
+            let (env, view) = by_record.get(record).copied().unwrap_or((None, None));
+            // The paths: the envelope's if given, else the last seal the trail recorded.
+            let paths: BTreeMap<String, String> = match env {
+                Some(env) => env
+                    .fields
+                    .keys()
+                    .map(|p| (p.clone(), "sealed".to_owned()))
+                    .chain(env.clear.keys().map(|p| (p.clone(), "clear".to_owned())))
+                    .collect(),
+                None => sealed.get(record).cloned().unwrap_or_default(),
+            };
+            for (path, how) in paths {
+                let spec = FieldPath::parse(&path)
+                    .ok()
+                    .and_then(|p| self.schema.spec_for(&p).cloned());
+                let (category, classification, protected) = match &spec {
+                    Some(s) => (
+                        s.category.clone(),
+                        s.classification.as_str().to_owned(),
+                        s.protection == Protection::Encrypted,
+                    ),
+                    None => (String::new(), String::new(), how == "sealed"),
+                };
+                let key = live_key(&category);
+                let state = if how == "clear" || !protected {
+                    "clear"
+                } else if key.is_none() && keys.iter().any(|k| k.category == category) {
+                    "shredded"
+                } else {
+                    "sealed"
+                };
+                let latest = key.or_else(|| keys.iter().rev().find(|k| k.category == category));
+                let (shown, value, reason) = match view.and_then(|v| v.fields.get(&path)) {
+                    Some(FieldView::Revealed(v)) => (Some("revealed"), Some(v.clone()), None),
+                    Some(FieldView::Masked(m)) => (Some("masked"), Some(m.as_str().into()), None),
+                    Some(FieldView::Denied(r)) => (Some("denied"), None, Some(r.clone())),
+                    Some(FieldView::Shredded) => (Some("shredded"), None, None),
+                    None => (None, None, None),
+                };
+                fields.push(HeldField {
+                    record: record.clone(),
+                    path,
+                    restricted: restrictions.iter().any(|r| r.category == category),
+                    category,
+                    classification,
+                    state: state.into(),
+                    rule: latest.and_then(|k| k.rule.clone()),
+                    keep_until: latest.and_then(|k| k.keep_until.clone()),
+                    action: latest.and_then(|k| k.action.clone()),
+                    shown: shown.map(str::to_owned),
+                    value,
+                    reason,
+                });
+            }
+        }
+        Ok(SubjectReport {
+            format: REPORT_FORMAT.into(),
+            generated: self.now(),
+            requested_by: access.principal.id.clone(),
+            purpose: access.purpose.clone(),
+            policy_version: policy.version().to_owned(),
+            tenant: tenant.into(),
+            subject: subject.into(),
+            trail,
+            records,
+            fields,
+            keys,
+            holds,
+            restrictions,
+            events,
+            accesses,
+            changes,
+        })
+    }
+
+    // ---- incident scoping --------------------------------------------------------------
+
+    /// Incident scoping (PIPL art. 57): from the audit trail, every subject whose `query.fields`
+    /// were revealed in clear by the query's principal or client within its window, with
+    /// counts. The trail is verified in the same pass; a broken trail is refused unless
+    /// `options.accept_broken_trail`, and then the answer says so.
+    pub fn affected(
+        &self,
+        query: &IncidentQuery,
+        access: &Access,
+        options: &ReportOptions,
+    ) -> Result<IncidentReport> {
+        let tenant = query
+            .tenant
+            .clone()
+            .unwrap_or_else(|| access.principal.tenant.clone());
+        let patterns = select_patterns(self, &query.fields)?;
+        let pattern_list: Vec<String> = patterns.iter().cloned().collect();
+        self.authorize_report(access, "incident", &tenant, &pattern_list)?;
+        let now = self.clock.now();
+        let from = query
+            .from
+            .as_deref()
+            .map(|t| parse_instant("from", t))
+            .transpose()?;
+        let until = match query.until.as_deref() {
+            Some(t) => parse_instant("until", t)?,
+            None => now,
+        };
+        if let Some(f) = from
+            && f > until
+        {
+            return Err(Error::InvalidArgument {
+                name: "from",
+                reason: "the window starts after it ends".into(),
+            });
+        }
+        let mut notes = Vec::new();
+        if from == Some(until) {
+            notes.push("the window is empty: it starts where it ends".to_owned());
+        }
+        if from.is_some_and(|f| f > now) {
+            notes.push(
+                "the window lies in the future: nothing can have been revealed in it yet"
+                    .to_owned(),
+            );
+        }
+        let mut filled = query.clone();
+        filled.tenant = Some(tenant.clone());
+        filled.from = from.map(rfc3339);
+        filled.until = Some(rfc3339(until));
+
+        let mut subjects: HashMap<(String, String), AffectedSubject> = HashMap::new();
+        let mut totals: BTreeMap<String, u64> = BTreeMap::new();
+        let mut by_day: BTreeMap<String, u64> = BTreeMap::new();
+        let mut principals: BTreeMap<String, u64> = BTreeMap::new();
+        let mut reveals = 0u64;
+        // Concrete paths repeat across millions of entries: their pattern is looked up once.
+        let mut path_pattern: HashMap<String, Option<String>> = HashMap::new();
+        let empty = notes
+            .iter()
+            .any(|n| n.contains("empty") || n.contains("future"));
+        let trail = self.scan_trail(options, |row| {
+            if empty || !row.entry.contains("\"kind\":\"reveal\"") {
+                return Ok(());
+            }
+            let e = parse_entry(row)?;
+            if e.kind != "reveal" || e.tenant.as_deref() != Some(tenant.as_str()) {
+                return Ok(());
+            }
+            if query.principal.as_deref().is_some_and(|p| p != e.actor) {
+                return Ok(());
+            }
+            if query
+                .client
+                .as_deref()
+                .is_some_and(|c| Some(c) != e.detail.get("client"))
+            {
+                return Ok(());
+            }
+            let Ok(at) = OffsetDateTime::parse(&e.time, &Rfc3339) else {
+                return Err(crate::crypto::integrity("audit entry time"));
+            };
+            if at >= until || from.is_some_and(|f| at < f) {
+                return Ok(());
+            }
+            let mut hit: Vec<(&str, String)> = Vec::new();
+            for (path, effect) in &e.fields.0 {
+                if effect != "reveal" {
+                    continue;
+                }
+                let pattern = match path_pattern.get(path.as_ref()) {
+                    Some(p) => p.clone(),
+                    None => {
+                        let p = pattern_of(self, path).filter(|p| patterns.contains(p));
+                        path_pattern.insert(path.to_string(), p.clone());
+                        p
+                    }
+                };
+                if let Some(p) = pattern {
+                    hit.push((path.as_ref(), p));
+                }
+            }
+            if hit.is_empty() {
+                return Ok(());
+            }
+            reveals += 1;
+            let subject = e.subject.as_deref().unwrap_or_default();
+            let s = subjects
+                .entry((tenant.clone(), subject.to_owned()))
+                .or_insert_with(|| AffectedSubject {
+                    tenant: tenant.clone(),
+                    subject: subject.to_owned(),
+                    reveals: 0,
+                    fields: BTreeMap::new(),
+                    first: e.time.to_string(),
+                    last: String::new(),
+                    principals: Vec::new(),
+                });
+            s.reveals += 1;
+            s.last = e.time.to_string();
+            if !s.principals.iter().any(|p| p == &e.actor) {
+                s.principals.push(e.actor.to_string());
+            }
+            for (path, pattern) in hit {
+                *s.fields.entry(path.to_owned()).or_default() += 1;
+                *totals.entry(pattern).or_default() += 1;
+            }
+            *by_day
+                .entry(e.time.get(..10).unwrap_or_default().to_owned())
+                .or_default() += 1;
+            *principals.entry(e.actor.to_string()).or_default() += 1;
+            Ok(())
+        })?;
+        let trail = check_trail(&trail, options, "incident scope")?;
+        let mut subjects: Vec<AffectedSubject> = subjects.into_values().collect();
+        subjects.sort_by(|a, b| (&a.tenant, &a.subject).cmp(&(&b.tenant, &b.subject)));
+
+        let mut e = self.report_entry("report.incident", access, &tenant);
+        if let Some(p) = &query.principal {
+            e.detail.insert("principal".into(), p.clone());
+        }
+        if let Some(c) = &query.client {
+            e.detail.insert("client".into(), c.clone());
+        }
+        if let Some(f) = &filled.from {
+            e.detail.insert("from".into(), f.clone());
+        }
+        e.detail.insert("until".into(), rfc3339(until));
+        e.detail
+            .insert("subjects".into(), subjects.len().to_string());
+        e.detail.insert("reveals".into(), reveals.to_string());
+        if !trail.intact {
+            e.detail.insert("trail".into(), trail.summary());
+        }
+        self.append(vec![e])?;
+        Ok(IncidentReport {
+            format: REPORT_FORMAT.into(),
+            generated: self.now(),
+            requested_by: access.principal.id.clone(),
+            purpose: access.purpose.clone(),
+            query: filled,
+            patterns: pattern_list,
+            trail,
+            reveals,
+            subjects,
+            fields: totals,
+            by_day,
+            principals,
+            notes,
+        })
+    }
+
+    // ---- access review -----------------------------------------------------------------
+
+    /// An access review (least privilege): per role of the policy, every grant that lets it
+    /// read a personal or sensitive field, for which purpose, under which rule, narrowed by
+    /// which guardrails; and from the audit trail, how often each grant was used since
+    /// `since`. Grants never used are candidates for removal.
+    pub fn access_review(
+        &self,
+        since: OffsetDateTime,
+        access: &Access,
+        options: &ReportOptions,
+    ) -> Result<AccessReview> {
+        let policy = self.require_policy()?;
+        let tenant = access.principal.tenant.clone();
+        let policy = {
+            let all = self.all_patterns(&policy);
+            self.authorize_report(access, "access review", &tenant, &all)?
+        };
+        let now = self.clock.now();
+        if since > now {
+            return Err(Error::InvalidArgument {
+                name: "since",
+                reason: "lies in the future; a review counts use from a past date".into(),
+            });
+        }
+        let mut roles = review_grants(self, &policy);
+        // Usage: reveal entries since the date, by (role, purpose, rule, pattern).
+        let mut used: HashMap<(String, String, String, String), (u64, String)> = HashMap::new();
+        let mut path_pattern: HashMap<String, Option<String>> = HashMap::new();
+        let trail = self.scan_trail(options, |row| {
+            if !row.entry.contains("\"kind\":\"reveal\"") {
+                return Ok(());
+            }
+            let e = parse_entry(row)?;
+            if e.kind != "reveal" || e.tenant.as_deref() != Some(tenant.as_str()) {
+                return Ok(());
+            }
+            let Ok(at) = OffsetDateTime::parse(&e.time, &Rfc3339) else {
+                return Err(crate::crypto::integrity("audit entry time"));
+            };
+            if at < since {
+                return Ok(());
+            }
+            let purpose = e.purpose.as_deref().unwrap_or_default();
+            let entry_roles = e.detail.get("roles").unwrap_or_default();
+            for (path, effect) in &e.fields.0 {
+                if effect.starts_with("deny") {
+                    continue;
+                }
+                let pattern = path_pattern
+                    .entry(path.to_string())
+                    .or_insert_with(|| pattern_of(self, path))
+                    .clone();
+                let Some(pattern) = pattern else { continue };
+                for role in entry_roles.split(',').filter(|r| !r.is_empty()) {
+                    for rule in &e.rules {
+                        let u = used
+                            .entry((
+                                role.to_owned(),
+                                purpose.to_owned(),
+                                rule.to_string(),
+                                pattern.clone(),
+                            ))
+                            .or_insert((0, String::new()));
+                        u.0 += 1;
+                        u.1 = e.time.to_string();
+                    }
+                }
+            }
+            Ok(())
+        })?;
+        let trail = check_trail(&trail, options, "access review")?;
+        let mut unused = 0;
+        for r in &mut roles {
+            for g in &mut r.grants {
+                // A grant for a purpose serves its sub-purposes too.
+                let Some(&gp) = policy.purposes.get(&g.purpose) else {
+                    continue;
+                };
+                for ((role, purpose, rule, pattern), (n, last)) in &used {
+                    let serves = policy
+                        .purposes
+                        .get(purpose)
+                        .is_some_and(|&q| policy.purpose_ancestry[q] & (1u128 << gp) != 0);
+                    if role == &r.role && rule == &g.rule && pattern == &g.field && serves {
+                        g.used += n;
+                        if g.last_used.as_deref().is_none_or(|l| l < last.as_str()) {
+                            g.last_used = Some(last.clone());
+                        }
+                    }
+                }
+                if g.used == 0 {
+                    unused += 1;
+                }
+            }
+        }
+        let mut e = self.report_entry("report.access_review", access, &tenant);
+        e.detail.insert("since".into(), rfc3339(since));
+        e.detail.insert("unused".into(), unused.to_string());
+        self.append(vec![e])?;
+        Ok(AccessReview {
+            format: REPORT_FORMAT.into(),
+            generated: self.now(),
+            requested_by: access.principal.id.clone(),
+            purpose: access.purpose.clone(),
+            policy_version: policy.version().to_owned(),
+            since: rfc3339(since),
+            trail,
+            roles,
+            unused,
+        })
+    }
+
+    // ---- compliance check --------------------------------------------------------------
+
+    /// A compliance check: findings, each with a stable code, a severity and the objects
+    /// concerned. See docs/REPORTS.md for every code.
+    pub fn compliance_check(
+        &self,
+        check: &CheckOptions,
+        access: &Access,
+        options: &ReportOptions,
+    ) -> Result<ComplianceCheck> {
+        let tenant = access.principal.tenant.clone();
+        let policy = {
+            let p = self.require_policy()?;
+            let all = self.all_patterns(&p);
+            self.authorize_report(access, "compliance check", &tenant, &all)?
+        };
+        let now = self.clock.now();
+        let days_ago = |d: u32| now - time::Duration::days(i64::from(d));
+        let mut findings = Vec::new();
+
+        // The trail: whole, and checkpointed often enough.
+        let mut last_checkpoint: Option<String> = None;
+        let report = self.scan_trail(options, |row| {
+            if row.entry.contains("\"kind\":\"audit.checkpoint\"") {
+                let e = parse_entry(row)?;
+                if e.kind == "audit.checkpoint" {
+                    last_checkpoint = Some(e.time.to_string());
+                }
+            }
+            Ok(())
+        })?;
+        let trail = TrailCheck::from(&report);
+        if !trail.intact {
+            findings.push(Finding::new(
+                "audit.chain_broken",
+                Severity::Critical,
+                format!("the audit trail does not verify: {}", trail.summary()),
+                vec![format!("audit entry {}", trail.problem_seq.unwrap_or(0))],
+            ));
+        }
+        let stale = match &last_checkpoint {
+            None => true,
+            Some(t) => OffsetDateTime::parse(t, &Rfc3339)
+                .map_or(true, |t| t < days_ago(check.checkpoint_interval_days)),
+        };
+        if stale {
+            findings.push(Finding::new(
+                "audit.checkpoint_stale",
+                Severity::Medium,
+                match &last_checkpoint {
+                    None => "the audit trail has never been checkpointed: a truncated tail would go unnoticed".to_owned(),
+                    Some(_) => format!("the last audit checkpoint is older than {} days", check.checkpoint_interval_days),
+                },
+                last_checkpoint.iter().map(|t| format!("last checkpoint {t}")).collect(),
+            ));
+        }
+
+        // Fields the retention rules do not cover.
+        match self.retention() {
+            Err(_) => findings.push(Finding::new(
+                "retention.not_configured",
+                Severity::High,
+                "no retention rules are loaded: nothing is ever destroyed, and erasure requests cannot be weighed against duties to keep",
+                Vec::new(),
+            )),
+            Ok(retention) => {
+                let uncovered: Vec<String> = policy
+                    .slots
+                    .iter()
+                    .filter(|p| {
+                        self.schema.spec_for_pattern(p).is_some_and(|s| {
+                            s.protection == Protection::Encrypted
+                                && retention.rules_for(&s.category).next().is_none()
+                        })
+                    })
+                    .cloned()
+                    .collect();
+                if !uncovered.is_empty() {
+                    findings.push(Finding::new(
+                        "retention.uncategorised_field",
+                        Severity::High,
+                        "sealed fields whose retention category no rule covers: they are kept forever",
+                        uncovered,
+                    ));
+                }
+                // Keys past their date with no hold and no destruction list.
+                let plan = self.plan_sweep()?;
+                let overdue: Vec<String> = plan
+                    .destroy
+                    .iter()
+                    .chain(&plan.review)
+                    .filter(|i| i.tenant == tenant)
+                    .map(|i| {
+                        format!(
+                            "{}/{}/{} v{} (due {} under {})",
+                            i.tenant, i.subject, i.category, i.version, i.due, i.rule
+                        )
+                    })
+                    .collect();
+                if !overdue.is_empty() {
+                    findings.push(Finding::new(
+                        "retention.overdue",
+                        Severity::Critical,
+                        "data keys past their keep-until date, under no hold and on no destruction list: run the sweep",
+                        overdue,
+                    ));
+                }
+                let mut waiting = Vec::new();
+                self.store.retention_read(&mut |tx| {
+                    for (id, created, _, approvals) in tx.lists_in("proposed")? {
+                        let old = OffsetDateTime::parse(&created, &Rfc3339)
+                            .is_ok_and(|c| c < days_ago(check.max_list_age_days));
+                        if old {
+                            let n = serde_json::from_str::<Vec<serde_json::Value>>(&approvals)
+                                .map_or(0, |v| v.len());
+                            waiting.push(format!(
+                                "list {id} (proposed {created}, {n} of {} approvals)",
+                                retention.approvals_required()
+                            ));
+                        }
+                    }
+                    Ok(())
+                })?;
+                if !waiting.is_empty() {
+                    findings.push(Finding::new(
+                        "retention.list_awaiting_approval",
+                        Severity::High,
+                        format!(
+                            "destruction lists awaiting approval for more than {} days: data is kept past its date",
+                            check.max_list_age_days
+                        ),
+                        waiting,
+                    ));
+                }
+            }
+        }
+
+        // Keys not rotated within the configured age.
+        let mut old_keys = Vec::new();
+        for row in self.store.keyring()? {
+            let newest = match row.kind.as_str() {
+                "kek" | "index" => row.state == "active",
+                _ => false,
+            };
+            if !newest {
+                continue;
+            }
+            let created = OffsetDateTime::parse(&row.created, &Rfc3339).ok();
+            if created.is_some_and(|c| c < days_ago(check.max_key_age_days)) {
+                old_keys.push((row.kind.clone(), row.version, row.created.clone()));
+            }
+        }
+        // Only the newest version of each kind matters: an older one is being replaced.
+        let mut newest: BTreeMap<String, (u32, String)> = BTreeMap::new();
+        for row in self.store.keyring()? {
+            if matches!(row.kind.as_str(), "kek" | "index") {
+                let e = newest.entry(row.kind.clone()).or_insert((0, String::new()));
+                if row.version >= e.0 {
+                    *e = (row.version, row.created.clone());
+                }
+            }
+        }
+        let stale_keys: Vec<String> = old_keys
+            .into_iter()
+            .filter(|(k, v, _)| newest.get(k).is_some_and(|(nv, _)| nv == v))
+            .map(|(k, v, c)| format!("{k} v{v} (created {c})"))
+            .collect();
+        if !stale_keys.is_empty() {
+            findings.push(Finding::new(
+                "keys.rotation_due",
+                Severity::Medium,
+                format!("keys not rotated within {} days", check.max_key_age_days),
+                stale_keys,
+            ));
+        }
+
+        // Policy rules that reveal sensitive fields without a ticket, or abroad without a basis.
+        let (no_ticket, no_basis) = policy_findings(self, &policy);
+        if !no_ticket.is_empty() {
+            findings.push(Finding::new(
+                "policy.sensitive_without_ticket",
+                Severity::Medium,
+                "allow rules reveal sensitive fields in clear without requiring a ticket",
+                no_ticket,
+            ));
+        }
+        if !no_basis.is_empty() {
+            findings.push(Finding::new(
+                "policy.transfer_without_basis",
+                Severity::High,
+                "allow rules reveal sensitive fields with no condition keeping them in CN or requiring a transfer basis (PIPL art. 38)",
+                no_basis,
+            ));
+        }
+
+        findings.sort_by(|a, b| (a.severity, &a.code).cmp(&(b.severity, &b.code)));
+        let mut counts = BTreeMap::new();
+        for f in &findings {
+            *counts.entry(f.severity.as_str().to_owned()).or_default() += 1;
+        }
+        let mut e = self.report_entry("report.check", access, &tenant);
+        e.detail
+            .insert("findings".into(), findings.len().to_string());
+        self.append(vec![e])?;
+        Ok(ComplianceCheck {
+            format: REPORT_FORMAT.into(),
+            generated: now_text(self.clock.as_ref()),
+            requested_by: access.principal.id.clone(),
+            purpose: access.purpose.clone(),
+            options: *check,
+            trail,
+            findings,
+            counts,
+        })
+    }
+}
+
+/// The bits of the purposes a rule serves (every purpose when 0).
+fn purpose_names(policy: &Policy, bits: u128) -> Vec<String> {
+    if bits == 0 {
+        return policy.purpose_names.clone();
+    }
+    (0..policy.purpose_names.len())
+        .filter(|i| bits & (1u128 << i) != 0)
+        .map(|i| policy.purpose_names[i].clone())
+        .collect()
+}
+
+/// Whether a rule covers a role (with what the role inherits), `read`, a slot and a purpose.
+fn covers(
+    policy: &Policy,
+    rule: &crate::policy::Rule,
+    role: usize,
+    slot: usize,
+    purpose: usize,
+) -> bool {
+    rule.actions & Action::Read.bit() != 0
+        && rule.fields & (1u128 << slot) != 0
+        && rule
+            .roles
+            .is_none_or(|r| r & policy.role_closure[role] != 0)
+        && (rule.purposes == 0 || policy.purpose_ancestry[purpose] & rule.purposes != 0)
+}
+
+fn unconditional(rule: &crate::policy::Rule) -> bool {
+    rule.when.is_empty() && rule.valid_from.is_none() && rule.valid_until.is_none()
+}
+
+/// Every grant of every role on personal and sensitive fields, without usage.
+fn review_grants(coffer: &Coffer, policy: &Policy) -> Vec<RoleReview> {
+    let mut out = Vec::new();
+    for (role, name) in policy.role_names.iter().enumerate() {
+        let inherits: Vec<String> = (0..policy.role_names.len())
+            .filter(|&i| i != role && policy.role_closure[role] & (1u128 << i) != 0)
+            .map(|i| policy.role_names[i].clone())
+            .collect();
+        let mut grants = Vec::new();
+        for (slot, pattern) in policy.slots.iter().enumerate() {
+            let Some(spec) = coffer.schema.spec_for_pattern(pattern) else {
+                continue;
+            };
+            if spec.classification < Classification::Personal {
+                continue;
+            }
+            for rule in policy.rules.iter().filter(|r| r.effect == Effect::Allow) {
+                for purpose in purpose_names(policy, rule.purposes) {
+                    let Some(&p) = policy.purposes.get(&purpose) else {
+                        continue;
+                    };
+                    if !covers(policy, rule, role, slot, p) {
+                        continue;
+                    }
+                    let guards: Vec<&crate::policy::Rule> = policy
+                        .rules
+                        .iter()
+                        .filter(|g| g.effect != Effect::Allow && covers(policy, g, role, slot, p))
+                        .collect();
+                    let effect = if guards
+                        .iter()
+                        .any(|g| g.effect == Effect::Deny && unconditional(g))
+                    {
+                        "deny"
+                    } else if guards
+                        .iter()
+                        .any(|g| g.effect == Effect::Mask && unconditional(g))
+                    {
+                        "mask"
+                    } else {
+                        "reveal"
+                    };
+                    grants.push(Grant {
+                        field: pattern.clone(),
+                        classification: spec.classification.as_str().into(),
+                        purpose,
+                        rule: rule.id.clone(),
+                        effect: effect.into(),
+                        conditional: !unconditional(rule),
+                        requires: crate::policy::Requirement::from_bits(rule.require)
+                            .map(|r| r.as_str().to_owned())
+                            .collect(),
+                        guardrails: guards
+                            .iter()
+                            .filter(|g| !unconditional(g))
+                            .map(|g| g.id.clone())
+                            .collect(),
+                        used: 0,
+                        last_used: None,
+                    });
+                }
+            }
+        }
+        out.push(RoleReview {
+            role: name.clone(),
+            inherits,
+            grants,
+        });
+    }
+    out
+}
+
+/// Whether a condition keeps data in CN or asks for a transfer basis.
+fn guards_transfer(c: &crate::policy::Cond) -> bool {
+    use crate::policy::{AttrRef, Cond, Literal};
+    let cn = |l: &Literal| matches!(l, Literal::String(s) if s == "CN");
+    match c {
+        Cond::Eq(AttrRef::ContextDestinationRegion, l) => cn(l),
+        Cond::In(AttrRef::ContextDestinationRegion, ls) => !ls.is_empty() && ls.iter().all(cn),
+        Cond::Present(AttrRef::Context(name), true) => name.contains("transfer"),
+        Cond::Eq(AttrRef::Context(name), _) | Cond::In(AttrRef::Context(name), _) => {
+            name.contains("transfer")
+        }
+        Cond::All(cs) => cs.iter().any(guards_transfer),
+        _ => false,
+    }
+}
+
+/// Allow rules that reveal sensitive fields without a ticket, and without a transfer guard.
+fn policy_findings(coffer: &Coffer, policy: &Policy) -> (Vec<String>, Vec<String>) {
+    let sensitive: u128 = policy
+        .slots
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| {
+            coffer
+                .schema
+                .spec_for_pattern(p)
+                .is_some_and(|s| s.classification == Classification::Sensitive)
+        })
+        .fold(0, |bits, (i, _)| bits | (1u128 << i));
+    // Deny rules for every role that keep reads of those fields in CN.
+    let guarded_by_deny: u128 = policy
+        .rules
+        .iter()
+        .filter(|r| {
+            r.effect == Effect::Deny
+                && r.roles.is_none()
+                && r.actions & Action::Read.bit() != 0
+                && r.purposes == 0
+                && r.when.iter().any(|c| {
+                    use crate::policy::{AttrRef, Cond, Literal};
+                    matches!(c, Cond::Ne(AttrRef::ContextDestinationRegion, Literal::String(s)) if s == "CN")
+                        || matches!(c, Cond::NotIn(AttrRef::ContextDestinationRegion, ls) if ls.iter().any(|l| matches!(l, Literal::String(s) if s == "CN")))
+                })
+        })
+        .fold(0, |bits, r| bits | r.fields);
+    let (mut no_ticket, mut no_basis) = (Vec::new(), Vec::new());
+    for rule in &policy.rules {
+        if rule.effect != Effect::Allow
+            || rule.actions & Action::Read.bit() == 0
+            || rule.fields & sensitive == 0
+        {
+            continue;
+        }
+        let fields: Vec<&str> = (0..policy.slots.len())
+            .filter(|&i| rule.fields & sensitive & (1u128 << i) != 0)
+            .map(|i| policy.slots[i].as_str())
+            .collect();
+        // Masked everywhere it applies is not "in clear": an unconditional mask rule that covers
+        // every role and purpose this allow covers narrows it for good.
+        let masked: u128 = policy
+            .rules
+            .iter()
+            .filter(|m| {
+                m.effect == Effect::Mask
+                    && unconditional(m)
+                    && m.actions & Action::Read.bit() != 0
+                    && (m.roles.is_none() || m.roles == rule.roles)
+                    && (m.purposes == 0 || (rule.purposes != 0 && rule.purposes & !m.purposes == 0))
+            })
+            .fold(0, |bits, m| bits | m.fields);
+        if rule.fields & sensitive & !masked == 0 {
+            continue;
+        }
+        let label = format!(
+            "rule `{}` (line {}): {}",
+            rule.id,
+            rule.line,
+            fields.join(", ")
+        );
+        if rule.require & crate::policy::Requirement::Ticket.bit() == 0 {
+            no_ticket.push(label.clone());
+        }
+        if rule.fields & sensitive & !guarded_by_deny != 0 && !rule.when.iter().any(guards_transfer)
+        {
+            no_basis.push(label);
+        }
+    }
+    (no_ticket, no_basis)
+}

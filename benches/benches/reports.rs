@@ -7,6 +7,8 @@
 //! and matched. It is built once (about a minute) and kept in `target/bench-reports/`; set
 //! `COFFER_BENCH_REBUILD=1` to build it again.
 
+#![allow(clippy::print_stderr)] // the bench reports the size of the trail it scoped
+
 use std::hint::black_box;
 use std::sync::Arc;
 

@@ -16,6 +16,7 @@ use coffer::record::{CustomerKind, DEFAULT_SCHEMA_TOML, Schema};
 mod demo;
 mod input;
 mod ops;
+mod report;
 mod seal;
 mod synth;
 mod util;
@@ -109,6 +110,10 @@ pub(crate) struct AccessArgs {
     /// Where the record is held (e.g. CN).
     #[arg(long)]
     record_region: Option<String>,
+    /// The client application or channel the request comes through (recorded in the audit
+    /// trail; incident scoping can select by it).
+    #[arg(long)]
+    client: Option<String>,
     /// The whole request as a JSON file instead (the C API's access JSON).
     #[arg(long, conflicts_with_all = ["principal", "roles", "purpose"])]
     access: Option<PathBuf>,
@@ -297,6 +302,10 @@ enum Command {
     /// Show or check schemas.
     #[command(subcommand)]
     Schema(SchemaCommand),
+    /// Compliance reports: a subject's own report, incident scoping, access review and a
+    /// compliance check (Markdown, --json, or --html FILE with charts).
+    #[command(subcommand)]
+    Report(report::ReportCommand),
 }
 
 #[derive(Args, Clone)]
@@ -611,6 +620,7 @@ fn run(
             },
         ),
         Command::Reveal { file, access } => ops::reveal(out, store, file, &access, json),
+        Command::Report(command) => report::run(out, store, command, json),
         Command::Search {
             tenant,
             field,

@@ -87,7 +87,7 @@ pub(crate) fn keygen(out: &mut dyn Write, file: Option<&Path>) -> Result<ExitCod
     util::ok()
 }
 
-fn access(args: &AccessArgs) -> Result<Access, Failure> {
+pub(crate) fn access(args: &AccessArgs) -> Result<Access, Failure> {
     if let Some(p) = &args.access {
         return coffer::wire::access_from_json(&read_to_string(p)?)
             .map_err(|e| Failure::input(format!("{}: {e}", p.display())));
@@ -111,6 +111,7 @@ fn access(args: &AccessArgs) -> Result<Access, Failure> {
             ticket: args.ticket.clone(),
             second_approver: args.second_approver.clone(),
             destination_region: args.destination_region.clone(),
+            client: args.client.clone(),
             ..Default::default()
         },
         record: coffer::policy::RecordFacts {
@@ -133,7 +134,7 @@ fn open_input(file: Option<&Path>) -> Result<Box<dyn BufRead>, Failure> {
 }
 
 /// Reads envelopes (JSON Lines) in batches, calling `f` on each.
-fn envelope_batches(
+pub(crate) fn envelope_batches(
     coffer: &Coffer,
     file: Option<&Path>,
     mut f: impl FnMut(Vec<Envelope>) -> Result<(), Failure>,

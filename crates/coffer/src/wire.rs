@@ -697,6 +697,12 @@ pub fn report_json(c: &crate::Coffer, request: &str) -> Result<Zeroizing<String>
     Ok(report.to_json())
 }
 
+/// An instant from RFC 3339 text or an ISO date (its midnight UTC), as the report requests take
+/// them; `name` names the argument in the error.
+pub fn parse_instant_text(name: &'static str, text: &str) -> Result<time::OffsetDateTime> {
+    crate::coffer::parse_instant(name, text)
+}
+
 /// Renders a report's JSON as `json`, `markdown` or `html`.
 pub fn render_report_json(report: &str, format: &str) -> Result<Zeroizing<String>> {
     crate::report::Report::from_json(report)?.render(format)

@@ -875,7 +875,10 @@ impl Coffer {
                     None => "the audit trail has never been checkpointed: a truncated tail would go unnoticed".to_owned(),
                     Some(_) => format!("the last audit checkpoint is older than {} days", check.checkpoint_interval_days),
                 },
-                last_checkpoint.iter().map(|t| format!("last checkpoint {t}")).collect(),
+                vec![match &last_checkpoint {
+                    None => "audit trail (no checkpoint)".to_owned(),
+                    Some(t) => format!("audit trail (last checkpoint {t})"),
+                }],
             ));
         }
 

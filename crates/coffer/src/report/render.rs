@@ -281,7 +281,7 @@ fn check_md(o: &mut String, c: &ComplianceCheck) {
 
 // ---- HTML ----------------------------------------------------------------------------------
 
-const STYLE: &str = "body{font:14px/1.45 system-ui,sans-serif;margin:2em auto;max-width:72em;color:#222;padding:0 1em}
+const STYLE: &str = "body{font:14px/1.45 system-ui,'Noto Sans CJK SC','PingFang SC','Microsoft YaHei',sans-serif;margin:2em auto;max-width:72em;color:#222;padding:0 1em}
 h1{font-size:1.5em}h2{font-size:1.15em;margin-top:1.6em;border-bottom:1px solid #ddd}
 table{border-collapse:collapse;width:100%;margin:.5em 0}th,td{border:1px solid #ddd;padding:.3em .5em;text-align:left;vertical-align:top}
 th{background:#f4f4f4}.meta{color:#555}.broken{background:#fde2e1;border:1px solid #d33;padding:.6em}
@@ -329,13 +329,17 @@ fn header_html(
     }
 }
 
-/// A bar chart of counts by label (days or months), as inline SVG.
-fn bar_chart(id: &str, title: &str, data: &BTreeMap<String, u64>) -> String {
+/// A bar chart of counts by label (days, months, roles or severities, in the order given), as
+/// inline SVG. Each bar is labelled when there are few; else the first and last are.
+fn bar_chart<'a>(id: &str, title: &str, data: impl IntoIterator<Item = (&'a str, u64)>) -> String {
+    let data: Vec<(&str, u64)> = data.into_iter().collect();
     let mut o = String::new();
     let (w, h, pad) = (720.0f64, 180.0f64, 28.0f64);
-    let max = data.values().copied().max().unwrap_or(0).max(1) as f64;
+    let max = data.iter().map(|d| d.1).max().unwrap_or(0).max(1) as f64;
     let n = data.len().max(1) as f64;
-    let bw = ((w - 2.0 * pad) / n).max(1.0);
+    let slot = (w - 2.0 * pad) / n;
+    // Few bars stay slim: one month of accesses is not a wall of colour.
+    let bw = (slot - 2.0).clamp(1.0, 48.0);
     let _ = write!(
         o,
         "<figure><svg id=\"{id}\" class=\"chart\" role=\"img\" aria-label=\"{}\" viewBox=\"0 0 {w} {h}\" width=\"100%\" xmlns=\"http://www.w3.org/2000/svg\">\n<title>{}</title>\n",
@@ -349,32 +353,31 @@ fn bar_chart(id: &str, title: &str, data: &BTreeMap<String, u64>) -> String {
         w - pad,
         h - pad
     );
-    for (i, (label, &v)) in data.iter().enumerate() {
-        let bh = (h - 2.0 * pad) * (v as f64) / max;
-        let x = pad + bw * i as f64;
+    let label_all = data.len() <= 16;
+    for (i, (label, v)) in data.iter().enumerate() {
+        let bh = (h - 2.0 * pad) * (*v as f64) / max;
+        let x = pad + slot * i as f64 + (slot - bw) / 2.0;
         let _ = writeln!(
             o,
-            "<rect class=\"bar\" x=\"{x:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{bh:.1}\" fill=\"#4a90d9\" data-label=\"{}\" data-value=\"{v}\"><title>{}: {v}</title></rect>",
+            "<rect class=\"bar\" x=\"{x:.1}\" y=\"{:.1}\" width=\"{bw:.1}\" height=\"{bh:.1}\" fill=\"#4a90d9\" data-label=\"{}\" data-value=\"{v}\"><title>{}: {v}</title></rect>",
             h - pad - bh,
-            (bw - 1.0).max(0.5),
             esc(label),
             esc(label)
         );
-    }
-    if let (Some(first), Some(last)) = (data.keys().next(), data.keys().next_back()) {
-        let _ = writeln!(
-            o,
-            "<text x=\"{pad}\" y=\"{}\">{}</text>",
-            h - 8.0,
-            esc(first)
-        );
-        let _ = writeln!(
-            o,
-            "<text x=\"{}\" y=\"{}\" text-anchor=\"end\">{}</text>",
-            w - pad,
-            h - 8.0,
-            esc(last)
-        );
+        if label_all || i == 0 || i + 1 == data.len() {
+            let _ = writeln!(
+                o,
+                "<text x=\"{:.1}\" y=\"{}\" text-anchor=\"middle\">{} ({v})</text>",
+                x + bw / 2.0,
+                // Neighbours' labels alternate between two lines so that long ones do not collide.
+                if data.len() > 4 && i % 2 == 1 {
+                    h - 2.0
+                } else {
+                    h - 14.0
+                },
+                esc(label)
+            );
+        }
     }
     let _ = writeln!(o, "<text x=\"{pad}\" y=\"16\">max {}</text>", max as u64);
     o.push_str("</svg></figure>\n");
@@ -444,13 +447,25 @@ fn timeline(s: &SubjectReport) -> String {
             esc(label)
         );
     }
+    // The axis: the first and last years shown.
+    let year =
+        |d: i64| time::Date::from_julian_day(i32::try_from(d).unwrap_or(0)).map_or(0, |d| d.year());
+    let _ = writeln!(
+        o,
+        "<text class=\"axis\" x=\"{left:.1}\" y=\"{:.1}\">{}</text><text class=\"axis\" x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{}</text>",
+        h - 2.0,
+        year(lo),
+        w - pad,
+        h - 2.0,
+        year(hi)
+    );
     if let Some(t) = today {
         let tx = x(t);
         let _ = writeln!(
             o,
-            "<line class=\"today\" x1=\"{tx:.1}\" y1=\"4\" x2=\"{tx:.1}\" y2=\"{:.1}\" stroke=\"#d33\" stroke-dasharray=\"4 3\"/><text x=\"{tx:.1}\" y=\"{:.1}\" fill=\"#d33\">today</text>",
-            h - 4.0,
-            h - 2.0
+            "<line class=\"today\" x1=\"{tx:.1}\" y1=\"4\" x2=\"{tx:.1}\" y2=\"{:.1}\" stroke=\"#d33\" stroke-dasharray=\"4 3\"/><text x=\"{:.1}\" y=\"12\" fill=\"#d33\">today</text>",
+            h - 16.0,
+            tx + 3.0
         );
     }
     o.push_str("</svg></figure>\n");
@@ -547,7 +562,11 @@ fn subject_html(s: &SubjectReport) -> String {
             .entry(a.time.get(..7).unwrap_or_default().to_owned())
             .or_default() += 1;
     }
-    o.push_str(&bar_chart("access-chart", "Accesses by month", &by_month));
+    o.push_str(&bar_chart(
+        "access-chart",
+        "Accesses by month",
+        by_month.iter().map(|(k, v)| (k.as_str(), *v)),
+    ));
     o.push_str("<table id=\"accesses\"><thead><tr><th>when</th><th>who</th><th>roles</th><th>purpose</th><th>fields</th></tr></thead><tbody>\n");
     for a in &s.accesses {
         let fields: Vec<String> = a.fields.iter().map(|(p, e)| format!("{p}: {e}")).collect();
@@ -599,7 +618,7 @@ fn incident_html(i: &IncidentReport) -> String {
     o.push_str(&bar_chart(
         "reveals-chart",
         "Reveals in clear by day",
-        &i.by_day,
+        i.by_day.iter().map(|(k, v)| (k.as_str(), *v)),
     ));
     o.push_str("<table id=\"subjects\"><thead><tr><th>tenant</th><th>subject</th><th>reveals</th><th>fields</th><th>first</th><th>last</th><th>by</th></tr></thead><tbody>\n");
     for s in &i.subjects {
@@ -637,14 +656,12 @@ fn review_html(a: &AccessReview) -> String {
         esc(&a.since),
         a.unused
     );
-    let mut use_by_role: BTreeMap<String, u64> = BTreeMap::new();
-    for r in &a.roles {
-        use_by_role.insert(r.role.clone(), r.grants.iter().map(|g| g.used).sum());
-    }
     o.push_str(&bar_chart(
         "use-chart",
         "Reveals through each role's grants",
-        &use_by_role,
+        a.roles
+            .iter()
+            .map(|r| (r.role.as_str(), r.grants.iter().map(|g| g.used).sum())),
     ));
     for r in &a.roles {
         let _ = writeln!(o, "<h2>{}</h2>", esc(&r.role));
@@ -686,14 +703,11 @@ fn check_html(c: &ComplianceCheck) -> String {
         &c.purpose,
         &c.trail,
     );
-    let mut counts: BTreeMap<String, u64> = BTreeMap::new();
-    for sev in ["critical", "high", "medium", "low"] {
-        counts.insert(sev.to_owned(), c.counts.get(sev).copied().unwrap_or(0));
-    }
     o.push_str(&bar_chart(
         "severity-chart",
         "Findings by severity",
-        &counts,
+        ["critical", "high", "medium", "low"]
+            .map(|sev| (sev, c.counts.get(sev).copied().unwrap_or(0))),
     ));
     if c.findings.is_empty() {
         o.push_str("<p id=\"no-findings\">No findings.</p>\n");

@@ -321,6 +321,20 @@ coffer_status coffer_rotate_data_key(const coffer_t *coffer, const uint8_t *tena
 // Needs no handle.
 coffer_status coffer_certificate_verify(const uint8_t *certificate, size_t certificate_len, const uint8_t *public_key, size_t public_key_len);
 
+// Makes a compliance report from a request (JSON; see docs/REPORTS.md): a data subject's own
+// report (`"report": "subject"`), incident scoping (`"incident"`), an access review
+// (`"access_review"`) or a compliance check (`"check"`), each with the `access` of whoever asks
+// (the policy must grant them action `admin`). `*out` is the report's JSON. A subject report
+// may hold revealed values: `coffer_string_free` wipes it. On a broken audit trail the report
+// is refused with `COFFER_STATUS_INTEGRITY` unless the request says `"accept_broken_trail":
+// true`.
+coffer_status coffer_report(const coffer_t *coffer, const uint8_t *request, size_t request_len, char **out, size_t *out_len);
+
+// Renders a report's JSON (from `coffer_report`) as `json`, `markdown` or `html` (a
+// self-contained page with SVG charts; no script, nothing fetched). Needs no handle. `*out`
+// may hold revealed values: `coffer_string_free` wipes it.
+coffer_status coffer_report_render(const uint8_t *report, size_t report_len, const uint8_t *format, size_t format_len, char **out, size_t *out_len);
+
 // Opens an envelope (JSON) with explicit keys, outside any store, deciding nothing and auditing
 // nothing: `keys` is `{"envelope_mac_key": hex, "data_keys": [{"category", "version", "key":
 // hex}]}`, the shape of a case in `tests/vectors/envelopes.json` (other keys are ignored).

@@ -210,6 +210,10 @@ int main(int argc, char **argv) {
     NULL_ARG(coffer_envelope_open_with_keys(TEXT, 1, TEXT, 1, &out, NULL), "out_len");
     NULL_ARG(coffer_archive_verify(NULL, 1, TEXT, 64, TEXT, 64), "bundle");
     NULL_ARG(coffer_archive_verify(TEXT, 1, NULL, 64, TEXT, 64), "public_key");
+    NULL_ARG(coffer_report(NULL, TEXT, 1, &out, &len), "coffer");
+    NULL_ARG(coffer_report_render(NULL, 1, TEXT, 4, &out, &len), "report");
+    NULL_ARG(coffer_report_render(TEXT, 1, NULL, 4, &out, &len), "format");
+    NULL_ARG(coffer_report_render(TEXT, 1, TEXT, 4, NULL, &len), "out");
     NULL_ARG(coffer_index_plan(1, 1, NULL, &len), "out");
     NULL_ARG(coffer_index_plan(1, 1, &out, NULL), "out_len");
     NULL_ARG(coffer_audit_subscribe(NULL, callback, NULL), "coffer");

@@ -288,6 +288,48 @@ int main(int argc, char **argv) {
     coffer_string_free(out);
     out = NULL;
 
+    /* Reports: an incident scoped from the trail (the accountant saw s-1's ID number), a
+     * subject report with the envelope (values as the officer's policy shows them), both
+     * rendered; a clerk may not run them; bad requests say what is wrong. */
+    static const char OFFICER[] =
+        "{\"principal\":{\"id\":\"dpo-1\",\"tenant\":\"firm-a\",\"roles\":[\"privacy_officer\"]},"
+        "\"purpose\":\"data_protection\",\"context\":{\"ticket\":\"DSAR-7\"}}";
+    char request[4096];
+    snprintf(request, sizeof request,
+             "{\"report\":\"incident\",\"access\":%s,\"query\":{\"principal\":\"u-1\",\"fields\":[\"id_documents[].number\"]}}",
+             OFFICER);
+    CHECK(coffer_report(c, S(request), &out, &len) == COFFER_STATUS_OK);
+    CHECK(out && strstr(out, "\"report\": \"incident\"") && strstr(out, "\"subject\": \"s-1\""));
+    char *html = NULL;
+    size_t html_len = 0;
+    CHECK(out && coffer_report_render((const uint8_t *)out, len, S("html"), &html, &html_len) == COFFER_STATUS_OK);
+    CHECK(html && strstr(html, "<!DOCTYPE html>") && strstr(html, "id=\"reveals-chart\"") && html_len == strlen(html));
+    coffer_string_free(html);
+    html = (char *)0x1;
+    CHECK(out && coffer_report_render((const uint8_t *)out, len, S("pdf"), &html, &html_len) == COFFER_STATUS_INVALID_ARGUMENT);
+    CHECK(html == (char *)0x1);
+    coffer_string_free(out);
+    out = NULL;
+    size_t req_len = (size_t)snprintf(request, sizeof request,
+                                      "{\"report\":\"subject\",\"access\":%s,\"tenant\":\"firm-a\",\"subject\":\"s-1\",\"envelopes\":[%s]}",
+                                      OFFICER, env);
+    CHECK(req_len < sizeof request);
+    CHECK(coffer_report(c, (const uint8_t *)request, req_len, &out, &len) == COFFER_STATUS_OK);
+    CHECK(out && strstr(out, "\"value\": \"6200000000000005\"") && strstr(out, "\"actor\": \"u-1\""));
+    CHECK(out && coffer_report_render((const uint8_t *)out, len, S("markdown"), &html, &html_len) == COFFER_STATUS_OK);
+    CHECK(html && strstr(html, "# Personal data held about subject s-1 (firm-a)"));
+    coffer_string_free(html);
+    coffer_string_free(out);
+    out = (char *)0x1;
+    snprintf(request, sizeof request, "{\"report\":\"check\",\"access\":%s}", CLERK);
+    CHECK(coffer_report(c, S(request), &out, &len) == COFFER_STATUS_ACCESS_DENIED);
+    CHECK(strstr(coffer_last_error_message(), "admin") != NULL);
+    CHECK(coffer_report(c, S("{\"report\":\"gossip\"}"), &out, &len) == COFFER_STATUS_INVALID_ARGUMENT);
+    CHECK(coffer_report(c, S("{\"report\":"), &out, &len) == COFFER_STATUS_MALFORMED);
+    CHECK(coffer_report(c, NOT_UTF8, sizeof NOT_UTF8, &out, &len) == COFFER_STATUS_MALFORMED);
+    CHECK(out == (char *)0x1);
+    out = NULL;
+
     /* A tampered envelope is an integrity error, and nothing comes out. */
     char *tampered = strdup(env);
     char *ct = strstr(tampered, "\"ct\":\"");

@@ -208,6 +208,13 @@ impl Vault {
         })
     }
 
+    /// A compliance report (request and answer as JSON; see `coffer::wire::report_json`). A
+    /// subject report may hold values: the Python side keeps it only inside `Report`.
+    fn report(&self, py: Python<'_>, request: &str) -> PyResult<String> {
+        self.call(py, |c| wire::report_json(c, request))
+            .map(|s| s.to_string())
+    }
+
     #[pyo3(signature = (checkpoint=None))]
     fn audit_verify(&self, py: Python<'_>, checkpoint: Option<&str>) -> PyResult<String> {
         self.call(py, |c| wire::audit_verify_json(c, checkpoint))
@@ -411,6 +418,14 @@ pub(crate) fn certificate_verify(
 ) -> PyResult<()> {
     coffer::Certificate::from_json(certificate)
         .and_then(|c| c.verify(public_key))
+        .map_err(|e| to_py_err(py, e))
+}
+
+/// Renders a report's JSON as `json`, `markdown` or `html`.
+#[pyfunction]
+pub(crate) fn render_report(py: Python<'_>, report: &str, format: &str) -> PyResult<String> {
+    coffer::wire::render_report_json(report, format)
+        .map(|s| s.to_string())
         .map_err(|e| to_py_err(py, e))
 }
 

@@ -26,13 +26,14 @@ from ._errors import (
 )
 from ._vault import (
     Audit, Coffer, FieldView, IndexToken, SealedRecord, View, generate_master_key, open_with_keys,
-    verify_certificate, ArchiveCheck, verify_archive,
+    verify_certificate, ArchiveCheck, verify_archive, Report, render_report,
 )
 
 __all__ = [
     "__version__", "Schema", "Record", "validate", "normalize", "check", "mask", "error_kinds",
     "Coffer", "Audit", "SealedRecord", "View", "FieldView", "IndexToken", "generate_master_key",
-    "open_with_keys", "verify_certificate", "ArchiveCheck", "verify_archive",
+    "open_with_keys", "verify_certificate", "ArchiveCheck", "verify_archive", "Report",
+    "render_report",
     "CofferError", "InternalError", "InvalidArgumentError", "MalformedError", "LimitExceededError",
     "ValidationError", "SchemaError", "PolicyError", "AccessDeniedError", "RateLimitedError",
     "IntegrityError", "UnsupportedVersionError", "KeyNotFoundError", "WrongMasterKeyError",

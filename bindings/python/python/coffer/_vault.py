@@ -258,6 +258,90 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"cannot send a {type(value).__name__} to Coffer")
 
 
+class Report(Mapping[str, Any]):
+    """A compliance report (see the project's ``docs/REPORTS.md``): a mapping over its JSON
+    (``report["subjects"]``, ``report["findings"]``…) with its renderings. ``kind`` is
+    ``subject``, ``incident``, ``access_review`` or ``check``. A subject report may hold the
+    values the policy revealed: ``repr`` never shows them."""
+
+    __slots__ = ("_text", "_data")
+
+    def __init__(self, text: str) -> None:
+        self._text = text
+        self._data: Dict[str, Any] = json.loads(text)
+
+    @property
+    def kind(self) -> str:
+        """``subject``, ``incident``, ``access_review`` or ``check``."""
+        return str(self._data.get("report", ""))
+
+    @property
+    def trail_intact(self) -> bool:
+        """Whether the audit trail the report was built from verified."""
+        return bool(self._data.get("trail", {}).get("intact", False))
+
+    def __getitem__(self, key: str) -> Any:
+        return self._data[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def to_json(self) -> str:
+        """The report's JSON, as the C library and the ``coffer`` command give it."""
+        return self._text
+
+    def to_markdown(self) -> str:
+        """A readable Markdown rendering, for review before it is handed out."""
+        return _native.render_report(self._text, "markdown")
+
+    def to_html(self) -> str:
+        """A self-contained HTML page with SVG charts (no script, nothing fetched)."""
+        return _native.render_report(self._text, "html")
+
+    def __repr__(self) -> str:
+        return f"Report(kind={self.kind!r}, generated={self._data.get('generated')!r})"
+
+
+def render_report(report: Union[str, Mapping[str, Any]], format: str = "html") -> str:
+    """Renders a report (its JSON, or a :class:`Report`) as ``json``, ``markdown`` or
+    ``html``; a report from the C library or the ``coffer`` command renders the same."""
+    if isinstance(report, Report):
+        text = report.to_json()
+    elif isinstance(report, str):
+        text = report
+    elif isinstance(report, Mapping):
+        text = json.dumps(dict(report), ensure_ascii=False)
+    else:
+        raise TypeError(f"report must be a Report, its JSON or a mapping, not {type(report).__name__}")
+    if not isinstance(format, str):
+        raise TypeError("format must be a str")
+    return _native.render_report(text, format)
+
+
+def _report_options(
+    request: Dict[str, Any], accept_broken_trail: bool, checkpoint: Optional[str]
+) -> None:
+    if not isinstance(accept_broken_trail, bool):
+        raise TypeError("accept_broken_trail must be a bool")
+    if accept_broken_trail:
+        request["accept_broken_trail"] = True
+    if checkpoint is not None:
+        if not isinstance(checkpoint, str):
+            raise TypeError("checkpoint must be the checkpoint's JSON (str)")
+        request["checkpoint"] = json.loads(checkpoint)
+
+
+def _when(value: Union[datetime.date, datetime.datetime, None], name: str) -> Optional[str]:
+    if value is None:
+        return None
+    if isinstance(value, datetime.datetime):
+        return _instant(value, name)
+    return _day(value, name)
+
+
 class Audit:
     """The store's tamper-evident audit trail."""
 
@@ -435,6 +519,144 @@ class Coffer:
         access = _access(tenant, principal, roles, purpose, context, attributes, None)
         views = json.loads(self._vault.reveal_many(envelopes, access))
         return [View(v) for v in views]
+
+    # ---- compliance reports ----
+
+    def _report(
+        self,
+        request: Dict[str, Any],
+        access: str,
+        accept_broken_trail: bool,
+        checkpoint: Optional[str],
+    ) -> Report:
+        request["access"] = json.loads(access)
+        _report_options(request, accept_broken_trail, checkpoint)
+        return Report(self._vault.report(json.dumps(request, ensure_ascii=False)))
+
+    def subject_report(
+        self,
+        subject: str,
+        *,
+        tenant: str,
+        principal: str,
+        roles: Sequence[str],
+        purpose: str,
+        sealed: Iterable[SealedRecord] = (),
+        context: Optional[Mapping[str, Any]] = None,
+        accept_broken_trail: bool = False,
+        checkpoint: Optional[str] = None,
+    ) -> Report:
+        """What is held about ``subject`` of ``tenant`` (the principal's own tenant) and who has
+        seen it (PIPL art. 45, GDPR art. 15):
+        every field path with its category, retention rule and keep-until date, holds,
+        restrictions, lifecycle events and the access history. With ``sealed`` (the subject's
+        records), values appear as the policy shows them to ``principal``, through an audited
+        reveal. The policy must grant ``principal`` action ``admin``; a subject nobody knows
+        gets an empty report. Raises :class:`IntegrityError` on a broken audit trail unless
+        ``accept_broken_trail``."""
+        if not isinstance(subject, str):
+            raise TypeError(f"subject must be a str, not {type(subject).__name__}")
+        access = _access(tenant, principal, roles, purpose, context, None, None)
+        request: Dict[str, Any] = {
+            "report": "subject",
+            "tenant": tenant,
+            "subject": subject,
+            "envelopes": json.loads(_envelope_array(sealed)),
+        }
+        return self._report(request, access, accept_broken_trail, checkpoint)
+
+    def affected(
+        self,
+        *,
+        tenant: str,
+        principal: str,
+        roles: Sequence[str],
+        purpose: str,
+        by: Optional[str] = None,
+        client: Optional[str] = None,
+        start: Union[datetime.date, datetime.datetime, None] = None,
+        end: Union[datetime.date, datetime.datetime, None] = None,
+        fields: Sequence[str] = (),
+        context: Optional[Mapping[str, Any]] = None,
+        accept_broken_trail: bool = False,
+        checkpoint: Optional[str] = None,
+    ) -> Report:
+        """Incident scoping (PIPL art. 57): every subject of ``tenant`` whose ``fields``
+        (patterns such as ``id_documents[].number``, globs, ``class:sensitive``; default every
+        personal field) were revealed in clear by ``by`` or through ``client`` in ``[start,
+        end)``, with counts. The trail is verified first: a broken one raises
+        :class:`IntegrityError` unless ``accept_broken_trail``."""
+        if isinstance(fields, str):
+            raise TypeError("fields must be a sequence of str, not a str")
+        access = _access(tenant, principal, roles, purpose, context, None, None)
+        query: Dict[str, Any] = {"tenant": tenant, "fields": list(fields)}
+        for key, value in (("principal", by), ("client", client)):
+            if value is not None:
+                if not isinstance(value, str):
+                    raise TypeError(f"{key} must be a str")
+                query[key] = value
+        for key, when in (("from", _when(start, "start")), ("until", _when(end, "end"))):
+            if when is not None:
+                query[key] = when
+        return self._report(
+            {"report": "incident", "query": query}, access, accept_broken_trail, checkpoint
+        )
+
+    def access_review(
+        self,
+        since: Union[datetime.date, datetime.datetime],
+        *,
+        tenant: str,
+        principal: str,
+        roles: Sequence[str],
+        purpose: str,
+        context: Optional[Mapping[str, Any]] = None,
+        accept_broken_trail: bool = False,
+        checkpoint: Optional[str] = None,
+    ) -> Report:
+        """Per role of the policy, every grant on a personal field (field, purpose, rule,
+        effect, requirements) and how often it was used since ``since``; ``report["unused"]``
+        counts the grants nobody used, candidates for removal."""
+        access = _access(tenant, principal, roles, purpose, context, None, None)
+        return self._report(
+            {"report": "access_review", "since": _when(since, "since")},
+            access,
+            accept_broken_trail,
+            checkpoint,
+        )
+
+    def compliance_check(
+        self,
+        *,
+        tenant: str,
+        principal: str,
+        roles: Sequence[str],
+        purpose: str,
+        max_key_age_days: int = 365,
+        max_list_age_days: int = 30,
+        checkpoint_interval_days: int = 7,
+        context: Optional[Mapping[str, Any]] = None,
+        checkpoint: Optional[str] = None,
+    ) -> Report:
+        """Findings, each with a stable ``code``, a ``severity`` and the ``objects``
+        concerned: a broken trail, stale checkpoints, uncovered fields, overdue keys, lists
+        awaiting approval, keys due for rotation, risky policy rules."""
+        for name, value in (
+            ("max_key_age_days", max_key_age_days),
+            ("max_list_age_days", max_list_age_days),
+            ("checkpoint_interval_days", checkpoint_interval_days),
+        ):
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise TypeError(f"{name} must be an int")
+        access = _access(tenant, principal, roles, purpose, context, None, None)
+        options = {
+            "max_key_age_days": max_key_age_days,
+            "max_list_age_days": max_list_age_days,
+            "checkpoint_interval_days": checkpoint_interval_days,
+        }
+        return self._report(
+            {"report": "check", "options": options}, access, False, checkpoint
+        )
 
     def search_index(self, tenant: str, field: str, value: str) -> List[IndexToken]:
         """The blind-index tokens of ``value`` for ``field`` (``id_documents[].number``,

@@ -239,6 +239,53 @@ fn no_sentinel_outside_ciphertext() {
         "audit report",
         format!("{:?}", c.audit_verify(None).unwrap()),
     );
+    // Compliance reports: the trail-only ones carry ids, paths and counts, never a value; a
+    // subject report with envelopes holds values for its reader, but not in its Debug form.
+    let officer = {
+        let mut a = access("privacy_officer", "data_protection", "acme", true);
+        a.principal.id = "dpo-1".into();
+        a
+    };
+    let none = coffer::report::ReportOptions::default();
+    let reports = [
+        coffer::report::Report::Incident(
+            c.affected(&coffer::report::IncidentQuery::default(), &officer, &none)
+                .unwrap(),
+        ),
+        coffer::report::Report::AccessReview(
+            c.access_review(time::OffsetDateTime::UNIX_EPOCH, &officer, &none)
+                .unwrap(),
+        ),
+        coffer::report::Report::Check(
+            c.compliance_check(&Default::default(), &officer, &none)
+                .unwrap(),
+        ),
+        coffer::report::Report::Subject(
+            c.subject_report("acme", "s-0", &[], &officer, &none)
+                .unwrap(),
+        ),
+    ];
+    for r in &reports {
+        say("report JSON", r.to_json().to_string());
+        say("report Markdown", r.to_markdown().to_string());
+        say("report HTML", r.to_html().to_string());
+        say("report Debug", format!("{r:?}"));
+    }
+    let with_values = c
+        .subject_report("acme", "s-2", &envs[2..], &officer, &none)
+        .unwrap();
+    assert!(with_values.fields.iter().any(|f| f.value.is_some()));
+    say("subject report Debug", format!("{with_values:?}"));
+    let e = c
+        .subject_report(
+            "acme",
+            "s-2",
+            &envs[2..],
+            &access("clerk", "bookkeeping", "acme", false),
+            &none,
+        )
+        .unwrap_err();
+    say("report error", format!("{e} {e:?}"));
     drop(c);
 
     for (what, bytes) in &outputs {

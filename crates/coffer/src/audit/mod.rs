@@ -164,14 +164,14 @@ pub(crate) fn verify(
     verify_visit(key, next_batch, checkpoint, |_| Ok(()))
 }
 
-/// Walks the chain like [`verify`], and hands every row to `visit` on the way (reports read
-/// the trail and verify it in one pass). A row is visited before the chain is known to be
-/// whole: the caller decides what to do with its findings once the report says.
+/// Walks the chain like [`verify`], and hands every row over once it has been checked
+/// (reports read the trail and verify it in one pass). The whole chain is known to be intact
+/// only at the end: the caller decides what to do with what it gathered once the report says.
 pub(crate) fn verify_visit(
     key: &SecretKey,
     mut next_batch: impl FnMut(u64) -> Result<Vec<AuditRow>>,
     checkpoint: Option<&Checkpoint>,
-    mut visit: impl FnMut(&AuditRow) -> Result<()>,
+    mut visit: impl FnMut(AuditRow) -> Result<()>,
 ) -> Result<AuditReport> {
     let mut report = AuditReport {
         entries: 0,
@@ -197,7 +197,6 @@ pub(crate) fn verify_visit(
         let Some(row) = pending.pop_front() else {
             break;
         };
-        visit(&row)?;
         report.entries += 1;
         report.last_seq = row.seq;
         if report.first_problem.is_none() {
@@ -245,8 +244,9 @@ pub(crate) fn verify_visit(
                 report.first_problem = Some((row.seq, Tampering::Truncated));
             }
         }
-        prev = row.mac.clone();
+        prev.clone_from(&row.mac);
         expected = row.seq + 1;
+        visit(row)?;
     }
     if checkpoint.is_some() {
         report.checkpoint_checked = true;

@@ -202,22 +202,59 @@ fn check_trail(report: &AuditReport, options: &ReportOptions, what: &str) -> Res
 }
 
 impl Coffer {
-    /// Walks the whole trail once, verifying it, and hands each row to `visit`.
+    /// Walks the whole trail once, verifying it, and hands each row to `visit`. Two threads
+    /// in a pipeline: this one reads rows and checks the chain, the other runs `visit` on the
+    /// rows already checked, batch by batch (the rows are moved, not copied).
     fn scan_trail(
         &self,
         options: &ReportOptions,
-        visit: impl FnMut(&AuditRow) -> Result<()>,
+        mut visit: impl FnMut(&AuditRow) -> Result<()> + Send,
     ) -> Result<AuditReport> {
         let keyring = self.keyring();
         if let Some(cp) = &options.checkpoint {
             cp.verify_signature(&keyring.signing.public_key())?;
         }
-        audit::verify_visit(
-            &keyring.audit_mac,
-            |from| self.store.audit_rows(from, TRAIL_BATCH),
-            options.checkpoint.as_ref(),
-            visit,
-        )
+        std::thread::scope(|s| {
+            let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<AuditRow>>(4);
+            let reader = s.spawn(move || -> Result<()> {
+                for batch in rx {
+                    for row in &batch {
+                        visit(row)?;
+                    }
+                }
+                Ok(())
+            });
+            let mut batch = Vec::with_capacity(TRAIL_BATCH);
+            let mut stopped = false;
+            let report = audit::verify_visit(
+                &keyring.audit_mac,
+                |from| self.store.audit_rows(from, TRAIL_BATCH),
+                options.checkpoint.as_ref(),
+                |row| {
+                    batch.push(row);
+                    if batch.len() == TRAIL_BATCH {
+                        let full = std::mem::replace(&mut batch, Vec::with_capacity(TRAIL_BATCH));
+                        if tx.send(full).is_err() {
+                            // The reader stopped on an error; it says which below.
+                            stopped = true;
+                            return Err(Error::Internal {
+                                message: "the report stopped reading the audit trail".into(),
+                            });
+                        }
+                    }
+                    Ok(())
+                },
+            );
+            if !batch.is_empty() && !stopped {
+                let _ = tx.send(batch);
+            }
+            drop(tx);
+            let read = reader.join().map_err(|_| Error::Internal {
+                message: "a report's reader thread panicked".into(),
+            })?;
+            read?;
+            report
+        })
     }
 
     /// The policy, if it lets `access` run `report` (action `admin` on every one of `patterns`

@@ -124,6 +124,12 @@ def test_wrong_key_and_bad_arguments(tmp_path: pathlib.Path) -> None:
         coffer.Coffer.open(tmp_path / "c.db", master_key="not bytes")  # type: ignore[arg-type]
     with pytest.raises(coffer.PolicyError):
         coffer.Coffer.open(tmp_path / "c.db", master_key=key, policy="version = 1\n[[rules]]\nid = 3\n")
+    # Tuning options: checked as the C API's open options are.
+    coffer.Coffer.open(tmp_path / "c.db", master_key=key, data_key_cache=100, busy_timeout_ms=50).close()
+    with pytest.raises(coffer.InvalidArgumentError):
+        coffer.Coffer.open(tmp_path / "c.db", master_key=key, data_key_cache=-1)
+    with pytest.raises(TypeError):
+        coffer.Coffer.open(tmp_path / "c.db", master_key=key, busy_timeout_ms="5s")  # type: ignore[arg-type]
     with coffer.Coffer.open(tmp_path / "c.db", master_key=key, policy=POLICY) as c:
         # Wrong types are TypeError, as in the rest of the module.
         with pytest.raises(TypeError):

@@ -409,6 +409,8 @@ class Coffer:
         retention: Optional[str] = None,
         create: bool = True,
         clock: Optional[datetime.datetime] = None,
+        data_key_cache: Optional[int] = None,
+        busy_timeout_ms: Optional[int] = None,
     ) -> "Coffer":
         """Opens (or, with ``create``, creates) the store at ``path``.
 
@@ -417,7 +419,9 @@ class Coffer:
         (every reveal denied) and no retention rules when omitted). A wrong key raises
         :class:`WrongMasterKeyError` before anything is written. ``clock`` (a timezone-aware
         ``datetime``) fixes the store's clock, for tests and back-dated runs; move it with
-        :meth:`set_clock`.
+        :meth:`set_clock`. ``data_key_cache`` is how many unwrapped data keys to keep in memory
+        (default 10,000; a bulk job over more customers than that reads each key back from the
+        store); ``busy_timeout_ms`` how long to wait for another process's lock (default 5,000).
         """
         if not isinstance(master_key, (bytes, bytearray, memoryview)):
             raise TypeError(f"master_key must be bytes, not {type(master_key).__name__}")
@@ -427,6 +431,11 @@ class Coffer:
                 if not isinstance(text, str):
                     raise TypeError(f"{name} must be TOML text (str), not {type(text).__name__}")
                 options[name] = text
+        for name, number in (("data_key_cache", data_key_cache), ("busy_timeout_ms", busy_timeout_ms)):
+            if number is not None:
+                if isinstance(number, bool) or not isinstance(number, int):
+                    raise TypeError(f"{name} must be an int, not {type(number).__name__}")
+                options[name] = number
         vault = _native.Vault.open(
             os.fspath(path), bytes(master_key), json.dumps(options),
             None if clock is None else _instant(clock, "clock"),

@@ -322,6 +322,15 @@ fn reports_are_for_those_the_policy_lets_run_them() {
         s.c.subject_report("acme", "s-1", &[], &other, &none())
             .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::AccessDenied);
+    // Nor may acme's officer scope another tenant's incident.
+    let other_tenant = IncidentQuery {
+        tenant: Some("globex".into()),
+        ..Default::default()
+    };
+    let err =
+        s.c.affected(&other_tenant, &officer(), &none())
+            .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::AccessDenied);
     let err =
         s.c.access_review(
             datetime!(2026-01-01 0:00 UTC),

@@ -22,9 +22,14 @@ fn esc(s: &str) -> String {
     out
 }
 
-/// Markdown table cells: pipes and line breaks would break the table.
+/// Text for Markdown: pipes and line breaks would break a table, and a customer's name must
+/// never become markup (`<img onerror=…>` in a viewer that renders inline HTML), so `&`, `<` and
+/// `>` become entities, which every CommonMark renderer shows as the characters.
 fn md(s: &str) -> String {
     s.replace('\\', "\\\\")
+        .replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
         .replace('|', "\\|")
         .replace(['\n', '\r'], " ")
 }
@@ -730,4 +735,51 @@ fn check_html(c: &ComplianceCheck) -> String {
         o.push_str("</tbody></table>\n");
     }
     page("Compliance check", "check", &o)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{AffectedSubject, IncidentQuery, IncidentReport, TrailCheck};
+    use super::*;
+
+    #[test]
+    fn text_never_becomes_markup() {
+        let evil = "<img src=x onerror=alert(1)>|&amp;";
+        let r = Report::Incident(IncidentReport {
+            format: "coffer-report/1".into(),
+            generated: "2026-11-27T08:00:00Z".into(),
+            requested_by: evil.into(),
+            purpose: "data_protection".into(),
+            query: IncidentQuery::default(),
+            patterns: vec![],
+            trail: TrailCheck {
+                intact: true,
+                entries: 1,
+                last_seq: 1,
+                problem_seq: None,
+                problem: None,
+                checkpoint_checked: false,
+            },
+            reveals: 1,
+            subjects: vec![AffectedSubject {
+                tenant: "t".into(),
+                subject: evil.into(),
+                reveals: 1,
+                fields: BTreeMap::new(),
+                first: String::new(),
+                last: String::new(),
+                principals: vec![evil.into()],
+            }],
+            fields: BTreeMap::new(),
+            by_day: BTreeMap::from([(evil.to_owned(), 1)]),
+            principals: BTreeMap::new(),
+            notes: vec![evil.into()],
+        });
+        for text in [markdown(&r), html(&r)] {
+            assert!(!text.contains("<img"), "{text}");
+            assert!(text.contains("&lt;img src=x onerror=alert(1)&gt;"));
+            assert!(text.contains("&amp;amp;"));
+        }
+        assert!(markdown(&r).contains("\\|"));
+    }
 }

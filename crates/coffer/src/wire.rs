@@ -324,10 +324,16 @@ pub fn plan_to_json(p: &IndexPlan) -> String {
 /// Reads a JSON array of strings (e.g. envelopes, each as its JSON text) or of objects (each
 /// re-serialised), bounded to `max` items.
 pub fn array_items(text: &str, what: &'static str, max: usize) -> Result<Vec<String>> {
-    let v = parse(text, what)?;
-    let items = v
-        .as_array()
-        .ok_or_else(|| bad(what, "expected a JSON array"))?;
+    if !text.trim_start().starts_with('[') {
+        // Well-formed JSON of another shape, or not JSON at all: say which.
+        parse(text, what)?;
+        return Err(bad(what, "expected a JSON array"));
+    }
+    check_json_depth(text, what)?;
+    // Each item is kept as the text it was given (or the string it holds): no tree is built,
+    // and nothing is serialised again only to be parsed once more.
+    let items: Vec<&serde_json::value::RawValue> =
+        serde_json::from_str(text).map_err(|e| crate::record::json_error(what, &e, ""))?;
     if items.len() > max {
         return Err(Error::LimitExceeded {
             what: what.into(),
@@ -335,13 +341,55 @@ pub fn array_items(text: &str, what: &'static str, max: usize) -> Result<Vec<Str
             unit: "items",
         });
     }
-    Ok(items
+    items
         .iter()
-        .map(|i| match i {
-            Value::String(s) => s.clone(),
-            other => other.to_string(),
+        .map(|raw| {
+            let t = raw.get();
+            if t.starts_with('"') {
+                serde_json::from_str::<String>(t)
+                    .map_err(|e| crate::record::json_error(what, &e, ""))
+            } else {
+                Ok(t.to_owned())
+            }
         })
-        .collect())
+        .collect()
+}
+
+/// How deep JSON may nest: serde_json's own limit when it builds a tree, which reading items
+/// as raw text does not apply.
+const MAX_JSON_DEPTH: usize = 128;
+
+/// Refuses JSON nested deeper than [`MAX_JSON_DEPTH`], in one pass over the text.
+fn check_json_depth(text: &str, what: &'static str) -> Result<()> {
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for &b in text.as_bytes() {
+        if in_string {
+            if escaped {
+                escaped = false;
+            } else if b == b'\\' {
+                escaped = true;
+            } else if b == b'"' {
+                in_string = false;
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > MAX_JSON_DEPTH {
+                    return Err(Error::LimitExceeded {
+                        what: format!("{what} nesting"),
+                        limit: MAX_JSON_DEPTH,
+                        unit: "levels",
+                    });
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 /// Reads envelopes from a JSON array (of envelope objects or their JSON texts).
@@ -712,6 +760,25 @@ pub fn render_report_json(report: &str, format: &str) -> Result<Zeroizing<String
 mod tests {
     use super::*;
     use crate::error::ErrorKind;
+
+    #[test]
+    fn array_items_keep_each_item_as_given_and_bound_the_nesting() {
+        let items = array_items(r#"[{"a":"[[[\"{"}, "text \"q\"", 3]"#, "items", 10).unwrap();
+        assert_eq!(items, [r#"{"a":"[[[\"{"}"#, "text \"q\"", "3"]);
+        let ok = format!("[{}{}]", "[".repeat(127), "]".repeat(127));
+        assert_eq!(array_items(&ok, "items", 10).unwrap().len(), 1);
+        let deep = format!("[{}{}]", "[".repeat(128), "]".repeat(128));
+        let e = array_items(&deep, "items", 10).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::LimitExceeded, "{e}");
+        assert_eq!(
+            array_items("{}", "items", 10).unwrap_err().to_string(),
+            "invalid argument `items`: expected a JSON array"
+        );
+        assert_eq!(
+            array_items("[1,", "items", 10).unwrap_err().kind(),
+            ErrorKind::Malformed
+        );
+    }
 
     const ACCESS: &str = r#"{"principal":{"id":"u1","tenant":"firm-a","roles":["accountant"],
         "attributes":{"clearance":3,"teams":["tax"],"since":{"time":"2026-01-01T00:00:00Z"}}},

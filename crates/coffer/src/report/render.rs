@@ -5,7 +5,9 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use super::{AccessReview, ComplianceCheck, IncidentReport, Report, SubjectReport, TrailCheck};
+use super::{
+    AccessReview, ComplianceCheck, IncidentReport, Report, Severity, SubjectReport, TrailCheck,
+};
 
 fn esc(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
@@ -38,250 +40,477 @@ fn opt(s: Option<&String>) -> &str {
     s.map_or("—", String::as_str)
 }
 
-pub(super) fn markdown(r: &Report) -> String {
-    let mut o = String::new();
-    match r {
-        Report::Subject(s) => subject_md(&mut o, s),
-        Report::Incident(i) => incident_md(&mut o, i),
-        Report::AccessReview(a) => review_md(&mut o, a),
-        Report::Check(c) => check_md(&mut o, c),
+// ---- layout --------------------------------------------------------------------------------
+
+/// A report laid out once, then rendered as Markdown or HTML: the two formats always say the
+/// same thing. Attribute strings are HTML attributes, already escaped; Markdown ignores them.
+struct Doc {
+    kind: &'static str,
+    title: String,
+    generated: String,
+    by: String,
+    purpose: String,
+    trail: TrailCheck,
+    blocks: Vec<Block>,
+}
+
+enum Block {
+    Heading(String),
+    Para {
+        attrs: String,
+        text: String,
+    },
+    Note(String),
+    Table(Table),
+    List {
+        attrs: &'static str,
+        items: Vec<(&'static str, String)>,
+    },
+    /// Inline SVG; HTML only.
+    Chart(String),
+}
+
+struct Table {
+    attrs: String,
+    headers: &'static [&'static str],
+    rows: Vec<(String, Vec<Cell>)>,
+}
+
+enum Cell {
+    Text(String),
+    /// A state in place of a value (`denied`, `not shown`).
+    Em(String),
+    Severity(Severity),
+    /// A count, with the objects it counts.
+    Count(u64, Vec<String>),
+}
+
+fn para(attrs: impl Into<String>, text: impl Into<String>) -> Block {
+    Block::Para {
+        attrs: attrs.into(),
+        text: text.into(),
     }
-    o
 }
 
-fn header_md(
-    o: &mut String,
-    title: &str,
-    generated: &str,
-    by: &str,
-    purpose: &str,
-    trail: &TrailCheck,
-) {
-    let _ = writeln!(o, "# {}\n", md(title));
-    let _ = writeln!(o, "- Generated: {}", md(generated));
-    let _ = writeln!(o, "- Requested by: {} (purpose: {})", md(by), md(purpose));
-    let _ = writeln!(o, "- Audit trail: {}\n", md(&trail.summary()));
+fn text(s: impl Into<String>) -> Cell {
+    Cell::Text(s.into())
 }
 
-fn subject_md(o: &mut String, s: &SubjectReport) {
-    header_md(
-        o,
-        &format!(
+fn subject_doc(s: &SubjectReport) -> Doc {
+    let mut blocks = vec![Block::Heading("Data held".into())];
+    if s.fields.is_empty() {
+        blocks.push(para(
+            "id=\"nothing-held\"",
+            "Nothing is held about this subject.",
+        ));
+    } else {
+        let rows = s
+            .fields
+            .iter()
+            .map(|f| {
+                let value = match (&f.value, f.shown.as_deref()) {
+                    (Some(v), _) => text(v.expose()),
+                    (None, Some(shown)) => Cell::Em(shown.into()),
+                    (None, None) => Cell::Em("not shown".into()),
+                };
+                let state = if f.restricted {
+                    format!("{}, restricted", f.state)
+                } else {
+                    f.state.clone()
+                };
+                (
+                    format!(
+                        "data-path=\"{}\" data-state=\"{}\"",
+                        esc(&f.path),
+                        esc(&f.state)
+                    ),
+                    vec![
+                        text(&*f.record),
+                        text(&*f.path),
+                        text(&*f.category),
+                        text(state),
+                        value,
+                        text(opt(f.keep_until.as_ref())),
+                        text(opt(f.rule.as_ref())),
+                    ],
+                )
+            })
+            .collect();
+        blocks.push(Block::Table(Table {
+            attrs: "id=\"fields\"".into(),
+            headers: &[
+                "record",
+                "field",
+                "category",
+                "state",
+                "value",
+                "kept until",
+                "rule",
+            ],
+            rows,
+        }));
+    }
+    blocks.push(Block::Heading("Retention".into()));
+    blocks.push(Block::Chart(timeline(s)));
+    let mut items = Vec::new();
+    for k in &s.keys {
+        items.push((
+            "key",
+            format!(
+                "{} key v{}: made {}, kept until {} under {}{}",
+                k.category,
+                k.version,
+                k.created,
+                opt(k.keep_until.as_ref()),
+                opt(k.rule.as_ref()),
+                k.destroyed
+                    .as_ref()
+                    .map_or(String::new(), |d| format!(", destroyed {d}"))
+            ),
+        ));
+    }
+    for h in &s.holds {
+        items.push((
+            "hold",
+            format!("Legal hold {} ({}): {}", h.id, h.kind, h.reason),
+        ));
+    }
+    for r in &s.restrictions {
+        items.push((
+            "restriction",
+            format!(
+                "{} restricted under {} until {}; only for {}",
+                r.category,
+                r.rule,
+                opt(r.until.as_ref()),
+                r.purposes.join(", ")
+            ),
+        ));
+    }
+    for e in &s.events {
+        items.push(("event", format!("{}: {}", e.date, e.event)));
+    }
+    if !items.is_empty() {
+        blocks.push(Block::List {
+            attrs: "id=\"retention-facts\"",
+            items,
+        });
+    }
+    blocks.push(Block::Heading("Who has seen it".into()));
+    let mut by_month: BTreeMap<String, u64> = BTreeMap::new();
+    for a in &s.accesses {
+        *by_month
+            .entry(a.time.get(..7).unwrap_or_default().to_owned())
+            .or_default() += 1;
+    }
+    blocks.push(Block::Chart(bar_chart(
+        "access-chart",
+        "Accesses by month",
+        by_month.iter().map(|(k, v)| (k.as_str(), *v)),
+    )));
+    if s.accesses.is_empty() {
+        blocks.push(para("id=\"no-access\"", "No access is recorded."));
+    } else {
+        let rows = s
+            .accesses
+            .iter()
+            .map(|a| {
+                let fields: Vec<String> =
+                    a.fields.iter().map(|(p, e)| format!("{p}: {e}")).collect();
+                (
+                    String::new(),
+                    vec![
+                        text(&*a.time),
+                        text(&*a.actor),
+                        text(a.roles.join(", ")),
+                        text(opt(a.purpose.as_ref())),
+                        text(fields.join("; ")),
+                    ],
+                )
+            })
+            .collect();
+        blocks.push(Block::Table(Table {
+            attrs: "id=\"accesses\"".into(),
+            headers: &["when", "who", "roles", "purpose", "fields"],
+            rows,
+        }));
+    }
+    if !s.changes.is_empty() {
+        blocks.push(Block::Heading("Other recorded events".into()));
+        blocks.push(Block::List {
+            attrs: "id=\"changes\"",
+            items: s
+                .changes
+                .iter()
+                .map(|c| ("change", format!("{} {} by {}", c.time, c.kind, c.actor)))
+                .collect(),
+        });
+    }
+    Doc {
+        kind: "subject",
+        title: format!(
             "Personal data held about subject {} ({})",
             s.subject, s.tenant
         ),
-        &s.generated,
-        &s.requested_by,
-        &s.purpose,
-        &s.trail,
-    );
-    let _ = writeln!(o, "## Data held\n");
-    if s.fields.is_empty() {
-        let _ = writeln!(o, "Nothing is held about this subject.\n");
-    } else {
-        let _ = writeln!(
-            o,
-            "| record | field | category | state | value | kept until | rule |"
-        );
-        let _ = writeln!(o, "|---|---|---|---|---|---|---|");
-        for f in &s.fields {
-            let value = match (&f.value, f.shown.as_deref()) {
-                (Some(v), _) => md(v.expose()),
-                (None, Some(shown)) => format!("({shown})"),
-                (None, None) => "(not shown)".into(),
-            };
-            let state = if f.restricted {
-                format!("{}, restricted", f.state)
-            } else {
-                f.state.clone()
-            };
-            let _ = writeln!(
-                o,
-                "| {} | {} | {} | {} | {} | {} | {} |",
-                md(&f.record),
-                md(&f.path),
-                md(&f.category),
-                md(&state),
-                value,
-                md(opt(f.keep_until.as_ref())),
-                md(opt(f.rule.as_ref()))
-            );
-        }
-        o.push('\n');
-    }
-    if !s.holds.is_empty() {
-        let _ = writeln!(o, "## Legal holds\n");
-        for h in &s.holds {
-            let _ = writeln!(o, "- Hold {} ({}): {}", h.id, md(&h.kind), md(&h.reason));
-        }
-        o.push('\n');
-    }
-    if !s.restrictions.is_empty() {
-        let _ = writeln!(o, "## Restricted after an erasure request\n");
-        for r in &s.restrictions {
-            let _ = writeln!(
-                o,
-                "- {}: kept under {} until {}; only for {}",
-                md(&r.category),
-                md(&r.rule),
-                md(opt(r.until.as_ref())),
-                md(&r.purposes.join(", "))
-            );
-        }
-        o.push('\n');
-    }
-    if !s.events.is_empty() {
-        let _ = writeln!(o, "## Lifecycle events\n");
-        for e in &s.events {
-            let _ = writeln!(o, "- {}: {}", md(&e.date), md(&e.event));
-        }
-        o.push('\n');
-    }
-    let _ = writeln!(o, "## Who has seen it\n");
-    if s.accesses.is_empty() {
-        let _ = writeln!(o, "No access is recorded.\n");
-    } else {
-        let _ = writeln!(o, "| when | who | roles | purpose | fields |");
-        let _ = writeln!(o, "|---|---|---|---|---|");
-        for a in &s.accesses {
-            let fields: Vec<String> = a.fields.iter().map(|(p, e)| format!("{p}: {e}")).collect();
-            let _ = writeln!(
-                o,
-                "| {} | {} | {} | {} | {} |",
-                md(&a.time),
-                md(&a.actor),
-                md(&a.roles.join(", ")),
-                md(opt(a.purpose.as_ref())),
-                md(&fields.join("; "))
-            );
-        }
-        o.push('\n');
-    }
-    if !s.changes.is_empty() {
-        let _ = writeln!(o, "## Other recorded events\n");
-        for c in &s.changes {
-            let _ = writeln!(o, "- {} {} by {}", md(&c.time), md(&c.kind), md(&c.actor));
-        }
+        generated: s.generated.clone(),
+        by: s.requested_by.clone(),
+        purpose: s.purpose.clone(),
+        trail: s.trail.clone(),
+        blocks,
     }
 }
 
-fn incident_md(o: &mut String, i: &IncidentReport) {
-    header_md(
-        o,
-        "Incident scope",
-        &i.generated,
-        &i.requested_by,
-        &i.purpose,
-        &i.trail,
-    );
+fn incident_doc(i: &IncidentReport) -> Doc {
     let q = &i.query;
-    let _ = writeln!(
-        o,
-        "Window {} to {}; tenant {}; principal {}; client {}; fields {}.\n",
-        md(opt(q.from.as_ref())),
-        md(opt(q.until.as_ref())),
-        md(opt(q.tenant.as_ref())),
-        md(opt(q.principal.as_ref())),
-        md(opt(q.client.as_ref())),
-        md(&i.patterns.join(", "))
-    );
-    for n in &i.notes {
-        let _ = writeln!(o, "> {}\n", md(n));
-    }
-    let _ = writeln!(
-        o,
-        "**{} subjects**, {} reveals in clear.\n",
-        i.subjects.len(),
-        i.reveals
-    );
+    let mut blocks = vec![para(
+        "class=\"meta\"",
+        format!(
+            "Window {} to {}; tenant {}; principal {}; client {}; fields {}.",
+            opt(q.from.as_ref()),
+            opt(q.until.as_ref()),
+            opt(q.tenant.as_ref()),
+            opt(q.principal.as_ref()),
+            opt(q.client.as_ref()),
+            i.patterns.join(", ")
+        ),
+    )];
+    blocks.extend(i.notes.iter().map(|n| Block::Note(n.clone())));
+    blocks.push(para(
+        format!("id=\"totals\" data-subjects=\"{}\"", i.subjects.len()),
+        format!(
+            "{} subjects, {} reveals in clear.",
+            i.subjects.len(),
+            i.reveals
+        ),
+    ));
+    blocks.push(Block::Chart(bar_chart(
+        "reveals-chart",
+        "Reveals in clear by day",
+        i.by_day.iter().map(|(k, v)| (k.as_str(), *v)),
+    )));
     if !i.subjects.is_empty() {
-        let _ = writeln!(
-            o,
-            "| tenant | subject | reveals | fields | first | last | by |"
-        );
-        let _ = writeln!(o, "|---|---|---|---|---|---|---|");
-        for s in &i.subjects {
-            let fields: Vec<String> = s.fields.iter().map(|(p, n)| format!("{p} ×{n}")).collect();
-            let _ = writeln!(
-                o,
-                "| {} | {} | {} | {} | {} | {} | {} |",
-                md(&s.tenant),
-                md(&s.subject),
-                s.reveals,
-                md(&fields.join(", ")),
-                md(&s.first),
-                md(&s.last),
-                md(&s.principals.join(", "))
-            );
-        }
+        let rows = i
+            .subjects
+            .iter()
+            .map(|s| {
+                let fields: Vec<String> =
+                    s.fields.iter().map(|(p, n)| format!("{p} ×{n}")).collect();
+                (
+                    String::new(),
+                    vec![
+                        text(&*s.tenant),
+                        text(&*s.subject),
+                        text(s.reveals.to_string()),
+                        text(fields.join(", ")),
+                        text(&*s.first),
+                        text(&*s.last),
+                        text(s.principals.join(", ")),
+                    ],
+                )
+            })
+            .collect();
+        blocks.push(Block::Table(Table {
+            attrs: "id=\"subjects\"".into(),
+            headers: &[
+                "tenant", "subject", "reveals", "fields", "first", "last", "by",
+            ],
+            rows,
+        }));
+    }
+    Doc {
+        kind: "incident",
+        title: "Incident scope".into(),
+        generated: i.generated.clone(),
+        by: i.requested_by.clone(),
+        purpose: i.purpose.clone(),
+        trail: i.trail.clone(),
+        blocks,
     }
 }
 
-fn review_md(o: &mut String, a: &AccessReview) {
-    header_md(
-        o,
-        "Access review",
-        &a.generated,
-        &a.requested_by,
-        &a.purpose,
-        &a.trail,
-    );
-    let _ = writeln!(
-        o,
-        "Policy {}; use counted since {}; {} grants unused.\n",
-        md(&a.policy_version),
-        md(&a.since),
-        a.unused
-    );
+fn review_doc(a: &AccessReview) -> Doc {
+    let mut blocks = vec![
+        para(
+            "class=\"meta\"",
+            format!(
+                "Policy {}; use counted since {}.",
+                a.policy_version, a.since
+            ),
+        ),
+        para("id=\"unused\"", format!("{} grants unused.", a.unused)),
+        Block::Chart(bar_chart(
+            "use-chart",
+            "Reveals through each role's grants",
+            a.roles
+                .iter()
+                .map(|r| (r.role.as_str(), r.grants.iter().map(|g| g.used).sum())),
+        )),
+    ];
     for r in &a.roles {
-        let _ = writeln!(o, "## {}\n", md(&r.role));
+        blocks.push(Block::Heading(r.role.clone()));
+        if !r.inherits.is_empty() {
+            blocks.push(para(
+                "class=\"meta\"",
+                format!("Inherits {}.", r.inherits.join(", ")),
+            ));
+        }
         if r.grants.is_empty() {
-            let _ = writeln!(o, "No grant on personal fields.\n");
+            blocks.push(para("", "No grant on personal fields."));
             continue;
         }
-        let _ = writeln!(o, "| field | purpose | rule | effect | requires | used |");
-        let _ = writeln!(o, "|---|---|---|---|---|---|");
-        for g in &r.grants {
-            let _ = writeln!(
-                o,
-                "| {} | {} | {} | {} | {} | {} |",
-                md(&g.field),
-                md(&g.purpose),
-                md(&g.rule),
-                md(&g.effect),
-                md(&g.requires.join(", ")),
-                g.used
-            );
-        }
-        o.push('\n');
+        let rows = r
+            .grants
+            .iter()
+            .map(|g| {
+                (
+                    format!("class=\"{}\"", if g.used == 0 { "unused" } else { "used" }),
+                    vec![
+                        text(&*g.field),
+                        text(&*g.purpose),
+                        text(&*g.rule),
+                        text(&*g.effect),
+                        text(g.requires.join(", ")),
+                        text(g.used.to_string()),
+                        text(opt(g.last_used.as_ref())),
+                    ],
+                )
+            })
+            .collect();
+        blocks.push(Block::Table(Table {
+            attrs: format!("class=\"grants\" data-role=\"{}\"", esc(&r.role)),
+            headers: &[
+                "field",
+                "purpose",
+                "rule",
+                "effect",
+                "requires",
+                "used",
+                "last used",
+            ],
+            rows,
+        }));
+    }
+    Doc {
+        kind: "access_review",
+        title: "Access review".into(),
+        generated: a.generated.clone(),
+        by: a.requested_by.clone(),
+        purpose: a.purpose.clone(),
+        trail: a.trail.clone(),
+        blocks,
     }
 }
 
-fn check_md(o: &mut String, c: &ComplianceCheck) {
-    header_md(
-        o,
-        "Compliance check",
-        &c.generated,
-        &c.requested_by,
-        &c.purpose,
-        &c.trail,
-    );
+fn check_doc(c: &ComplianceCheck) -> Doc {
+    let mut blocks = vec![Block::Chart(bar_chart(
+        "severity-chart",
+        "Findings by severity",
+        ["critical", "high", "medium", "low"]
+            .map(|sev| (sev, c.counts.get(sev).copied().unwrap_or(0))),
+    ))];
     if c.findings.is_empty() {
-        let _ = writeln!(o, "No findings.");
+        blocks.push(para("id=\"no-findings\"", "No findings."));
+    } else {
+        let rows = c
+            .findings
+            .iter()
+            .map(|f| {
+                (
+                    format!("data-code=\"{}\"", esc(&f.code)),
+                    vec![
+                        Cell::Severity(f.severity),
+                        text(&*f.code),
+                        text(&*f.message),
+                        Cell::Count(f.total, f.objects.clone()),
+                    ],
+                )
+            })
+            .collect();
+        blocks.push(Block::Table(Table {
+            attrs: "id=\"findings\"".into(),
+            headers: &["severity", "code", "finding", "concerned"],
+            rows,
+        }));
     }
-    for f in &c.findings {
+    Doc {
+        kind: "check",
+        title: "Compliance check".into(),
+        generated: c.generated.clone(),
+        by: c.requested_by.clone(),
+        purpose: c.purpose.clone(),
+        trail: c.trail.clone(),
+        blocks,
+    }
+}
+
+fn doc(r: &Report) -> Doc {
+    match r {
+        Report::Subject(s) => subject_doc(s),
+        Report::Incident(i) => incident_doc(i),
+        Report::AccessReview(a) => review_doc(a),
+        Report::Check(c) => check_doc(c),
+    }
+}
+
+// ---- Markdown ------------------------------------------------------------------------------
+
+pub(super) fn markdown(r: &Report) -> String {
+    let d = doc(r);
+    let mut o = String::new();
+    let _ = writeln!(o, "# {}\n", md(&d.title));
+    let _ = writeln!(o, "- Generated: {}", md(&d.generated));
+    let _ = writeln!(
+        o,
+        "- Requested by: {} (purpose: {})",
+        md(&d.by),
+        md(&d.purpose)
+    );
+    let _ = writeln!(o, "- Audit trail: {}\n", md(&d.trail.summary()));
+    if !d.trail.intact {
         let _ = writeln!(
             o,
-            "- **{}** `{}`: {} ({} concerned)",
-            f.severity.as_str(),
-            md(&f.code),
-            md(&f.message),
-            f.total
+            "> **The audit trail does not verify.** What follows was read from a trail that was changed; it may be incomplete.\n"
         );
-        for x in &f.objects {
-            let _ = writeln!(o, "  - {}", md(x));
+    }
+    for b in &d.blocks {
+        match b {
+            Block::Heading(h) => {
+                let _ = writeln!(o, "## {}\n", md(h));
+            }
+            Block::Para { text, .. } => {
+                let _ = writeln!(o, "{}\n", md(text));
+            }
+            Block::Note(n) => {
+                let _ = writeln!(o, "> {}\n", md(n));
+            }
+            Block::List { items, .. } => {
+                for (_, item) in items {
+                    let _ = writeln!(o, "- {}", md(item));
+                }
+                o.push('\n');
+            }
+            Block::Table(t) => {
+                let _ = writeln!(o, "| {} |", t.headers.join(" | "));
+                let _ = writeln!(o, "|{}", "---|".repeat(t.headers.len()));
+                for (_, cells) in &t.rows {
+                    let cells: Vec<String> = cells
+                        .iter()
+                        .map(|c| match c {
+                            Cell::Text(s) => md(s),
+                            Cell::Em(s) => format!("({})", md(s)),
+                            Cell::Severity(s) => format!("**{}**", s.as_str()),
+                            Cell::Count(n, objects) if objects.is_empty() => n.to_string(),
+                            Cell::Count(n, objects) => format!("{n}: {}", md(&objects.join("; "))),
+                        })
+                        .collect();
+                    let _ = writeln!(o, "| {} |", cells.join(" | "));
+                }
+                o.push('\n');
+            }
+            Block::Chart(_) => {}
         }
     }
+    o
 }
 
 // ---- HTML ----------------------------------------------------------------------------------
@@ -301,37 +530,6 @@ fn page(title: &str, kind: &str, body: &str) -> String {
          <title>{}</title>\n<style>{STYLE}</style>\n</head>\n<body data-report=\"{kind}\">\n{body}</body>\n</html>\n",
         esc(title)
     )
-}
-
-fn header_html(
-    o: &mut String,
-    title: &str,
-    generated: &str,
-    by: &str,
-    purpose: &str,
-    trail: &TrailCheck,
-) {
-    let _ = write!(
-        o,
-        "<h1>{}</h1>\n<p class=\"meta\">Generated {} for {} (purpose: {}).</p>\n",
-        esc(title),
-        esc(generated),
-        esc(by),
-        esc(purpose)
-    );
-    if trail.intact {
-        let _ = writeln!(
-            o,
-            "<p id=\"trail\" class=\"intact\">Audit trail verified: {}.</p>",
-            esc(&trail.summary())
-        );
-    } else {
-        let _ = writeln!(
-            o,
-            "<p id=\"trail\" class=\"broken\"><strong>The audit trail does not verify: {}.</strong> What follows was read from a trail that was changed; it may be incomplete.</p>",
-            esc(&trail.summary())
-        );
-    }
 }
 
 /// A bar chart of counts by label (days, months, roles or severities, in the order given), as
@@ -478,263 +676,92 @@ fn timeline(s: &SubjectReport) -> String {
 }
 
 pub(super) fn html(r: &Report) -> String {
-    match r {
-        Report::Subject(s) => subject_html(s),
-        Report::Incident(i) => incident_html(i),
-        Report::AccessReview(a) => review_html(a),
-        Report::Check(c) => check_html(c),
-    }
-}
-
-fn subject_html(s: &SubjectReport) -> String {
-    let title = format!(
-        "Personal data held about subject {} ({})",
-        s.subject, s.tenant
-    );
+    let d = doc(r);
     let mut o = String::new();
-    header_html(
-        &mut o,
-        &title,
-        &s.generated,
-        &s.requested_by,
-        &s.purpose,
-        &s.trail,
+    let _ = write!(
+        o,
+        "<h1>{}</h1>\n<p class=\"meta\">Generated {} for {} (purpose: {}).</p>\n",
+        esc(&d.title),
+        esc(&d.generated),
+        esc(&d.by),
+        esc(&d.purpose)
     );
-    o.push_str("<h2>Data held</h2>\n");
-    if s.fields.is_empty() {
-        o.push_str("<p id=\"nothing-held\">Nothing is held about this subject.</p>\n");
+    if d.trail.intact {
+        let _ = writeln!(
+            o,
+            "<p id=\"trail\" class=\"intact\">Audit trail verified: {}.</p>",
+            esc(&d.trail.summary())
+        );
     } else {
-        o.push_str("<table id=\"fields\"><thead><tr><th>record</th><th>field</th><th>category</th><th>state</th><th>value</th><th>kept until</th><th>rule</th></tr></thead><tbody>\n");
-        for f in &s.fields {
-            let value = match (&f.value, f.shown.as_deref()) {
-                (Some(v), _) => esc(v.expose()),
-                (None, Some(shown)) => format!("<em>{}</em>", esc(shown)),
-                (None, None) => "<em>not shown</em>".into(),
-            };
-            let _ = writeln!(
-                o,
-                "<tr data-path=\"{}\" data-state=\"{}\"><td>{}</td><td>{}</td><td>{}</td><td>{}{}</td><td>{value}</td><td>{}</td><td>{}</td></tr>",
-                esc(&f.path),
-                esc(&f.state),
-                esc(&f.record),
-                esc(&f.path),
-                esc(&f.category),
-                esc(&f.state),
-                if f.restricted { ", restricted" } else { "" },
-                esc(opt(f.keep_until.as_ref())),
-                esc(opt(f.rule.as_ref()))
-            );
-        }
-        o.push_str("</tbody></table>\n");
-    }
-    o.push_str("<h2>Retention</h2>\n");
-    o.push_str(&timeline(s));
-    if !s.holds.is_empty() || !s.restrictions.is_empty() || !s.events.is_empty() {
-        o.push_str("<ul id=\"retention-facts\">\n");
-        for h in &s.holds {
-            let _ = writeln!(
-                o,
-                "<li class=\"hold\">Legal hold {} ({}): {}</li>",
-                h.id,
-                esc(&h.kind),
-                esc(&h.reason)
-            );
-        }
-        for r in &s.restrictions {
-            let _ = writeln!(
-                o,
-                "<li class=\"restriction\">{} restricted under {} until {}; only for {}</li>",
-                esc(&r.category),
-                esc(&r.rule),
-                esc(opt(r.until.as_ref())),
-                esc(&r.purposes.join(", "))
-            );
-        }
-        for e in &s.events {
-            let _ = writeln!(
-                o,
-                "<li class=\"event\">{}: {}</li>",
-                esc(&e.date),
-                esc(&e.event)
-            );
-        }
-        o.push_str("</ul>\n");
-    }
-    o.push_str("<h2>Who has seen it</h2>\n");
-    let mut by_month: BTreeMap<String, u64> = BTreeMap::new();
-    for a in &s.accesses {
-        *by_month
-            .entry(a.time.get(..7).unwrap_or_default().to_owned())
-            .or_default() += 1;
-    }
-    o.push_str(&bar_chart(
-        "access-chart",
-        "Accesses by month",
-        by_month.iter().map(|(k, v)| (k.as_str(), *v)),
-    ));
-    o.push_str("<table id=\"accesses\"><thead><tr><th>when</th><th>who</th><th>roles</th><th>purpose</th><th>fields</th></tr></thead><tbody>\n");
-    for a in &s.accesses {
-        let fields: Vec<String> = a.fields.iter().map(|(p, e)| format!("{p}: {e}")).collect();
         let _ = writeln!(
             o,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            esc(&a.time),
-            esc(&a.actor),
-            esc(&a.roles.join(", ")),
-            esc(opt(a.purpose.as_ref())),
-            esc(&fields.join("; "))
+            "<p id=\"trail\" class=\"broken\"><strong>The audit trail does not verify: {}.</strong> What follows was read from a trail that was changed; it may be incomplete.</p>",
+            esc(&d.trail.summary())
         );
     }
-    o.push_str("</tbody></table>\n");
-    page(&title, "subject", &o)
-}
-
-fn incident_html(i: &IncidentReport) -> String {
-    let mut o = String::new();
-    header_html(
-        &mut o,
-        "Incident scope",
-        &i.generated,
-        &i.requested_by,
-        &i.purpose,
-        &i.trail,
-    );
-    let q = &i.query;
-    let _ = writeln!(
-        o,
-        "<p class=\"meta\">Window {} to {}; tenant {}; principal {}; client {}; fields {}.</p>",
-        esc(opt(q.from.as_ref())),
-        esc(opt(q.until.as_ref())),
-        esc(opt(q.tenant.as_ref())),
-        esc(opt(q.principal.as_ref())),
-        esc(opt(q.client.as_ref())),
-        esc(&i.patterns.join(", "))
-    );
-    for n in &i.notes {
-        let _ = writeln!(o, "<p class=\"note\">{}</p>", esc(n));
-    }
-    let _ = writeln!(
-        o,
-        "<p id=\"totals\"><strong data-subjects=\"{}\">{} subjects</strong>, {} reveals in clear.</p>",
-        i.subjects.len(),
-        i.subjects.len(),
-        i.reveals
-    );
-    o.push_str(&bar_chart(
-        "reveals-chart",
-        "Reveals in clear by day",
-        i.by_day.iter().map(|(k, v)| (k.as_str(), *v)),
-    ));
-    o.push_str("<table id=\"subjects\"><thead><tr><th>tenant</th><th>subject</th><th>reveals</th><th>fields</th><th>first</th><th>last</th><th>by</th></tr></thead><tbody>\n");
-    for s in &i.subjects {
-        let fields: Vec<String> = s.fields.iter().map(|(p, n)| format!("{p} ×{n}")).collect();
-        let _ = writeln!(
-            o,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            esc(&s.tenant),
-            esc(&s.subject),
-            s.reveals,
-            esc(&fields.join(", ")),
-            esc(&s.first),
-            esc(&s.last),
-            esc(&s.principals.join(", "))
-        );
-    }
-    o.push_str("</tbody></table>\n");
-    page("Incident scope", "incident", &o)
-}
-
-fn review_html(a: &AccessReview) -> String {
-    let mut o = String::new();
-    header_html(
-        &mut o,
-        "Access review",
-        &a.generated,
-        &a.requested_by,
-        &a.purpose,
-        &a.trail,
-    );
-    let _ = writeln!(
-        o,
-        "<p class=\"meta\">Policy {}; use counted since {}; <strong id=\"unused\">{} grants unused</strong>.</p>",
-        esc(&a.policy_version),
-        esc(&a.since),
-        a.unused
-    );
-    o.push_str(&bar_chart(
-        "use-chart",
-        "Reveals through each role's grants",
-        a.roles
-            .iter()
-            .map(|r| (r.role.as_str(), r.grants.iter().map(|g| g.used).sum())),
-    ));
-    for r in &a.roles {
-        let _ = writeln!(o, "<h2>{}</h2>", esc(&r.role));
-        if r.grants.is_empty() {
-            o.push_str("<p>No grant on personal fields.</p>\n");
-            continue;
+    let attrs = |a: &str| {
+        if a.is_empty() {
+            String::new()
+        } else {
+            format!(" {a}")
         }
-        let _ = writeln!(
-            o,
-            "<table class=\"grants\" data-role=\"{}\"><thead><tr><th>field</th><th>purpose</th><th>rule</th><th>effect</th><th>requires</th><th>used</th><th>last used</th></tr></thead><tbody>",
-            esc(&r.role)
-        );
-        for g in &r.grants {
-            let _ = writeln!(
-                o,
-                "<tr class=\"{}\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                if g.used == 0 { "unused" } else { "used" },
-                esc(&g.field),
-                esc(&g.purpose),
-                esc(&g.rule),
-                esc(&g.effect),
-                esc(&g.requires.join(", ")),
-                g.used,
-                esc(opt(g.last_used.as_ref()))
-            );
+    };
+    for b in &d.blocks {
+        match b {
+            Block::Heading(h) => {
+                let _ = writeln!(o, "<h2>{}</h2>", esc(h));
+            }
+            Block::Para { attrs: a, text } => {
+                let _ = writeln!(o, "<p{}>{}</p>", attrs(a), esc(text));
+            }
+            Block::Note(n) => {
+                let _ = writeln!(o, "<p class=\"note\">{}</p>", esc(n));
+            }
+            Block::List { attrs: a, items } => {
+                let _ = writeln!(o, "<ul{}>", attrs(a));
+                for (class, item) in items {
+                    let _ = writeln!(o, "<li class=\"{class}\">{}</li>", esc(item));
+                }
+                o.push_str("</ul>\n");
+            }
+            Block::Table(t) => {
+                let _ = write!(o, "<table{}><thead><tr>", attrs(&t.attrs));
+                for h in t.headers {
+                    let _ = write!(o, "<th>{}</th>", esc(h));
+                }
+                o.push_str("</tr></thead><tbody>\n");
+                for (a, cells) in &t.rows {
+                    let _ = write!(o, "<tr{}>", attrs(a));
+                    for c in cells {
+                        let _ = match c {
+                            Cell::Text(s) => write!(o, "<td>{}</td>", esc(s)),
+                            Cell::Em(s) => write!(o, "<td><em>{}</em></td>", esc(s)),
+                            Cell::Severity(s) => write!(
+                                o,
+                                "<td><span class=\"badge sev-{0}\">{0}</span></td>",
+                                s.as_str()
+                            ),
+                            Cell::Count(n, objects) if objects.is_empty() => {
+                                write!(o, "<td>{n}</td>")
+                            }
+                            Cell::Count(n, objects) => {
+                                let list: Vec<String> = objects.iter().map(|x| esc(x)).collect();
+                                write!(
+                                    o,
+                                    "<td>{n} <details><summary>list</summary>{}</details></td>",
+                                    list.join("<br>")
+                                )
+                            }
+                        };
+                    }
+                    o.push_str("</tr>\n");
+                }
+                o.push_str("</tbody></table>\n");
+            }
+            Block::Chart(svg) => o.push_str(svg),
         }
-        o.push_str("</tbody></table>\n");
     }
-    page("Access review", "access_review", &o)
-}
-
-fn check_html(c: &ComplianceCheck) -> String {
-    let mut o = String::new();
-    header_html(
-        &mut o,
-        "Compliance check",
-        &c.generated,
-        &c.requested_by,
-        &c.purpose,
-        &c.trail,
-    );
-    o.push_str(&bar_chart(
-        "severity-chart",
-        "Findings by severity",
-        ["critical", "high", "medium", "low"]
-            .map(|sev| (sev, c.counts.get(sev).copied().unwrap_or(0))),
-    ));
-    if c.findings.is_empty() {
-        o.push_str("<p id=\"no-findings\">No findings.</p>\n");
-    } else {
-        o.push_str("<table id=\"findings\"><thead><tr><th>severity</th><th>code</th><th>finding</th><th>concerned</th></tr></thead><tbody>\n");
-        for f in &c.findings {
-            let objects: Vec<String> = f.objects.iter().map(|x| esc(x)).collect();
-            let _ = writeln!(
-                o,
-                "<tr data-code=\"{}\"><td><span class=\"badge sev-{}\">{}</span></td><td><code>{}</code></td><td>{}</td><td>{} <details><summary>list</summary>{}</details></td></tr>",
-                esc(&f.code),
-                f.severity.as_str(),
-                f.severity.as_str(),
-                esc(&f.code),
-                esc(&f.message),
-                f.total,
-                objects.join("<br>")
-            );
-        }
-        o.push_str("</tbody></table>\n");
-    }
-    page("Compliance check", "check", &o)
+    page(&d.title, d.kind, &o)
 }
 
 #[cfg(test)]

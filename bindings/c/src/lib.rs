@@ -702,6 +702,28 @@ unsafe fn text_fn<const N: usize>(
     })
 }
 
+/// The body of a function that needs no handle, taking text arguments and giving one text
+/// output.
+///
+/// # Safety
+/// Each argument pointer is NULL or readable for its length; `out` and `out_len` are NULL or
+/// valid for writes.
+unsafe fn free_text_fn<const N: usize>(
+    args: [Arg; N],
+    out: *mut *mut c_char,
+    out_len: *mut usize,
+    f: impl FnOnce([&str; N]) -> Result<zeroize::Zeroizing<String>, Error>,
+) -> coffer_status {
+    boundary(|| {
+        check_out(out, "out")?;
+        check_out(out_len, "out_len")?;
+        // SAFETY: the caller promises each pointer is NULL or readable for its length.
+        let text = f(unsafe { texts(args) }?)?;
+        // SAFETY: both checked above.
+        unsafe { output(&text, out, out_len) }
+    })
+}
+
 /// The body of a function taking a handle and text arguments, with no output.
 ///
 /// # Safety
@@ -1486,17 +1508,18 @@ pub unsafe extern "C" fn coffer_report_render(
     out: *mut *mut c_char,
     out_len: *mut usize,
 ) -> coffer_status {
-    boundary(|| {
-        check_out(out, "out")?;
-        check_out(out_len, "out_len")?;
-        // SAFETY: the caller promises readable inputs.
-        let report = unsafe { input_str(report, report_len, "report") }?;
-        // SAFETY: as above.
-        let format = unsafe { input_str(format, format_len, "format") }?;
-        let text = wire::render_report_json(report, format)?;
-        // SAFETY: both checked above.
-        unsafe { output(&text, out, out_len) }
-    })
+    // SAFETY: forwarded contract (see the function's documentation).
+    unsafe {
+        free_text_fn(
+            [
+                (report, report_len, "report"),
+                (format, format_len, "format"),
+            ],
+            out,
+            out_len,
+            |[report, format]| wire::render_report_json(report, format),
+        )
+    }
 }
 
 /// Opens an envelope (JSON) with explicit keys, outside any store, deciding nothing and auditing
@@ -1514,17 +1537,18 @@ pub unsafe extern "C" fn coffer_envelope_open_with_keys(
     out: *mut *mut c_char,
     out_len: *mut usize,
 ) -> coffer_status {
-    boundary(|| {
-        check_out(out, "out")?;
-        check_out(out_len, "out_len")?;
-        // SAFETY: the caller promises readable inputs.
-        let envelope = unsafe { input_str(envelope, envelope_len, "envelope") }?;
-        // SAFETY: as above.
-        let keys = unsafe { input_str(keys, keys_len, "keys") }?;
-        let text = wire::open_with_keys_json(envelope, keys)?;
-        // SAFETY: both checked above.
-        unsafe { output(&text, out, out_len) }
-    })
+    // SAFETY: forwarded contract (see the function's documentation).
+    unsafe {
+        free_text_fn(
+            [
+                (envelope, envelope_len, "envelope"),
+                (keys, keys_len, "keys"),
+            ],
+            out,
+            out_len,
+            |[envelope, keys]| wire::open_with_keys_json(envelope, keys),
+        )
+    }
 }
 
 /// Verifies an archive bundle (JSON) offline against the exporting store's public key

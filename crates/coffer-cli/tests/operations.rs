@@ -1,75 +1,11 @@
 //! End-to-end: an operator's day with the `coffer` binary, and what it does with bad input.
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::path::Path;
+use std::process::Command;
 
-const POLICY: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../examples/policies/accounting-firm.toml"
-);
-const RETENTION: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../examples/policies/retention.toml"
-);
+mod common;
 
-struct Env {
-    dir: PathBuf,
-}
-
-impl Env {
-    fn new(name: &str) -> Env {
-        let dir = std::env::temp_dir().join(format!("coffer-ops-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        Env { dir }
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.join(name)
-    }
-
-    fn command(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_coffer"));
-        c.current_dir(&self.dir)
-            .args(args)
-            .env("COFFER_STORE", self.path("store.db"))
-            .env("COFFER_MASTER_KEY_FILE", self.path("master.key"))
-            .env("COFFER_POLICY", POLICY)
-            .env("COFFER_RETENTION", RETENTION)
-            .env("COFFER_ACTOR", "ops-test")
-            .env_remove("COFFER_MASTER_KEY")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        c
-    }
-
-    fn run(&self, args: &[&str], stdin: &[u8]) -> Output {
-        let mut child = self.command(args).spawn().unwrap();
-        if let Err(e) = child.stdin.take().unwrap().write_all(stdin) {
-            assert_eq!(e.kind(), std::io::ErrorKind::BrokenPipe, "{e}");
-        }
-        child.wait_with_output().unwrap()
-    }
-
-    fn init(&self) {
-        let o = self.run(&["keygen", "--out", "master.key"], b"");
-        assert!(o.status.success(), "{}", text(&o));
-        let o = self.run(&["init"], b"");
-        assert!(o.status.success(), "{}", text(&o));
-    }
-}
-
-impl Drop for Env {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-fn text(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr)
-}
+use common::{Env, POLICY, RETENTION, text};
 
 fn lines(path: &Path) -> Vec<serde_json::Value> {
     std::fs::read_to_string(path)

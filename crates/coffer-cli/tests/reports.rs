@@ -1,72 +1,12 @@
 //! `coffer report …` end to end, and its HTML pages rendered in headless Chromium.
 #![allow(clippy::print_stderr)] // the browser check says plainly when it is skipped
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
-const POLICY: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../examples/policies/accounting-firm.toml"
-);
-const RETENTION: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../examples/policies/retention.toml"
-);
+mod common;
 
-struct Env {
-    dir: PathBuf,
-}
-
-impl Env {
-    fn new(name: &str) -> Env {
-        let dir = std::env::temp_dir().join(format!("coffer-rep-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        Env { dir }
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.join(name)
-    }
-
-    fn run(&self, args: &[&str], stdin: &[u8]) -> Output {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_coffer"))
-            .current_dir(&self.dir)
-            .args(args)
-            .env("COFFER_STORE", self.path("store.db"))
-            .env("COFFER_MASTER_KEY_FILE", self.path("master.key"))
-            .env("COFFER_POLICY", POLICY)
-            .env("COFFER_RETENTION", RETENTION)
-            .env("COFFER_ACTOR", "ops-test")
-            .env_remove("COFFER_MASTER_KEY")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        if let Err(e) = child.stdin.take().unwrap().write_all(stdin) {
-            assert_eq!(e.kind(), std::io::ErrorKind::BrokenPipe, "{e}");
-        }
-        child.wait_with_output().unwrap()
-    }
-
-    fn ok(&self, args: &[&str], stdin: &[u8]) -> String {
-        let o = self.run(args, stdin);
-        assert!(o.status.success(), "{args:?}: {}", text(&o));
-        String::from_utf8(o.stdout).unwrap()
-    }
-}
-
-impl Drop for Env {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-fn text(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr)
-}
+use common::{Env, text};
 
 const OFFICER: &[&str] = &[
     "--principal",
@@ -92,8 +32,7 @@ fn strs(v: &[String]) -> Vec<&str> {
 /// A store with 40 customers: the first ten revealed by an accountant through `erp-web`, all
 /// forty by an auditor.
 fn setup(e: &Env) -> Vec<String> {
-    e.ok(&["keygen", "--out", "master.key"], b"");
-    e.ok(&["init"], b"");
+    e.init();
     let csv = e.ok(&["generate", "--rows", "40"], b"");
     std::fs::write(e.path("customers.csv"), &csv).unwrap();
     e.ok(&["seal", "customers.csv", "--out", "sealed.jsonl"], b"");

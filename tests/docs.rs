@@ -177,7 +177,7 @@ fn the_readme_quick_start_commands_exist() {
 #[test]
 fn the_limits_table_states_each_limit() {
     let doc = read("docs/RELIABILITY.md");
-    let limits: [(&str, usize, &str); 17] = [
+    let limits: [(&str, usize, &str); 18] = [
         (
             "MAX_RECORD_BYTES",
             coffer::record::MAX_RECORD_BYTES,
@@ -231,6 +231,11 @@ fn the_limits_table_states_each_limit() {
             "bytes",
         ),
         ("MAX_BATCH", coffer::wire::MAX_BATCH, "items"),
+        (
+            "MAX_REPORT_BYTES",
+            coffer::report::MAX_REPORT_BYTES,
+            "bytes",
+        ),
     ];
     for (name, value, unit) in limits {
         let cell = format!("`{name}` | {value} {unit} |");

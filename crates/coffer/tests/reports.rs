@@ -769,3 +769,51 @@ fn report_requests_through_the_wire() {
         ErrorKind::Malformed
     );
 }
+
+#[test]
+fn declared_custom_fields_are_scoped_like_the_others() {
+    let dir = std::env::temp_dir().join(format!("coffer-reports-custom-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let schema = Schema::from_toml(&format!(
+        "{}\n[fields.\"custom.vip_level\"]\nclass = \"sensitive\"\nprotection = \"encrypted\"\nmask = \"withhold\"\ncategory = \"profile\"\nmax_length = 10\n",
+        coffer::record::DEFAULT_SCHEMA_TOML
+    ))
+    .unwrap();
+    let c = Coffer::open_with(
+        dir.join("coffer.db"),
+        &MasterKey::generate().unwrap(),
+        OpenOptions {
+            policy: Some(Policy::from_toml(POLICY, &schema).unwrap()),
+            schema,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let mut r = record("c-1", "s-1");
+    r.custom.insert("vip_level".into(), "gold".into());
+    let env = c.seal(r, "importer").unwrap();
+    let mut auditor = who("auditor-1", "auditor", "statutory_audit");
+    auditor.context.ticket = Some("AUD-1".into());
+    c.reveal(&env, &auditor).unwrap();
+    for fields in [
+        vec![],
+        vec!["custom.vip_level".to_owned()],
+        vec!["custom.*".to_owned()],
+    ] {
+        let q = IncidentQuery {
+            fields: fields.clone(),
+            ..Default::default()
+        };
+        let r = c.affected(&q, &officer(), &none()).unwrap();
+        assert_eq!(ids(&r), [("s-1", 1)], "{fields:?}");
+    }
+    let q = IncidentQuery {
+        fields: vec!["custom.vip_level".into()],
+        ..Default::default()
+    };
+    let r = c.affected(&q, &officer(), &none()).unwrap();
+    assert_eq!(r.subjects[0].fields["custom.vip_level"], 1);
+    drop(c);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -289,10 +289,13 @@ impl Coffer {
         let missing: Vec<&str> = patterns
             .iter()
             .filter(|p| {
+                // A declared custom field without a slot of its own is decided as `custom.*`.
                 policy
                     .slot_of
                     .get(p.as_str())
-                    .and_then(|&s| decision.slot(s))
+                    .copied()
+                    .or_else(|| p.starts_with("custom.").then_some(policy.custom_slot))
+                    .and_then(|s| decision.slot(s))
                     .is_none_or(|fd| fd.effect == FieldEffect::Deny)
             })
             .map(String::as_str)

@@ -402,6 +402,61 @@ fn walk(out: &mut dyn Write, db: &std::path::Path, customers: u64) -> Result<Exi
     heading(
         out,
         7,
+        "Reports: what a customer may ask, and whose data an incident touched",
+    )?;
+    let mut officer = access("privacy_officer", "data_protection");
+    officer.context.ticket = Some("DSAR-2057-7".into());
+    let none = coffer::report::ReportOptions::default();
+    let subject_report = coffer.subject_report(TENANT, &subject, &[], &officer, &none)?;
+    writeln!(
+        out,
+        "  Subject {subject}: {} field path(s) on record, {} of {} key(s) destroyed, {} access(es) \
+         on file, every one with who, when, why and what was shown.",
+        subject_report.fields.len(),
+        subject_report
+            .keys
+            .iter()
+            .filter(|k| k.destroyed.is_some())
+            .count(),
+        subject_report.keys.len(),
+        subject_report.accesses.len()
+    )?;
+    let incident = coffer.affected(
+        &coffer::report::IncidentQuery {
+            principal: Some("accountant-1".into()),
+            fields: vec!["class:sensitive".into()],
+            ..Default::default()
+        },
+        &officer,
+        &none,
+    )?;
+    writeln!(
+        out,
+        "  Had accountant-1's account been stolen: {} customer(s) whose ID or account numbers it \
+         saw in clear ({} reveal(s)), from the verified audit trail.",
+        incident.subjects.len(),
+        incident.reveals
+    )?;
+    let check = coffer.compliance_check(&Default::default(), &officer, &none)?;
+    writeln!(
+        out,
+        "  The compliance check lists {} finding(s): {}.",
+        check.findings.len(),
+        check
+            .findings
+            .iter()
+            .map(|f| f.code.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    )?;
+    writeln!(
+        out,
+        "  (`coffer report subject|incident|access-review|check --html FILE` draws them as pages.)"
+    )?;
+
+    heading(
+        out,
+        8,
         "The audit trail proves what happened, and notices tampering",
     )?;
     let report = coffer.audit_verify(None)?;

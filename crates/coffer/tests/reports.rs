@@ -544,6 +544,44 @@ fn a_tampered_trail_is_never_scoped_silently() {
 }
 
 #[test]
+fn a_row_that_is_no_entry_is_counted_not_fatal() {
+    let s = store("garbage");
+    let conn = rusqlite::Connection::open(s.dir.join("coffer.db")).unwrap();
+    let n = conn
+        .execute(
+            "UPDATE audit SET entry = 'not an entry' WHERE seq = (SELECT min(seq) FROM audit WHERE entry LIKE '%\"clerk-1\"%')",
+            [],
+        )
+        .unwrap();
+    assert_eq!(n, 1);
+    drop(conn);
+    let err =
+        s.c.affected(&IncidentQuery::default(), &officer(), &none())
+            .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Integrity);
+    let accept = ReportOptions {
+        accept_broken_trail: true,
+        checkpoint: None,
+    };
+    let r =
+        s.c.affected(&IncidentQuery::default(), &officer(), &accept)
+            .unwrap();
+    // The chain check flags the row; the scope never reads it as a reveal (it is not one).
+    assert!(!r.trail.intact);
+    assert!(r.trail.problem_seq.is_some());
+    // The clerk's reveal is the unreadable row: s-2 was seen by marketing only.
+    assert_eq!(ids(&r), [("s-1", 2), ("s-2", 1), ("s-3", 1)]);
+    let check =
+        s.c.compliance_check(&CheckOptions::default(), &officer(), &none())
+            .unwrap();
+    let codes: Vec<&str> = check.findings.iter().map(|f| f.code.as_str()).collect();
+    assert_eq!(
+        &codes[..2],
+        ["audit.chain_broken", "audit.unreadable_entries"]
+    );
+}
+
+#[test]
 fn the_access_review_counts_each_grant_used() {
     let s = store("review");
     let r =

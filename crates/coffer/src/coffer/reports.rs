@@ -102,8 +102,10 @@ impl<'de: 'a, 'a> Deserialize<'de> for BorrowedText<'a> {
     }
 }
 
-fn parse_entry(row: &AuditRow) -> Result<EntryView<'_>> {
-    serde_json::from_str(&row.entry).map_err(|_| crate::crypto::integrity("audit entry"))
+/// The entry's fields, or `None` for a row that is not an entry (only a forged row can be: the
+/// chain check flags it, and the report counts it as unreadable).
+fn parse_entry(row: &AuditRow) -> Option<EntryView<'_>> {
+    serde_json::from_str(&row.entry).ok()
 }
 
 /// An instant from RFC 3339, or an ISO date meaning its midnight UTC.
@@ -188,9 +190,15 @@ fn pattern_of(coffer: &Coffer, path: &str) -> Option<String> {
     }
 }
 
-fn check_trail(report: &AuditReport, options: &ReportOptions, what: &str) -> Result<TrailCheck> {
-    let trail = TrailCheck::from(report);
-    if !trail.intact && !options.accept_broken_trail {
+fn check_trail(
+    report: &AuditReport,
+    unreadable: u64,
+    options: &ReportOptions,
+    what: &str,
+) -> Result<TrailCheck> {
+    let mut trail = TrailCheck::from(report);
+    trail.unreadable = unreadable;
+    if (!trail.intact || unreadable > 0) && !options.accept_broken_trail {
         return Err(Error::Integrity {
             what: format!(
                 "audit trail: {}; no {what} was made from it, because an answer built on a broken trail could silently miss accesses (ask again accepting the broken trail to see what the rest says)",
@@ -379,11 +387,15 @@ impl Coffer {
         let mut changes = Vec::new();
         let mut records: Vec<String> = Vec::new();
         let mut sealed: HashMap<String, BTreeMap<String, String>> = HashMap::new();
+        let mut unreadable = 0u64;
         let trail = self.scan_trail(options, |row| {
             if !row.entry.contains(&needle) {
                 return Ok(());
             }
-            let e = parse_entry(row)?;
+            let Some(e) = parse_entry(row) else {
+                unreadable += 1;
+                return Ok(());
+            };
             if e.tenant.as_deref() != Some(tenant) || e.subject.as_deref() != Some(subject) {
                 return Ok(());
             }
@@ -427,7 +439,7 @@ impl Coffer {
             });
             Ok(())
         })?;
-        let trail = check_trail(&trail, options, "subject report")?;
+        let trail = check_trail(&trail, unreadable, options, "subject report")?;
 
         let mut keys = Vec::new();
         let mut restrictions = Vec::new();
@@ -637,11 +649,15 @@ impl Coffer {
         let mut path_pattern: HashMap<String, Option<String>> = HashMap::new();
         // Nothing can match an empty window or one in the future; the trail is still verified.
         let empty = from == Some(until) || from.is_some_and(|f| f > now);
+        let mut unreadable = 0u64;
         let trail = self.scan_trail(options, |row| {
             if empty || !row.entry.contains("\"kind\":\"reveal\"") {
                 return Ok(());
             }
-            let e = parse_entry(row)?;
+            let Some(e) = parse_entry(row) else {
+                unreadable += 1;
+                return Ok(());
+            };
             if e.kind != "reveal" || e.tenant.as_deref() != Some(tenant.as_str()) {
                 return Ok(());
             }
@@ -656,7 +672,8 @@ impl Coffer {
                 return Ok(());
             }
             let Ok(at) = OffsetDateTime::parse(&e.time, &Rfc3339) else {
-                return Err(crate::crypto::integrity("audit entry time"));
+                unreadable += 1;
+                return Ok(());
             };
             if at >= until || from.is_some_and(|f| at < f) {
                 return Ok(());
@@ -709,7 +726,7 @@ impl Coffer {
             *principals.entry(e.actor.to_string()).or_default() += 1;
             Ok(())
         })?;
-        let trail = check_trail(&trail, options, "incident scope")?;
+        let trail = check_trail(&trail, unreadable, options, "incident scope")?;
         let mut subjects: Vec<AffectedSubject> = subjects.into_values().collect();
         subjects.sort_by(|a, b| (&a.tenant, &a.subject).cmp(&(&b.tenant, &b.subject)));
 
@@ -777,16 +794,21 @@ impl Coffer {
         // Usage: reveal entries since the date, by (role, purpose, rule, pattern).
         let mut used: HashMap<(String, String, String, String), (u64, String)> = HashMap::new();
         let mut path_pattern: HashMap<String, Option<String>> = HashMap::new();
+        let mut unreadable = 0u64;
         let trail = self.scan_trail(options, |row| {
             if !row.entry.contains("\"kind\":\"reveal\"") {
                 return Ok(());
             }
-            let e = parse_entry(row)?;
+            let Some(e) = parse_entry(row) else {
+                unreadable += 1;
+                return Ok(());
+            };
             if e.kind != "reveal" || e.tenant.as_deref() != Some(tenant.as_str()) {
                 return Ok(());
             }
             let Ok(at) = OffsetDateTime::parse(&e.time, &Rfc3339) else {
-                return Err(crate::crypto::integrity("audit entry time"));
+                unreadable += 1;
+                return Ok(());
             };
             if at < since {
                 return Ok(());
@@ -819,7 +841,7 @@ impl Coffer {
             }
             Ok(())
         })?;
-        let trail = check_trail(&trail, options, "access review")?;
+        let trail = check_trail(&trail, unreadable, options, "access review")?;
         let mut unused = 0;
         for r in &mut roles {
             for g in &mut r.grants {
@@ -883,16 +905,27 @@ impl Coffer {
 
         // The trail: whole, and checkpointed often enough.
         let mut last_checkpoint: Option<String> = None;
+        let mut unreadable = 0u64;
         let report = self.scan_trail(options, |row| {
-            if row.entry.contains("\"kind\":\"audit.checkpoint\"") {
-                let e = parse_entry(row)?;
-                if e.kind == "audit.checkpoint" {
+            match parse_entry(row) {
+                None => unreadable += 1,
+                Some(e) if e.kind == "audit.checkpoint" => {
                     last_checkpoint = Some(e.time.to_string());
                 }
+                Some(_) => {}
             }
             Ok(())
         })?;
-        let trail = TrailCheck::from(&report);
+        let mut trail = TrailCheck::from(&report);
+        trail.unreadable = unreadable;
+        if unreadable > 0 {
+            findings.push(Finding::new(
+                "audit.unreadable_entries",
+                Severity::Critical,
+                format!("{unreadable} audit row(s) are not entries Coffer wrote"),
+                vec!["audit trail".into()],
+            ));
+        }
         if !trail.intact {
             findings.push(Finding::new(
                 "audit.chain_broken",

@@ -44,6 +44,14 @@ pub struct TrailCheck {
     pub problem: Option<Tampering>,
     /// Whether a signed checkpoint was checked too.
     pub checkpoint_checked: bool,
+    /// Rows that are not entries Coffer wrote (only a forged row can be one), left out of the
+    /// answer.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub unreadable: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl From<&AuditReport> for TrailCheck {
@@ -55,6 +63,7 @@ impl From<&AuditReport> for TrailCheck {
             problem_seq: r.first_problem.map(|(s, _)| s),
             problem: r.first_problem.map(|(_, t)| t),
             checkpoint_checked: r.checkpoint_checked,
+            unreadable: 0,
         }
     }
 }
@@ -62,6 +71,15 @@ impl From<&AuditReport> for TrailCheck {
 impl TrailCheck {
     /// One line for people: "intact (1,204 entries)" or "BROKEN at entry 42 (changed)".
     pub fn summary(&self) -> String {
+        let base = self.chain_summary();
+        if self.unreadable > 0 {
+            format!("{base}; {} row(s) unreadable", self.unreadable)
+        } else {
+            base
+        }
+    }
+
+    fn chain_summary(&self) -> String {
         match (self.intact, self.problem_seq, self.problem) {
             (true, ..) => format!(
                 "intact ({} entries{})",

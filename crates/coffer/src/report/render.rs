@@ -786,6 +786,7 @@ mod tests {
                 problem_seq: None,
                 problem: None,
                 checkpoint_checked: false,
+                unreadable: 0,
             },
             reveals: 1,
             subjects: vec![AffectedSubject {

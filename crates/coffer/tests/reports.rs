@@ -725,7 +725,7 @@ fn the_compliance_check_finds_what_has_slipped() {
         "{:?}",
         overdue.objects
     );
-    s.c.sweep("archivist").unwrap();
+    let list = s.c.sweep("archivist").unwrap().proposed_list.unwrap();
     s.clock.set(datetime!(2057-08-01 09:00 UTC));
     let check =
         s.c.compliance_check(&CheckOptions::default(), &officer(), &none())
@@ -736,6 +736,21 @@ fn the_compliance_check_finds_what_has_slipped() {
         "{c:?}"
     );
     assert!(!c.contains(&"retention.overdue".to_owned()), "{c:?}");
+    // Approved by both, never executed: awaiting execution now.
+    s.c.approve(list, "wang", "archive_head").unwrap();
+    s.c.approve(list, "li", "accounting_head").unwrap();
+    let c = codes(
+        &s.c.compliance_check(&CheckOptions::default(), &officer(), &none())
+            .unwrap(),
+    );
+    assert!(
+        c.contains(&"retention.list_awaiting_execution".to_owned()),
+        "{c:?}"
+    );
+    assert!(
+        !c.contains(&"retention.list_awaiting_approval".to_owned()),
+        "{c:?}"
+    );
     // Thresholds are the caller's.
     let lax = CheckOptions {
         max_key_age_days: 100_000,

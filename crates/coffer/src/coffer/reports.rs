@@ -1004,32 +1004,41 @@ impl Coffer {
                         overdue,
                     ));
                 }
-                let mut waiting = Vec::new();
+                // Lists proposed (or approved and not executed) too long ago: data is kept past
+                // its date while they wait.
+                let (mut unapproved, mut unexecuted) = (Vec::new(), Vec::new());
                 self.store.retention_read(&mut |tx| {
-                    for (id, created, _, approvals) in tx.lists_in("proposed")? {
-                        let old = OffsetDateTime::parse(&created, &Rfc3339)
-                            .is_ok_and(|c| c < days_ago(check.max_list_age_days));
-                        if old {
-                            let n = serde_json::from_str::<Vec<serde_json::Value>>(&approvals)
-                                .map_or(0, |v| v.len());
-                            waiting.push(format!(
-                                "list {id} (proposed {created}, {n} of {} approvals)",
-                                retention.approvals_required()
-                            ));
+                    for (state, out) in [("proposed", &mut unapproved), ("approved", &mut unexecuted)] {
+                        for (id, created, _, approvals) in tx.lists_in(state)? {
+                            let old = OffsetDateTime::parse(&created, &Rfc3339)
+                                .is_ok_and(|c| c < days_ago(check.max_list_age_days));
+                            if old {
+                                let n = serde_json::from_str::<Vec<serde_json::Value>>(&approvals)
+                                    .map_or(0, |v| v.len());
+                                out.push(format!(
+                                    "list {id} (proposed {created}, {n} of {} approvals)",
+                                    retention.approvals_required()
+                                ));
+                            }
                         }
                     }
                     Ok(())
                 })?;
-                if !waiting.is_empty() {
-                    findings.push(Finding::new(
-                        "retention.list_awaiting_approval",
-                        Severity::High,
-                        format!(
-                            "destruction lists awaiting approval for more than {} days: data is kept past its date",
-                            check.max_list_age_days
-                        ),
-                        waiting,
-                    ));
+                for (code, objects, what) in [
+                    ("retention.list_awaiting_approval", unapproved, "approval"),
+                    ("retention.list_awaiting_execution", unexecuted, "execution"),
+                ] {
+                    if !objects.is_empty() {
+                        findings.push(Finding::new(
+                            code,
+                            Severity::High,
+                            format!(
+                                "destruction lists awaiting {what} for more than {} days: data is kept past its date",
+                                check.max_list_age_days
+                            ),
+                            objects,
+                        ));
+                    }
                 }
             }
         }

@@ -349,6 +349,12 @@ fn reports_are_for_those_the_policy_lets_run_them() {
     assert_eq!(err.kind(), ErrorKind::AccessDenied);
     // Refusals write nothing.
     assert_eq!(s.c.audit_len().unwrap(), before);
+    // An empty subject is an argument error, named.
+    let err =
+        s.c.subject_report("acme", "", &[], &officer(), &none())
+            .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidArgument);
+    assert!(err.to_string().contains("`subject`"), "{err}");
     // Envelopes of another subject are refused.
     let err =
         s.c.subject_report("acme", "s-1", &s.envs[1..2], &officer(), &none())

@@ -351,14 +351,10 @@ impl Coffer {
         access: &Access,
         options: &ReportOptions,
     ) -> Result<SubjectReport> {
-        for (what, v) in [("tenant", tenant), ("subject", subject)] {
-            if v.is_empty() {
+        for (name, value) in [("tenant", tenant), ("subject", subject)] {
+            if value.is_empty() {
                 return Err(Error::InvalidArgument {
-                    name: if what == "tenant" {
-                        "tenant"
-                    } else {
-                        "subject"
-                    },
+                    name,
                     reason: "must not be empty".into(),
                 });
             }

@@ -873,6 +873,16 @@ fn declared_custom_fields_are_scoped_like_the_others() {
     };
     let r = c.affected(&q, &officer(), &none()).unwrap();
     assert_eq!(r.subjects[0].fields["custom.vip_level"], 1);
+    // This store was opened without retention rules: the check says so first among the highs.
+    let check = c
+        .compliance_check(&CheckOptions::default(), &officer(), &none())
+        .unwrap();
+    let f = check
+        .findings
+        .iter()
+        .find(|f| f.code == "retention.not_configured")
+        .unwrap();
+    assert_eq!((f.severity, f.total), (Severity::High, 1));
     drop(c);
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -956,7 +956,7 @@ impl Coffer {
                 "retention.not_configured",
                 Severity::High,
                 "no retention rules are loaded: nothing is ever destroyed, and erasure requests cannot be weighed against duties to keep",
-                Vec::new(),
+                vec!["retention rules".into()],
             )),
             Ok(retention) => {
                 let uncovered: Vec<String> = policy

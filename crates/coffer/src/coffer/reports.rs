@@ -108,45 +108,6 @@ fn parse_entry(row: &AuditRow) -> Option<EntryView<'_>> {
     serde_json::from_str(&row.entry).ok()
 }
 
-/// `row` as a reveal entry of `tenant`, found by its kind's exact text before it is parsed;
-/// `None` for any other row. A row that is not an entry at all is counted in `unreadable`.
-fn tenant_reveal<'r>(
-    row: &'r AuditRow,
-    tenant: &str,
-    unreadable: &mut u64,
-) -> Option<EntryView<'r>> {
-    if !row.entry.contains("\"kind\":\"reveal\"") {
-        return None;
-    }
-    let Some(e) = parse_entry(row) else {
-        *unreadable += 1;
-        return None;
-    };
-    (e.kind == "reveal" && e.tenant.as_deref() == Some(tenant)).then_some(e)
-}
-
-/// When an entry was written; `None`, counted in `unreadable`, if its time does not parse.
-fn entry_time(e: &EntryView<'_>, unreadable: &mut u64) -> Option<OffsetDateTime> {
-    let t = OffsetDateTime::parse(&e.time, &Rfc3339).ok();
-    if t.is_none() {
-        *unreadable += 1;
-    }
-    t
-}
-
-/// The pattern of each concrete path, looked up once: paths repeat across millions of entries.
-#[derive(Default)]
-struct PathPatterns(HashMap<String, Option<String>>);
-
-impl PathPatterns {
-    fn get(&mut self, coffer: &Coffer, path: &str) -> Option<&str> {
-        if !self.0.contains_key(path) {
-            self.0.insert(path.to_owned(), pattern_of(coffer, path));
-        }
-        self.0.get(path).and_then(|p| p.as_deref())
-    }
-}
-
 /// An instant from RFC 3339, or an ISO date meaning its midnight UTC.
 pub(crate) fn parse_instant(name: &'static str, text: &str) -> Result<OffsetDateTime> {
     if let Ok(t) = OffsetDateTime::parse(text, &Rfc3339) {
@@ -680,17 +641,22 @@ impl Coffer {
         let mut by_day: BTreeMap<String, u64> = BTreeMap::new();
         let mut principals: BTreeMap<String, u64> = BTreeMap::new();
         let mut reveals = 0u64;
-        let mut path_patterns = PathPatterns::default();
+        // Concrete paths repeat across millions of entries: their pattern is looked up once.
+        let mut path_pattern: HashMap<String, Option<String>> = HashMap::new();
         // Nothing can match an empty window or one in the future; the trail is still verified.
         let empty = from == Some(until) || from.is_some_and(|f| f > now);
         let mut unreadable = 0u64;
         let trail = self.scan_trail(options, |row| {
-            if empty {
+            if empty || !row.entry.contains("\"kind\":\"reveal\"") {
                 return Ok(());
             }
-            let Some(e) = tenant_reveal(row, &tenant, &mut unreadable) else {
+            let Some(e) = parse_entry(row) else {
+                unreadable += 1;
                 return Ok(());
             };
+            if e.kind != "reveal" || e.tenant.as_deref() != Some(tenant.as_str()) {
+                return Ok(());
+            }
             if query.principal.as_deref().is_some_and(|p| p != e.actor) {
                 return Ok(());
             }
@@ -701,7 +667,8 @@ impl Coffer {
             {
                 return Ok(());
             }
-            let Some(at) = entry_time(&e, &mut unreadable) else {
+            let Ok(at) = OffsetDateTime::parse(&e.time, &Rfc3339) else {
+                unreadable += 1;
                 return Ok(());
             };
             if at >= until || from.is_some_and(|f| at < f) {
@@ -712,11 +679,16 @@ impl Coffer {
                 if effect != "reveal" {
                     continue;
                 }
-                if let Some(p) = path_patterns
-                    .get(self, path)
-                    .filter(|p| patterns.contains(*p))
-                {
-                    hit.push((path.as_ref(), p.to_owned()));
+                let pattern = match path_pattern.get(path.as_ref()) {
+                    Some(p) => p.clone(),
+                    None => {
+                        let p = pattern_of(self, path).filter(|p| patterns.contains(p));
+                        path_pattern.insert(path.to_string(), p.clone());
+                        p
+                    }
+                };
+                if let Some(p) = pattern {
+                    hit.push((path.as_ref(), p));
                 }
             }
             if hit.is_empty() {
@@ -817,13 +789,21 @@ impl Coffer {
         let mut roles = review_grants(self, &policy);
         // Usage: reveal entries since the date, by (role, purpose, rule, pattern).
         let mut used: HashMap<(String, String, String, String), (u64, String)> = HashMap::new();
-        let mut path_patterns = PathPatterns::default();
+        let mut path_pattern: HashMap<String, Option<String>> = HashMap::new();
         let mut unreadable = 0u64;
         let trail = self.scan_trail(options, |row| {
-            let Some(e) = tenant_reveal(row, &tenant, &mut unreadable) else {
+            if !row.entry.contains("\"kind\":\"reveal\"") {
+                return Ok(());
+            }
+            let Some(e) = parse_entry(row) else {
+                unreadable += 1;
                 return Ok(());
             };
-            let Some(at) = entry_time(&e, &mut unreadable) else {
+            if e.kind != "reveal" || e.tenant.as_deref() != Some(tenant.as_str()) {
+                return Ok(());
+            }
+            let Ok(at) = OffsetDateTime::parse(&e.time, &Rfc3339) else {
+                unreadable += 1;
                 return Ok(());
             };
             if at < since {
@@ -835,9 +815,11 @@ impl Coffer {
                 if effect.starts_with("deny") {
                     continue;
                 }
-                let Some(pattern) = path_patterns.get(self, path) else {
-                    continue;
-                };
+                let pattern = path_pattern
+                    .entry(path.to_string())
+                    .or_insert_with(|| pattern_of(self, path))
+                    .clone();
+                let Some(pattern) = pattern else { continue };
                 for role in entry_roles.split(',').filter(|r| !r.is_empty()) {
                     for rule in &e.rules {
                         let u = used
@@ -845,7 +827,7 @@ impl Coffer {
                                 role.to_owned(),
                                 purpose.to_owned(),
                                 rule.to_string(),
-                                pattern.to_owned(),
+                                pattern.clone(),
                             ))
                             .or_insert((0, String::new()));
                         u.0 += 1;

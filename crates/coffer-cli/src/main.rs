@@ -414,12 +414,16 @@ enum HoldCommand {
         #[arg(long)]
         open_matter: bool,
     },
-    /// Release a hold.
+    /// Release a hold (keys it covered become due for their rules again).
+    ///
+    /// Example: coffer hold list --tenant acme --json && coffer hold release 4
     Release {
         /// The hold's id.
         id: i64,
     },
-    /// List holds.
+    /// List holds, with what each covers and until when.
+    ///
+    /// Example: coffer hold list --tenant acme
     List {
         /// Only this tenant's.
         #[arg(long)]
@@ -438,12 +442,16 @@ enum AuditCommand {
         checkpoint: Option<PathBuf>,
     },
     /// Export the audit trail as JSON Lines (entries carry no plaintext).
+    ///
+    /// Example: coffer audit export --out audit-2026.jsonl
     Export {
         /// Write here instead of standard output.
         #[arg(long, short)]
         out: Option<PathBuf>,
     },
     /// Write a checkpoint of the chain's head, to keep outside the store.
+    ///
+    /// Example: coffer audit checkpoint --out /mnt/offsite/checkpoint-2026-11-27.json
     Checkpoint {
         /// Write here instead of standard output.
         #[arg(long, short)]
@@ -492,6 +500,8 @@ enum ArchiveCommand {
     },
     /// Verify a bundle offline against the exporting store's public key; with the archive key,
     /// also every key and envelope. Exit code 1 if it does not verify.
+    ///
+    /// Example: coffer archive verify 2026.bundle.json --public-key "$(cat store.pub)" --archive-key-file archive.key
     Verify {
         /// The bundle.
         file: PathBuf,
@@ -504,6 +514,8 @@ enum ArchiveCommand {
         archive_key_file: Option<PathBuf>,
     },
     /// Restore a bundle into this store; writes the envelopes, MAC'd and indexed for it.
+    ///
+    /// Example: coffer archive restore 2026.bundle.json --public-key "$(cat store.pub)" --archive-key-file archive.key --out restored.jsonl
     Restore {
         /// The bundle.
         file: PathBuf,
@@ -522,6 +534,8 @@ enum ArchiveCommand {
 #[derive(Subcommand)]
 enum SchemaCommand {
     /// Print the built-in schema (TOML), a starting point for your own.
+    ///
+    /// Example: coffer schema show > my-schema.toml
     Show,
     /// Load a schema file and report every problem with its line and column.
     ///

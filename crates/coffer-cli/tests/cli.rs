@@ -134,3 +134,63 @@ fn schema_check_lists_every_problem() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// The subcommands `coffer PATH --help` lists (without clap's own `help`).
+fn subcommands(path: &[&str]) -> Vec<String> {
+    let mut args = path.to_vec();
+    args.push("--help");
+    let o = coffer(&args, "");
+    assert!(o.status.success(), "{path:?}: {}", text(&o));
+    let help = String::from_utf8(o.stdout).unwrap();
+    help.lines()
+        .skip_while(|l| *l != "Commands:")
+        .skip(1)
+        .take_while(|l| !l.trim().is_empty())
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|name| *name != "help")
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn every_command_has_help_with_an_example() {
+    let mut leaves = Vec::new();
+    let mut todo: Vec<Vec<String>> = subcommands(&[]).into_iter().map(|c| vec![c]).collect();
+    assert!(todo.len() > 20, "{todo:?}");
+    while let Some(path) = todo.pop() {
+        let path_ref: Vec<&str> = path.iter().map(String::as_str).collect();
+        let children = subcommands(&path_ref);
+        if children.is_empty() {
+            leaves.push(path);
+        } else {
+            todo.extend(children.into_iter().map(|c| {
+                let mut p = path.clone();
+                p.push(c);
+                p
+            }));
+        }
+    }
+    for path in &leaves {
+        let mut args: Vec<&str> = path.iter().map(String::as_str).collect();
+        args.push("--help");
+        let o = coffer(&args, "");
+        let help = String::from_utf8(o.stdout).unwrap();
+        assert!(
+            help.lines()
+                .any(|l| l.contains("Example: ")
+                    && l.contains(&format!("coffer {}", path.join(" ")))),
+            "`coffer {}` has no example in its help",
+            path.join(" ")
+        );
+        assert!(help.contains("--json"), "`coffer {}`", path.join(" "));
+    }
+    // The top-level help documents the exit codes.
+    let o = coffer(&["--help"], "");
+    let help = String::from_utf8(o.stdout).unwrap();
+    assert!(help.contains("Exit codes:"), "{help}");
+    for code in ["0", "1", "2", "3", "4", "130"] {
+        let line = format!("\n  {code:<5}");
+        assert!(help.contains(&line), "exit code {code} in {help}");
+    }
+    assert!(leaves.len() >= 30, "{leaves:?}");
+}

@@ -149,6 +149,17 @@ fn bench(c: &mut Criterion) {
             )
         })
     });
+    // Every reveal since the start, every grant of the example policy.
+    let since = datetime!(2026-01-01 0:00 UTC);
+    g.bench_function("access_review_1m_entries", |b| {
+        b.iter(|| {
+            black_box(
+                coffer
+                    .access_review(since, &officer, &ReportOptions::default())
+                    .unwrap(),
+            )
+        })
+    });
     g.bench_function("baseline_audit_verify_1m_entries", |b| {
         b.iter(|| black_box(coffer.audit_verify(None).unwrap()))
     });

@@ -108,6 +108,58 @@ fn parse_entry(row: &AuditRow) -> Option<EntryView<'_>> {
     serde_json::from_str(&row.entry).ok()
 }
 
+/// `row` as a reveal entry of `tenant`, found by its kind's exact text before it is parsed;
+/// `None` for any other row. A row that is not an entry at all is counted in `unreadable`.
+fn tenant_reveal<'r>(
+    row: &'r AuditRow,
+    tenant: &str,
+    unreadable: &mut u64,
+) -> Option<EntryView<'r>> {
+    if !row.entry.contains("\"kind\":\"reveal\"") {
+        return None;
+    }
+    let Some(e) = parse_entry(row) else {
+        *unreadable += 1;
+        return None;
+    };
+    (e.kind == "reveal" && e.tenant.as_deref() == Some(tenant)).then_some(e)
+}
+
+/// When an entry was written; `None`, counted in `unreadable`, if its time does not parse.
+fn entry_time(e: &EntryView<'_>, unreadable: &mut u64) -> Option<OffsetDateTime> {
+    let t = OffsetDateTime::parse(&e.time, &Rfc3339).ok();
+    if t.is_none() {
+        *unreadable += 1;
+    }
+    t
+}
+
+/// The pattern of each concrete path, kept only if it is one of `keep` (every pattern when
+/// `keep` is `None`). Paths repeat across millions of entries, so each is looked up, and
+/// filtered, once; after that it costs one hash lookup.
+struct PathPatterns<'k> {
+    keep: Option<&'k BTreeSet<String>>,
+    cache: HashMap<String, Option<String>>,
+}
+
+impl<'k> PathPatterns<'k> {
+    fn new(keep: Option<&'k BTreeSet<String>>) -> Self {
+        PathPatterns {
+            keep,
+            cache: HashMap::new(),
+        }
+    }
+
+    fn get(&mut self, coffer: &Coffer, path: &str) -> Option<String> {
+        if let Some(p) = self.cache.get(path) {
+            return p.clone();
+        }
+        let p = pattern_of(coffer, path).filter(|p| self.keep.is_none_or(|k| k.contains(p)));
+        self.cache.insert(path.to_owned(), p.clone());
+        p
+    }
+}
+
 /// An instant from RFC 3339, or an ISO date meaning its midnight UTC.
 pub(crate) fn parse_instant(name: &'static str, text: &str) -> Result<OffsetDateTime> {
     if let Ok(t) = OffsetDateTime::parse(text, &Rfc3339) {
@@ -641,22 +693,17 @@ impl Coffer {
         let mut by_day: BTreeMap<String, u64> = BTreeMap::new();
         let mut principals: BTreeMap<String, u64> = BTreeMap::new();
         let mut reveals = 0u64;
-        // Concrete paths repeat across millions of entries: their pattern is looked up once.
-        let mut path_pattern: HashMap<String, Option<String>> = HashMap::new();
+        let mut path_patterns = PathPatterns::new(Some(&patterns));
         // Nothing can match an empty window or one in the future; the trail is still verified.
         let empty = from == Some(until) || from.is_some_and(|f| f > now);
         let mut unreadable = 0u64;
         let trail = self.scan_trail(options, |row| {
-            if empty || !row.entry.contains("\"kind\":\"reveal\"") {
+            if empty {
                 return Ok(());
             }
-            let Some(e) = parse_entry(row) else {
-                unreadable += 1;
+            let Some(e) = tenant_reveal(row, &tenant, &mut unreadable) else {
                 return Ok(());
             };
-            if e.kind != "reveal" || e.tenant.as_deref() != Some(tenant.as_str()) {
-                return Ok(());
-            }
             if query.principal.as_deref().is_some_and(|p| p != e.actor) {
                 return Ok(());
             }
@@ -667,8 +714,7 @@ impl Coffer {
             {
                 return Ok(());
             }
-            let Ok(at) = OffsetDateTime::parse(&e.time, &Rfc3339) else {
-                unreadable += 1;
+            let Some(at) = entry_time(&e, &mut unreadable) else {
                 return Ok(());
             };
             if at >= until || from.is_some_and(|f| at < f) {
@@ -679,15 +725,7 @@ impl Coffer {
                 if effect != "reveal" {
                     continue;
                 }
-                let pattern = match path_pattern.get(path.as_ref()) {
-                    Some(p) => p.clone(),
-                    None => {
-                        let p = pattern_of(self, path).filter(|p| patterns.contains(p));
-                        path_pattern.insert(path.to_string(), p.clone());
-                        p
-                    }
-                };
-                if let Some(p) = pattern {
+                if let Some(p) = path_patterns.get(self, path) {
                     hit.push((path.as_ref(), p));
                 }
             }
@@ -789,21 +827,13 @@ impl Coffer {
         let mut roles = review_grants(self, &policy);
         // Usage: reveal entries since the date, by (role, purpose, rule, pattern).
         let mut used: HashMap<(String, String, String, String), (u64, String)> = HashMap::new();
-        let mut path_pattern: HashMap<String, Option<String>> = HashMap::new();
+        let mut path_patterns = PathPatterns::new(None);
         let mut unreadable = 0u64;
         let trail = self.scan_trail(options, |row| {
-            if !row.entry.contains("\"kind\":\"reveal\"") {
-                return Ok(());
-            }
-            let Some(e) = parse_entry(row) else {
-                unreadable += 1;
+            let Some(e) = tenant_reveal(row, &tenant, &mut unreadable) else {
                 return Ok(());
             };
-            if e.kind != "reveal" || e.tenant.as_deref() != Some(tenant.as_str()) {
-                return Ok(());
-            }
-            let Ok(at) = OffsetDateTime::parse(&e.time, &Rfc3339) else {
-                unreadable += 1;
+            let Some(at) = entry_time(&e, &mut unreadable) else {
                 return Ok(());
             };
             if at < since {
@@ -815,11 +845,9 @@ impl Coffer {
                 if effect.starts_with("deny") {
                     continue;
                 }
-                let pattern = path_pattern
-                    .entry(path.to_string())
-                    .or_insert_with(|| pattern_of(self, path))
-                    .clone();
-                let Some(pattern) = pattern else { continue };
+                let Some(pattern) = path_patterns.get(self, path) else {
+                    continue;
+                };
                 for role in entry_roles.split(',').filter(|r| !r.is_empty()) {
                     for rule in &e.rules {
                         let u = used

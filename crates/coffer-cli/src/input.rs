@@ -66,6 +66,8 @@ pub(crate) struct Defaults {
 
 /// A stream of rows.
 pub(crate) struct Rows {
+    /// The input's name, for messages.
+    name: String,
     source: Source,
     /// Bytes consumed so far.
     pub(crate) consumed: Arc<AtomicU64>,
@@ -108,8 +110,7 @@ pub(crate) fn open(
         None => (Box::new(io::stdin()), None),
         Some(p) if p.as_os_str() == "-" => (Box::new(io::stdin()), None),
         Some(p) => {
-            let f = std::fs::File::open(p)
-                .map_err(|e| Failure::input(format!("cannot open {}: {e}", p.display())))?;
+            let f = crate::util::open_file(p)?;
             let meta = f.metadata().ok().filter(std::fs::Metadata::is_file);
             (Box::new(f), meta.map(|m| m.len()))
         }
@@ -147,6 +148,7 @@ pub(crate) fn open(
         }
     };
     Ok(Rows {
+        name,
         source,
         consumed,
         total,
@@ -154,8 +156,17 @@ pub(crate) fn open(
 }
 
 impl Rows {
-    /// The next row; `None` at the end; `Err` when the file itself cannot be read further.
+    /// The next row; `None` at the end; `Err` when the file itself cannot be read further
+    /// (the message names the input).
     pub(crate) fn next_row(&mut self) -> Option<Result<Row, Failure>> {
+        let next = self.read_row();
+        match next {
+            Some(Err(f)) => Some(Err(Failure::input(format!("{}: {}", self.name, f.message)))),
+            other => other,
+        }
+    }
+
+    fn read_row(&mut self) -> Option<Result<Row, Failure>> {
         match &mut self.source {
             Source::Jsonl {
                 reader,

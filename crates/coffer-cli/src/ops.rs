@@ -125,11 +125,7 @@ fn open_input(file: Option<&Path>) -> Result<Box<dyn BufRead>, Failure> {
     Ok(match file {
         None => Box::new(io::stdin().lock()),
         Some(p) if p.as_os_str() == "-" => Box::new(io::stdin().lock()),
-        Some(p) => {
-            Box::new(io::BufReader::new(std::fs::File::open(p).map_err(|e| {
-                Failure::input(format!("cannot open {}: {e}", p.display()))
-            })?))
-        }
+        Some(p) => Box::new(io::BufReader::new(util::open_file(p)?)),
     })
 }
 

@@ -94,6 +94,20 @@ pub(crate) fn exit_code_for(kind: ErrorKind) -> u8 {
     }
 }
 
+/// Opens an input file for streaming; a folder is refused by name here rather than failing
+/// on its first read.
+pub(crate) fn open_file(path: &Path) -> Result<std::fs::File, Failure> {
+    let f = std::fs::File::open(path)
+        .map_err(|e| Failure::input(format!("cannot open {}: {e}", path.display())))?;
+    if f.metadata().is_ok_and(|m| m.is_dir()) {
+        return Err(Failure::input(format!(
+            "cannot read {}: it is a folder, not a file",
+            path.display()
+        )));
+    }
+    Ok(f)
+}
+
 pub(crate) fn read_to_string(path: &Path) -> Result<String, Failure> {
     let bytes = std::fs::read(path)
         .map_err(|e| Failure::input(format!("cannot read {}: {e}", path.display())))?;

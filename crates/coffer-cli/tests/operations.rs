@@ -400,6 +400,16 @@ fn bad_input_gets_a_message_and_an_exit_code() {
     let o = env.run(&["seal", "nope.csv", "-o", "out.jsonl"], b"");
     assert_eq!(o.status.code(), Some(2));
     assert!(text(&o).contains("nope.csv"), "{}", text(&o));
+    // A folder where a file should be: named, and nothing written.
+    std::fs::create_dir(env.path("folder.csv")).unwrap();
+    let o = env.run(&["seal", "folder.csv", "-o", "out.jsonl"], b"");
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains("folder.csv: it is a folder"),
+        "{}",
+        text(&o)
+    );
+    assert!(!env.path("out.jsonl").exists());
     // Wrong columns: every problem named, nothing written.
     std::fs::write(env.path("cols.csv"), "id,nmae,id_number\nc-1,x,y\n").unwrap();
     let o = env.run(&["seal", "cols.csv", "-o", "out.jsonl"], b"");

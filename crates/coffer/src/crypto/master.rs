@@ -83,7 +83,7 @@ impl MasterKey {
                 path.display()
             ),
         })?;
-        Self::from_text(text)
+        Self::from_text(text).map_err(|e| naming(e, &path.display().to_string()))
     }
 
     /// A master key from an environment variable holding its text form (default variable:
@@ -93,7 +93,7 @@ impl MasterKey {
             name: "master_key",
             reason: format!("the environment variable {var} is not set or not UTF-8"),
         })?);
-        Self::from_text(&value)
+        Self::from_text(&value).map_err(|e| naming(e, &format!("the environment variable {var}")))
     }
 
     /// The key's 32 bytes, for the host to keep (wiped when dropped).
@@ -104,6 +104,17 @@ impl MasterKey {
     /// The key as base64 text, for writing a key file (wiped when dropped).
     pub fn to_base64(&self) -> Zeroizing<String> {
         Zeroizing::new(base64::engine::general_purpose::STANDARD.encode(self.0.expose()))
+    }
+}
+
+/// A key-text error that names where the text came from (never the text).
+fn naming(e: Error, source: &str) -> Error {
+    match e {
+        Error::InvalidArgument { name, reason } => Error::InvalidArgument {
+            name,
+            reason: format!("{source}: {reason}"),
+        },
+        other => other,
     }
 }
 
@@ -128,6 +139,15 @@ mod tests {
         let err = MasterKey::from_text("not a key at all").unwrap_err();
         assert_eq!(err.kind(), crate::ErrorKind::InvalidArgument);
         assert!(!err.to_string().contains("not a key at all"));
+        // From a file, the error names the file (and still not its content).
+        let dir = std::env::temp_dir().join(format!("coffer-master-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("bad.key");
+        std::fs::write(&file, "not a key at all").unwrap();
+        let err = MasterKey::from_file(&file).unwrap_err().to_string();
+        assert!(err.contains("bad.key"), "{err}");
+        assert!(!err.contains("not a key at all"), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
         assert!(MasterKey::from_bytes(&[0u8; 31]).is_err());
         assert_eq!(format!("{k:?}"), "MasterKey([redacted])");
     }

@@ -75,3 +75,45 @@ def test_sealed_in_c_opens_in_python(tmp_path: pathlib.Path) -> None:
         assert sealed.index["id_documents[0].number"][str(tokens[0].epoch)] == tokens[0].token
         # Both seals are in one audit chain, and it verifies.
         assert c.audit.verify()["intact"]
+
+
+def test_a_store_made_by_an_earlier_build_opens_from_python(tmp_path: pathlib.Path) -> None:
+    """The fixture store of tests/vectors/store-v3 (made once, by the Rust core of coffer 0.1.0)
+    opens from Python: same keys, same values, same index tokens (tests/store_format.rs checks
+    the rest)."""
+    import datetime
+    import shutil
+
+    fixture_dir = ROOT / "tests" / "vectors" / "store-v3"
+    fixture = json.loads((fixture_dir / "fixture.json").read_text(encoding="utf-8"))
+    shutil.copy(fixture_dir / "store.db", tmp_path / "store.db")
+    retention = (ROOT / "examples" / "policies" / "retention.toml").read_text(encoding="utf-8")
+    with pytest.raises(coffer.WrongMasterKeyError):
+        coffer.Coffer.open(tmp_path / "store.db", master_key=os.urandom(32), create=False)
+    vault = coffer.Coffer.open(
+        tmp_path / "store.db",
+        master_key=bytes.fromhex(fixture["master_key_hex"]),
+        policy=POLICY,
+        retention=retention,
+        create=False,
+        clock=datetime.datetime.fromisoformat(fixture["clock"].replace("Z", "+00:00")),
+    )
+    assert vault.audit.verify()["intact"]
+    for text, want in zip(fixture["envelopes"], fixture["views_as_auditor"]):
+        view = vault.reveal(
+            coffer.SealedRecord.from_json(text),
+            tenant=fixture["tenant"],
+            principal="auditor-1",
+            roles=["auditor"],
+            purpose="statutory_audit",
+            context={"ticket": "AUD-2026-001", "destination_region": "CN"},
+        )
+        assert view.record == want["record"]
+        got = {
+            path: {k: v for k, v in (("state", f.state), ("value", f.value), ("reason", f.reason)) if v is not None}
+            for path, f in view.items()
+        }
+        assert got == want["fields"]
+    for s in fixture["search"]:
+        tokens = vault.search_index(fixture["tenant"], s["field"], s["value"])
+        assert [{"epoch": t.epoch, "token": t.token} for t in tokens] == s["tokens"]

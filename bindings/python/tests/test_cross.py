@@ -79,8 +79,8 @@ def test_sealed_in_c_opens_in_python(tmp_path: pathlib.Path) -> None:
 
 def test_a_store_made_by_an_earlier_build_opens_from_python(tmp_path: pathlib.Path) -> None:
     """The fixture store of tests/vectors/store-v3 (made once, by the Rust core of coffer 0.1.0)
-    opens from Python: same keys, same values, same index tokens (tests/store_format.rs checks
-    the rest)."""
+    opens from Python and through the C library: same keys, same values, same index tokens
+    (tests/store_format.rs checks the rest)."""
     import datetime
     import shutil
 
@@ -117,3 +117,23 @@ def test_a_store_made_by_an_earlier_build_opens_from_python(tmp_path: pathlib.Pa
     for s in fixture["search"]:
         tokens = vault.search_index(fixture["tenant"], s["field"], s["value"])
         assert [{"epoch": t.epoch, "token": t.token} for t in tokens] == s["tokens"]
+    vault.close()
+
+    # And through the C library, on the same copy.
+    access = tmp_path / "access.json"
+    access.write_text(
+        json.dumps(
+            {
+                "principal": {"id": "auditor-1", "tenant": fixture["tenant"], "roles": ["auditor"]},
+                "purpose": "statutory_audit",
+                "context": {"ticket": "AUD-2026-001", "destination_region": "CN"},
+            }
+        ),
+        encoding="utf-8",
+    )
+    for i, (text, want) in enumerate(zip(fixture["envelopes"], fixture["views_as_auditor"])):
+        envelope = tmp_path / f"envelope-{i}.json"
+        envelope.write_text(text, encoding="utf-8")
+        args = ["reveal", str(tmp_path / "store.db"), fixture["master_key_hex"], str(envelope), str(access)]
+        view = json.loads(run_c(args, tmp_path))
+        assert {"record": view["record"], "fields": view["fields"]} == want

@@ -245,3 +245,19 @@ fn the_limits_table_states_each_limit() {
         );
     }
 }
+
+#[test]
+fn the_store_schema_version_is_the_one_format_md_states() {
+    let doc = read("docs/FORMAT.md")
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    let stated = format!(
+        "`schema_version` (now {}",
+        coffer::store::STORE_SCHEMA_VERSION
+    );
+    assert!(
+        doc.contains(&stated),
+        "docs/FORMAT.md does not say {stated}…"
+    );
+}

@@ -1203,6 +1203,7 @@ impl Coffer {
         env: &Envelope,
         access: &Access,
         paths: &[(String, FieldPath, Option<usize>)],
+        restricted: Option<&lifecycle::Restrictions>,
     ) -> (crate::policy::Decision, AuditEntry, Vec<AuditEntry>) {
         let mut context = access.context.clone();
         if context.time.is_none() {
@@ -1212,11 +1213,13 @@ impl Coffer {
         facts.tenant = env.tenant.clone();
         facts.kind = Some(env.kind);
         facts.subject = Some(env.subject.clone());
-        // Restricted categories (after an erasure request) from the store; if they cannot be
-        // read, every category is treated as restricted to no purpose: fail closed.
-        match self.restrictions(&env.tenant, &env.subject) {
-            Ok(r) => facts.restricted.extend(r),
-            Err(_) => {
+        // Restricted categories (after an erasure request) from the store; if they could not
+        // be read (`None`), every category is treated as restricted to no purpose: fail closed.
+        match restricted {
+            Some(r) => facts
+                .restricted
+                .extend(r.iter().map(|(c, p)| (c.clone(), p.clone()))),
+            None => {
                 for spec in crate::record::FIELD_PATTERNS
                     .iter()
                     .filter_map(|p| self.schema.spec_for_pattern(p))
@@ -1498,8 +1501,20 @@ impl Coffer {
                     .collect::<Result<Vec<_>>>()
             })
             .collect::<Result<_>>()?;
+        // The batch's restrictions in one read; if it fails, every envelope is planned as
+        // fully restricted.
+        let subjects: BTreeSet<(&str, &str)> = envelopes
+            .iter()
+            .map(|e| (e.tenant.as_str(), e.subject.as_str()))
+            .collect();
+        let restrictions = self.restrictions_many(&subjects).ok();
+        let unrestricted = BTreeMap::new();
         for (env, paths) in envelopes.iter().zip(&parsed) {
-            let (d, e, alerts) = self.plan_reveal(&policy, env, access, paths);
+            let restricted = restrictions.as_ref().map(|r| {
+                r.get(&(env.tenant.as_str(), env.subject.as_str()))
+                    .unwrap_or(&unrestricted)
+            });
+            let (d, e, alerts) = self.plan_reveal(&policy, env, access, paths, restricted);
             decisions.push(d);
             reveal_index.push(entries.len());
             entries.push(e);

@@ -548,3 +548,47 @@ fn company_rules_can_be_overridden_by_two_approvers_statutory_ones_never() {
     assert_eq!(c.sweep("ops").unwrap().destroyed.len(), 1);
     assert!(c.audit_verify(None).unwrap().intact);
 }
+
+/// An erasure's restrictions are facts in the store, not a feature of the process that loaded
+/// retention rules: an application that opens the same store without rules (an ERP that only
+/// reveals, a script) must still be held to them.
+#[test]
+fn restrictions_hold_for_a_process_opened_without_retention_rules() {
+    let (dir, clock, c, key) = setup("restrict-no-rules");
+    let env = c.seal(company(), "import").unwrap();
+    let accountant = who(&["accountant"], "payments", false);
+    let before = c.reveal(&env, &accountant).unwrap();
+    assert!(
+        before.revealed("bank_accounts[0].account_number").is_some(),
+        "the accountant sees the account before the erasure"
+    );
+    c.erase("firm-a", "acme-co", "dpo").unwrap();
+    drop(c);
+    // The same store, opened with the policy only.
+    let plain = Coffer::open_with(
+        dir.0.join("coffer.db"),
+        &key,
+        OpenOptions {
+            policy: Some(Policy::from_toml(POLICY, Schema::builtin()).unwrap()),
+            clock: clock.clone(),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let after = plain.reveal(&env, &accountant).unwrap();
+    assert!(
+        matches!(
+            after.fields.get("bank_accounts[0].account_number"),
+            Some(FieldView::Denied(_))
+        ),
+        "restricted to the statutory audit: {:?}",
+        after.fields.get("bank_accounts[0].account_number")
+    );
+    assert!(after.revealed("id_documents[0].number").is_none());
+    // The auditor, for the audit, still sees what the law keeps.
+    let auditor = who(&["auditor"], "statutory_audit", true);
+    let seen = plain.reveal_many(&[env.clone(), env], &auditor).unwrap();
+    for v in &seen {
+        assert!(v.revealed("bank_accounts[0].account_number").is_some());
+    }
+}

@@ -1,7 +1,7 @@
 //! Retention on the facade: lifecycle events, holds, erasure, sweep, approvals, destruction and
 //! signed certificates.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde::{Deserialize, Serialize};
 use time::Date;
@@ -168,6 +168,9 @@ pub struct ErasureAnswer {
     pub certificate: Option<Certificate>,
 }
 
+/// A subject's restrictions: category → the purposes that may still reveal it.
+pub(crate) type Restrictions = BTreeMap<String, Vec<String>>;
+
 /// What a sweep would do (see [`Coffer::plan_sweep`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SweepPlan {
@@ -274,7 +277,7 @@ impl Coffer {
                 ),
             });
         }
-        let mut distinct = std::collections::BTreeSet::new();
+        let mut distinct = BTreeSet::new();
         for (who, role) in approvals {
             if !retention.approver_roles().contains(*role) {
                 return Err(Error::Approval {
@@ -393,7 +396,7 @@ impl Coffer {
     /// [`Self::refresh_retention`] for many subjects in one transaction.
     pub(crate) fn refresh_retention_many(
         &self,
-        subjects: &std::collections::BTreeSet<(String, String)>,
+        subjects: &BTreeSet<(String, String)>,
     ) -> Result<()> {
         if !self.has_retention() || subjects.is_empty() {
             return Ok(());
@@ -959,19 +962,29 @@ impl Coffer {
         })
     }
 
-    /// The restrictions of a subject, for the policy: category → purposes that may still reveal.
-    pub(crate) fn restrictions(
+    /// The restrictions of each subject that has any, for the policy: category → purposes that
+    /// may still reveal, read in one go. They are read whether or not this handle has retention
+    /// rules loaded: an erasure's restrictions are facts in the store, and bind every process
+    /// that opens it (an application that only reveals may well open it without rules). A
+    /// purposes list that does not parse restricts the category to no purpose.
+    pub(crate) fn restrictions_many<'s>(
         &self,
-        tenant: &str,
-        subject: &str,
-    ) -> Result<BTreeMap<String, Vec<String>>> {
-        let mut out = BTreeMap::new();
-        if !self.has_retention() {
+        subjects: &BTreeSet<(&'s str, &'s str)>,
+    ) -> Result<HashMap<(&'s str, &'s str), Restrictions>> {
+        let mut out = HashMap::new();
+        if subjects.is_empty() {
             return Ok(out);
         }
         self.store.retention_read(&mut |tx| {
-            for (c, p) in tx.restrictions(tenant, subject)? {
-                out.insert(c, serde_json::from_str(&p).unwrap_or_default());
+            for &(tenant, subject) in subjects {
+                let rows = tx.restrictions(tenant, subject)?;
+                if !rows.is_empty() {
+                    let map: Restrictions = rows
+                        .into_iter()
+                        .map(|(c, p)| (c, serde_json::from_str(&p).unwrap_or_default()))
+                        .collect();
+                    out.insert((tenant, subject), map);
+                }
             }
             Ok(())
         })?;

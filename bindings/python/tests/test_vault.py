@@ -320,3 +320,28 @@ def test_archives_verify_offline_and_restore_elsewhere(tmp_path: pathlib.Path) -
         restored = b.archive_restore(bundle, archive_key=archive_key, public_key=public_key, actor="ops")
         assert [s.record_id for s in restored] == ["c-0", "c-1", "c-2"]
         assert accountant(b, restored[1]).value("name") == "张三"
+
+
+def test_a_rate_limit_holds_when_the_store_is_opened_again(tmp_path: pathlib.Path) -> None:
+    """The counts live in the store: running a harvesting script again starts nothing afresh
+    (`sensitive-per-hour`: 200 sensitive fields an hour for an accountant)."""
+    key = coffer.generate_master_key()
+    records = [dict(RECORD, id=f"c-{i}", subject=f"s-{i}") for i in range(150)]
+    with coffer.Coffer.open(tmp_path / "c.db", master_key=key, policy=POLICY) as c:
+        sealed = c.seal_many(records, actor="import")
+    envelopes = [s for s in sealed if isinstance(s, coffer.SealedRecord)]
+    assert len(envelopes) == 150
+
+    def harvest(batch: List[coffer.SealedRecord]) -> List[str]:
+        with coffer.Coffer.open(tmp_path / "c.db", master_key=key, policy=POLICY, create=False) as c:
+            views = c.reveal_many(batch, tenant="firm-a", principal="u-9", roles=["accountant"], purpose="payments")
+        return [
+            v[p].state
+            for v in views
+            for p in ("id_documents[0].number", "bank_accounts[0].account_number")
+        ]
+
+    first = harvest(envelopes[:60])
+    assert first.count("revealed") == 120
+    second = harvest(envelopes[60:])
+    assert second.count("revealed") == 80 and second.count("denied") == 100

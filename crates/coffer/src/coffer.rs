@@ -12,12 +12,13 @@ use crate::envelope;
 use crate::envelope::{Envelope, SealedField};
 use crate::error::{Error, Result};
 use crate::mask::{Masked, Profile};
+use crate::policy::rate::Window;
 use crate::policy::{
-    Action, Context, FieldEffect, Policy, Principal, RateLimiter, Reason, RecordFacts, Request,
+    Action, Context, FieldEffect, Policy, Principal, Reason, RecordFacts, Request,
 };
 use crate::record::{CustomerRecord, FieldPath, Protection, Schema, Sensitive, normalize};
 use crate::retention::Retention;
-use crate::store::{AuditBatch, DataKeyRow, KeyringRow, SqliteStore, Store};
+use crate::store::{AuditBatch, DataKeyRow, KeyringRow, RateKey, SqliteStore, Store};
 
 mod archive;
 mod lifecycle;
@@ -274,7 +275,6 @@ pub struct Coffer {
     /// The loaded rules, as configured (company-rule overrides are applied over them).
     retention_base: Option<Retention>,
     retention: RwLock<Option<Arc<Retention>>>,
-    limiter: RateLimiter,
     clock: Arc<dyn Clock>,
     master: RwLock<MasterKey>,
     keys: RwLock<Arc<Keyring>>,
@@ -340,7 +340,6 @@ impl Coffer {
             policy: RwLock::new(None),
             retention: RwLock::new(options.retention.clone().map(Arc::new)),
             retention_base: options.retention,
-            limiter: RateLimiter::default(),
             clock: options.clock,
             master: RwLock::new(master.clone()),
             keys: RwLock::new(Arc::new(keyring)),
@@ -1204,11 +1203,10 @@ impl Coffer {
         access: &Access,
         paths: &[(String, FieldPath, Option<usize>)],
         restricted: Option<&lifecycle::Restrictions>,
+        gate: &mut RateGate<'_>,
     ) -> (crate::policy::Decision, AuditEntry, Vec<AuditEntry>) {
         let mut context = access.context.clone();
-        if context.time.is_none() {
-            context.time = Some(self.clock.now());
-        }
+        context.time = Some(gate.now);
         let mut facts = access.record.clone();
         facts.tenant = env.tenant.clone();
         facts.kind = Some(env.kind);
@@ -1237,9 +1235,8 @@ impl Coffer {
         };
         let mut decision = policy.decide(&req);
         let slots: Vec<usize> = paths.iter().filter_map(|(_, _, s)| *s).collect();
-        let exceeded = self
-            .limiter
-            .apply_slots(policy, &req, &mut decision, &slots);
+        let exceeded =
+            crate::policy::rate::apply_with(policy, &req, &mut decision, &slots, gate.admit);
         let mut e = self.entry("reveal", &access.principal.id);
         e.tenant = Some(env.tenant.clone());
         e.record = Some(env.record.clone());
@@ -1466,6 +1463,39 @@ impl Coffer {
         })
     }
 
+    /// The store's rate-limit counts for `access`'s principal under each of the policy's
+    /// limits, as sliding windows at `now`, each with what this batch has added (0 so far).
+    /// `None` if they cannot be read (then limited fields are denied).
+    fn rate_usage(
+        &self,
+        policy: &Policy,
+        access: &Access,
+        now: time::OffsetDateTime,
+    ) -> Option<Vec<(Window, u32)>> {
+        let at = now.unix_timestamp();
+        let mut out = Vec::with_capacity(policy.rate_limits.len());
+        if policy.rate_limits.is_empty() {
+            return Some(out);
+        }
+        self.store
+            .retention_read(&mut |tx| {
+                for limit in &policy.rate_limits {
+                    let key = RateKey {
+                        limit: &limit.id,
+                        tenant: &access.principal.tenant,
+                        principal: &access.principal.id,
+                        width: limit.window_secs,
+                    };
+                    let start = Window::aligned(at, limit.window_secs);
+                    let (current, previous) = tx.rate_usage(&key, start)?;
+                    out.push((Window::from_counts(start, current, previous), 0));
+                }
+                Ok(())
+            })
+            .ok()?;
+        Some(out)
+    }
+
     /// Reveals an envelope to `access`: decides with the policy, applies rate limits, commits
     /// the audit entry, and only then decrypts what the decision allows (masked forms are
     /// computed from it where needed). If the audit entry cannot be written, nothing is returned.
@@ -1509,27 +1539,73 @@ impl Coffer {
             .collect();
         let restrictions = self.restrictions_many(&subjects).ok();
         let unrestricted = BTreeMap::new();
+        // One time for the whole batch (the request's, or now), so that its rate-limit counts
+        // fall in one window.
+        let now = access.context.time.unwrap_or_else(|| self.clock.now());
+        let mut usage = self.rate_usage(&policy, access, now);
+        let mut admit = |li: usize, at: i64, n: u32| -> bool {
+            // Usage that could not be read admits nothing: fail closed.
+            let (Some(u), Some(limit)) = (usage.as_mut(), policy.rate_limits.get(li)) else {
+                return false;
+            };
+            let (window, added) = &mut u[li];
+            let fits = window.admit(at, limit.window_secs, limit.max, n);
+            if fits {
+                *added += n;
+            }
+            fits
+        };
         for (env, paths) in envelopes.iter().zip(&parsed) {
             let restricted = restrictions.as_ref().map(|r| {
                 r.get(&(env.tenant.as_str(), env.subject.as_str()))
                     .unwrap_or(&unrestricted)
             });
-            let (d, e, alerts) = self.plan_reveal(&policy, env, access, paths, restricted);
+            let mut gate = RateGate {
+                now,
+                admit: &mut admit,
+            };
+            let (d, e, alerts) =
+                self.plan_reveal(&policy, env, access, paths, restricted, &mut gate);
             decisions.push(d);
             reveal_index.push(entries.len());
             entries.push(e);
             entries.extend(alerts);
         }
+        // What this batch revealed under each limit is added to the store's counts in the
+        // transaction that appends its audit entries: both or neither.
+        let at = now.unix_timestamp();
+        let added: Vec<(RateKey<'_>, i64, u32)> = usage
+            .iter()
+            .flatten()
+            .zip(&policy.rate_limits)
+            .filter(|((_, n), _)| *n > 0)
+            .map(|((_, n), limit)| {
+                let key = RateKey {
+                    limit: &limit.id,
+                    tenant: &access.principal.tenant,
+                    principal: &access.principal.id,
+                    width: limit.window_secs,
+                };
+                (key, Window::aligned(at, limit.window_secs), *n)
+            })
+            .collect();
         let (texts, mac) = self.batch(&keyring, &entries);
-        let seqs = self
-            .store
-            .append_audit(&AuditBatch {
+        let appended = if added.is_empty() {
+            self.store.append_audit(&AuditBatch {
                 entries: texts,
                 mac: &mac,
             })
-            .map_err(|e| Error::Audit {
-                reason: e.to_string(),
-            })?;
+        } else {
+            self.store.retention_tx(&mac, &mut |tx| {
+                for (key, start, n) in &added {
+                    tx.add_rate_usage(key, *start, *n)?;
+                }
+                Ok(texts.clone())
+            })
+        };
+        let seqs = appended.map_err(|e| Error::Audit {
+            reason: e.to_string(),
+        })?;
         self.notify(&entries, &seqs);
         // The keys the views need, in one read rather than one per envelope and category.
         let mut wanted = BTreeSet::new();
@@ -2014,6 +2090,13 @@ fn rebuild_record(env: &Envelope, values: Vec<(String, Sensitive)>) -> Result<Cu
     }
     let text = zeroize::Zeroizing::new(value.to_string());
     CustomerRecord::from_json(&text)
+}
+
+/// What every envelope of a reveal batch shares: the batch's time, and the rate-limit counter
+/// (`admit(limit index, now, n)`; see `policy::rate::apply_with`).
+struct RateGate<'a> {
+    now: time::OffsetDateTime,
+    admit: &'a mut dyn FnMut(usize, i64, u32) -> bool,
 }
 
 #[cfg(test)]

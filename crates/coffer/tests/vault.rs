@@ -428,7 +428,17 @@ impl coffer::store::Store for Faulty {
         m: coffer::store::ChainMac<'_>,
         f: &mut dyn FnMut(&coffer::store::RetentionTx<'_>) -> coffer::Result<Vec<String>>,
     ) -> coffer::Result<Vec<u64>> {
-        self.inner.retention_tx(m, f)
+        // A reveal under a rate limit appends its entries here, with the limit's counts.
+        let refuse = self.refuse_reveals;
+        self.inner.retention_tx(m, &mut |tx| {
+            let entries = f(tx)?;
+            if refuse && entries.iter().any(|e| e.contains("\"kind\":\"reveal\"")) {
+                return Err(coffer::Error::Store {
+                    reason: "disk full".into(),
+                });
+            }
+            Ok(entries)
+        })
     }
     fn retention_read(
         &self,
@@ -477,6 +487,12 @@ fn no_plaintext_when_the_audit_entry_cannot_be_written() {
         .kind(),
         ErrorKind::Audit
     );
+    // The accountant is under a rate limit (its counts are written with the entry); the
+    // auditor is not (the entry is appended alone): neither gets plaintext.
+    let err = c
+        .reveal(&env, &access(&["auditor"], "statutory_audit", "firm-a"))
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Audit);
 }
 
 #[test]
@@ -1008,6 +1024,7 @@ fn a_version_2_store_migrates_and_keeps_its_keys() {
     sql(
         &d.db(),
         "CREATE INDEX data_keys_by_subject ON data_keys (tenant, subject);
+         DROP TABLE rate_usage;
          UPDATE meta SET value = '2' WHERE key = 'schema_version';",
     );
     let c = open(&d.db(), &key);
@@ -1028,6 +1045,14 @@ fn a_version_2_store_migrates_and_keeps_its_keys() {
         )
         .unwrap();
     assert_eq!(indexes, 0);
+    let rate_usage: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM sqlite_master WHERE name = 'rate_usage'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(rate_usage, 1, "migration 3 -> 4 adds the rate-limit counts");
     let env = c.open_envelope(&env.to_json()).unwrap();
     let view = c
         .reveal(&env, &access(&["accountant"], "payments", "acme"))
@@ -1101,4 +1126,109 @@ fn a_key_another_process_made_first_is_used_and_not_audited_twice() {
             .unwrap();
         assert_eq!(v.revealed("name"), Some("张三丰"));
     }
+}
+
+/// Counts of revealed fields under the policy's rate limits (`sensitive-per-hour`: 200 an
+/// hour for an accountant).
+fn limited(views: &[coffer::View]) -> (usize, usize) {
+    let mut revealed = 0;
+    let mut denied = 0;
+    for v in views {
+        for path in ["id_documents[0].number", "bank_accounts[0].account_number"] {
+            match v.fields.get(path) {
+                Some(FieldView::Revealed(_)) => revealed += 1,
+                Some(FieldView::Denied(r)) if r.contains("rate limit `sensitive-per-hour`") => {
+                    denied += 1;
+                }
+                other => panic!("{path}: {other:?}"),
+            }
+        }
+    }
+    (revealed, denied)
+}
+
+/// A harvester must not reset a rate limit by reopening the store (a new process, a script run
+/// again) or by spreading requests over two handles: the counts live in the store.
+#[test]
+fn rate_limits_hold_across_handles_and_reopening() {
+    let d = Dir::new("rate");
+    let key = MasterKey::generate().unwrap();
+    let clock = Arc::new(coffer::clock::FixedClock::new(
+        time::macros::datetime!(2026-11-27 10:05 UTC),
+    ));
+    let open_at = || {
+        Coffer::open_with(
+            d.db(),
+            &key,
+            OpenOptions {
+                policy: Some(Policy::from_toml(POLICY, Schema::builtin()).unwrap()),
+                clock: clock.clone(),
+                ..Default::default()
+            },
+        )
+        .unwrap()
+    };
+    let envelopes: Vec<Envelope> = open_at()
+        .seal_many(
+            (0..150)
+                .map(|i| record(&format!("c-{i}"), "firm-a"))
+                .collect(),
+            "import",
+        )
+        .unwrap()
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    let accountant = access(&["accountant"], "payments", "firm-a");
+    // 60 records (120 sensitive fields) through one handle: under the limit.
+    let first = open_at()
+        .reveal_many(&envelopes[..60], &accountant)
+        .unwrap();
+    assert_eq!(limited(&first), (120, 0));
+    // The same principal through a fresh handle, as a new process would be: 80 more fit, the
+    // rest are denied.
+    let second = open_at()
+        .reveal_many(&envelopes[60..], &accountant)
+        .unwrap();
+    assert_eq!(limited(&second), (80, 100));
+    // Two handles open at once share the count too.
+    let (a, b) = (open_at(), open_at());
+    let clerk_like = |id: &str| {
+        let mut x = access(&["accountant"], "payments", "firm-a");
+        x.principal.id = id.into();
+        x
+    };
+    assert_eq!(
+        limited(&a.reveal_many(&envelopes[..70], &clerk_like("u-2")).unwrap()),
+        (140, 0)
+    );
+    assert_eq!(
+        limited(&b.reveal_many(&envelopes[70..], &clerk_like("u-2")).unwrap()),
+        (60, 100)
+    );
+    // Another principal has a count of its own.
+    let other = open_at();
+    assert_eq!(
+        limited(
+            &other
+                .reveal_many(&envelopes[..10], &clerk_like("u-3"))
+                .unwrap()
+        ),
+        (20, 0)
+    );
+    // An hour and more later the window has slid past.
+    clock.advance(time::Duration::hours(2));
+    assert_eq!(
+        limited(&other.reveal_many(&envelopes[..10], &accountant).unwrap()),
+        (20, 0)
+    );
+    // Every denial left its alert in the audit trail, and the chain verifies.
+    let mut export = Vec::new();
+    other.audit_export(&mut export).unwrap();
+    let alerts = String::from_utf8(export)
+        .unwrap()
+        .matches("\"kind\":\"rate_limit.exceeded\"")
+        .count();
+    assert_eq!(alerts, 100, "one alert per denied record");
+    assert!(other.audit_verify(None).unwrap().intact);
 }

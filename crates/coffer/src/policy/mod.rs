@@ -17,7 +17,7 @@
 mod decide;
 mod doc;
 mod load;
-mod rate;
+pub(crate) mod rate;
 
 use std::collections::HashMap;
 use std::fmt;

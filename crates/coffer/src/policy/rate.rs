@@ -26,13 +26,37 @@ pub struct LimitExceeded {
 /// counter"). Constant memory per key, exact at window boundaries, and never under-counts by
 /// more than the previous window's share.
 #[derive(Clone, Copy, Debug)]
-struct Window {
+pub(crate) struct Window {
     start: i64,
     current: u32,
     previous: u32,
 }
 
 impl Window {
+    /// A window from stored counts: `current` in the fixed window that starts at `start`,
+    /// `previous` in the one before it.
+    pub(crate) fn from_counts(start: i64, current: u32, previous: u32) -> Window {
+        Window {
+            start,
+            current,
+            previous,
+        }
+    }
+
+    /// The start of the fixed window of `width` seconds that holds `now`.
+    pub(crate) fn aligned(now: i64, width: i64) -> i64 {
+        now - now.rem_euclid(width)
+    }
+
+    /// Counts `n` more if they fit under `max` over the sliding window ending at `now`.
+    pub(crate) fn admit(&mut self, now: i64, width: i64, max: u32, n: u32) -> bool {
+        if self.estimate(now, width) + f64::from(n) > f64::from(max) {
+            return false;
+        }
+        self.current = self.current.saturating_add(n);
+        true
+    }
+
     fn estimate(&mut self, now: i64, width: i64) -> f64 {
         let aligned = now - now.rem_euclid(width);
         if aligned != self.start {
@@ -112,64 +136,75 @@ impl RateLimiter {
         decision: &mut Decision,
         slots: &[usize],
     ) -> Vec<LimitExceeded> {
-        let mut exceeded = Vec::new();
-        if policy.rate_limits.is_empty() || decision.denial().is_some() {
-            return exceeded;
-        }
-        let role_bits = req
-            .principal
-            .roles
-            .iter()
-            .filter_map(|r| policy.roles.get(r))
-            .fold(0u128, |acc, &i| acc | policy.role_closure[i]);
-        let mut per_slot = vec![0u32; policy.slot_count()];
-        for &s in slots {
-            if s < per_slot.len()
-                && decision
-                    .slot(s)
-                    .is_some_and(|d| d.effect == FieldEffect::Reveal)
-            {
-                per_slot[s] += 1;
-            }
-        }
-        for (li, limit) in policy.rate_limits.iter().enumerate() {
-            if limit.roles.is_some_and(|r| r & role_bits == 0) {
-                continue;
-            }
-            let requested: u32 = bits(limit.fields)
-                .map(|s| per_slot.get(s).copied().unwrap_or(0))
-                .sum();
-            if requested == 0 {
-                continue;
-            }
-            let allowed = match req.context.time {
-                None => false,
-                Some(t) => self.admit(
-                    li,
-                    &req.principal.id,
-                    t.unix_timestamp(),
-                    limit.window_secs,
-                    limit.max,
-                    requested,
-                ),
-            };
-            if !allowed {
-                for s in bits(limit.fields) {
-                    if per_slot.get(s).copied().unwrap_or(0) > 0 {
-                        decision.deny_slot(s, Reason::RateLimited(limit.id.clone()));
-                        per_slot[s] = 0;
-                    }
-                }
-                exceeded.push(LimitExceeded {
-                    limit: limit.id.clone(),
-                    requested,
-                    max: limit.max,
-                });
-            }
-        }
-        exceeded
+        apply_with(policy, req, decision, slots, &mut |li, now, n| {
+            let limit = &policy.rate_limits[li];
+            self.admit(li, &req.principal.id, now, limit.window_secs, limit.max, n)
+        })
     }
+}
 
+/// The logic of [`RateLimiter::apply_slots`] over counts kept anywhere: `admit(limit index,
+/// now, n)` says whether `n` more fields fit under that limit at `now` (Unix seconds) and, if
+/// so, counts them. Coffer keeps the counts in its store, so that they hold across processes.
+pub(crate) fn apply_with(
+    policy: &Policy,
+    req: &Request,
+    decision: &mut Decision,
+    slots: &[usize],
+    admit: &mut dyn FnMut(usize, i64, u32) -> bool,
+) -> Vec<LimitExceeded> {
+    let mut exceeded = Vec::new();
+    if policy.rate_limits.is_empty() || decision.denial().is_some() {
+        return exceeded;
+    }
+    let role_bits = req
+        .principal
+        .roles
+        .iter()
+        .filter_map(|r| policy.roles.get(r))
+        .fold(0u128, |acc, &i| acc | policy.role_closure[i]);
+    let mut per_slot = vec![0u32; policy.slot_count()];
+    for &s in slots {
+        if s < per_slot.len()
+            && decision
+                .slot(s)
+                .is_some_and(|d| d.effect == FieldEffect::Reveal)
+        {
+            per_slot[s] += 1;
+        }
+    }
+    for (li, limit) in policy.rate_limits.iter().enumerate() {
+        if limit.roles.is_some_and(|r| r & role_bits == 0) {
+            continue;
+        }
+        let requested: u32 = bits(limit.fields)
+            .map(|s| per_slot.get(s).copied().unwrap_or(0))
+            .sum();
+        if requested == 0 {
+            continue;
+        }
+        let allowed = match req.context.time {
+            None => false,
+            Some(t) => admit(li, t.unix_timestamp(), requested),
+        };
+        if !allowed {
+            for s in bits(limit.fields) {
+                if per_slot.get(s).copied().unwrap_or(0) > 0 {
+                    decision.deny_slot(s, Reason::RateLimited(limit.id.clone()));
+                    per_slot[s] = 0;
+                }
+            }
+            exceeded.push(LimitExceeded {
+                limit: limit.id.clone(),
+                requested,
+                max: limit.max,
+            });
+        }
+    }
+    exceeded
+}
+
+impl RateLimiter {
     fn admit(&self, limit: usize, principal: &str, now: i64, width: i64, max: u32, n: u32) -> bool {
         let mut h = std::collections::hash_map::DefaultHasher::new();
         (limit, principal).hash(&mut h);
@@ -185,16 +220,11 @@ impl RateLimiter {
                 return false;
             }
         }
-        let w = shard.windows.entry(key).or_insert(Window {
-            start: now - now.rem_euclid(width),
-            current: 0,
-            previous: 0,
-        });
-        if w.estimate(now, width) + f64::from(n) > f64::from(max) {
-            return false;
-        }
-        w.current = w.current.saturating_add(n);
-        true
+        shard
+            .windows
+            .entry(key)
+            .or_insert(Window::from_counts(Window::aligned(now, width), 0, 0))
+            .admit(now, width, max, n)
     }
 }
 

@@ -13,7 +13,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, pa
 use crate::error::{Error, Result};
 
 /// The store format this build writes, and the newest it reads.
-pub const STORE_SCHEMA_VERSION: u32 = 3;
+pub const STORE_SCHEMA_VERSION: u32 = 4;
 const FORMAT: &str = "coffer-store";
 
 /// Schema migrations: entry `n` takes a store from version `n` to `n + 1`.
@@ -55,6 +55,12 @@ const MIGRATIONS: &[&str] = &[
     // 2 -> 3: the primary key (tenant, subject, category, version) already serves lookups by
     // (tenant, subject); the extra index cost every key insert a fourth b-tree write.
     "DROP INDEX IF EXISTS data_keys_by_subject;",
+    // 3 -> 4: rate-limit usage, so that limits hold across processes and restarts (they were
+    // counted in each handle's memory, so reopening the store started every count afresh).
+    "CREATE TABLE rate_usage (
+        limit_id TEXT NOT NULL, tenant TEXT NOT NULL, principal TEXT NOT NULL,
+        width INTEGER NOT NULL, window_start INTEGER NOT NULL, count INTEGER NOT NULL,
+        PRIMARY KEY (limit_id, tenant, principal, width, window_start));",
 ];
 
 /// One wrapped key of the keyring.
@@ -181,9 +187,24 @@ pub trait Store: Send + Sync {
     fn retention_read(&self, f: &mut dyn FnMut(&RetentionTx<'_>) -> Result<()>) -> Result<()>;
 }
 
-/// Retention state inside one transaction (or one read): thin typed SQL over the store.
+/// Retention state (and, since store schema 4, rate-limit usage) inside one transaction or one
+/// read: thin typed SQL over the store.
 pub struct RetentionTx<'a> {
     conn: &'a Connection,
+}
+
+/// Whose usage under which rate limit: a principal (of a tenant) under a limit of `width`
+/// seconds.
+#[derive(Clone, Copy, Debug)]
+pub struct RateKey<'a> {
+    /// The limit's id.
+    pub limit: &'a str,
+    /// The principal's tenant.
+    pub tenant: &'a str,
+    /// The principal's id.
+    pub principal: &'a str,
+    /// The window's width in seconds.
+    pub width: i64,
 }
 
 /// A data key as retention sees it.
@@ -463,6 +484,77 @@ impl RetentionTx<'_> {
             })
             .map_err(store_error)?;
         rows.collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(store_error)
+    }
+
+    /// The fields a principal revealed under a rate limit (of `width` seconds) in the fixed
+    /// window that starts at `start` and in the one before it: `(current, previous)`.
+    pub fn rate_usage(&self, key: &RateKey<'_>, start: i64) -> Result<(u32, u32)> {
+        let mut st = self
+            .conn
+            .prepare_cached(
+                "SELECT window_start, count FROM rate_usage
+                 WHERE limit_id = ?1 AND tenant = ?2 AND principal = ?3 AND width = ?4
+                   AND window_start IN (?5, ?5 - ?4)",
+            )
+            .map_err(store_error)?;
+        let rows = st
+            .query_map(
+                params![key.limit, key.tenant, key.principal, key.width, start],
+                |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)),
+            )
+            .map_err(store_error)?;
+        let (mut current, mut previous) = (0u32, 0u32);
+        for row in rows {
+            let (at, n) = row.map_err(store_error)?;
+            let n = u32::try_from(n).unwrap_or(u32::MAX);
+            if at == start {
+                current = n;
+            } else {
+                previous = n;
+            }
+        }
+        Ok((current, previous))
+    }
+
+    /// Adds `n` fields to the window that starts at `start` (added, not overwritten, so that
+    /// two processes never lose each other's counts), and forgets that principal's windows
+    /// too old to count.
+    pub fn add_rate_usage(&self, key: &RateKey<'_>, start: i64, n: u32) -> Result<()> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO rate_usage (limit_id, tenant, principal, width, window_start, count)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT (limit_id, tenant, principal, width, window_start)
+                 DO UPDATE SET count = count + excluded.count",
+            )
+            .and_then(|mut st| {
+                st.execute(params![
+                    key.limit,
+                    key.tenant,
+                    key.principal,
+                    key.width,
+                    start,
+                    i64::from(n)
+                ])
+            })
+            .map_err(store_error)?;
+        self.conn
+            .prepare_cached(
+                "DELETE FROM rate_usage
+                 WHERE limit_id = ?1 AND tenant = ?2 AND principal = ?3 AND width = ?4
+                   AND window_start < ?5 - ?4",
+            )
+            .and_then(|mut st| {
+                st.execute(params![
+                    key.limit,
+                    key.tenant,
+                    key.principal,
+                    key.width,
+                    start
+                ])
+            })
+            .map(|_| ())
             .map_err(store_error)
     }
 

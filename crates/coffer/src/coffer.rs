@@ -280,6 +280,8 @@ pub struct Coffer {
     keys: RwLock<Arc<Keyring>>,
     data_keys: Mutex<HashMap<DataKeyId, Option<Arc<SecretKey>>>>,
     latest: Mutex<HashMap<(String, String, String), u32>>,
+    /// The store's destruction count when the two caches above were last checked against it.
+    destructions_seen: std::sync::atomic::AtomicU64,
     index_keys: Mutex<HashMap<(String, String, u32), Arc<SecretKey>>>,
     cache_capacity: usize,
     subscribers: RwLock<Vec<Subscriber>>,
@@ -345,6 +347,7 @@ impl Coffer {
             keys: RwLock::new(Arc::new(keyring)),
             data_keys: Mutex::new(HashMap::new()),
             latest: Mutex::new(HashMap::new()),
+            destructions_seen: std::sync::atomic::AtomicU64::new(0),
             index_keys: Mutex::new(HashMap::new()),
             cache_capacity: options.data_key_cache.max(16),
             subscribers: RwLock::new(Vec::new()),
@@ -483,6 +486,30 @@ impl Coffer {
     }
 
     // ---- data keys ------------------------------------------------------------------------
+
+    /// Drops every data key held in memory if any key was destroyed in the store (by this
+    /// handle or another process) since the last check: a cached copy must not outlive its
+    /// destruction, and new data must not be sealed under it. Destructions are rare; the check
+    /// is one read of a counter.
+    fn sync_destructions(&self) -> Result<()> {
+        use std::sync::atomic::Ordering;
+        let mut now = 0;
+        self.store.retention_read(&mut |tx| {
+            now = tx.destructions()?;
+            Ok(())
+        })?;
+        if self.destructions_seen.swap(now, Ordering::AcqRel) != now {
+            self.data_keys
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .clear();
+            self.latest
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .clear();
+        }
+        Ok(())
+    }
 
     fn cache_put(&self, id: DataKeyId, key: Option<Arc<SecretKey>>) {
         let mut cache = self
@@ -1050,6 +1077,7 @@ impl Coffer {
         records: Vec<CustomerRecord>,
         actor: &str,
     ) -> Result<Vec<Result<Envelope>>> {
+        self.sync_destructions()?;
         let keyring = self.keyring();
         let today = self.clock.today();
         let checked: Vec<Result<CustomerRecord>> = records
@@ -1159,6 +1187,7 @@ impl Coffer {
     /// Reseals an envelope under the newest data keys (after a data-key rotation); the host
     /// replaces the stored envelope with the result.
     pub fn reseal(&self, envelope: &Envelope, actor: &str) -> Result<Envelope> {
+        self.sync_destructions()?;
         let keyring = self.keyring();
         envelope.check_mac(&keyring.envelope_mac)?;
         let mut values: Vec<(String, Sensitive)> = Vec::new();
@@ -1607,6 +1636,9 @@ impl Coffer {
             reason: e.to_string(),
         })?;
         self.notify(&entries, &seqs);
+        // After the entries commit: a destruction that committed before them is seen, so no
+        // key is used from the cache after its destruction is in the trail.
+        self.sync_destructions()?;
         // The keys the views need, in one read rather than one per envelope and category.
         let mut wanted = BTreeSet::new();
         for ((env, d), paths) in envelopes.iter().zip(&decisions).zip(&parsed) {

@@ -592,3 +592,45 @@ fn restrictions_hold_for_a_process_opened_without_retention_rules() {
         assert!(v.revealed("bank_accounts[0].account_number").is_some());
     }
 }
+
+/// Crypto-shredding holds for every handle on the store, not only the one that destroyed: a
+/// long-running application that has a key in its cache must not keep revealing (or sealing
+/// under) a key another process destroyed.
+#[test]
+fn a_key_destroyed_by_another_handle_is_not_used_from_a_cache() {
+    let (dir, clock, eraser, key) = setup("shred-cache");
+    let env = eraser.seal(company(), "import").unwrap();
+    // The ERP: its own handle, which reveals the customer (so their keys are cached).
+    let erp = open(&dir.0, &clock, &key);
+    let auditor = who(&["auditor"], "statutory_audit", true);
+    let before = erp.reveal(&env, &auditor).unwrap();
+    assert!(before.revealed("phones[0]").is_some());
+    // The privacy officer's tool erases the customer: contacts destroyed now.
+    let answer = eraser.erase("firm-a", "acme-co", "dpo").unwrap();
+    assert!(answer.certificate.is_some());
+    let after = erp.reveal(&env, &auditor).unwrap();
+    assert!(
+        matches!(after.fields.get("phones[0]"), Some(FieldView::Shredded)),
+        "the ERP's cached key was used after its destruction: {:?}",
+        after.fields.get("phones[0]")
+    );
+    assert!(matches!(
+        after.fields.get("emails[0]"),
+        Some(FieldView::Shredded)
+    ));
+    // Still kept by law, still there.
+    assert!(after.revealed("id_documents[0].number").is_some());
+    // A new record for the same customer, sealed by the ERP, goes under a new contact key that
+    // is not destroyed: it opens from a third handle.
+    let mut again = company();
+    again.id = "k-2".into();
+    let sealed = erp.seal(again, "erp").unwrap();
+    let third = open(&dir.0, &clock, &key);
+    let view = third.reveal(&sealed, &auditor).unwrap();
+    assert!(
+        view.revealed("phones[0]").is_some(),
+        "sealed under a destroyed key: {:?}",
+        view.fields.get("phones[0]")
+    );
+    assert!(third.audit_verify(None).unwrap().intact);
+}

@@ -430,13 +430,37 @@ impl RetentionTx<'_> {
             .map_err(store_error)
     }
 
-    /// Destroys a data key: the wrapped key is overwritten (`secure_delete`) and removed.
+    /// Destroys a data key: the wrapped key is overwritten (`secure_delete`) and removed, and
+    /// the store's destruction count goes up (see [`RetentionTx::destructions`]).
     pub fn destroy_key(&self, k: &KeyState, when: &str) -> Result<bool> {
-        self.conn
+        let destroyed = self
+            .conn
             .prepare_cached("UPDATE data_keys SET wrapped = NULL, destroyed = ?5 WHERE tenant = ?1 AND subject = ?2 AND category = ?3 AND version = ?4 AND wrapped IS NOT NULL")
             .and_then(|mut st| st.execute(params![k.tenant, k.subject, k.category, k.version, when]))
             .map(|n| n > 0)
-            .map_err(store_error)
+            .map_err(store_error)?;
+        if destroyed {
+            self.conn
+                .prepare_cached(
+                    "INSERT INTO meta (key, value) VALUES ('destructions', '1')
+                     ON CONFLICT (key) DO UPDATE SET value = CAST(value AS INTEGER) + 1",
+                )
+                .and_then(|mut st| st.execute([]))
+                .map_err(store_error)?;
+        }
+        Ok(destroyed)
+    }
+
+    /// How many data keys have ever been destroyed in this store, by any process: a handle
+    /// that sees it change drops the keys it holds in memory, so that no cached copy outlives
+    /// its destruction.
+    pub fn destructions(&self) -> Result<u64> {
+        let text: Option<String> = self
+            .conn
+            .prepare_cached("SELECT value FROM meta WHERE key = 'destructions'")
+            .and_then(|mut st| st.query_row([], |r| r.get(0)).optional())
+            .map_err(store_error)?;
+        Ok(text.and_then(|t| t.parse().ok()).unwrap_or(0))
     }
 
     /// Adds a hold; returns its id.

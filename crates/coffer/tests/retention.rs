@@ -634,3 +634,51 @@ fn a_key_destroyed_by_another_handle_is_not_used_from_a_cache() {
     );
     assert!(third.audit_verify(None).unwrap().intact);
 }
+
+/// A batch of many subjects, some erased (in both chunks the store reads restrictions in):
+/// exactly those are restricted.
+#[test]
+fn a_large_batch_reads_each_subjects_restrictions() {
+    let (_dir, _clock, c, _key) = setup("restrict-batch");
+    let records: Vec<CustomerRecord> = (0..600)
+        .map(|i| {
+            let mut r = company();
+            r.id = format!("k-{i}");
+            r.subject = Some(format!("co-{i}"));
+            r
+        })
+        .collect();
+    let envelopes: Vec<coffer::Envelope> = c
+        .seal_many(records, "import")
+        .unwrap()
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    for i in [3, 550] {
+        c.erase("firm-a", &format!("co-{i}"), "dpo").unwrap();
+    }
+    // The privacy officer has no rate limit, and data protection is not a purpose the rules
+    // keep restricted data for.
+    let officer = who(&["privacy_officer"], "data_protection", true);
+    let views = c.reveal_many(&envelopes, &officer).unwrap();
+    let restricted: Vec<usize> = views
+        .iter()
+        .enumerate()
+        .filter(|(_, v)| {
+            matches!(
+                v.fields.get("bank_accounts[0].account_number"),
+                Some(FieldView::Denied(r)) if r.contains("restricted")
+            )
+        })
+        .map(|(i, _)| i)
+        .collect();
+    assert_eq!(restricted, vec![3, 550]);
+    assert_eq!(
+        views
+            .iter()
+            .filter(|v| v.revealed("bank_accounts[0].account_number").is_some())
+            .count(),
+        598,
+        "the others are revealed"
+    );
+}

@@ -975,15 +975,26 @@ impl Coffer {
         if subjects.is_empty() {
             return Ok(out);
         }
+        // The set is ordered by tenant: one group of statements per tenant.
+        let mut by_tenant: BTreeMap<&'s str, Vec<&'s str>> = BTreeMap::new();
+        for &(tenant, subject) in subjects {
+            by_tenant.entry(tenant).or_default().push(subject);
+        }
         self.store.retention_read(&mut |tx| {
-            for &(tenant, subject) in subjects {
-                let rows = tx.restrictions(tenant, subject)?;
-                if !rows.is_empty() {
-                    let map: Restrictions = rows
-                        .into_iter()
-                        .map(|(c, p)| (c, serde_json::from_str(&p).unwrap_or_default()))
-                        .collect();
-                    out.insert((tenant, subject), map);
+            for (&tenant, list) in &by_tenant {
+                let asked: std::collections::HashSet<&'s str> = list.iter().copied().collect();
+                for (subject, category, purposes) in tx.restrictions_of(tenant, list)? {
+                    // Only the subjects asked for come back; key the answer by the caller's own
+                    // strings.
+                    let Some(&s) = asked.get(subject.as_str()) else {
+                        continue;
+                    };
+                    out.entry((tenant, s))
+                        .or_insert_with(Restrictions::new)
+                        .insert(
+                            category,
+                            serde_json::from_str(&purposes).unwrap_or_default(),
+                        );
                 }
             }
             Ok(())

@@ -430,6 +430,35 @@ impl RetentionTx<'_> {
             .map_err(store_error)
     }
 
+    /// The restrictions of many subjects of one tenant, `(subject, category, purposes JSON)`,
+    /// in a few statements rather than one per subject.
+    pub fn restrictions_of(
+        &self,
+        tenant: &str,
+        subjects: &[&str],
+    ) -> Result<Vec<(String, String, String)>> {
+        let mut out = Vec::new();
+        for chunk in subjects.chunks(500) {
+            let marks: Vec<String> = (0..chunk.len()).map(|i| format!("?{}", i + 2)).collect();
+            let sql = format!(
+                "SELECT subject, category, purposes FROM restrictions WHERE tenant = ?1 AND subject IN ({})",
+                marks.join(",")
+            );
+            let mut st = self.conn.prepare_cached(&sql).map_err(store_error)?;
+            let values: Vec<&dyn rusqlite::ToSql> =
+                std::iter::once(&tenant as &dyn rusqlite::ToSql)
+                    .chain(chunk.iter().map(|s| s as &dyn rusqlite::ToSql))
+                    .collect();
+            let rows = st
+                .query_map(values.as_slice(), |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                .map_err(store_error)?;
+            for row in rows {
+                out.push(row.map_err(store_error)?);
+            }
+        }
+        Ok(out)
+    }
+
     /// Destroys a data key: the wrapped key is overwritten (`secure_delete`) and removed, and
     /// the store's destruction count goes up (see [`RetentionTx::destructions`]).
     pub fn destroy_key(&self, k: &KeyState, when: &str) -> Result<bool> {

@@ -282,6 +282,8 @@ pub struct Coffer {
     latest: Mutex<HashMap<(String, String, String), u32>>,
     /// The store's destruction count when the two caches above were last checked against it.
     destructions_seen: std::sync::atomic::AtomicU64,
+    /// The keyring's signature (see `keyring_signature`) when it was last loaded.
+    keyring_seen: std::sync::atomic::AtomicU64,
     index_keys: Mutex<HashMap<(String, String, u32), Arc<SecretKey>>>,
     cache_capacity: usize,
     subscribers: RwLock<Vec<Subscriber>>,
@@ -319,8 +321,10 @@ impl Coffer {
         options: OpenOptions,
     ) -> Result<Coffer> {
         let rows = store.keyring()?;
+        let mut signature = keyring_signature(&rows);
         let keyring = if rows.is_empty() {
             let (rows, keyring) = new_keyring(master, &now_text(options.clock.as_ref()))?;
+            signature = keyring_signature(&rows);
             let entry =
                 AuditEntry::new("store.create", "coffer", &now_text(options.clock.as_ref()));
             let mac =
@@ -348,6 +352,7 @@ impl Coffer {
             data_keys: Mutex::new(HashMap::new()),
             latest: Mutex::new(HashMap::new()),
             destructions_seen: std::sync::atomic::AtomicU64::new(0),
+            keyring_seen: std::sync::atomic::AtomicU64::new(signature),
             index_keys: Mutex::new(HashMap::new()),
             cache_capacity: options.data_key_cache.max(16),
             subscribers: RwLock::new(Vec::new()),
@@ -417,7 +422,12 @@ impl Coffer {
     }
 
     fn reload_keyring(&self) -> Result<Arc<Keyring>> {
-        let k = Arc::new(load_keyring(&self.master_key(), &self.store.keyring()?)?);
+        let rows = self.store.keyring()?;
+        let k = Arc::new(load_keyring(&self.master_key(), &rows)?);
+        self.keyring_seen.store(
+            keyring_signature(&rows),
+            std::sync::atomic::Ordering::Release,
+        );
         *self
             .keys
             .write()
@@ -487,17 +497,27 @@ impl Coffer {
 
     // ---- data keys ------------------------------------------------------------------------
 
-    /// Drops every data key held in memory if any key was destroyed in the store (by this
-    /// handle or another process) since the last check: a cached copy must not outlive its
-    /// destruction, and new data must not be sealed under it. Destructions are rare; the check
-    /// is one read of a counter.
-    fn sync_destructions(&self) -> Result<()> {
+    /// Catches up with what other processes changed in the store, in one read:
+    ///
+    /// - if any data key was destroyed since the last check (by this handle or another), drops
+    ///   every data key held in memory: a cached copy must not outlive its destruction, and
+    ///   new data must not be sealed under it;
+    /// - if a key was added to the keyring or an index epoch retired (a KEK or index rotation
+    ///   elsewhere), reloads the keyring, so that seals index under the epochs in use and
+    ///   searches cover them.
+    ///
+    /// Both are rare; the check is two small reads under one lock.
+    fn sync_with_store(&self) -> Result<()> {
         use std::sync::atomic::Ordering;
-        let mut now = 0;
+        let (mut now, mut signature) = (0, 0);
         self.store.retention_read(&mut |tx| {
             now = tx.destructions()?;
+            signature = tx.keyring_signature()?;
             Ok(())
         })?;
+        if self.keyring_seen.load(Ordering::Acquire) != signature {
+            self.reload_keyring()?;
+        }
         if self.destructions_seen.swap(now, Ordering::AcqRel) != now {
             self.data_keys
                 .lock()
@@ -859,6 +879,7 @@ impl Coffer {
     /// still written. The value is normalised as sealing normalises it. Look every token up in
     /// its epoch's column; expect false positives (see [`plan_index`]) and confirm by reveal.
     pub fn search_index(&self, tenant: &str, field: &str, value: &str) -> Result<Vec<IndexToken>> {
+        self.sync_with_store()?;
         let pattern = if field.contains("[]") || field.ends_with(".*") {
             field.to_owned()
         } else {
@@ -1077,7 +1098,7 @@ impl Coffer {
         records: Vec<CustomerRecord>,
         actor: &str,
     ) -> Result<Vec<Result<Envelope>>> {
-        self.sync_destructions()?;
+        self.sync_with_store()?;
         let keyring = self.keyring();
         let today = self.clock.today();
         let checked: Vec<Result<CustomerRecord>> = records
@@ -1187,7 +1208,7 @@ impl Coffer {
     /// Reseals an envelope under the newest data keys (after a data-key rotation); the host
     /// replaces the stored envelope with the result.
     pub fn reseal(&self, envelope: &Envelope, actor: &str) -> Result<Envelope> {
-        self.sync_destructions()?;
+        self.sync_with_store()?;
         let keyring = self.keyring();
         envelope.check_mac(&keyring.envelope_mac)?;
         let mut values: Vec<(String, Sensitive)> = Vec::new();
@@ -1638,7 +1659,7 @@ impl Coffer {
         self.notify(&entries, &seqs);
         // After the entries commit: a destruction that committed before them is seen, so no
         // key is used from the cache after its destruction is in the trail.
-        self.sync_destructions()?;
+        self.sync_with_store()?;
         // The keys the views need, in one read rather than one per envelope and category.
         let mut wanted = BTreeSet::new();
         for ((env, d), paths) in envelopes.iter().zip(&decisions).zip(&parsed) {
@@ -1960,6 +1981,14 @@ fn now_text(clock: &dyn Clock) -> String {
 }
 
 const KEYRING_KINDS: [&str; 5] = ["kek", "index", "audit_mac", "envelope_mac", "mask"];
+
+/// Changes when a key is added to the keyring or an index epoch is retired, not when the
+/// keyring is rewrapped under a new master key: `rows << 32 | active rows`. The store computes
+/// the same from its table ([`crate::store::RetentionTx::keyring_signature`]).
+fn keyring_signature(rows: &[KeyringRow]) -> u64 {
+    let active = rows.iter().filter(|r| r.state == "active").count() as u64;
+    ((rows.len() as u64) << 32) | active
+}
 
 fn new_keyring(master: &MasterKey, now: &str) -> Result<(Vec<KeyringRow>, Keyring)> {
     let mut rows = Vec::new();

@@ -1232,3 +1232,48 @@ fn rate_limits_hold_across_handles_and_reopening() {
     assert_eq!(alerts, 100, "one alert per denied record");
     assert!(other.audit_verify(None).unwrap().intact);
 }
+
+/// An index rotation done by another process (the operator's `coffer keys rotate index`, then
+/// retiring the old epoch) reaches a long-running handle: what it seals afterwards is indexed
+/// under the epoch in use, and its searches cover it. Otherwise records it sealed would be
+/// missing from every search once the old epoch is retired.
+#[test]
+fn an_index_rotation_by_another_handle_reaches_a_running_one() {
+    let d = Dir::new("index-elsewhere");
+    let key = MasterKey::generate().unwrap();
+    let erp = open(&d.db(), &key);
+    let first = erp.seal(record("c-1", "firm-a"), "erp").unwrap();
+    assert_eq!(
+        first.index()["id_documents[0].number"]
+            .keys()
+            .collect::<Vec<_>>(),
+        vec!["1"]
+    );
+    let ops = open(&d.db(), &key);
+    assert_eq!(ops.rotate_index_key("ops").unwrap(), 2);
+    ops.retire_index_epoch(1, "ops").unwrap();
+    let second = erp.seal(record("c-2", "firm-a"), "erp").unwrap();
+    let tokens = second.index()["id_documents[0].number"].clone();
+    assert_eq!(tokens.keys().collect::<Vec<_>>(), vec!["2"], "{tokens:?}");
+    // The operator's search finds it; so does the ERP's, which uses epoch 2 only now.
+    for c in [&ops, &erp] {
+        let found = c
+            .search_index("firm-a", "id_documents[].number", "110101200001010002")
+            .unwrap();
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].epoch, 2);
+        assert_eq!(tokens["2"], found[0].token);
+    }
+    // A master-key rotation elsewhere rewraps the same keys: the running handle, which holds
+    // them unwrapped, carries on (it would need the new master key only to load new ones).
+    ops.rotate_master_key(&MasterKey::generate().unwrap(), "ops")
+        .unwrap();
+    let third = erp.seal(record("c-3", "firm-a"), "erp").unwrap();
+    assert!(
+        erp.reveal(&third, &access(&["accountant"], "payments", "firm-a"))
+            .unwrap()
+            .revealed("id_documents[0].number")
+            .is_some()
+    );
+    assert!(ops.audit_verify(None).unwrap().intact);
+}

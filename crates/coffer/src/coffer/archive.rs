@@ -188,7 +188,7 @@ impl Coffer {
         actor: &str,
     ) -> Result<ArchiveBundle> {
         let ak = SecretKey::from_bytes(archive_key)?;
-        self.sync_destructions()?;
+        self.sync_with_store()?;
         let keyring = self.keyring();
         let mut needed = BTreeSet::new();
         for env in envelopes {

@@ -480,6 +480,17 @@ impl RetentionTx<'_> {
         Ok(destroyed)
     }
 
+    /// The keyring's signature: `rows << 32 | active rows` (see `Coffer`'s own computation of
+    /// it from the rows it loaded).
+    pub fn keyring_signature(&self) -> Result<u64> {
+        let (rows, active): (i64, i64) = self
+            .conn
+            .prepare_cached("SELECT count(*), coalesce(sum(state = 'active'), 0) FROM keyring")
+            .and_then(|mut st| st.query_row([], |r| Ok((r.get(0)?, r.get(1)?))))
+            .map_err(store_error)?;
+        Ok(((rows as u64) << 32) | active as u64)
+    }
+
     /// How many data keys have ever been destroyed in this store, by any process: a handle
     /// that sees it change drops the keys it holds in memory, so that no cached copy outlives
     /// its destruction.

@@ -284,6 +284,8 @@ pub struct Coffer {
     destructions_seen: std::sync::atomic::AtomicU64,
     /// The keyring's signature (see `keyring_signature`) when it was last loaded.
     keyring_seen: std::sync::atomic::AtomicU64,
+    /// The store's count of rule overrides when they were last loaded.
+    overrides_seen: std::sync::atomic::AtomicU64,
     index_keys: Mutex<HashMap<(String, String, u32), Arc<SecretKey>>>,
     cache_capacity: usize,
     subscribers: RwLock<Vec<Subscriber>>,
@@ -353,6 +355,7 @@ impl Coffer {
             latest: Mutex::new(HashMap::new()),
             destructions_seen: std::sync::atomic::AtomicU64::new(0),
             keyring_seen: std::sync::atomic::AtomicU64::new(signature),
+            overrides_seen: std::sync::atomic::AtomicU64::new(0),
             index_keys: Mutex::new(HashMap::new()),
             cache_capacity: options.data_key_cache.max(16),
             subscribers: RwLock::new(Vec::new()),
@@ -504,19 +507,26 @@ impl Coffer {
     ///   new data must not be sealed under it;
     /// - if a key was added to the keyring or an index epoch retired (a KEK or index rotation
     ///   elsewhere), reloads the keyring, so that seals index under the epochs in use and
-    ///   searches cover them.
+    ///   searches cover them;
+    /// - if a retention-rule override was approved, loads the overrides again, so that the
+    ///   keep-until dates this handle computes follow it.
     ///
-    /// Both are rare; the check is two small reads under one lock.
+    /// All are rare; the check is three small reads under one lock.
     fn sync_with_store(&self) -> Result<()> {
         use std::sync::atomic::Ordering;
-        let (mut now, mut signature) = (0, 0);
+        let (mut now, mut signature, mut overrides) = (0, 0, 0);
         self.store.retention_read(&mut |tx| {
             now = tx.destructions()?;
             signature = tx.keyring_signature()?;
+            overrides = tx.override_changes()?;
             Ok(())
         })?;
         if self.keyring_seen.load(Ordering::Acquire) != signature {
             self.reload_keyring()?;
+        }
+        if self.overrides_seen.load(Ordering::Acquire) != overrides {
+            self.load_overrides()?;
+            self.overrides_seen.store(overrides, Ordering::Release);
         }
         if self.destructions_seen.swap(now, Ordering::AcqRel) != now {
             self.data_keys

@@ -682,3 +682,33 @@ fn a_large_batch_reads_each_subjects_restrictions() {
         "the others are revealed"
     );
 }
+
+/// An override approved through one handle (the archive head's tool) governs the dates another,
+/// already running handle computes: otherwise the ERP, recording that a customer's purpose was
+/// achieved, would date their contacts by the old rule, and the next sweep would destroy what
+/// the firm had decided to keep for a year.
+#[test]
+fn an_override_approved_elsewhere_reaches_a_running_handle() {
+    let (dir, clock, ops, key) = setup("override-elsewhere");
+    let erp = open(&dir.0, &clock, &key);
+    erp.seal(company(), "erp").unwrap();
+    let year = coffer::retention::Period::parse("1y").unwrap();
+    let two = [("wang", "archive_head"), ("zhao", "accounting_head")];
+    ops.override_rule("cn.pipl.default", year, &two, "ops")
+        .unwrap();
+    clock.set(datetime!(2026-04-01 09:00 UTC));
+    erp.record_event(
+        "firm-a",
+        "acme-co",
+        Event::PurposeAchieved,
+        date!(2026 - 03 - 31),
+        "crm",
+    )
+    .unwrap();
+    assert!(
+        ops.sweep("ops").unwrap().destroyed.is_empty(),
+        "dated by the rule as it was before the override"
+    );
+    clock.set(datetime!(2027-03-31 09:00 UTC));
+    assert_eq!(ops.sweep("ops").unwrap().destroyed.len(), 1);
+}

@@ -435,6 +435,7 @@ impl Coffer {
         date: Date,
         actor: &str,
     ) -> Result<()> {
+        self.sync_with_store()?;
         if !event.is_reported() {
             return Err(Error::InvalidArgument {
                 name: "event",
@@ -609,6 +610,7 @@ impl Coffer {
     /// (only the purposes its rules name may reveal it) until its period ends, when the sweep
     /// destroys it. Refused, with nothing destroyed, while a hold covers the subject.
     pub fn erase(&self, tenant: &str, subject: &str, actor: &str) -> Result<ErasureAnswer> {
+        self.sync_with_store()?;
         let retention = self.retention()?;
         let today = self.today();
         let today_iso = iso(today);
@@ -758,6 +760,7 @@ impl Coffer {
     /// `review` (or `archive`) rules let go that are not already on a list, and how many due
     /// keys a hold covers. One indexed range query over the keep-until dates.
     pub fn plan_sweep(&self) -> Result<SweepPlan> {
+        self.sync_with_store()?;
         self.retention()?;
         let today = iso(self.today());
         let holds = self.holds(None)?;

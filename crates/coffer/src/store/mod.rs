@@ -469,15 +469,37 @@ impl RetentionTx<'_> {
             .map(|n| n > 0)
             .map_err(store_error)?;
         if destroyed {
-            self.conn
-                .prepare_cached(
-                    "INSERT INTO meta (key, value) VALUES ('destructions', '1')
-                     ON CONFLICT (key) DO UPDATE SET value = CAST(value AS INTEGER) + 1",
-                )
-                .and_then(|mut st| st.execute([]))
-                .map_err(store_error)?;
+            self.bump("destructions")?;
         }
         Ok(destroyed)
+    }
+
+    /// Adds one to a change counter in `meta`.
+    fn bump(&self, counter: &str) -> Result<()> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO meta (key, value) VALUES (?1, '1')
+                 ON CONFLICT (key) DO UPDATE SET value = CAST(value AS INTEGER) + 1",
+            )
+            .and_then(|mut st| st.execute([counter]))
+            .map(|_| ())
+            .map_err(store_error)
+    }
+
+    /// A change counter in `meta` (0 if never bumped).
+    fn counter(&self, counter: &str) -> Result<u64> {
+        let text: Option<String> = self
+            .conn
+            .prepare_cached("SELECT value FROM meta WHERE key = ?1")
+            .and_then(|mut st| st.query_row([counter], |r| r.get(0)).optional())
+            .map_err(store_error)?;
+        Ok(text.and_then(|t| t.parse().ok()).unwrap_or(0))
+    }
+
+    /// How many rule overrides have ever been recorded in this store: a handle that sees it
+    /// change loads them again, so that the dates it computes follow them.
+    pub fn override_changes(&self) -> Result<u64> {
+        self.counter("overrides")
     }
 
     /// The keyring's signature: `rows << 32 | active rows` (see `Coffer`'s own computation of
@@ -495,12 +517,7 @@ impl RetentionTx<'_> {
     /// that sees it change drops the keys it holds in memory, so that no cached copy outlives
     /// its destruction.
     pub fn destructions(&self) -> Result<u64> {
-        let text: Option<String> = self
-            .conn
-            .prepare_cached("SELECT value FROM meta WHERE key = 'destructions'")
-            .and_then(|mut st| st.query_row([], |r| r.get(0)).optional())
-            .map_err(store_error)?;
-        Ok(text.and_then(|t| t.parse().ok()).unwrap_or(0))
+        self.counter("destructions")
     }
 
     /// Adds a hold; returns its id.
@@ -694,8 +711,8 @@ impl RetentionTx<'_> {
     pub fn set_override(&self, rule: &str, period: &str, approvals: &str, at: &str) -> Result<()> {
         self.conn
             .execute("INSERT OR REPLACE INTO rule_overrides (rule, period, approvals, at) VALUES (?1, ?2, ?3, ?4)", params![rule, period, approvals, at])
-            .map(|_| ())
-            .map_err(store_error)
+            .map_err(store_error)?;
+        self.bump("overrides")
     }
 
     /// The overridden periods: `(rule, period)`.

@@ -439,7 +439,15 @@ impl RetentionTx<'_> {
     ) -> Result<Vec<(String, String, String)>> {
         let mut out = Vec::new();
         for chunk in subjects.chunks(500) {
-            let marks: Vec<String> = (0..chunk.len()).map(|i| format!("?{}", i + 2)).collect();
+            // A few statement sizes, padded by repeating the last subject (harmless in `IN`),
+            // so that batches of every size share four cached statements instead of churning
+            // the statement cache the other queries use.
+            let Some(last) = chunk.last() else { continue };
+            let size = [1, 16, 128, 500]
+                .into_iter()
+                .find(|&n| n >= chunk.len())
+                .unwrap_or(500);
+            let marks: Vec<String> = (0..size).map(|i| format!("?{}", i + 2)).collect();
             let sql = format!(
                 "SELECT subject, category, purposes FROM restrictions WHERE tenant = ?1 AND subject IN ({})",
                 marks.join(",")
@@ -448,6 +456,10 @@ impl RetentionTx<'_> {
             let values: Vec<&dyn rusqlite::ToSql> =
                 std::iter::once(&tenant as &dyn rusqlite::ToSql)
                     .chain(chunk.iter().map(|s| s as &dyn rusqlite::ToSql))
+                    .chain(std::iter::repeat_n(
+                        last as &dyn rusqlite::ToSql,
+                        size - chunk.len(),
+                    ))
                     .collect();
             let rows = st
                 .query_map(values.as_slice(), |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))

@@ -286,6 +286,13 @@ pub struct Coffer {
     keyring_seen: std::sync::atomic::AtomicU64,
     /// The store's count of rule overrides when they were last loaded.
     overrides_seen: std::sync::atomic::AtomicU64,
+    /// SQLite's data version of this handle's connection when the counters above were last
+    /// read (`u64::MAX`: never).
+    data_version_seen: std::sync::atomic::AtomicU64,
+    /// When this handle was opened, and when (milliseconds after) `search_index` last checked
+    /// the store (`u64::MAX`: never).
+    opened: std::time::Instant,
+    search_synced_ms: std::sync::atomic::AtomicU64,
     index_keys: Mutex<HashMap<(String, String, u32), Arc<SecretKey>>>,
     cache_capacity: usize,
     subscribers: RwLock<Vec<Subscriber>>,
@@ -356,6 +363,9 @@ impl Coffer {
             destructions_seen: std::sync::atomic::AtomicU64::new(0),
             keyring_seen: std::sync::atomic::AtomicU64::new(signature),
             overrides_seen: std::sync::atomic::AtomicU64::new(0),
+            data_version_seen: std::sync::atomic::AtomicU64::new(u64::MAX),
+            opened: std::time::Instant::now(),
+            search_synced_ms: std::sync::atomic::AtomicU64::new(u64::MAX),
             index_keys: Mutex::new(HashMap::new()),
             cache_capacity: options.data_key_cache.max(16),
             subscribers: RwLock::new(Vec::new()),
@@ -511,16 +521,30 @@ impl Coffer {
     /// - if a retention-rule override was approved, loads the overrides again, so that the
     ///   keep-until dates this handle computes follow it.
     ///
-    /// All are rare; the check is three small reads under one lock.
+    /// All are rare. When no other connection has committed since the last check, the check is
+    /// one pragma; otherwise three small reads, under one lock.
     fn sync_with_store(&self) -> Result<()> {
         use std::sync::atomic::Ordering;
         let (mut now, mut signature, mut overrides) = (0, 0, 0);
+        let mut version = None;
         self.store.retention_read(&mut |tx| {
+            // SQLite's data version moves only when another connection commits: if it has not
+            // moved, nothing but this handle (which keeps itself current) changed the store,
+            // and the counters need not be read. This keeps the check off hot paths such as
+            // search (one pragma instead of three queries).
+            let v = tx.data_version()?;
+            if v == self.data_version_seen.load(Ordering::Acquire) {
+                return Ok(());
+            }
+            version = Some(v);
             now = tx.destructions()?;
             signature = tx.keyring_signature()?;
             overrides = tx.override_changes()?;
             Ok(())
         })?;
+        let Some(version) = version else {
+            return Ok(());
+        };
         if self.keyring_seen.load(Ordering::Acquire) != signature {
             self.reload_keyring()?;
         }
@@ -538,6 +562,8 @@ impl Coffer {
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .clear();
         }
+        // Only now: a failure above leaves the version unseen, so the next call reads again.
+        self.data_version_seen.store(version, Ordering::Release);
         Ok(())
     }
 
@@ -889,7 +915,18 @@ impl Coffer {
     /// still written. The value is normalised as sealing normalises it. Look every token up in
     /// its epoch's column; expect false positives (see [`plan_index`]) and confirm by reveal.
     pub fn search_index(&self, tenant: &str, field: &str, value: &str) -> Result<Vec<IndexToken>> {
-        self.sync_with_store()?;
+        // Searching is a hot path (a lookup costs well under a microsecond) and reveals
+        // nothing, so it checks for an index rotation elsewhere at most once a second rather
+        // than on every call; seals and reveals check every time.
+        let now = self.opened.elapsed().as_millis() as u64;
+        let last = self
+            .search_synced_ms
+            .load(std::sync::atomic::Ordering::Acquire);
+        if last == u64::MAX || now.saturating_sub(last) >= 1000 {
+            self.sync_with_store()?;
+            self.search_synced_ms
+                .store(now, std::sync::atomic::Ordering::Release);
+        }
         let pattern = if field.contains("[]") || field.ends_with(".*") {
             field.to_owned()
         } else {

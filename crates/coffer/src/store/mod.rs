@@ -525,6 +525,16 @@ impl RetentionTx<'_> {
         Ok(((rows as u64) << 32) | active as u64)
     }
 
+    /// SQLite's `data_version` for this connection: it changes when another connection (another
+    /// handle, another process) commits, and not for this connection's own commits.
+    pub fn data_version(&self) -> Result<u64> {
+        self.conn
+            .prepare_cached("PRAGMA data_version")
+            .and_then(|mut st| st.query_row([], |r| r.get::<_, i64>(0)))
+            .map(|v| v as u64)
+            .map_err(store_error)
+    }
+
     /// How many data keys have ever been destroyed in this store, by any process: a handle
     /// that sees it change drops the keys it holds in memory, so that no cached copy outlives
     /// its destruction.

@@ -1563,12 +1563,12 @@ impl Coffer {
     /// The store's rate-limit counts for `access`'s principal under each of the policy's
     /// limits, as sliding windows at `now`, each with what this batch has added (0 so far).
     /// `None` if they cannot be read (then limited fields are denied).
-    fn rate_usage(
+    fn rate_usage<'a>(
         &self,
-        policy: &Policy,
-        access: &Access,
+        policy: &'a Policy,
+        access: &'a Access,
         now: time::OffsetDateTime,
-    ) -> Option<Vec<(Window, u32)>> {
+    ) -> Option<Vec<RateCount<'a>>> {
         let at = now.unix_timestamp();
         let mut out = Vec::with_capacity(policy.rate_limits.len());
         if policy.rate_limits.is_empty() {
@@ -1585,7 +1585,12 @@ impl Coffer {
                     };
                     let start = Window::aligned(at, limit.window_secs);
                     let (current, previous) = tx.rate_usage(&key, start)?;
-                    out.push((Window::from_counts(start, current, previous), 0));
+                    out.push(RateCount {
+                        key,
+                        start,
+                        window: Window::from_counts(start, current, previous),
+                        added: 0,
+                    });
                 }
                 Ok(())
             })
@@ -1645,16 +1650,17 @@ impl Coffer {
             let (Some(u), Some(limit)) = (usage.as_mut(), policy.rate_limits.get(li)) else {
                 return false;
             };
-            let (window, added) = &mut u[li];
-            let fits = window.admit(at, limit.window_secs, limit.max, n);
+            let count = &mut u[li];
+            let fits = count.window.admit(at, limit.window_secs, limit.max, n);
             if fits {
-                *added += n;
+                count.added += n;
             }
             fits
         };
         for (env, paths) in envelopes.iter().zip(&parsed) {
             let restricted = restrictions.as_ref().map(|r| {
-                r.get(&(env.tenant.as_str(), env.subject.as_str()))
+                r.get(env.tenant.as_str())
+                    .and_then(|t| t.get(env.subject.as_str()))
                     .unwrap_or(&unrestricted)
             });
             let mut gate = RateGate {
@@ -1670,22 +1676,7 @@ impl Coffer {
         }
         // What this batch revealed under each limit is added to the store's counts in the
         // transaction that appends its audit entries: both or neither.
-        let at = now.unix_timestamp();
-        let added: Vec<(RateKey<'_>, i64, u32)> = usage
-            .iter()
-            .flatten()
-            .zip(&policy.rate_limits)
-            .filter(|((_, n), _)| *n > 0)
-            .map(|((_, n), limit)| {
-                let key = RateKey {
-                    limit: &limit.id,
-                    tenant: &access.principal.tenant,
-                    principal: &access.principal.id,
-                    width: limit.window_secs,
-                };
-                (key, Window::aligned(at, limit.window_secs), *n)
-            })
-            .collect();
+        let added: Vec<&RateCount<'_>> = usage.iter().flatten().filter(|c| c.added > 0).collect();
         let (texts, mac) = self.batch(&keyring, &entries);
         let appended = if added.is_empty() {
             self.store.append_audit(&AuditBatch {
@@ -1694,8 +1685,8 @@ impl Coffer {
             })
         } else {
             self.store.retention_tx(&mac, &mut |tx| {
-                for (key, start, n) in &added {
-                    tx.add_rate_usage(key, *start, *n)?;
+                for c in &added {
+                    tx.add_rate_usage(&c.key, c.start, c.added)?;
                 }
                 Ok(texts.clone())
             })
@@ -2198,6 +2189,16 @@ fn rebuild_record(env: &Envelope, values: Vec<(String, Sensitive)>) -> Result<Cu
     }
     let text = zeroize::Zeroizing::new(value.to_string());
     CustomerRecord::from_json(&text)
+}
+
+/// A principal's count under one rate limit during a reveal batch: as read from the store, and
+/// what the batch adds to it.
+struct RateCount<'a> {
+    key: RateKey<'a>,
+    /// The start of the fixed window the batch's time falls in.
+    start: i64,
+    window: Window,
+    added: u32,
 }
 
 /// What every envelope of a reveal batch shares: the batch's time, and the rate-limit counter

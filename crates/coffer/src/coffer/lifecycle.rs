@@ -171,6 +171,9 @@ pub struct ErasureAnswer {
 /// A subject's restrictions: category → the purposes that may still reveal it.
 pub(crate) type Restrictions = BTreeMap<String, Vec<String>>;
 
+/// Restrictions by tenant, then subject (only subjects that have any).
+pub(crate) type SubjectRestrictions<'s> = HashMap<&'s str, HashMap<String, Restrictions>>;
+
 /// What a sweep would do (see [`Coffer::plan_sweep`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SweepPlan {
@@ -973,8 +976,8 @@ impl Coffer {
     pub(crate) fn restrictions_many<'s>(
         &self,
         subjects: &BTreeSet<(&'s str, &'s str)>,
-    ) -> Result<HashMap<(&'s str, &'s str), Restrictions>> {
-        let mut out = HashMap::new();
+    ) -> Result<SubjectRestrictions<'s>> {
+        let mut out = SubjectRestrictions::new();
         if subjects.is_empty() {
             return Ok(out);
         }
@@ -985,19 +988,12 @@ impl Coffer {
         }
         self.store.retention_read(&mut |tx| {
             for (&tenant, list) in &by_tenant {
-                let asked: std::collections::HashSet<&'s str> = list.iter().copied().collect();
+                let of_tenant = out.entry(tenant).or_default();
                 for (subject, category, purposes) in tx.restrictions_of(tenant, list)? {
-                    // Only the subjects asked for come back; key the answer by the caller's own
-                    // strings.
-                    let Some(&s) = asked.get(subject.as_str()) else {
-                        continue;
-                    };
-                    out.entry((tenant, s))
-                        .or_insert_with(Restrictions::new)
-                        .insert(
-                            category,
-                            serde_json::from_str(&purposes).unwrap_or_default(),
-                        );
+                    of_tenant.entry(subject).or_default().insert(
+                        category,
+                        serde_json::from_str(&purposes).unwrap_or_default(),
+                    );
                 }
             }
             Ok(())

@@ -672,21 +672,6 @@ impl RetentionTx<'_> {
             .map_err(store_error)
     }
 
-    /// A subject's restrictions: `(category, purposes JSON)`.
-    pub fn restrictions(&self, tenant: &str, subject: &str) -> Result<Vec<(String, String)>> {
-        let mut st = self
-            .conn
-            .prepare_cached(
-                "SELECT category, purposes FROM restrictions WHERE tenant = ?1 AND subject = ?2",
-            )
-            .map_err(store_error)?;
-        let rows = st
-            .query_map(params![tenant, subject], |r| Ok((r.get(0)?, r.get(1)?)))
-            .map_err(store_error)?;
-        rows.collect::<rusqlite::Result<Vec<_>>>()
-            .map_err(store_error)
-    }
-
     /// Stores a destruction list; returns its id.
     pub fn add_list(&self, created: &str, items: &str) -> Result<i64> {
         self.conn

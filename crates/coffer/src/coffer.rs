@@ -1587,7 +1587,6 @@ impl Coffer {
                     let (current, previous) = tx.rate_usage(&key, start)?;
                     out.push(RateCount {
                         key,
-                        start,
                         window: Window::from_counts(start, current, previous),
                         added: 0,
                     });
@@ -1686,7 +1685,7 @@ impl Coffer {
         } else {
             self.store.retention_tx(&mac, &mut |tx| {
                 for c in &added {
-                    tx.add_rate_usage(&c.key, c.start, c.added)?;
+                    tx.add_rate_usage(&c.key, c.window.start(), c.added)?;
                 }
                 Ok(texts.clone())
             })
@@ -2195,8 +2194,7 @@ fn rebuild_record(env: &Envelope, values: Vec<(String, Sensitive)>) -> Result<Cu
 /// what the batch adds to it.
 struct RateCount<'a> {
     key: RateKey<'a>,
-    /// The start of the fixed window the batch's time falls in.
-    start: i64,
+    /// Starts at the fixed window the batch's time falls in.
     window: Window,
     added: u32,
 }

@@ -43,6 +43,11 @@ impl Window {
         }
     }
 
+    /// The start of the current fixed window.
+    pub(crate) fn start(&self) -> i64 {
+        self.start
+    }
+
     /// The start of the fixed window of `width` seconds that holds `now`.
     pub(crate) fn aligned(now: i64, width: i64) -> i64 {
         now - now.rem_euclid(width)

@@ -236,9 +236,15 @@ coffer_status coffer_reveal(const coffer_t *coffer, const uint8_t *envelope, siz
 // `*out` is a JSON array of views.
 coffer_status coffer_reveal_many(const coffer_t *coffer, const uint8_t *envelopes, size_t envelopes_len, const uint8_t *access, size_t access_len, char **out, size_t *out_len);
 
-// The blind-index tokens of `value` for `field` (a pattern such as `id_documents[].number`
-// or a path such as `phones[0]`) in `tenant`: `[{"epoch", "token"}]`, one per active epoch.
-coffer_status coffer_search_index(const coffer_t *coffer, const uint8_t *tenant, size_t tenant_len, const uint8_t *field, size_t field_len, const uint8_t *value, size_t value_len, char **out, size_t *out_len);
+// Searches a blind index, as an access that the policy decides (action `search`), that
+// counts against the rate limits and that is audited, in the principal's own tenant.
+// `access` is the access JSON of a reveal; `request` is `{"field": "id_documents[].number",
+// "values": ["…"]}` (or `"value": "…"`). `*out` is `{"field", "audit_seq", "tokens":
+// [[{"epoch", "token"}]], "withheld_subjects": […]}`: per value, one token per index epoch
+// still written; the host drops rows of the withheld subjects. A denied search returns
+// `COFFER_STATUS_ACCESS_DENIED`, one over a rate limit `COFFER_STATUS_RATE_LIMITED` (both
+// audited). Free `*out` with `coffer_string_free`. Thread-safe.
+coffer_status coffer_search(const coffer_t *coffer, const uint8_t *access, size_t access_len, const uint8_t *request, size_t request_len, char **out, size_t *out_len);
 
 // Reseals an envelope under the newest data keys; `*out` is the new envelope.
 coffer_status coffer_reseal(const coffer_t *coffer, const uint8_t *envelope, size_t envelope_len, const uint8_t *actor, size_t actor_len, char **out, size_t *out_len);

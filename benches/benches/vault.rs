@@ -15,6 +15,17 @@ use coffer::{Access, Coffer, MasterKey, OpenOptions};
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 
 const POLICY: &str = include_str!("../../examples/policies/accounting-firm.toml");
+/// A lookup service that may search identity documents and contacts, under no rate limit.
+const LOOKUP: &str = r#"
+[roles.lookup_service]
+[[rules]]
+id = "lookup-search"
+effect = "allow"
+roles = ["lookup_service"]
+actions = ["search"]
+fields = ["id_documents[].*", "category:contact"]
+purposes = ["bookkeeping"]
+"#;
 
 fn typical(i: usize) -> CustomerRecord {
     CustomerRecord::from_json(&format!(
@@ -35,7 +46,7 @@ fn bench(c: &mut Criterion) {
     let schema =
         Schema::from_toml(&DEFAULT_SCHEMA_TOML.replace("index = \"last4\"\nindex_bits = 12\n", ""))
             .unwrap();
-    let policy = Policy::from_toml(POLICY, &schema).unwrap();
+    let policy = Policy::from_toml(&format!("{POLICY}{LOOKUP}"), &schema).unwrap();
     let coffer = Coffer::open_with(
         dir.join("bench.db"),
         &MasterKey::generate().unwrap(),
@@ -140,15 +151,41 @@ fn bench(c: &mut Criterion) {
     g.bench_function("reveal_one_durable", |b| {
         b.iter(|| black_box(coffer.reveal(&sample, &access).unwrap()))
     });
-    g.bench_function("search_index", |b| {
+    // Search is an audited access: one durable transaction per call, so single searches cost
+    // a commit and batches share one. A lookup service without a rate limit searches here.
+    let searcher = Access {
+        principal: Principal {
+            id: "lookup-1".into(),
+            tenant: "firm-a".into(),
+            roles: vec!["lookup_service".into()],
+            ..Default::default()
+        },
+        purpose: "bookkeeping".into(),
+        ..Default::default()
+    };
+    g.bench_function("search_one_durable", |b| {
         b.iter(|| {
             black_box(
                 coffer
-                    .search_index(
-                        "firm-a",
+                    .search(
+                        &searcher,
                         "id_documents[].number",
                         black_box("11010119800101007X"),
                     )
+                    .unwrap(),
+            )
+        })
+    });
+    let ids: Vec<String> = (0..1000)
+        .map(|i| format!("1101011980{:04}{:03}X", 101 + i % 1000, i % 997))
+        .collect();
+    let id_refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+    g.throughput(Throughput::Elements(1000));
+    g.bench_function("search_many_1000", |b| {
+        b.iter(|| {
+            black_box(
+                coffer
+                    .search_many(&searcher, "id_documents[].number", black_box(&id_refs))
                     .unwrap(),
             )
         })

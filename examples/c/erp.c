@@ -261,11 +261,16 @@ int main(int argc, char **argv) {
     fclose(csv);
     printf("  %d sealed, %d rejected\n", n_rows, rejected);
 
-    /* 3. Look a customer up by resident ID, typed as a clerk would (spaces are normalised away). */
-    const char *wanted = "310104 19751231 0025";
+    /* 3. Look a customer up by resident ID, typed as a clerk would (spaces are normalised away).
+     *    A search is an access: the policy decides it, rate limits count it, the trail records it. */
+    const char *search =
+        "{\"field\":\"id_documents[].number\",\"value\":\"310104 19751231 0025\"}";
+    const char *clerk =
+        "{\"principal\":{\"id\":\"user-clerk\",\"tenant\":\"" TENANT "\",\"roles\":[\"clerk\"]},"
+        "\"purpose\":\"bookkeeping\"}";
     char *tokens = NULL, token[64] = "";
     size_t len = 0;
-    st = coffer_search_index(c, S(TENANT), S("id_documents[].number"), S(wanted), &tokens, &len);
+    st = coffer_search(c, S(clerk), S(search), &tokens, &len);
     if (st != COFFER_STATUS_OK) return report("search", st);
     text_after(tokens, "\"token\":", token, sizeof token);
     coffer_string_free(tokens);

@@ -71,7 +71,7 @@ def main() -> int:
         print(f"sealed {len(table)} of {len(rows)} customers")
 
         # 2. Look one up by resident ID through the blind index, typed with spaces.
-        tokens = c.search_index(TENANT, "id_documents[].number", "310104 19751231 0025")
+        tokens = c.search("id_documents[].number", "310104 19751231 0025", tenant=TENANT, principal="accountant-1", roles=["accountant"], purpose="payments").tokens[0]
         found = [
             s for s in table
             if any(s.index.get("id_documents[0].number", {}).get(str(t.epoch)) == t.token for t in tokens)

@@ -54,11 +54,22 @@ fn main() -> Result<(), coffer::Error> {
         envelope.to_json().len()
     );
 
-    // 3. Find it by ID number: the host looks the token up in its own indexed column.
-    let tokens = coffer.search_index("acme", "id_documents[].number", "110101 19800101 007X")?;
+    // 3. Find it by ID number: a search is an access like a reveal (decided, counted against
+    //    rate limits, audited); the host looks the token up in its own indexed column.
+    let accountant = Access {
+        principal: Principal {
+            id: "accountant-1".into(),
+            tenant: "acme".into(),
+            roles: vec!["accountant".into()],
+            ..Default::default()
+        },
+        purpose: "payments".into(),
+        ..Default::default()
+    };
+    let found = coffer.search(&accountant, "id_documents[].number", "110101 19800101 007X")?;
     assert_eq!(
         envelope.index()["id_documents[0].number"]["1"],
-        tokens[0].token
+        found.tokens[0][0].token
     );
 
     // 4. Reveal it: a clerk sees masks, an accountant paying the customer sees the card.

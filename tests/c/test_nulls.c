@@ -111,12 +111,11 @@ int main(int argc, char **argv) {
     NULL_ARG(coffer_reveal_many(c, TEXT, 1, NULL, 1, &out, &len), "access");
     NULL_ARG(coffer_reveal_many(c, TEXT, 1, TEXT, 1, NULL, &len), "out");
     NULL_ARG(coffer_reveal_many(c, TEXT, 1, TEXT, 1, &out, NULL), "out_len");
-    NULL_ARG(coffer_search_index(NULL, TEXT, 1, TEXT, 1, TEXT, 1, &out, &len), "coffer");
-    NULL_ARG(coffer_search_index(c, NULL, 1, TEXT, 1, TEXT, 1, &out, &len), "tenant");
-    NULL_ARG(coffer_search_index(c, TEXT, 1, NULL, 1, TEXT, 1, &out, &len), "field");
-    NULL_ARG(coffer_search_index(c, TEXT, 1, TEXT, 1, NULL, 1, &out, &len), "value");
-    NULL_ARG(coffer_search_index(c, TEXT, 1, TEXT, 1, TEXT, 1, NULL, &len), "out");
-    NULL_ARG(coffer_search_index(c, TEXT, 1, TEXT, 1, TEXT, 1, &out, NULL), "out_len");
+    NULL_ARG(coffer_search(NULL, TEXT, 1, TEXT, 1, &out, &len), "coffer");
+    NULL_ARG(coffer_search(c, NULL, 1, TEXT, 1, &out, &len), "access");
+    NULL_ARG(coffer_search(c, TEXT, 1, NULL, 1, &out, &len), "request");
+    NULL_ARG(coffer_search(c, TEXT, 1, TEXT, 1, NULL, &len), "out");
+    NULL_ARG(coffer_search(c, TEXT, 1, TEXT, 1, &out, NULL), "out_len");
     NULL_ARG(coffer_reseal(NULL, TEXT, 1, TEXT, 1, &out, &len), "coffer");
     NULL_ARG(coffer_reseal(c, NULL, 1, TEXT, 1, &out, &len), "envelope");
     NULL_ARG(coffer_reseal(c, TEXT, 1, NULL, 1, &out, &len), "actor");

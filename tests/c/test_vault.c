@@ -244,10 +244,16 @@ int main(int argc, char **argv) {
     CHECK(strstr(coffer_last_error_message(), "required.missing") != NULL);
     CHECK(coffer_seal(c, S(RECORD), S("erp"), &env, &env_len) == COFFER_STATUS_OK);
     CHECK(env && strstr(env, "\"coffer\":1") && !strstr(env, "6200000000000005") && !strstr(env, "Zhang San"));
-    CHECK(coffer_search_index(c, S("firm-a"), S("id_documents[].number"), S("110101 20000101 0002"), &out, &len) == COFFER_STATUS_OK);
-    CHECK(out && strstr(out, "\"epoch\":1"));
+    /* Search is an access: the accountant may search ID numbers (tokens, audited), marketing
+     * may not (denied, and audited too); the answer never holds the value. */
+    CHECK(coffer_search(c, S(ACCOUNTANT), S("{\"field\":\"id_documents[].number\",\"value\":\"110101 20000101 0002\"}"), &out, &len) == COFFER_STATUS_OK);
+    CHECK(out && strstr(out, "\"epoch\":1") && strstr(out, "\"audit_seq\":") && !strstr(out, "110101"));
     coffer_string_free(out);
     out = NULL;
+    CHECK(coffer_search(c, S("{\"principal\":{\"id\":\"m-1\",\"tenant\":\"firm-a\",\"roles\":[\"marketing\"]},\"purpose\":\"marketing\"}"),
+                        S("{\"field\":\"id_documents[].number\",\"value\":\"110101200001010002\"}"), &out, &len) == COFFER_STATUS_ACCESS_DENIED);
+    CHECK(out == NULL && !strstr(coffer_last_error_message(), "110101"));
+    CHECK(coffer_search(c, S(ACCOUNTANT), S("{\"field\":\"id_documents[].number\"}"), &out, &len) == COFFER_STATUS_INVALID_ARGUMENT);
 
     CHECK(coffer_reveal(c, (const uint8_t *)env, env_len, S(ACCOUNTANT), &out, &len) == COFFER_STATUS_OK);
     CHECK(out && strstr(out, "\"value\":\"6200000000000005\""));

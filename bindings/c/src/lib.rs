@@ -904,17 +904,21 @@ pub unsafe extern "C" fn coffer_reveal_many(
     }
 }
 
-/// The blind-index tokens of `value` for `field` (a pattern such as `id_documents[].number`
-/// or a path such as `phones[0]`) in `tenant`: `[{"epoch", "token"}]`, one per active epoch.
+/// Searches a blind index, as an access that the policy decides (action `search`), that
+/// counts against the rate limits and that is audited, in the principal's own tenant.
+/// `access` is the access JSON of a reveal; `request` is `{"field": "id_documents[].number",
+/// "values": ["…"]}` (or `"value": "…"`). `*out` is `{"field", "audit_seq", "tokens":
+/// [[{"epoch", "token"}]], "withheld_subjects": […]}`: per value, one token per index epoch
+/// still written; the host drops rows of the withheld subjects. A denied search returns
+/// `COFFER_STATUS_ACCESS_DENIED`, one over a rate limit `COFFER_STATUS_RATE_LIMITED` (both
+/// audited). Free `*out` with `coffer_string_free`. Thread-safe.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn coffer_search_index(
+pub unsafe extern "C" fn coffer_search(
     coffer: *const coffer_t,
-    tenant: *const u8,
-    tenant_len: usize,
-    field: *const u8,
-    field_len: usize,
-    value: *const u8,
-    value_len: usize,
+    access: *const u8,
+    access_len: usize,
+    request: *const u8,
+    request_len: usize,
     out: *mut *mut c_char,
     out_len: *mut usize,
 ) -> coffer_status {
@@ -923,15 +927,12 @@ pub unsafe extern "C" fn coffer_search_index(
         text_fn(
             coffer,
             [
-                (tenant, tenant_len, "tenant"),
-                (field, field_len, "field"),
-                (value, value_len, "value"),
+                (access, access_len, "access"),
+                (request, request_len, "request"),
             ],
             out,
             out_len,
-            |c: &Coffer, [tenant, field, value]: [&str; 3]| {
-                z(wire::tokens_to_json(&c.search_index(tenant, field, value)?))
-            },
+            |c: &Coffer, [access, request]: [&str; 2]| z(wire::search_json(c, access, request)?),
         )
     }
 }

@@ -195,17 +195,8 @@ impl Vault {
             .map(|s| s.to_string())
     }
 
-    fn search_index(
-        &self,
-        py: Python<'_>,
-        tenant: &str,
-        field: &str,
-        value: &str,
-    ) -> PyResult<String> {
-        self.call(py, |c| {
-            c.search_index(tenant, field, value)
-                .map(|t| wire::tokens_to_json(&t))
-        })
+    fn search(&self, py: Python<'_>, access: &str, request: &str) -> PyResult<String> {
+        self.call(py, |c| wire::search_json(c, access, request))
     }
 
     /// A compliance report (request and answer as JSON; see `coffer::wire::report_json`). A

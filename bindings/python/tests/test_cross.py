@@ -71,7 +71,7 @@ def test_sealed_in_c_opens_in_python(tmp_path: pathlib.Path) -> None:
         assert view.value("name") == "王五"
         assert view.value("id_documents[0].number") == "440304199006150048"
         # The blind index computed in C is the one Python computes for the same value.
-        tokens = c.search_index("firm-a", "id_documents[].number", "440304 19900615 0048")
+        tokens = c.search("id_documents[].number", "440304 19900615 0048", tenant="firm-a", principal="accountant-1", roles=["accountant"], purpose="payments").tokens[0]
         assert sealed.index["id_documents[0].number"][str(tokens[0].epoch)] == tokens[0].token
         # Both seals are in one audit chain, and it verifies.
         assert c.audit.verify()["intact"]
@@ -115,7 +115,14 @@ def test_a_store_made_by_an_earlier_build_opens_from_python(tmp_path: pathlib.Pa
         }
         assert got == want["fields"]
     for s in fixture["search"]:
-        tokens = vault.search_index(fixture["tenant"], s["field"], s["value"])
+        # A search is an access: an accountant searches ID numbers, a clerk phones.
+        role, purpose = (
+            ("clerk", "bookkeeping") if s["field"].startswith("phones") else ("accountant", "payments")
+        )
+        tokens = vault.search(
+            s["field"], s["value"], tenant=fixture["tenant"], principal=f"{role}-1", roles=[role],
+            purpose=purpose,
+        ).tokens[0]
         assert [{"epoch": t.epoch, "token": t.token} for t in tokens] == s["tokens"]
     vault.close()
 

@@ -105,7 +105,7 @@ def test_no_sentinel_outside_ciphertext(tmp_path: pathlib.Path) -> None:
             c.seal(dict(record("c-x", "s-x"), phonez=[SENTINELS[2]]), actor="import")
         outputs.append(("malformed error", f"{malformed.value} {malformed.value!r}"))
         # Search, and reveals that mask, deny, cross tenants and reveal.
-        outputs.append(("tokens", repr(c.search_index("acme", "id_documents[].number", SENTINELS[1]))))
+        outputs.append(("tokens", repr(c.search("id_documents[].number", SENTINELS[1], tenant="acme", principal="accountant-1", roles=["accountant"], purpose="payments").tokens[0])))
         for roles, purpose, tenant, context in (
             (["clerk"], "bookkeeping", "acme", None),
             (["marketing"], "marketing", "acme", None),

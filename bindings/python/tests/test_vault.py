@@ -74,11 +74,11 @@ def test_repr_never_shows_values(store: coffer.Coffer) -> None:
 
 def test_search_by_resident_id(store: coffer.Coffer) -> None:
     sealed = store.seal(RECORD, actor="import")
-    tokens = store.search_index("firm-a", "id_documents[].number", "110101198001010037")
+    tokens = store.search("id_documents[].number", "110101198001010037", tenant="firm-a", principal="accountant-1", roles=["accountant"], purpose="payments").tokens[0]
     assert len(tokens) == 1 and tokens[0].epoch == 1
     column = sealed.index["id_documents[0].number"]
     assert column[str(tokens[0].epoch)] == tokens[0].token
-    other = store.search_index("firm-a", "id_documents[].number", "310104197512310025")
+    other = store.search("id_documents[].number", "310104197512310025", tenant="firm-a", principal="accountant-1", roles=["accountant"], purpose="payments").tokens[0]
     assert other[0].token != tokens[0].token
 
 
@@ -261,7 +261,7 @@ def test_rotations_keep_records_readable(tmp_path: pathlib.Path) -> None:
         assert c.rotate_data_key("firm-a", "s-1", "identity", actor="ops") == 2
         epoch = c.rotate_index_key(actor="ops")
         assert epoch == 2
-        assert len(c.search_index("firm-a", "id_documents[].number", "110101198001010037")) == 2
+        assert len(c.search("id_documents[].number", "110101198001010037", tenant="firm-a", principal="accountant-1", roles=["accountant"], purpose="payments").tokens[0]) == 2
         c.retire_index_epoch(1, actor="ops")
         c.rotate_master_key(new_key, actor="ops")
         assert accountant(c, sealed).value("name") == "张三"

@@ -223,8 +223,17 @@ fn walk(out: &mut dyn Write, db: &std::path::Path, customers: u64) -> Result<Exi
         &wanted.resident_id[6..14],
         &wanted.resident_id[14..].to_lowercase()
     );
-    let tokens = coffer.search_index(TENANT, "id_documents[].number", &typed)?;
-    let token = tokens.first().map(|t| t.token.clone()).unwrap_or_default();
+    let found = coffer.search(
+        &access("clerk", "bookkeeping"),
+        "id_documents[].number",
+        &typed,
+    )?;
+    let token = found
+        .tokens
+        .first()
+        .and_then(|t| t.first())
+        .map(|t| t.token.clone())
+        .unwrap_or_default();
     let found = by_id_token.get(&token).map(|&n| &table[n]);
     writeln!(
         out,

@@ -214,21 +214,21 @@ enum Command {
         #[command(flatten)]
         access: AccessArgs,
     },
-    /// Print the blind-index tokens for a field value, to look up in the host's database.
+    /// Print the blind-index tokens for field values, to look up in the host's database.
     ///
-    /// The value is read from standard input when not given, which keeps it out of the shell's
-    /// history and the process list.
+    /// A search is an access like a reveal: the policy decides it (action `search`), it counts
+    /// against the rate limits and it is audited. Values are read from standard input, one per
+    /// line, when not given, which keeps them out of the shell's history and the process list.
     ///
-    /// Example: printf '110101 19800101 007X\n' | coffer search --tenant acme --field 'id_documents[].number'
+    /// Example: printf '110101 19800101 007X\n' | coffer search --field 'id_documents[].number' --principal u-1 --tenant acme --role accountant --purpose payments
     Search {
-        /// The tenant.
-        #[arg(long)]
-        tenant: String,
         /// The field pattern, e.g. `id_documents[].number` or `phones[]`.
         #[arg(long)]
         field: String,
-        /// The value (default: read from standard input).
+        /// The value (default: one per line from standard input).
         value: Option<String>,
+        #[command(flatten)]
+        access: AccessArgs,
     },
     /// Blind-index planning.
     #[command(subcommand)]
@@ -636,10 +636,10 @@ fn run(
         Command::Reveal { file, access } => ops::reveal(out, store, file, &access, json),
         Command::Report(command) => report::run(out, store, command, json),
         Command::Search {
-            tenant,
             field,
             value,
-        } => ops::search(out, store, &tenant, &field, value, json),
+            access,
+        } => ops::search(out, store, &field, value, &access, json),
         Command::Index(IndexCommand::Plan { records, distinct }) => {
             ops::index_plan(out, records, distinct, json)
         }

@@ -203,37 +203,61 @@ pub(crate) fn reveal(
 pub(crate) fn search(
     out: &mut dyn Write,
     store: &StoreArgs,
-    tenant: &str,
     field: &str,
     value: Option<String>,
+    access_args: &AccessArgs,
     json: bool,
 ) -> Result<ExitCode, Failure> {
-    let value = Zeroizing::new(match value {
-        Some(v) => v,
+    let access = access(access_args)?;
+    let values: Vec<Zeroizing<String>> = match value {
+        Some(v) => vec![Zeroizing::new(v)],
         None => {
-            let mut s = String::new();
+            let limit = (coffer::record::MAX_VALUE_BYTES + 2) * coffer::MAX_SEARCH_VALUES;
+            let mut s = Zeroizing::new(String::new());
             io::stdin()
                 .lock()
-                .take(coffer::record::MAX_VALUE_BYTES as u64 + 2)
+                .take(limit as u64 + 1)
                 .read_to_string(&mut s)
                 .map_err(|e| Failure::input(format!("standard input: {e}")))?;
-            let trimmed = s.trim_end_matches(['\r', '\n']).to_owned();
-            zeroize::Zeroize::zeroize(&mut s);
-            trimmed
+            if s.len() > limit {
+                return Err(Failure::input(format!(
+                    "standard input: more than {limit} bytes"
+                )));
+            }
+            s.lines()
+                .filter(|l| !l.trim().is_empty())
+                .map(|l| Zeroizing::new(l.trim_end_matches('\r').to_owned()))
+                .collect()
         }
-    });
+    };
     let coffer = store.open(false)?;
-    let tokens = coffer.search_index(tenant, field, &value)?;
+    let refs: Vec<&str> = values.iter().map(|v| v.as_str()).collect();
+    let answer = coffer.search_many(&access, field, &refs)?;
     if json {
-        writeln!(out, "{}", coffer::wire::tokens_to_json(&tokens))?;
-    } else if tokens.is_empty() {
-        writeln!(
-            out,
-            "no token: the value does not index (empty after normalising)"
-        )?;
+        writeln!(out, "{}", coffer::wire::search_answer_to_json(&answer))?;
     } else {
-        for t in &tokens {
-            writeln!(out, "epoch {}: {}", t.epoch, t.token)?;
+        for (i, tokens) in answer.tokens.iter().enumerate() {
+            let label = if answer.tokens.len() > 1 {
+                format!("value {}: ", i + 1)
+            } else {
+                String::new()
+            };
+            if tokens.is_empty() {
+                writeln!(
+                    out,
+                    "{label}no token: the value does not index (empty after normalising)"
+                )?;
+            }
+            for t in tokens {
+                writeln!(out, "{label}epoch {}: {}", t.epoch, t.token)?;
+            }
+        }
+        if !answer.withheld_subjects.is_empty() {
+            writeln!(
+                out,
+                "leave out the rows of these subjects (restricted after an erasure request): {}",
+                answer.withheld_subjects.join(", ")
+            )?;
         }
     }
     util::ok()

@@ -94,20 +94,50 @@ fn an_operators_day() {
     let row: Vec<&str> = csv.lines().nth(1234).unwrap().split(',').collect();
     let id = row[6];
     let spaced = format!("{} {} {}\n", &id[..6], &id[6..14], &id[14..]);
+    let searcher = [
+        "--principal",
+        "u-7",
+        "--tenant",
+        "acme",
+        "--role",
+        "accountant",
+        "--purpose",
+        "payments",
+    ];
     let o = env.run(
         &[
-            "search",
-            "--tenant",
-            "acme",
-            "--field",
-            "id_documents[].number",
-            "--json",
-        ],
+            &["search", "--field", "id_documents[].number", "--json"][..],
+            &searcher[..],
+        ]
+        .concat(),
         spaced.as_bytes(),
     );
     assert!(o.status.success(), "{}", text(&o));
-    let tokens: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    let token = tokens[0]["token"].as_str().unwrap();
+    let answer: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(
+        answer["audit_seq"].as_u64().unwrap() > 0,
+        "the search is audited"
+    );
+    let token = answer["tokens"][0][0]["token"].as_str().unwrap();
+    // Marketing may not search ID numbers: refused (exit 3), and nothing printed.
+    let o = env.run(
+        &[
+            "search",
+            "--field",
+            "id_documents[].number",
+            "--principal",
+            "m-1",
+            "--tenant",
+            "acme",
+            "--role",
+            "marketing",
+            "--purpose",
+            "marketing",
+        ],
+        spaced.as_bytes(),
+    );
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    assert!(o.stdout.is_empty());
     let hits: Vec<&serde_json::Value> = envelopes
         .iter()
         .filter(|e| e["index"]["id_documents[0].number"]["1"] == token)

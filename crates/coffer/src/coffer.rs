@@ -18,11 +18,22 @@ use crate::policy::{
 };
 use crate::record::{CustomerRecord, FieldPath, Protection, Schema, Sensitive, normalize};
 use crate::retention::Retention;
-use crate::store::{AuditBatch, DataKeyRow, KeyringRow, RateKey, SqliteStore, Store};
+use crate::store::{AuditBatch, DataKeyRow, KeyringRow, RateKey, RetentionTx, SqliteStore, Store};
 
 mod archive;
 mod lifecycle;
 mod reports;
+mod search;
+pub use search::{MAX_NAME_BYTES, MAX_SEARCH_VALUES, SearchAnswer};
+pub(crate) use search::{check_access, check_name};
+
+/// How far a time the host passes in a request's context may lie from Coffer's clock, in
+/// seconds. Rate-limit windows are counted on the clock; a request dated further off is refused.
+pub const MAX_CLOCK_SKEW_SECS: i64 = 300;
+
+/// A function a test sets to run at named points inside a transaction (see
+/// [`Coffer::set_pause_hook`]).
+type PauseHook = Box<dyn Fn(&str) + Send + Sync>;
 pub(crate) use reports::parse_instant;
 
 pub use archive::{ArchiveBundle, ArchiveCheck, ArchivedKey};
@@ -289,13 +300,10 @@ pub struct Coffer {
     /// SQLite's data version of this handle's connection when the counters above were last
     /// read (`u64::MAX`: never).
     data_version_seen: std::sync::atomic::AtomicU64,
-    /// When this handle was opened, and when (milliseconds after) `search_index` last checked
-    /// the store (`u64::MAX`: never).
-    opened: std::time::Instant,
-    search_synced_ms: std::sync::atomic::AtomicU64,
     index_keys: Mutex<HashMap<(String, String, u32), Arc<SecretKey>>>,
     cache_capacity: usize,
     subscribers: RwLock<Vec<Subscriber>>,
+    pause_hook: std::sync::OnceLock<PauseHook>,
 }
 
 impl std::fmt::Debug for Coffer {
@@ -364,11 +372,10 @@ impl Coffer {
             keyring_seen: std::sync::atomic::AtomicU64::new(signature),
             overrides_seen: std::sync::atomic::AtomicU64::new(0),
             data_version_seen: std::sync::atomic::AtomicU64::new(u64::MAX),
-            opened: std::time::Instant::now(),
-            search_synced_ms: std::sync::atomic::AtomicU64::new(u64::MAX),
             index_keys: Mutex::new(HashMap::new()),
             cache_capacity: options.data_key_cache.max(16),
             subscribers: RwLock::new(Vec::new()),
+            pause_hook: std::sync::OnceLock::new(),
         };
         coffer.load_overrides()?;
         if let Some(p) = options.policy {
@@ -392,6 +399,7 @@ impl Coffer {
 
     /// Loads a new policy (audited with its version).
     pub fn set_policy(&self, policy: Policy, actor: &str) -> Result<()> {
+        check_name("actor", actor)?;
         let mut e = self.entry("policy.load", actor);
         e.policy_version = Some(policy.version().to_owned());
         e.detail.insert("name".into(), policy.name().to_owned());
@@ -412,6 +420,21 @@ impl Coffer {
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .push(Box::new(f));
+    }
+
+    /// For tests of races between processes: `hook` runs at named points between a read and
+    /// the write that depends on it, inside the transaction (`reveal.decide`, `search.decide`,
+    /// `rotate_master_key.rewrap`, `destroy.check_holds`). Set once per handle; not for
+    /// production use.
+    #[doc(hidden)]
+    pub fn set_pause_hook(&self, hook: impl Fn(&str) + Send + Sync + 'static) {
+        let _ = self.pause_hook.set(Box::new(hook));
+    }
+
+    fn pause(&self, point: &str) {
+        if let Some(h) = self.pause_hook.get() {
+            h(point);
+        }
     }
 
     /// The public half of the store's Ed25519 signing key, for verifying checkpoints and
@@ -910,62 +933,6 @@ impl Coffer {
         crypto::hex(&t)
     }
 
-    /// The blind-index tokens of `value` for the field `field` (a pattern such as
-    /// `id_documents[].number` or a path such as `phones[0]`) in `tenant`, one per index epoch
-    /// still written. The value is normalised as sealing normalises it. Look every token up in
-    /// its epoch's column; expect false positives (see [`plan_index`]) and confirm by reveal.
-    pub fn search_index(&self, tenant: &str, field: &str, value: &str) -> Result<Vec<IndexToken>> {
-        // Searching is a hot path (a lookup costs well under a microsecond) and reveals
-        // nothing, so it checks for an index rotation elsewhere at most once a second rather
-        // than on every call; seals and reveals check every time.
-        let now = self.opened.elapsed().as_millis() as u64;
-        let last = self
-            .search_synced_ms
-            .load(std::sync::atomic::Ordering::Acquire);
-        if last == u64::MAX || now.saturating_sub(last) >= 1000 {
-            self.sync_with_store()?;
-            self.search_synced_ms
-                .store(now, std::sync::atomic::Ordering::Release);
-        }
-        let pattern = if field.contains("[]") || field.ends_with(".*") {
-            field.to_owned()
-        } else {
-            FieldPath::parse(field)?.pattern_key()
-        };
-        let spec = self
-            .schema
-            .spec_for_pattern(&pattern)
-            .or_else(|| {
-                FieldPath::parse(field)
-                    .ok()
-                    .and_then(|p| self.schema.spec_for(&p))
-            })
-            .ok_or_else(|| Error::InvalidArgument {
-                name: "field",
-                reason: format!("`{pattern}` is not a field of the schema"),
-            })?;
-        let index = spec.index.ok_or_else(|| Error::InvalidArgument {
-            name: "field",
-            reason: format!("`{pattern}` has no blind index in the schema"),
-        })?;
-        let normalised = normalize_for(&pattern, value);
-        let Some(transformed) = index.transform.apply(normalised.expose()) else {
-            return Ok(Vec::new());
-        };
-        let keyring = self.keyring();
-        let mut out = Vec::new();
-        for (&epoch, (_, active)) in &keyring.index {
-            if *active {
-                let key = self.index_key(&keyring, tenant, &pattern, epoch)?;
-                out.push(IndexToken {
-                    epoch,
-                    token: Self::token(&key, transformed.expose(), index.bits),
-                });
-            }
-        }
-        Ok(out)
-    }
-
     // ---- sealing ---------------------------------------------------------------------------
 
     fn seal_one(
@@ -1127,6 +1094,7 @@ impl Coffer {
     /// Normalises, validates and seals a record; refused with the validation report if invalid.
     /// The seal is audited before the envelope is returned.
     pub fn seal(&self, record: CustomerRecord, actor: &str) -> Result<Envelope> {
+        check_name("actor", actor)?;
         // One path for one record and many: the subject's missing keys are made together,
         // under one audit entry.
         self.seal_many(vec![record], actor)?
@@ -1145,6 +1113,7 @@ impl Coffer {
         records: Vec<CustomerRecord>,
         actor: &str,
     ) -> Result<Vec<Result<Envelope>>> {
+        check_name("actor", actor)?;
         self.sync_with_store()?;
         let keyring = self.keyring();
         let today = self.clock.today();
@@ -1255,6 +1224,7 @@ impl Coffer {
     /// Reseals an envelope under the newest data keys (after a data-key rotation); the host
     /// replaces the stored envelope with the result.
     pub fn reseal(&self, envelope: &Envelope, actor: &str) -> Result<Envelope> {
+        check_name("actor", actor)?;
         self.sync_with_store()?;
         let keyring = self.keyring();
         envelope.check_mac(&keyring.envelope_mac)?;
@@ -1303,7 +1273,9 @@ impl Coffer {
         gate: &mut RateGate<'_>,
     ) -> (crate::policy::Decision, AuditEntry, Vec<AuditEntry>) {
         let mut context = access.context.clone();
-        context.time = Some(gate.now);
+        // The host's time (already checked to be near the clock) keeps its offset for hour
+        // conditions; without one, the clock's.
+        context.time.get_or_insert(gate.now);
         let mut facts = access.record.clone();
         facts.tenant = env.tenant.clone();
         facts.kind = Some(env.kind);
@@ -1561,40 +1533,53 @@ impl Coffer {
     }
 
     /// The store's rate-limit counts for `access`'s principal under each of the policy's
-    /// limits, as sliding windows at `now`, each with what this batch has added (0 so far).
-    /// `None` if they cannot be read (then limited fields are denied).
+    /// limits, as sliding windows at `now`, each with what this batch has added (0 so far),
+    /// read inside the transaction that will add to them (so that two processes cannot both
+    /// read the same count and both go over). `None` if they cannot be read (then limited
+    /// fields are denied).
     fn rate_usage<'a>(
-        &self,
+        tx: &RetentionTx<'_>,
         policy: &'a Policy,
         access: &'a Access,
         now: time::OffsetDateTime,
     ) -> Option<Vec<RateCount<'a>>> {
         let at = now.unix_timestamp();
         let mut out = Vec::with_capacity(policy.rate_limits.len());
-        if policy.rate_limits.is_empty() {
-            return Some(out);
+        for limit in &policy.rate_limits {
+            let key = RateKey {
+                limit: &limit.id,
+                tenant: &access.principal.tenant,
+                principal: &access.principal.id,
+                width: limit.window_secs,
+            };
+            let start = Window::aligned(at, limit.window_secs);
+            let (current, previous) = tx.rate_usage(&key, start).ok()?;
+            out.push(RateCount {
+                key,
+                window: Window::from_counts(start, current, previous),
+                added: 0,
+            });
         }
-        self.store
-            .retention_read(&mut |tx| {
-                for limit in &policy.rate_limits {
-                    let key = RateKey {
-                        limit: &limit.id,
-                        tenant: &access.principal.tenant,
-                        principal: &access.principal.id,
-                        width: limit.window_secs,
-                    };
-                    let start = Window::aligned(at, limit.window_secs);
-                    let (current, previous) = tx.rate_usage(&key, start)?;
-                    out.push(RateCount {
-                        key,
-                        window: Window::from_counts(start, current, previous),
-                        added: 0,
-                    });
-                }
-                Ok(())
-            })
-            .ok()?;
         Some(out)
+    }
+
+    /// The time of a request: the handle's own clock. Rate-limit windows are counted on it, so
+    /// that a request cannot move them; a time the host passes in the context must lie within
+    /// [`MAX_CLOCK_SKEW_SECS`] of it (it keeps its offset for the policy's hour conditions).
+    fn request_time(&self, access: &Access) -> Result<time::OffsetDateTime> {
+        let now = self.clock.now();
+        if let Some(t) = access.context.time {
+            let skew = (t - now).whole_seconds().abs();
+            if skew > MAX_CLOCK_SKEW_SECS {
+                return Err(Error::InvalidArgument {
+                    name: "context.time",
+                    reason: format!(
+                        "the request's time is {skew} s from Coffer's clock (at most {MAX_CLOCK_SKEW_SECS} s); leave it out to use the clock"
+                    ),
+                });
+            }
+        }
+        Ok(now)
     }
 
     /// Reveals an envelope to `access`: decides with the policy, applies rate limits, commits
@@ -1609,13 +1594,14 @@ impl Coffer {
 
     /// Reveals many envelopes to one principal, with one audit transaction for the batch.
     pub fn reveal_many(&self, envelopes: &[Envelope], access: &Access) -> Result<Vec<View>> {
+        check_access(access)?;
         let policy = self.require_policy()?;
         let keyring = self.keyring();
         for env in envelopes {
             env.check_mac(&keyring.envelope_mac)?;
         }
         let mut decisions = Vec::with_capacity(envelopes.len());
-        let mut entries = Vec::with_capacity(envelopes.len());
+        let mut entries: Vec<AuditEntry> = Vec::with_capacity(envelopes.len());
         let mut reveal_index = Vec::with_capacity(envelopes.len());
         // Each path parsed, and its policy slot found, once per envelope.
         let parsed: Vec<Vec<(String, FieldPath, Option<usize>)>> = envelopes
@@ -1632,64 +1618,61 @@ impl Coffer {
                     .collect::<Result<Vec<_>>>()
             })
             .collect::<Result<_>>()?;
-        // The batch's restrictions in one read; if it fails, every envelope is planned as
-        // fully restricted.
         let subjects: BTreeSet<(&str, &str)> = envelopes
             .iter()
             .map(|e| (e.tenant.as_str(), e.subject.as_str()))
             .collect();
-        let restrictions = self.restrictions_many(&subjects).ok();
         let unrestricted = BTreeMap::new();
-        // One time for the whole batch (the request's, or now), so that its rate-limit counts
-        // fall in one window.
-        let now = access.context.time.unwrap_or_else(|| self.clock.now());
-        let mut usage = self.rate_usage(&policy, access, now);
-        let mut admit = |li: usize, at: i64, n: u32| -> bool {
-            // Usage that could not be read admits nothing: fail closed.
-            let (Some(u), Some(limit)) = (usage.as_mut(), policy.rate_limits.get(li)) else {
-                return false;
-            };
-            let count = &mut u[li];
-            let fits = count.window.admit(at, limit.window_secs, limit.max, n);
-            if fits {
-                count.added += n;
-            }
-            fits
-        };
-        for (env, paths) in envelopes.iter().zip(&parsed) {
-            let restricted = restrictions.as_ref().map(|r| {
-                r.get(env.tenant.as_str())
-                    .and_then(|t| t.get(env.subject.as_str()))
-                    .unwrap_or(&unrestricted)
-            });
-            let mut gate = RateGate {
-                now,
-                admit: &mut admit,
-            };
-            let (d, e, alerts) =
-                self.plan_reveal(&policy, env, access, paths, restricted, &mut gate);
-            decisions.push(d);
-            reveal_index.push(entries.len());
-            entries.push(e);
-            entries.extend(alerts);
-        }
-        // What this batch revealed under each limit is added to the store's counts in the
-        // transaction that appends its audit entries: both or neither.
-        let added: Vec<&RateCount<'_>> = usage.iter().flatten().filter(|c| c.added > 0).collect();
-        let (texts, mac) = self.batch(&keyring, &entries);
-        let appended = if added.is_empty() {
-            self.store.append_audit(&AuditBatch {
-                entries: texts,
-                mac: &mac,
-            })
-        } else {
-            self.store.retention_tx(&mac, &mut |tx| {
-                for c in &added {
-                    tx.add_rate_usage(&c.key, c.window.start(), c.added)?;
+        // One time for the whole batch, the handle's own, so that its rate-limit counts fall in
+        // one window that no request can move.
+        let now = self.request_time(access)?;
+        let at = now.unix_timestamp();
+        let (_, mac) = self.batch(&keyring, &[]);
+        // Restrictions and rate-limit counts are read, the batch decided, the counts added and
+        // the entries appended in one write transaction: another process's erasure or reveals
+        // land wholly before or wholly after it, never between the read and the write.
+        let appended = self.store.retention_tx(&mac, &mut |tx| {
+            decisions.clear();
+            entries.clear();
+            reveal_index.clear();
+            // If the restrictions cannot be read, every envelope is planned as fully
+            // restricted; if the counts cannot, limited fields are denied.
+            let restrictions = Self::restrictions_many(tx, &subjects).ok();
+            let mut usage = Self::rate_usage(tx, &policy, access, now);
+            self.pause("reveal.decide");
+            let mut admit = |li: usize, _: i64, n: u32| -> bool {
+                let (Some(u), Some(limit)) = (usage.as_mut(), policy.rate_limits.get(li)) else {
+                    return false;
+                };
+                let count = &mut u[li];
+                let fits = count.window.admit(at, limit.window_secs, limit.max, n);
+                if fits {
+                    count.added += n;
                 }
-                Ok(texts.clone())
-            })
-        };
+                fits
+            };
+            for (env, paths) in envelopes.iter().zip(&parsed) {
+                let restricted = restrictions.as_ref().map(|r| {
+                    r.get(env.tenant.as_str())
+                        .and_then(|t| t.get(env.subject.as_str()))
+                        .unwrap_or(&unrestricted)
+                });
+                let mut gate = RateGate {
+                    now,
+                    admit: &mut admit,
+                };
+                let (d, e, alerts) =
+                    self.plan_reveal(&policy, env, access, paths, restricted, &mut gate);
+                decisions.push(d);
+                reveal_index.push(entries.len());
+                entries.push(e);
+                entries.extend(alerts);
+            }
+            for c in usage.iter().flatten().filter(|c| c.added > 0) {
+                tx.add_rate_usage(&c.key, c.window.start(), c.added)?;
+            }
+            Ok(entries.iter().map(AuditEntry::canonical).collect())
+        });
         let seqs = appended.map_err(|e| Error::Audit {
             reason: e.to_string(),
         })?;
@@ -1733,6 +1716,7 @@ impl Coffer {
 
     /// Rewraps the keyring under a new master key (instant: data keys are untouched).
     pub fn rotate_master_key(&self, new_master: &MasterKey, actor: &str) -> Result<()> {
+        check_name("actor", actor)?;
         let keyring = self.keyring();
         let now = self.now();
         let mut rows = Vec::new();
@@ -1769,6 +1753,7 @@ impl Coffer {
     /// Then call [`Coffer::continue_kek_rotation`] until it reports nothing left; it resumes
     /// where it stopped, across restarts.
     pub fn rotate_kek(&self, actor: &str) -> Result<u32> {
+        check_name("actor", actor)?;
         let version = self.keyring().current_kek().0 + 1;
         self.add_keyring_key("kek", version, "version", actor)?;
         Ok(version)
@@ -1810,6 +1795,7 @@ impl Coffer {
     /// Rewraps up to `batch` data keys under the newest KEK; returns how many it rewrapped (0
     /// when the rotation is complete). Each batch is one transaction.
     pub fn continue_kek_rotation(&self, batch: usize, actor: &str) -> Result<usize> {
+        check_name("actor", actor)?;
         let keyring = self.reload_keyring()?;
         let (kek_version, kek) = keyring.current_kek();
         let rows = self.store.data_keys_to_rewrap(kek_version, batch.max(1))?;
@@ -1864,6 +1850,7 @@ impl Coffer {
         category: &str,
         actor: &str,
     ) -> Result<u32> {
+        check_name("actor", actor)?;
         let next = self
             .store
             .data_key(tenant, subject, category, None)?
@@ -1883,6 +1870,7 @@ impl Coffer {
     /// Starts a new blind-index epoch with a new index root key. Seals write tokens for every
     /// active epoch and searches return one per epoch, until the old one is retired.
     pub fn rotate_index_key(&self, actor: &str) -> Result<u32> {
+        check_name("actor", actor)?;
         let epoch = self
             .keyring()
             .index
@@ -1897,6 +1885,7 @@ impl Coffer {
 
     /// Stops writing and searching an index epoch (after the host has backfilled the new one).
     pub fn retire_index_epoch(&self, epoch: u32, actor: &str) -> Result<()> {
+        check_name("actor", actor)?;
         let keyring = self.keyring();
         if keyring.index.values().filter(|(_, a)| *a).count() <= 1
             && keyring.index.get(&epoch).is_some_and(|(_, a)| *a)
@@ -1943,6 +1932,7 @@ impl Coffer {
 
     /// Makes a signed checkpoint of the chain's current end, and records that it did.
     pub fn audit_checkpoint(&self, actor: &str) -> Result<Checkpoint> {
+        check_name("actor", actor)?;
         let keyring = self.keyring();
         let seqs = self.append(vec![self.entry("audit.checkpoint", actor)])?;
         let seq = seqs.last().copied().unwrap_or(0);

@@ -371,6 +371,12 @@ pub enum Error {
         /// Why.
         reason: String,
     },
+    /// A rate limit of the policy refused the request as a whole.
+    #[error("rate limit exceeded: `{limit}`")]
+    RateLimited {
+        /// The limit's id.
+        limit: String,
+    },
     /// The embedded store failed.
     #[error("key store error: {reason}")]
     Store {
@@ -437,6 +443,7 @@ impl Error {
             Self::Approval { .. } => ErrorKind::Approval,
             Self::NotFound { .. } => ErrorKind::NotFound,
             Self::AccessDenied { .. } => ErrorKind::AccessDenied,
+            Self::RateLimited { .. } => ErrorKind::RateLimited,
             Self::Store { .. } => ErrorKind::Store,
             Self::StoreBusy { .. } => ErrorKind::StoreBusy,
             Self::ReadOnly { .. } => ErrorKind::ReadOnly,

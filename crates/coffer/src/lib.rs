@@ -46,7 +46,8 @@ pub mod wire;
 pub use coffer::{
     Access, Approval, ArchiveBundle, ArchiveCheck, ArchivedKey, Certificate, Coffer,
     DestructionItem, ErasureAnswer, ErasureItem, FieldView, Hold, IndexPlan, IndexToken,
-    OpenOptions, SweepPlan, SweepReport, View, plan_index,
+    MAX_CLOCK_SKEW_SECS, MAX_NAME_BYTES, MAX_SEARCH_VALUES, OpenOptions, SearchAnswer, SweepPlan,
+    SweepReport, View, plan_index,
 };
 pub use crypto::MasterKey;
 pub use envelope::Envelope;

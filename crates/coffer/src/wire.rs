@@ -312,6 +312,78 @@ pub fn tokens_to_json(tokens: &[IndexToken]) -> String {
     .to_string()
 }
 
+/// A search answer as JSON: `{"field", "audit_seq", "tokens": [[{"epoch", "token"}]],
+/// "withheld_subjects": [..]}`, one list of tokens per value, in the order asked.
+pub fn search_answer_to_json(a: &crate::SearchAnswer) -> String {
+    let tokens: Vec<Value> = a
+        .tokens
+        .iter()
+        .map(|of_value| {
+            Value::Array(
+                of_value
+                    .iter()
+                    .map(|t| json!({"epoch": t.epoch, "token": t.token}))
+                    .collect(),
+            )
+        })
+        .collect();
+    json!({
+        "field": a.field,
+        "audit_seq": a.audit_seq,
+        "tokens": tokens,
+        "withheld_subjects": a.withheld_subjects,
+    })
+    .to_string()
+}
+
+/// Reads a search request, `{"field": "id_documents[].number", "values": ["…", …]}` (or
+/// `"value": "…"` for one), as field and values.
+pub fn search_request_from_json(text: &str) -> Result<(String, Vec<String>)> {
+    const WHAT: &str = "search";
+    let v = parse(text, WHAT)?;
+    let o = v
+        .as_object()
+        .ok_or_else(|| bad(WHAT, "expected a JSON object"))?;
+    only_keys(o, &["field", "value", "values"], WHAT)?;
+    let field = str_field(o, "field", WHAT)?.ok_or_else(|| bad(WHAT, "`field` is missing"))?;
+    let values = match (o.get("value"), o.get("values")) {
+        (Some(Value::String(one)), None) => vec![one.clone()],
+        (None, Some(Value::Array(items))) => {
+            if items.len() > crate::MAX_SEARCH_VALUES {
+                return Err(Error::LimitExceeded {
+                    what: "values in one search".into(),
+                    limit: crate::MAX_SEARCH_VALUES,
+                    unit: "items",
+                });
+            }
+            items
+                .iter()
+                .map(|i| {
+                    i.as_str()
+                        .map(str::to_owned)
+                        .ok_or_else(|| bad(WHAT, "`values` must be an array of strings"))
+                })
+                .collect::<Result<_>>()?
+        }
+        (Some(_), None) => return Err(bad(WHAT, "`value` must be a string")),
+        (None, Some(_)) => return Err(bad(WHAT, "`values` must be an array of strings")),
+        (Some(_), Some(_)) => return Err(bad(WHAT, "give `value` or `values`, not both")),
+        (None, None) => return Err(bad(WHAT, "`value` or `values` is missing")),
+    };
+    Ok((field, values))
+}
+
+/// Searches as JSON: the access as for a reveal ([`access_from_json`]), the request as
+/// [`search_request_from_json`] reads it; the answer as [`search_answer_to_json`] writes it.
+pub fn search_json(c: &crate::Coffer, access: &str, request: &str) -> Result<String> {
+    let access = access_from_json(access)?;
+    let (field, values) = search_request_from_json(request)?;
+    let values: Vec<&str> = values.iter().map(String::as_str).collect();
+    Ok(search_answer_to_json(
+        &c.search_many(&access, &field, &values)?,
+    ))
+}
+
 /// An index plan as JSON.
 pub fn plan_to_json(p: &IndexPlan) -> String {
     json!({

@@ -596,3 +596,37 @@ fn policy_is_send_and_sync() {
     check::<Policy>();
     check::<RateLimiter>();
 }
+
+/// `purposes = []` on an allow rule would match every purpose (an empty set reads as "no
+/// restriction"): the opposite of what it says. It is refused with its line, on every rule.
+#[test]
+fn an_empty_purpose_list_is_refused_with_its_line() {
+    let doc = r#"version = 1
+default = "deny"
+[roles.clerk]
+[purposes.bookkeeping]
+[[rules]]
+id = "everything"
+effect = "allow"
+roles = ["clerk"]
+actions = ["read"]
+fields = ["*"]
+purposes = []
+[[rules]]
+id = "quiet"
+effect = "deny"
+roles = ["clerk"]
+actions = ["read"]
+fields = ["name"]
+purposes = []
+"#;
+    let all = problems(doc).join("\n");
+    assert!(
+        all.contains("line 11, column 12: rule `everything`: `purposes` is empty; an allow rule must name the purposes it serves"),
+        "{all}"
+    );
+    assert!(
+        all.contains("line 18, column 12: rule `quiet`: `purposes` is empty; omit `purposes`"),
+        "{all}"
+    );
+}

@@ -1,5 +1,6 @@
 //! Retention through the facade, over thirty-one years on a clock the test moves.
 
+mod common;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -469,9 +470,7 @@ fn archives_verify_offline_and_restore_into_a_fresh_store() {
         v.revealed("bank_accounts[0].account_number"),
         Some("110144556600011")
     );
-    let tokens = b
-        .search_index("firm-a", "phones[]", "139 1234 5678")
-        .unwrap();
+    let tokens = common::tokens(&b, "firm-a", "phones[]", "139 1234 5678").unwrap();
     assert_eq!(restored[0].index()["phones[0]"]["1"], tokens[0].token);
     let v = b
         .reveal(&restored[2], &who(&["marketing"], "marketing", false))

@@ -6,6 +6,7 @@
 //! `bindings/python/tests/test_sentinels.py` runs this search over the module's outputs and,
 //! through `tests/c/sentinels.c`, over the C library's.
 
+mod common;
 use std::sync::Arc;
 
 use base64::Engine;
@@ -191,7 +192,7 @@ fn no_sentinel_outside_ciphertext() {
         "tokens",
         format!(
             "{:?}",
-            c.search_index("acme", "id_documents[].number", id).unwrap()
+            common::tokens(&c, "acme", "id_documents[].number", id).unwrap()
         ),
     );
     for (role, purpose, tenant, ticket) in [

@@ -1,5 +1,6 @@
 //! The vault through its public API, and the attacks it must withstand.
 
+mod common;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -115,10 +116,22 @@ fn seal_and_reveal_by_role() {
         FieldView::Denied(_)
     ));
 
-    // Customer service gets the privileged mask, computed from the decrypted value.
-    let mut a = access(&["customer_service"], "customer_service", "firm-a");
-    a.context.time = Some(time::macros::datetime!(2026-11-27 10:00 +08:00));
-    let v = c.reveal(&env, &a).unwrap();
+    // Customer service gets the privileged mask, computed from the decrypted value, in office
+    // hours by Coffer's clock (a request's own time must lie near it).
+    let at_ten = Coffer::open_with(
+        d.db(),
+        &key,
+        OpenOptions {
+            policy: Some(Policy::from_toml(POLICY, Schema::builtin()).unwrap()),
+            clock: Arc::new(coffer::clock::FixedClock::new(time::macros::datetime!(
+                2026-11-27 10:00 +08:00
+            ))),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let a = access(&["customer_service"], "customer_service", "firm-a");
+    let v = at_ten.reveal(&env, &a).unwrap();
     assert_eq!(
         v.fields["addresses[0]"],
         FieldView::Masked("北京市东城区****".into())
@@ -568,25 +581,28 @@ fn search_tokens_match_the_envelope_and_differ_by_tenant() {
     let key = MasterKey::generate().unwrap();
     let c = open(&d.db(), &key);
     let env = c.seal(record("c-1", "firm-a"), "t").unwrap();
-    let tokens = c
-        .search_index("firm-a", "id_documents[].number", "110101 20000101 0002")
-        .unwrap();
+    let tokens = common::tokens(
+        &c,
+        "firm-a",
+        "id_documents[].number",
+        "110101 20000101 0002",
+    )
+    .unwrap();
     assert_eq!(tokens.len(), 1);
     assert_eq!(env.index()["id_documents[0].number"]["1"], tokens[0].token);
     assert_eq!(
-        c.search_index("firm-a", "phones[0]", "+86 139-1234-5678")
-            .unwrap()[0]
-            .token,
+        common::tokens(&c, "firm-a", "phones[0]", "+86 139-1234-5678").unwrap()[0].token,
         env.index()["phones[0]"]["1"]
     );
     assert_ne!(
-        c.search_index("firm-b", "id_documents[].number", "110101200001010002")
-            .unwrap()[0]
+        common::tokens(&c, "firm-b", "id_documents[].number", "110101200001010002").unwrap()[0]
             .token,
         tokens[0].token
     );
     assert_eq!(
-        c.search_index("firm-a", "name", "x").unwrap_err().kind(),
+        common::tokens(&c, "firm-a", "name", "x")
+            .unwrap_err()
+            .kind(),
         ErrorKind::InvalidArgument
     );
 }
@@ -664,15 +680,14 @@ fn rotations_keep_every_envelope_readable() {
     let e = c.seal(record("c-new", "firm-a"), "t").unwrap();
     assert_eq!(e.index()["id_documents[0].number"].len(), 2);
     assert_eq!(
-        c.search_index("firm-a", "id_documents[].number", "110101200001010002")
+        common::tokens(&c, "firm-a", "id_documents[].number", "110101200001010002")
             .unwrap()
             .len(),
         2
     );
     c.retire_index_epoch(1, "ops").unwrap();
-    let tokens = c
-        .search_index("firm-a", "id_documents[].number", "110101200001010002")
-        .unwrap();
+    let tokens =
+        common::tokens(&c, "firm-a", "id_documents[].number", "110101200001010002").unwrap();
     assert_eq!(tokens.iter().map(|t| t.epoch).collect::<Vec<_>>(), vec![2]);
     assert_eq!(
         c.retire_index_epoch(2, "ops").unwrap_err().kind(),
@@ -1257,9 +1272,8 @@ fn an_index_rotation_by_another_handle_reaches_a_running_one() {
     assert_eq!(tokens.keys().collect::<Vec<_>>(), vec!["2"], "{tokens:?}");
     // The operator's search finds it; so does the ERP's, which uses epoch 2 only now.
     for c in [&ops, &erp] {
-        let found = c
-            .search_index("firm-a", "id_documents[].number", "110101200001010002")
-            .unwrap();
+        let found =
+            common::tokens(c, "firm-a", "id_documents[].number", "110101200001010002").unwrap();
         assert_eq!(found.len(), 1);
         assert_eq!(found[0].epoch, 2);
         assert_eq!(tokens["2"], found[0].token);

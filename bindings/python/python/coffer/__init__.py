@@ -25,13 +25,15 @@ from ._errors import (
     class_for_code,
 )
 from ._vault import (
-    Audit, Coffer, FieldView, IndexToken, SealedRecord, View, generate_master_key, open_with_keys,
+    Audit, Coffer, FieldView, IndexToken, SearchAnswer, SealedRecord, View, generate_master_key,
+    open_with_keys,
     verify_certificate, ArchiveCheck, verify_archive, Report, render_report,
 )
 
 __all__ = [
     "__version__", "Schema", "Record", "validate", "normalize", "check", "mask", "error_kinds",
-    "Coffer", "Audit", "SealedRecord", "View", "FieldView", "IndexToken", "generate_master_key",
+    "Coffer", "Audit", "SealedRecord", "View", "FieldView", "IndexToken", "SearchAnswer",
+    "generate_master_key",
     "open_with_keys", "verify_certificate", "ArchiveCheck", "verify_archive", "Report",
     "render_report",
     "CofferError", "InternalError", "InvalidArgumentError", "MalformedError", "LimitExceededError",

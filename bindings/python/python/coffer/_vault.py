@@ -221,6 +221,16 @@ class IndexToken(NamedTuple):
     token: str
 
 
+class SearchAnswer(NamedTuple):
+    """What a search found out: per value, the tokens to look up (one per index epoch in use),
+    and the subjects whose rows to leave out (restricted after an erasure request)."""
+
+    field: str
+    audit_seq: int
+    tokens: List[List[IndexToken]]
+    withheld_subjects: List[str]
+
+
 def _access(
     tenant: str,
     principal: str,
@@ -667,14 +677,65 @@ class Coffer:
             {"report": "check", "options": options}, access, False, checkpoint
         )
 
-    def search_index(self, tenant: str, field: str, value: str) -> List[IndexToken]:
-        """The blind-index tokens of ``value`` for ``field`` (``id_documents[].number``,
-        ``phones[]``...), one per index epoch in use: look each up in its column, then confirm
+    def search(
+        self,
+        field: str,
+        value: str,
+        *,
+        tenant: str,
+        principal: str,
+        roles: Sequence[str],
+        purpose: str,
+        context: Optional[Mapping[str, Any]] = None,
+        attributes: Optional[Mapping[str, Any]] = None,
+    ) -> SearchAnswer:
+        """Searches the blind index of ``field`` (``id_documents[].number``, ``phones[]``...)
+        for ``value`` in the principal's own tenant. A search is an access like a reveal: the
+        policy decides it (action ``search``; a denial raises ``AccessDeniedError``), every
+        value counts against the rate limits (``RateLimitedError`` past one), and the audit
+        trail records it. ``answer.tokens[0]`` holds one token per index epoch in use: look
+        each up in its column, leave out rows of ``answer.withheld_subjects``, and confirm
         candidates by revealing them (short tokens have false positives by design)."""
-        return [
-            IndexToken(t["epoch"], t["token"])
-            for t in json.loads(self._vault.search_index(tenant, field, value))
-        ]
+        if not isinstance(value, str):
+            raise TypeError(f"value must be a str, not {type(value).__name__}")
+        return self.search_many(
+            field,
+            [value],
+            tenant=tenant,
+            principal=principal,
+            roles=roles,
+            purpose=purpose,
+            context=context,
+            attributes=attributes,
+        )
+
+    def search_many(
+        self,
+        field: str,
+        values: Sequence[str],
+        *,
+        tenant: str,
+        principal: str,
+        roles: Sequence[str],
+        purpose: str,
+        context: Optional[Mapping[str, Any]] = None,
+        attributes: Optional[Mapping[str, Any]] = None,
+    ) -> SearchAnswer:
+        """Searches for many values of one field with one decision and one audit entry;
+        ``answer.tokens[i]`` belongs to ``values[i]``."""
+        if isinstance(values, str) or not all(isinstance(v, str) for v in values):
+            raise TypeError("values must be a sequence of str")
+        if not isinstance(field, str):
+            raise TypeError(f"field must be a str, not {type(field).__name__}")
+        access = _access(tenant, principal, roles, purpose, context, attributes, None)
+        request = json.dumps({"field": field, "values": list(values)}, ensure_ascii=False)
+        answer = json.loads(self._vault.search(access, request))
+        return SearchAnswer(
+            answer["field"],
+            answer["audit_seq"],
+            [[IndexToken(t["epoch"], t["token"]) for t in ts] for ts in answer["tokens"]],
+            list(answer["withheld_subjects"]),
+        )
 
     # ---- retention ----
 

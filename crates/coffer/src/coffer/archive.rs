@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
-use super::Coffer;
+use super::{Coffer, check_name};
 use crate::crypto::{self, SecretKey, b64url, from_b64url, lp};
 use crate::envelope::{self, Envelope};
 use crate::error::{Error, Result};
@@ -187,6 +187,7 @@ impl Coffer {
         archive_key: &[u8],
         actor: &str,
     ) -> Result<ArchiveBundle> {
+        check_name("actor", actor)?;
         let ak = SecretKey::from_bytes(archive_key)?;
         self.sync_with_store()?;
         let keyring = self.keyring();
@@ -250,6 +251,7 @@ impl Coffer {
         trusted_public_key: &[u8],
         actor: &str,
     ) -> Result<Vec<Envelope>> {
+        check_name("actor", actor)?;
         bundle.verify(trusted_public_key, Some(archive_key))?;
         let (old_mac, keys) = bundle.open_keys(&SecretKey::from_bytes(archive_key)?)?;
         let keyring = self.keyring();

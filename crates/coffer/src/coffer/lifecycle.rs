@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use serde::{Deserialize, Serialize};
 use time::Date;
 
-use super::Coffer;
+use super::{Coffer, check_name};
 use crate::audit::AuditEntry;
 use crate::crypto::{self, b64url, from_b64url};
 use crate::error::{Error, Result};
@@ -269,6 +269,7 @@ impl Coffer {
         approvals: &[(&str, &str)],
         actor: &str,
     ) -> Result<()> {
+        check_name("actor", actor)?;
         let retention = self.retention()?;
         let r = retention.rule(rule).ok_or_else(|| Error::NotFound {
             what: format!("retention rule `{rule}`"),
@@ -438,6 +439,9 @@ impl Coffer {
         date: Date,
         actor: &str,
     ) -> Result<()> {
+        check_name("actor", actor)?;
+        check_name("tenant", tenant)?;
+        check_name("subject", subject)?;
         self.sync_with_store()?;
         if !event.is_reported() {
             return Err(Error::InvalidArgument {
@@ -467,6 +471,8 @@ impl Coffer {
     /// Places a legal hold; returns its id. A hold blocks every destruction it covers until it is
     /// released (or its end passes; open-matter holds have none).
     pub fn place_hold(&self, hold: Hold, actor: &str) -> Result<i64> {
+        check_name("actor", actor)?;
+        check_name("tenant", &hold.tenant)?;
         if hold.reason.trim().is_empty() {
             return Err(Error::InvalidArgument {
                 name: "reason",
@@ -524,6 +530,7 @@ impl Coffer {
 
     /// Releases a hold.
     pub fn release_hold(&self, id: i64, actor: &str) -> Result<()> {
+        check_name("actor", actor)?;
         let mut e = self.entry("hold.release", actor);
         e.detail.insert("hold".into(), id.to_string());
         let at = self.now();
@@ -613,6 +620,9 @@ impl Coffer {
     /// (only the purposes its rules name may reveal it) until its period ends, when the sweep
     /// destroys it. Refused, with nothing destroyed, while a hold covers the subject.
     pub fn erase(&self, tenant: &str, subject: &str, actor: &str) -> Result<ErasureAnswer> {
+        check_name("actor", actor)?;
+        check_name("tenant", tenant)?;
+        check_name("subject", subject)?;
         self.sync_with_store()?;
         let retention = self.retention()?;
         let today = self.today();
@@ -822,6 +832,7 @@ impl Coffer {
     /// certificate), proposes a destruction list for what `review` rules let go, and skips what
     /// a hold covers.
     pub fn sweep(&self, actor: &str) -> Result<SweepReport> {
+        check_name("actor", actor)?;
         let plan = self.plan_sweep()?;
         let mut report = SweepReport {
             destroyed: Vec::new(),
@@ -922,6 +933,7 @@ impl Coffer {
     /// Executes an approved destruction list: destroys its keys (skipping any a hold now covers)
     /// and returns the signed certificate.
     pub fn execute(&self, list: i64, actor: &str) -> Result<Certificate> {
+        check_name("actor", actor)?;
         let retention = self.retention()?;
         let holds = self.holds(None)?;
         let now = self.now();
@@ -974,7 +986,7 @@ impl Coffer {
     /// that opens it (an application that only reveals may well open it without rules). A
     /// purposes list that does not parse restricts the category to no purpose.
     pub(crate) fn restrictions_many<'s>(
-        &self,
+        tx: &RetentionTx<'_>,
         subjects: &BTreeSet<(&'s str, &'s str)>,
     ) -> Result<SubjectRestrictions<'s>> {
         let mut out = SubjectRestrictions::new();
@@ -986,18 +998,15 @@ impl Coffer {
         for &(tenant, subject) in subjects {
             by_tenant.entry(tenant).or_default().push(subject);
         }
-        self.store.retention_read(&mut |tx| {
-            for (&tenant, list) in &by_tenant {
-                let of_tenant = out.entry(tenant).or_default();
-                for (subject, category, purposes) in tx.restrictions_of(tenant, list)? {
-                    of_tenant.entry(subject).or_default().insert(
-                        category,
-                        serde_json::from_str(&purposes).unwrap_or_default(),
-                    );
-                }
+        for (&tenant, list) in &by_tenant {
+            let of_tenant = out.entry(tenant).or_default();
+            for (subject, category, purposes) in tx.restrictions_of(tenant, list)? {
+                of_tenant.entry(subject).or_default().insert(
+                    category,
+                    serde_json::from_str(&purposes).unwrap_or_default(),
+                );
             }
-            Ok(())
-        })?;
+        }
         Ok(out)
     }
 }

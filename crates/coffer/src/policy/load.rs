@@ -8,7 +8,7 @@ use time::OffsetDateTime;
 use super::doc::{Key, Node, Value, parse_json, parse_toml};
 use super::{
     Action, AttrRef, AttrType, BUILTIN_ATTRIBUTES, CmpOp, Cond, Effect, FieldSet, Literal,
-    MaskChoice, Policy, RateLimit, Requirement, Rule,
+    MaskChoice, Policy, RATE_READ, RATE_SEARCH, RateLimit, Requirement, Rule,
 };
 use crate::error::{DocumentProblem, DocumentProblems, Error, Format, Result, line_column_at};
 use crate::mask::{MaskOperator, MaskRule, Profile};
@@ -766,7 +766,21 @@ fn load_rule(l: &mut Loader<'_>, node: &Node, names: &Names) -> Option<Rule> {
     };
     let mut purposes = 0u128;
     if let Some(n) = get(t, "purposes") {
-        for (p, at) in l.str_list(n, "`purposes`") {
+        let listed = l.str_list(n, "`purposes`");
+        // An empty list would read as "no purpose restriction": on an allow rule that grants
+        // every purpose (the opposite of what it says), so it is refused on every rule.
+        if matches!(&n.value, Value::Array(items) if items.is_empty()) {
+            let hint = if effect == Some(Effect::Allow) {
+                "an allow rule must name the purposes it serves (PIPL art. 6)"
+            } else {
+                "omit `purposes` to cover every purpose"
+            };
+            l.at(
+                n.at,
+                format!("rule `{rule_name}`: `purposes` is empty; {hint}"),
+            );
+        }
+        for (p, at) in listed {
             match names.purposes.get(p) {
                 Some(&i) => purposes |= 1 << i,
                 None => l.at(at, format!("rule `{rule_name}`: unknown purpose `{p}`")),
@@ -1168,7 +1182,15 @@ fn load_rate_limit(l: &mut Loader<'_>, node: &Node, names: &Names) -> Option<Rat
     let t = l.table(node, "a rate limit")?;
     l.keys(
         t,
-        &["id", "description", "roles", "fields", "max", "window"],
+        &[
+            "id",
+            "description",
+            "roles",
+            "actions",
+            "fields",
+            "max",
+            "window",
+        ],
         "a rate limit",
     );
     let before = l.problems.len();
@@ -1188,6 +1210,29 @@ fn load_rate_limit(l: &mut Loader<'_>, node: &Node, names: &Names) -> Option<Rat
         }
         bits
     });
+    // Reveals and searches both count by default: a search is a lookup of the value.
+    let actions = match get(t, "actions") {
+        None => RATE_READ | RATE_SEARCH,
+        Some(n) => {
+            let mut bits = 0u8;
+            for (a, at) in l.str_list(n, "`actions`") {
+                match a {
+                    "read" => bits |= RATE_READ,
+                    "search" => bits |= RATE_SEARCH,
+                    _ => l.at(
+                        at,
+                        format!(
+                            "rate limit: action `{a}` is not counted (use \"read\" or \"search\")"
+                        ),
+                    ),
+                }
+            }
+            if bits == 0 {
+                l.at(n.at, "rate limit: `actions` names no action".into());
+            }
+            bits
+        }
+    };
     let fields = match get(t, "fields") {
         Some(n) => field_set(l, n, names),
         None => {
@@ -1225,6 +1270,7 @@ fn load_rate_limit(l: &mut Loader<'_>, node: &Node, names: &Names) -> Option<Rat
     Some(RateLimit {
         id: id?,
         roles,
+        actions,
         fields,
         max: max?,
         window_secs: window_secs?,

@@ -356,11 +356,19 @@ pub(crate) struct Rule {
     pub(crate) line: usize,
 }
 
-/// A rate limit: at most `max` revealed fields from `fields` per principal per `window`.
+/// [`RateLimit::actions`]: reveals count.
+pub(crate) const RATE_READ: u8 = 1;
+/// [`RateLimit::actions`]: searched values count.
+pub(crate) const RATE_SEARCH: u8 = 2;
+
+/// A rate limit: at most `max` revealed fields (and searched values) from `fields` per
+/// principal per `window`.
 #[derive(Clone, Debug)]
 pub(crate) struct RateLimit {
     pub(crate) id: String,
     pub(crate) roles: Option<u128>,
+    /// Which actions it counts: bit 0 reveals (`read`), bit 1 searches (`search`).
+    pub(crate) actions: u8,
     pub(crate) fields: FieldSet,
     pub(crate) max: u32,
     pub(crate) window_secs: i64,
@@ -459,6 +467,18 @@ impl Policy {
             );
         }
         self.slot_of.get(&path.pattern_key()).copied()
+    }
+
+    /// Whether `purpose` (or a purpose it descends from) is one of `allowed` (purpose names;
+    /// unknown names serve nothing).
+    pub(crate) fn purpose_served_by(&self, purpose: &str, allowed: &[String]) -> bool {
+        let Some(&p) = self.purposes.get(purpose) else {
+            return false;
+        };
+        allowed
+            .iter()
+            .filter_map(|a| self.purposes.get(a))
+            .any(|&a| purpose_serves(self.purpose_ancestry[p], 1 << a))
     }
 
     /// The field pattern of a slot.

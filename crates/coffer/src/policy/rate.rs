@@ -5,7 +5,7 @@ use std::hash::{Hash, Hasher};
 use std::sync::Mutex;
 
 use super::decide::{Decision, FieldEffect, Reason, Request};
-use super::{Policy, bits};
+use super::{Policy, RATE_READ, RATE_SEARCH, bits};
 use crate::record::FieldPath;
 
 const SHARDS: usize = 16;
@@ -179,7 +179,7 @@ pub(crate) fn apply_with(
         }
     }
     for (li, limit) in policy.rate_limits.iter().enumerate() {
-        if limit.roles.is_some_and(|r| r & role_bits == 0) {
+        if limit.roles.is_some_and(|r| r & role_bits == 0) || limit.actions & RATE_READ == 0 {
             continue;
         }
         let requested: u32 = bits(limit.fields)
@@ -204,6 +204,60 @@ pub(crate) fn apply_with(
                 requested,
                 max: limit.max,
             });
+        }
+    }
+    exceeded
+}
+
+/// Applies the rate limits that count searches to a search of `count` values of the field in
+/// `slots` (one slot): if the decision lets the search run (allow or mask), each value counts
+/// once under every limit that covers the field and the principal's roles; if one would go
+/// over, the field is denied (`RateLimited`) and nothing is counted.
+pub(crate) fn apply_search(
+    policy: &Policy,
+    req: &Request,
+    decision: &mut Decision,
+    slots: &[usize],
+    count: u32,
+    admit: &mut dyn FnMut(usize, i64, u32) -> bool,
+) -> Vec<LimitExceeded> {
+    let mut exceeded = Vec::new();
+    if policy.rate_limits.is_empty() || decision.denial().is_some() {
+        return exceeded;
+    }
+    let role_bits = req
+        .principal
+        .roles
+        .iter()
+        .filter_map(|r| policy.roles.get(r))
+        .fold(0u128, |acc, &i| acc | policy.role_closure[i]);
+    for &s in slots {
+        if decision
+            .slot(s)
+            .is_none_or(|d| d.effect == FieldEffect::Deny)
+        {
+            continue;
+        }
+        for (li, limit) in policy.rate_limits.iter().enumerate() {
+            if limit.roles.is_some_and(|r| r & role_bits == 0)
+                || limit.actions & RATE_SEARCH == 0
+                || !bits(limit.fields).any(|f| f == s)
+            {
+                continue;
+            }
+            let allowed = match req.context.time {
+                None => false,
+                Some(t) => admit(li, t.unix_timestamp(), count),
+            };
+            if !allowed {
+                decision.deny_slot(s, Reason::RateLimited(limit.id.clone()));
+                exceeded.push(LimitExceeded {
+                    limit: limit.id.clone(),
+                    requested: count,
+                    max: limit.max,
+                });
+                break;
+            }
         }
     }
     exceeded

@@ -471,6 +471,25 @@ impl RetentionTx<'_> {
         Ok(out)
     }
 
+    /// Every subject of `tenant` with a restriction on `category`, with the purposes (JSON)
+    /// that may still use it.
+    pub fn restricted_subjects(
+        &self,
+        tenant: &str,
+        category: &str,
+    ) -> Result<Vec<(String, String)>> {
+        let mut st = self
+            .conn
+            .prepare_cached(
+                "SELECT subject, purposes FROM restrictions WHERE tenant = ?1 AND category = ?2 ORDER BY subject",
+            )
+            .map_err(store_error)?;
+        let rows = st
+            .query_map(params![tenant, category], |r| Ok((r.get(0)?, r.get(1)?)))
+            .map_err(store_error)?;
+        rows.map(|r| r.map_err(store_error)).collect()
+    }
+
     /// Destroys a data key: the wrapped key is overwritten (`secure_delete`) and removed, and
     /// the store's destruction count goes up (see [`RetentionTx::destructions`]).
     pub fn destroy_key(&self, k: &KeyState, when: &str) -> Result<bool> {

@@ -1,6 +1,8 @@
 //! What the long-running tests (crash, load) share: the example policy and retention rules, a
 //! customer of one's own subject, and an auditor with a ticket (who may read every field and has
 //! no rate limit).
+// Each test binary uses its own share of these.
+#![allow(dead_code)]
 
 use coffer::Access;
 use coffer::policy::{Context, Principal};
@@ -36,4 +38,36 @@ pub(crate) fn auditor() -> Access {
         },
         ..Default::default()
     }
+}
+
+/// Who may search a field under the example policy: an accountant for payments (identity
+/// documents, bank accounts), a clerk for bookkeeping (contact details).
+pub(crate) fn searcher(tenant: &str, field: &str) -> Access {
+    let (role, purpose) = if field.starts_with("phones") || field.starts_with("emails") {
+        ("clerk", "bookkeeping")
+    } else {
+        ("accountant", "payments")
+    };
+    Access {
+        principal: Principal {
+            id: format!("{role}-1"),
+            tenant: tenant.into(),
+            roles: vec![role.into()],
+            ..Default::default()
+        },
+        purpose: purpose.into(),
+        ..Default::default()
+    }
+}
+
+/// The blind-index tokens of one value, searched as [`searcher`] (the handle must have the
+/// example policy loaded).
+pub(crate) fn tokens(
+    c: &coffer::Coffer,
+    tenant: &str,
+    field: &str,
+    value: &str,
+) -> coffer::Result<Vec<coffer::IndexToken>> {
+    c.search(&searcher(tenant, field), field, value)
+        .map(|mut a| a.tokens.remove(0))
 }

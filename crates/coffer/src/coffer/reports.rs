@@ -693,12 +693,50 @@ impl Coffer {
         let mut by_day: BTreeMap<String, u64> = BTreeMap::new();
         let mut principals: BTreeMap<String, u64> = BTreeMap::new();
         let mut reveals = 0u64;
+        let (mut searches, mut searched_values, mut alerts) = (0u64, 0u64, 0u64);
         let mut path_patterns = PathPatterns::new(Some(&patterns));
         // Nothing can match an empty window or one in the future; the trail is still verified.
         let empty = from == Some(until) || from.is_some_and(|f| f > now);
         let mut unreadable = 0u64;
         let trail = self.scan_trail(options, |row| {
             if empty {
+                return Ok(());
+            }
+            // Searches and rate-limit alerts: counted, not scoped to subjects (a search names
+            // none).
+            if row.entry.contains("\"kind\":\"search\"")
+                || row.entry.contains("\"kind\":\"rate_limit.exceeded\"")
+            {
+                let Some(e) = parse_entry(row) else {
+                    unreadable += 1;
+                    return Ok(());
+                };
+                if e.tenant.as_deref() != Some(tenant.as_str())
+                    || query.principal.as_deref().is_some_and(|p| p != e.actor)
+                {
+                    return Ok(());
+                }
+                let Some(at) = entry_time(&e, &mut unreadable) else {
+                    return Ok(());
+                };
+                if at >= until || from.is_some_and(|f| at < f) {
+                    return Ok(());
+                }
+                if e.kind == "rate_limit.exceeded" {
+                    alerts += 1;
+                } else if e.kind == "search"
+                    && query
+                        .client
+                        .as_deref()
+                        .is_none_or(|c| Some(c) == e.detail.get("client"))
+                {
+                    searches += 1;
+                    searched_values += e
+                        .detail
+                        .get("count")
+                        .and_then(|n| n.parse::<u64>().ok())
+                        .unwrap_or(0);
+                }
                 return Ok(());
             }
             let Some(e) = tenant_reveal(row, &tenant, &mut unreadable) else {
@@ -795,6 +833,9 @@ impl Coffer {
             fields: totals,
             by_day,
             principals,
+            searches,
+            searched_values,
+            rate_limit_alerts: alerts,
             notes,
         })
     }

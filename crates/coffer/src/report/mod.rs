@@ -327,6 +327,16 @@ pub struct IncidentReport {
     pub by_day: BTreeMap<String, u64>,
     /// Matching reveals by principal.
     pub principals: BTreeMap<String, u64>,
+    /// Blind-index searches by the query's principal or client within the window, allowed or
+    /// refused (a search tells whether a value is held: guessing through it is harvesting).
+    #[serde(default)]
+    pub searches: u64,
+    /// Values those searches looked up.
+    #[serde(default)]
+    pub searched_values: u64,
+    /// Rate-limit alerts (reveals or searches refused for going over a limit) in the window.
+    #[serde(default)]
+    pub rate_limit_alerts: u64,
     /// Notes for the reader (an empty window, a window in the future…).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,

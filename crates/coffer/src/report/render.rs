@@ -283,6 +283,18 @@ fn incident_doc(i: &IncidentReport) -> Doc {
             i.reveals
         ),
     ));
+    if i.searches > 0 || i.rate_limit_alerts > 0 {
+        blocks.push(para(
+            format!(
+                "id=\"searches\" data-searches=\"{}\" data-alerts=\"{}\"",
+                i.searches, i.rate_limit_alerts
+            ),
+            format!(
+                "{} blind-index searches looked up {} values; {} rate-limit alerts.",
+                i.searches, i.searched_values, i.rate_limit_alerts
+            ),
+        ));
+    }
     blocks.push(Block::Chart(bar_chart(
         "reveals-chart",
         "Reveals in clear by day",
@@ -801,6 +813,9 @@ mod tests {
             fields: BTreeMap::new(),
             by_day: BTreeMap::from([(evil.to_owned(), 1)]),
             principals: BTreeMap::new(),
+            searches: 0,
+            searched_values: 0,
+            rate_limit_alerts: 0,
             notes: vec![evil.into()],
         });
         for text in [markdown(&r), html(&r)] {

@@ -1,0 +1,361 @@
+//! Attacks on the access paths (issue 15): search as a lookup oracle, rate-limit windows moved
+//! by the request, and reveals racing each other between handles.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use coffer::clock::FixedClock;
+use coffer::policy::{Context, Policy, Principal};
+use coffer::record::{CustomerRecord, Schema};
+use coffer::report::{IncidentQuery, ReportOptions};
+use coffer::{Access, Coffer, ErrorKind, FieldView, MasterKey, OpenOptions};
+use time::macros::datetime;
+
+const POLICY: &str = include_str!("../../../examples/policies/accounting-firm.toml");
+const RETENTION: &str = include_str!("../../../examples/policies/retention.toml");
+
+struct Dir(PathBuf);
+
+impl Dir {
+    fn new(name: &str) -> Dir {
+        let p = std::env::temp_dir().join(format!("coffer-security-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(&p).unwrap();
+        Dir(p)
+    }
+    fn db(&self) -> PathBuf {
+        self.0.join("coffer.db")
+    }
+}
+
+impl Drop for Dir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn open(d: &Dir, key: &MasterKey, clock: &Arc<FixedClock>) -> Coffer {
+    Coffer::open_with(
+        d.db(),
+        key,
+        OpenOptions {
+            policy: Some(Policy::from_toml(POLICY, Schema::builtin()).unwrap()),
+            retention: Some(coffer::retention::Retention::from_toml(RETENTION, Schema::builtin()).unwrap()),
+            clock: Arc::clone(clock) as Arc<dyn coffer::clock::Clock>,
+            ..Default::default()
+        },
+    )
+    .unwrap()
+}
+
+fn clock() -> Arc<FixedClock> {
+    Arc::new(FixedClock::new(datetime!(2026-12-01 10:00 +08:00)))
+}
+
+fn who(id: &str, role: &str, purpose: &str) -> Access {
+    Access {
+        principal: Principal {
+            id: id.into(),
+            tenant: "acme".into(),
+            roles: vec![role.into()],
+            ..Default::default()
+        },
+        purpose: purpose.into(),
+        context: Context {
+            ticket: Some("T-1".into()),
+            ..Default::default()
+        },
+        ..Default::default()
+    }
+}
+
+fn record(id: &str, phone: &str) -> CustomerRecord {
+    CustomerRecord::from_json(&format!(
+        r#"{{"id":"{id}","tenant":"acme","subject":"s-{id}","kind":"individual","name":"张三",
+            "id_documents":[{{"type":"cn_resident_id","number":"11010119800101007X"}}],
+            "phones":["{phone}"]}}"#
+    ))
+    .unwrap()
+}
+
+fn entries_of(c: &Coffer, kind: &str) -> Vec<serde_json::Value> {
+    let mut out = Vec::new();
+    c.audit_export(&mut out).unwrap();
+    String::from_utf8(out)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|v| v["kind"] == kind)
+        .collect()
+}
+
+/// A clerk sees `139****5678` and tries the 10^4 completions through search. The rate limit
+/// (200 sensitive fields or searched values an hour) stops the guessing long before it
+/// finishes; every attempt is in the trail, and the incident report shows it.
+#[test]
+fn guessing_a_masked_phone_through_search_is_stopped_and_reported() {
+    let d = Dir::new("guess");
+    let key = MasterKey::generate().unwrap();
+    let clock = clock();
+    let c = open(&d, &key, &clock);
+    let env = c.seal(record("c-1", "13912345678"), "import").unwrap();
+    let clerk = who("clerk-9", "clerk", "bookkeeping");
+    let view = c.reveal(&env, &clerk).unwrap();
+    assert_eq!(
+        view.fields["phones[0]"],
+        FieldView::Masked("139****5678".into())
+    );
+    // The phone's column holds this token; the attacker looks for it among the guesses.
+    let wanted = env.index()["phones[0]"]["1"].clone();
+    let mut found = false;
+    let mut refused = None;
+    for chunk in 0..100 {
+        let guesses: Vec<String> = (chunk * 100..chunk * 100 + 100)
+            .map(|n| format!("139{n:04}5678"))
+            .collect();
+        let refs: Vec<&str> = guesses.iter().map(String::as_str).collect();
+        match c.search_many(&clerk, "phones[]", &refs) {
+            Ok(a) => found |= a.tokens.iter().any(|t| t[0].token == wanted),
+            Err(e) => {
+                assert_eq!(e.kind(), ErrorKind::RateLimited, "{e}");
+                assert!(!e.to_string().contains("139"), "{e}");
+                refused = Some(chunk);
+                break;
+            }
+        }
+    }
+    // The example policy allows 300 contact searches an hour: the fourth hundred is refused.
+    assert_eq!(refused, Some(3));
+    assert!(!found, "1234 is not among the first 300 guesses");
+    // Two hours later the window has slid and searching runs again, at 300 an hour (a
+    // policy sets it as low as the work needs).
+    clock.advance(time::Duration::hours(2));
+    assert!(c.search_many(&clerk, "phones[]", &["13900005678"]).is_ok());
+
+    // The trail holds every search (allowed or refused) and the alert, and never a value.
+    let searches = entries_of(&c, "search");
+    assert_eq!(searches.len(), 5);
+    assert_eq!(searches[0]["detail"]["count"], "100");
+    assert_eq!(searches[0]["tenant"], "acme");
+    assert_eq!(searches[0]["purpose"], "bookkeeping");
+    assert!(
+        searches[0]["fields"]["phones[]"]
+            .as_str()
+            .unwrap()
+            .starts_with("mask:")
+    );
+    assert!(
+        searches[3]["fields"]["phones[]"]
+            .as_str()
+            .unwrap()
+            .starts_with("deny:")
+    );
+    let alerts = entries_of(&c, "rate_limit.exceeded");
+    assert_eq!(alerts.len(), 1);
+    assert_eq!(alerts[0]["detail"]["limit"], "contact-searches");
+    let mut all = Vec::new();
+    c.audit_export(&mut all).unwrap();
+    let all = String::from_utf8(all).unwrap();
+    assert!(!all.contains("5678"), "no guessed value in the trail");
+
+    // The incident report on the clerk's account shows the searches and the alert.
+    let mut dpo = who("dpo-1", "privacy_officer", "data_protection");
+    dpo.context.ticket = Some("INC-1".into());
+    let r = c
+        .affected(
+            &IncidentQuery {
+                principal: Some("clerk-9".into()),
+                // The window ends before its end (`until` is exclusive): past the last search.
+                until: Some("2026-12-02".into()),
+                ..Default::default()
+            },
+            &dpo,
+            &ReportOptions::default(),
+        )
+        .unwrap();
+    assert_eq!(r.searches, 5);
+    assert_eq!(r.searched_values, 401);
+    assert_eq!(r.rate_limit_alerts, 1);
+    let report = coffer::report::Report::Incident(r);
+    assert!(report.to_markdown().contains("rate-limit alerts"));
+}
+
+/// Search is decided per field by the policy's `search` action, default deny; a denial is
+/// audited; the tenant is the principal's own.
+#[test]
+fn search_is_decided_audited_and_tenant_bound() {
+    let d = Dir::new("decided");
+    let key = MasterKey::generate().unwrap();
+    let c = open(&d, &key, &clock());
+    let env = c.seal(record("c-1", "13912345678"), "import").unwrap();
+    let token = env.index()["id_documents[0].number"]["1"].clone();
+    let field = "id_documents[].number";
+
+    let accountant = who("acc-1", "accountant", "payments");
+    let a = c
+        .search(&accountant, field, "110101 19800101 007x")
+        .unwrap();
+    assert_eq!(a.tokens[0][0].token, token, "normalised as sealing does");
+    assert!(a.audit_seq > 0);
+    // Marketing never searches identity numbers; the auditor's rule has no search action.
+    for (role, purpose) in [("marketing", "marketing"), ("auditor", "statutory_audit")] {
+        let e = c
+            .search(&who("x-1", role, purpose), field, "11010119800101007X")
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::AccessDenied, "{role}: {e}");
+        assert!(!e.to_string().contains("1101011980"), "{e}");
+    }
+    // The accountant for a purpose the rule does not serve: denied.
+    let e = c
+        .search(
+            &who("acc-1", "accountant", "marketing"),
+            field,
+            "11010119800101007X",
+        )
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::AccessDenied);
+    let searches = entries_of(&c, "search");
+    assert_eq!(
+        searches.len(),
+        4,
+        "allowed and denied searches are all audited"
+    );
+    assert_eq!(searches[0]["fields"][field], "reveal");
+    assert_eq!(searches[0]["detail"]["epochs"], "1");
+    assert!(
+        searches[1]["fields"][field]
+            .as_str()
+            .unwrap()
+            .starts_with("deny:")
+    );
+    // Another tenant's accountant gets its own tenant's token, which finds nothing here.
+    let mut other = accountant.clone();
+    other.principal.tenant = "globex".into();
+    let a = c.search(&other, field, "11010119800101007X").unwrap();
+    assert_ne!(a.tokens[0][0].token, token);
+    // No policy, no search.
+    let bare = Coffer::open(d.db(), &key).unwrap();
+    assert_eq!(
+        bare.search(&accountant, field, "11010119800101007X")
+            .unwrap_err()
+            .kind(),
+        ErrorKind::Unsupported
+    );
+}
+
+/// After an erasure that restricts the identity category to the statutory purposes, a search
+/// for another purpose names the subject to leave out.
+#[test]
+fn restricted_subjects_are_withheld_from_search() {
+    let d = Dir::new("withheld");
+    let key = MasterKey::generate().unwrap();
+    let c = open(&d, &key, &clock());
+    c.seal(record("c-1", "13912345678"), "import").unwrap();
+    c.seal(record("c-2", "13912345679"), "import").unwrap();
+    let answer = c.erase("acme", "s-c-1", "dpo").unwrap();
+    assert!(
+        answer
+            .items
+            .iter()
+            .any(|i| i.category == "identity" && i.outcome == "restricted"),
+        "{answer:?}"
+    );
+    let a = c
+        .search(
+            &who("acc-1", "accountant", "payments"),
+            "id_documents[].number",
+            "11010119800101007X",
+        )
+        .unwrap();
+    assert_eq!(a.withheld_subjects, vec!["s-c-1".to_owned()]);
+}
+
+/// The request's time neither moves the rate-limit window nor passes far from the clock.
+#[test]
+fn a_request_dated_elsewhere_is_refused_and_moves_no_window() {
+    let d = Dir::new("time");
+    let key = MasterKey::generate().unwrap();
+    let clock = clock();
+    let c = open(&d, &key, &clock);
+    let envs = seal_many(&c, 201);
+    let accountant = who("acc-1", "accountant", "payments");
+    // One sensitive field (the ID number) per record: 200 fill the hour's limit.
+    let views = c.reveal_many(&envs[..200], &accountant).unwrap();
+    assert_eq!(ids_revealed(&views), 200);
+    let limited = |v: &coffer::View| matches!(&v.fields["id_documents[0].number"], FieldView::Denied(r) if r.contains("rate"));
+    assert!(limited(&c.reveal(&envs[200], &accountant).unwrap()));
+    // A request dated a year ahead is refused, and does not wipe the principal's history.
+    let mut ahead = accountant.clone();
+    ahead.context.time = Some(datetime!(2027-12-01 10:00 +08:00));
+    let e = c.reveal(&envs[200], &ahead).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidArgument);
+    assert!(e.to_string().contains("context.time"), "{e}");
+    let e = c
+        .search(&ahead, "id_documents[].number", "11010119800101007X")
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidArgument);
+    assert!(limited(&c.reveal(&envs[200], &accountant).unwrap()));
+    // A time near the clock (its own offset kept for hour conditions) is accepted.
+    let mut near = accountant.clone();
+    near.context.time = Some(datetime!(2026-12-01 02:01 UTC));
+    assert!(limited(&c.reveal(&envs[200], &near).unwrap()));
+}
+
+fn seal_many(c: &Coffer, n: usize) -> Vec<coffer::Envelope> {
+    c.seal_many(
+        (0..n)
+            .map(|i| record(&format!("c-{i}"), "13912345678"))
+            .collect(),
+        "import",
+    )
+    .unwrap()
+    .into_iter()
+    .map(Result::unwrap)
+    .collect()
+}
+
+fn ids_revealed(views: &[coffer::View]) -> usize {
+    views
+        .iter()
+        .filter(|v| v.revealed("id_documents[0].number").is_some())
+        .count()
+}
+
+/// Two handles (two processes) reveal under one principal's limit at the same moment: each
+/// reads the count inside the transaction that adds to it, so the second waits for the first
+/// and counts from its figure. Were the read outside, both would read 0, both admit 150, and
+/// together reveal 300 ID numbers under a limit of 200.
+#[test]
+fn two_handles_cannot_both_spend_the_same_rate_budget() {
+    let d = Dir::new("race");
+    let key = MasterKey::generate().unwrap();
+    let clock = clock();
+    let a = open(&d, &key, &clock);
+    let b = Arc::new(open(&d, &key, &clock));
+    let envs = seal_many(&a, 300);
+    let accountant = who("acc-1", "accountant", "payments");
+    let (first, second) = (envs[..150].to_vec(), envs[150..].to_vec());
+    // When handle a has read the count, handle b reveals its batch from another thread; a
+    // gives it time to get ahead, then decides and commits.
+    let started = AtomicBool::new(false);
+    let (tx, rx) = std::sync::mpsc::channel();
+    let (b2, acc2) = (Arc::clone(&b), accountant.clone());
+    a.set_pause_hook(move |point| {
+        if point == "reveal.decide" && !started.swap(true, Ordering::SeqCst) {
+            let (b, acc, second, tx) = (Arc::clone(&b2), acc2.clone(), second.clone(), tx.clone());
+            std::thread::spawn(move || {
+                let _ = tx.send(b.reveal_many(&second, &acc));
+            });
+            std::thread::sleep(std::time::Duration::from_millis(500));
+        }
+    });
+    let mine = a.reveal_many(&first, &accountant).unwrap();
+    let theirs = rx.recv().unwrap().unwrap();
+    assert_eq!(ids_revealed(&mine), 150, "the first batch fits");
+    assert_eq!(
+        ids_revealed(&mine) + ids_revealed(&theirs),
+        200,
+        "the two handles together stay within the limit of 200"
+    );
+}

@@ -11,7 +11,7 @@ use crate::crypto::{self, MasterKey, SecretKey, SigningKey, hkdf32, hmac_sha256,
 use crate::envelope;
 use crate::envelope::{Envelope, SealedField};
 use crate::error::{Error, Result};
-use crate::mask::{Masked, Profile};
+use crate::mask::{MaskForm, MaskRule, Masked, Profile};
 use crate::policy::rate::Window;
 use crate::policy::{
     Action, Context, FieldEffect, Policy, Principal, Reason, RecordFacts, Request,
@@ -1375,7 +1375,10 @@ impl Coffer {
         match effect {
             FieldEffect::Reveal => true,
             FieldEffect::Mask { rule, profile } => {
+                // Addresses are always masked afresh: envelopes sealed before the allow-list
+                // address mask stored a form that could keep a street or a phone number.
                 !(profile == Profile::Standard
+                    && rule != MaskRule::Partial(MaskForm::Address)
                     && self.schema.spec_for(path).is_some_and(|s| s.mask == rule)
                     && env.masked.contains_key(path_text))
             }

@@ -41,7 +41,9 @@ fn open(d: &Dir, key: &MasterKey, clock: &Arc<FixedClock>) -> Coffer {
         key,
         OpenOptions {
             policy: Some(Policy::from_toml(POLICY, Schema::builtin()).unwrap()),
-            retention: Some(coffer::retention::Retention::from_toml(RETENTION, Schema::builtin()).unwrap()),
+            retention: Some(
+                coffer::retention::Retention::from_toml(RETENTION, Schema::builtin()).unwrap(),
+            ),
             clock: Arc::clone(clock) as Arc<dyn coffer::clock::Clock>,
             ..Default::default()
         },

@@ -1722,23 +1722,28 @@ impl Coffer {
         check_name("actor", actor)?;
         let keyring = self.keyring();
         let now = self.now();
-        let mut rows = Vec::new();
-        for old in self.store.keyring()? {
-            let raw = crypto::unwrap(
-                &self.master_key().0,
-                &keyring_aad(&old.kind, old.version),
-                &old.wrapped,
-                "keyring",
-            )?;
-            let wrapped = crypto::wrap(&new_master.0, &keyring_aad(&old.kind, old.version), &raw)?;
-            rows.push(KeyringRow { wrapped, ..old });
-        }
+        let old_master = self.master_key();
         let mut e = AuditEntry::new("key.rotate", actor, &now);
         e.detail.insert("key".into(), "master".into());
         let entries = vec![e];
         let (texts, mac) = self.batch(&keyring, &entries);
-        let seqs = self.store.replace_keyring(
-            &rows,
+        // The rows are read inside the transaction that rewrites them: a KEK or index epoch
+        // that another process adds concurrently is rewrapped too, or waits until after.
+        let seqs = self.store.rewrap_keyring(
+            &mut |rows| {
+                self.pause("rotate_master_key.rewrap");
+                rows.iter()
+                    .map(|old| {
+                        let aad = keyring_aad(&old.kind, old.version);
+                        let raw = crypto::unwrap(&old_master.0, &aad, &old.wrapped, "keyring")?;
+                        let wrapped = crypto::wrap(&new_master.0, &aad, &raw)?;
+                        Ok(KeyringRow {
+                            wrapped,
+                            ..old.clone()
+                        })
+                    })
+                    .collect()
+            },
             &AuditBatch {
                 entries: texts,
                 mac: &mac,
@@ -1783,8 +1788,12 @@ impl Coffer {
         e.detail.insert(label.into(), version.to_string());
         let entries = vec![e];
         let (texts, mac) = self.batch(&keyring, &entries);
+        let master = self.master_key();
         let seqs = self.store.add_keyring_row(
             &row,
+            // A master-key rotation by another process may have committed since this handle
+            // loaded its keyring: a key wrapped under the old master key would be unreadable.
+            &|rows| load_keyring(&master, rows).map(drop),
             &AuditBatch {
                 entries: texts,
                 mac: &mac,

@@ -361,3 +361,125 @@ fn two_handles_cannot_both_spend_the_same_rate_budget() {
         "the two handles together stay within the limit of 200"
     );
 }
+
+/// A master-key rotation reads the keyring inside the transaction that rewrites it. Another
+/// handle that starts a KEK rotation at that moment waits, then finds its master key retired
+/// and adds nothing: before, the rotation wrote back the rows it had read earlier and deleted
+/// the KEK added meanwhile (and every data key wrapped under it with it).
+#[test]
+fn a_master_key_rotation_loses_no_key_added_meanwhile() {
+    let d = Dir::new("master-race");
+    let (old, new) = (
+        MasterKey::generate().unwrap(),
+        MasterKey::generate().unwrap(),
+    );
+    let clock = clock();
+    let a = open(&d, &old, &clock);
+    let b = Arc::new(open(&d, &old, &clock));
+    let env = a.seal(record("c-1", "13912345678"), "import").unwrap();
+    let started = AtomicBool::new(false);
+    let (tx, rx) = std::sync::mpsc::channel();
+    let b2 = Arc::clone(&b);
+    a.set_pause_hook(move |point| {
+        if point == "rotate_master_key.rewrap" && !started.swap(true, Ordering::SeqCst) {
+            let (b, tx) = (Arc::clone(&b2), tx.clone());
+            std::thread::spawn(move || {
+                let _ = tx.send(b.rotate_kek("ops-b"));
+            });
+            std::thread::sleep(std::time::Duration::from_millis(300));
+        }
+    });
+    a.rotate_master_key(&new, "ops-a").unwrap();
+    let theirs = rx.recv().unwrap();
+    assert_eq!(
+        theirs.unwrap_err().kind(),
+        ErrorKind::WrongMasterKey,
+        "b's master key was retired while it waited"
+    );
+    // Every key in the store opens with the new master key, and the data still reveals.
+    let c = open(&d, &new, &clock);
+    let v = c
+        .reveal(&env, &who("acc-1", "accountant", "payments"))
+        .unwrap();
+    assert_eq!(
+        v.revealed("id_documents[0].number"),
+        Some("11010119800101007X")
+    );
+    assert_eq!(
+        Coffer::open(d.db(), &old).unwrap_err().kind(),
+        ErrorKind::WrongMasterKey
+    );
+    // b, reopened with the new key, rotates its KEK now.
+    drop(b);
+    assert_eq!(c.rotate_kek("ops-b").unwrap(), 2);
+}
+
+/// An erasure reads the legal holds inside the transaction that destroys: a hold placed by
+/// another handle at that moment cannot commit between the check and the destruction; it
+/// waits, and lands after the erasure in the trail.
+#[test]
+fn a_hold_cannot_slip_between_the_check_and_the_destruction() {
+    let d = Dir::new("hold-race");
+    let key = MasterKey::generate().unwrap();
+    let clock = clock();
+    let a = open(&d, &key, &clock);
+    let b = Arc::new(open(&d, &key, &clock));
+    a.seal(record("c-1", "13912345678"), "import").unwrap();
+    let started = AtomicBool::new(false);
+    let (tx, rx) = std::sync::mpsc::channel();
+    let rx = std::sync::Mutex::new(rx);
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    let b2 = Arc::clone(&b);
+    a.set_pause_hook(move |point| {
+        if point == "destroy.check_holds" && !started.swap(true, Ordering::SeqCst) {
+            let (b, tx) = (Arc::clone(&b2), tx.clone());
+            std::thread::spawn(move || {
+                let _ = tx.send(b.place_hold(
+                    coffer::Hold {
+                        tenant: "acme".into(),
+                        subject: Some("s-c-1".into()),
+                        category: None,
+                        reason: "litigation".into(),
+                        until: None,
+                        open_matter: true,
+                    },
+                    "legal",
+                ));
+            });
+            // The hold must not commit while the erasure is between its check and its
+            // destruction.
+            let waited = rx
+                .lock()
+                .unwrap()
+                .recv_timeout(std::time::Duration::from_millis(400));
+            let _ = done_tx.send(waited.map(|r| r.is_ok()));
+        }
+    });
+    let answer = a.erase("acme", "s-c-1", "dpo").unwrap();
+    assert!(answer.items.iter().any(|i| i.outcome == "destroyed"));
+    let during = done_rx.recv().unwrap();
+    assert!(
+        during.is_err(),
+        "the hold committed inside the erasure: {during:?}"
+    );
+    // It commits afterwards, after the erasure's entries.
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    assert_eq!(b.holds(Some("acme")).unwrap().len(), 1);
+    let kinds: Vec<String> = {
+        let mut out = Vec::new();
+        a.audit_export(&mut out).unwrap();
+        String::from_utf8(out)
+            .unwrap()
+            .lines()
+            .map(|l| {
+                serde_json::from_str::<serde_json::Value>(l).unwrap()["kind"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned()
+            })
+            .collect()
+    };
+    let erasure = kinds.iter().position(|k| k == "erasure").unwrap();
+    let hold = kinds.iter().position(|k| k.starts_with("hold")).unwrap();
+    assert!(erasure < hold, "{kinds:?}");
+}

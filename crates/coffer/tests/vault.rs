@@ -352,19 +352,22 @@ impl coffer::store::Store for Faulty {
     ) -> coffer::Result<Vec<u64>> {
         self.inner.init_keyring(r, a)
     }
-    fn replace_keyring(
+    fn rewrap_keyring(
         &self,
-        r: &[coffer::store::KeyringRow],
+        f: &mut dyn FnMut(
+            &[coffer::store::KeyringRow],
+        ) -> coffer::Result<Vec<coffer::store::KeyringRow>>,
         a: &coffer::store::AuditBatch<'_>,
     ) -> coffer::Result<Vec<u64>> {
-        self.inner.replace_keyring(r, a)
+        self.inner.rewrap_keyring(f, a)
     }
     fn add_keyring_row(
         &self,
         r: &coffer::store::KeyringRow,
+        v: &dyn Fn(&[coffer::store::KeyringRow]) -> coffer::Result<()>,
         a: &coffer::store::AuditBatch<'_>,
     ) -> coffer::Result<Vec<u64>> {
-        self.inner.add_keyring_row(r, a)
+        self.inner.add_keyring_row(r, v, a)
     }
     fn set_keyring_state(
         &self,

@@ -627,7 +627,6 @@ impl Coffer {
         let retention = self.retention()?;
         let today = self.today();
         let today_iso = iso(today);
-        let holds = self.holds(Some(tenant))?;
         let mut items = Vec::new();
         let mut destroyed = Vec::new();
         let mut e = self.entry("erasure", actor);
@@ -640,6 +639,10 @@ impl Coffer {
         self.retention_write_with(&mut |tx| {
             items.clear();
             destroyed.clear();
+            // The holds are read in the transaction that destroys: a hold placed by another
+            // process commits wholly before (and is honoured) or after.
+            let holds = tx.active_holds(Some(tenant), &today_iso)?;
+            self.pause("destroy.check_holds");
             let keys = tx.subject_keys(tenant, subject)?;
             if let Some(h) = holds
                 .iter()
@@ -846,9 +849,21 @@ impl Coffer {
             let mut items = Vec::new();
             let mut cert = None;
             // The destruction, its certificate and their audit entries: one transaction.
+            let today = iso(self.today());
             self.retention_write_with(&mut |tx| {
                 items.clear();
+                // The plan's holds were read before; they are read again here, in the
+                // transaction that destroys, so that a hold placed meanwhile is honoured.
+                let holds = tx.active_holds(None, &today)?;
+                self.pause("destroy.check_holds");
                 for i in &plan.destroy {
+                    if holds
+                        .iter()
+                        .any(|h| covers(h, &i.tenant, &i.subject, &i.category))
+                    {
+                        report.held += 1;
+                        continue;
+                    }
                     // A key another process destroyed meanwhile is not certified twice.
                     if tx.destroy_key(&key_of(i), &now)? {
                         items.push(i.clone());
@@ -935,7 +950,7 @@ impl Coffer {
     pub fn execute(&self, list: i64, actor: &str) -> Result<Certificate> {
         check_name("actor", actor)?;
         let retention = self.retention()?;
-        let holds = self.holds(None)?;
+        let today = iso(self.today());
         let now = self.now();
         let mut items = Vec::new();
         let mut approvals = Vec::new();
@@ -952,6 +967,9 @@ impl Coffer {
                     reason: format!("destruction list {list} has {} of {required} approvals; nothing was destroyed", approvals.len()),
                 });
             }
+            // Read in the transaction that destroys (see `erase`).
+            let holds = tx.active_holds(None, &today)?;
+            self.pause("destroy.check_holds");
             for i in serde_json::from_str::<Vec<DestructionItem>>(&listed).unwrap_or_default() {
                 if holds.iter().any(|h| covers(h, &i.tenant, &i.subject, &i.category)) {
                     continue;

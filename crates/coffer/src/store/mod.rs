@@ -125,10 +125,26 @@ pub trait Store: Send + Sync {
     fn keyring(&self) -> Result<Vec<KeyringRow>>;
     /// Writes the first keyring of a new store; fails if one exists.
     fn init_keyring(&self, rows: &[KeyringRow], audit: &AuditBatch<'_>) -> Result<Vec<u64>>;
-    /// Replaces every keyring row (master-key rotation).
-    fn replace_keyring(&self, rows: &[KeyringRow], audit: &AuditBatch<'_>) -> Result<Vec<u64>>;
+    /// Rewraps every keyring row (master-key rotation): reads the rows, passes them to
+    /// `rewrap`, and writes back the wrapped keys it returns, all in one write transaction, so
+    /// that a key another process adds meanwhile is either rewrapped or added after, never
+    /// lost.
+    fn rewrap_keyring(
+        &self,
+        rewrap: &mut dyn FnMut(&[KeyringRow]) -> Result<Vec<KeyringRow>>,
+        audit: &AuditBatch<'_>,
+    ) -> Result<Vec<u64>>;
     /// Adds one keyring row (a new KEK version or index epoch).
-    fn add_keyring_row(&self, row: &KeyringRow, audit: &AuditBatch<'_>) -> Result<Vec<u64>>;
+    ///
+    /// `verify` sees the rows as they are inside the transaction, before the new one goes in:
+    /// the caller checks that its master key still opens them (another process may have
+    /// rotated it), so that a key wrapped under a retired master key is never added.
+    fn add_keyring_row(
+        &self,
+        row: &KeyringRow,
+        verify: &dyn Fn(&[KeyringRow]) -> Result<()>,
+        audit: &AuditBatch<'_>,
+    ) -> Result<Vec<u64>>;
     /// Marks an index epoch retired.
     fn set_keyring_state(
         &self,
@@ -1056,17 +1072,42 @@ impl Store for SqliteStore {
         .map(|(_, s)| s)
     }
 
-    fn replace_keyring(&self, rows: &[KeyringRow], audit: &AuditBatch<'_>) -> Result<Vec<u64>> {
+    fn rewrap_keyring(
+        &self,
+        rewrap: &mut dyn FnMut(&[KeyringRow]) -> Result<Vec<KeyringRow>>,
+        audit: &AuditBatch<'_>,
+    ) -> Result<Vec<u64>> {
         self.write(audit, |tx| {
-            tx.execute("DELETE FROM keyring", []).map_err(store_error)?;
-            insert_keyring(tx, rows)
+            let rows = keyring_rows(tx)?;
+            let new = rewrap(&rows)?;
+            if new.len() != rows.len() {
+                return Err(Error::Internal {
+                    message: "a keyring rewrap changed the number of keys".into(),
+                });
+            }
+            let mut st = tx
+                .prepare_cached("UPDATE keyring SET wrapped = ?3 WHERE kind = ?1 AND version = ?2")
+                .map_err(store_error)?;
+            for r in &new {
+                st.execute(params![r.kind, r.version, r.wrapped])
+                    .map_err(store_error)?;
+            }
+            Ok(())
         })
         .map(|(_, s)| s)
     }
 
-    fn add_keyring_row(&self, row: &KeyringRow, audit: &AuditBatch<'_>) -> Result<Vec<u64>> {
-        self.write(audit, |tx| insert_keyring(tx, std::slice::from_ref(row)))
-            .map(|(_, s)| s)
+    fn add_keyring_row(
+        &self,
+        row: &KeyringRow,
+        verify: &dyn Fn(&[KeyringRow]) -> Result<()>,
+        audit: &AuditBatch<'_>,
+    ) -> Result<Vec<u64>> {
+        self.write(audit, |tx| {
+            verify(&keyring_rows(tx)?)?;
+            insert_keyring(tx, std::slice::from_ref(row))
+        })
+        .map(|(_, s)| s)
     }
 
     fn set_keyring_state(
@@ -1265,6 +1306,17 @@ impl Store for SqliteStore {
         let conn = self.lock();
         f(&RetentionTx { conn: &conn })
     }
+}
+
+fn keyring_rows(conn: &Connection) -> Result<Vec<KeyringRow>> {
+    conn.prepare_cached(
+        "SELECT kind, version, wrapped, created, state FROM keyring ORDER BY kind, version",
+    )
+    .and_then(|mut st| {
+        st.query_map([], keyring_row)?
+            .collect::<rusqlite::Result<Vec<_>>>()
+    })
+    .map_err(store_error)
 }
 
 fn insert_keyring(tx: &rusqlite::Transaction<'_>, rows: &[KeyringRow]) -> Result<()> {

@@ -356,15 +356,20 @@ impl Vault {
             ));
         }
         let c = self.get(py)?;
-        c.subscribe(move |entry| {
-            let Ok(text) = serde_json::to_string(entry) else {
-                return;
-            };
-            Python::attach(|py| {
-                if let Err(e) = callback.call1(py, (text,)) {
-                    e.write_unraisable(py, Some(callback.bind(py)));
-                }
-            });
+        // Registered with the GIL released: another thread may be notifying subscribers and
+        // waiting for the GIL to call one; holding it here while Coffer takes its list's lock
+        // could deadlock the two.
+        py.detach(move || {
+            c.subscribe(move |entry| {
+                let Ok(text) = serde_json::to_string(entry) else {
+                    return;
+                };
+                Python::attach(|py| {
+                    if let Err(e) = callback.call1(py, (text,)) {
+                        e.write_unraisable(py, Some(callback.bind(py)));
+                    }
+                });
+            })
         });
         Ok(())
     }

@@ -296,6 +296,57 @@ def test_audit_subscribers_see_every_commit(store: coffer.Coffer, monkeypatch: p
         store.audit.subscribe(42)  # type: ignore[arg-type]
 
 
+SUBSCRIBE_WHILE_NOTIFYING = r"""
+import sys, threading, time
+import coffer
+
+path, policy = sys.argv[1], open(sys.argv[2], encoding="utf-8").read()
+record = {"tenant": "firm-a", "kind": "individual", "name": "张三",
+          "id_documents": [{"type": "cn_resident_id", "number": "110101198001010037"}],
+          "phones": ["13800000000"]}
+with coffer.Coffer.open(path, master_key=coffer.generate_master_key(), policy=policy) as c:
+    seen = []
+    c.audit.subscribe(seen.append)
+    stop = threading.Event()
+
+    def seal(t: int) -> None:
+        n = 0
+        while not stop.is_set():
+            n += 1
+            c.seal(dict(record, id=f"c-{t}-{n}"), actor="import")
+
+    threads = [threading.Thread(target=seal, args=(t,)) for t in range(4)]
+    for t in threads:
+        t.start()
+    # Subscribing (the GIL held by this thread) while the sealing threads notify (each waiting
+    # for the GIL to call a subscriber): deadlocked before the list was snapshotted.
+    deadline = time.monotonic() + 3
+    while time.monotonic() < deadline:
+        for _ in range(50):
+            c.audit.subscribe(lambda entry: None)
+        time.sleep(0.001)
+    stop.set()
+    for t in threads:
+        t.join()
+    print(len(seen))
+    assert len(c.audit.verify()) and c.audit.verify()["intact"]
+"""
+
+
+def test_subscribing_while_entries_are_notified_does_not_deadlock(tmp_path: pathlib.Path) -> None:
+    import subprocess
+
+    script = tmp_path / "race.py"
+    script.write_text(SUBSCRIBE_WHILE_NOTIFYING, encoding="utf-8")
+    policy = ROOT / "examples" / "policies" / "accounting-firm.toml"
+    done = subprocess.run(
+        [sys.executable, str(script), str(tmp_path / "race.db"), str(policy)],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert int(done.stdout.strip()) > 0
+
+
 def test_archives_verify_offline_and_restore_elsewhere(tmp_path: pathlib.Path) -> None:
     archive_key = bytes(range(32))
     with coffer.Coffer.open(tmp_path / "a.db", master_key=coffer.generate_master_key(), policy=POLICY) as a:

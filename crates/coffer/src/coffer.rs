@@ -302,7 +302,7 @@ pub struct Coffer {
     data_version_seen: std::sync::atomic::AtomicU64,
     index_keys: Mutex<HashMap<(String, String, u32), Arc<SecretKey>>>,
     cache_capacity: usize,
-    subscribers: RwLock<Vec<Subscriber>>,
+    subscribers: RwLock<Vec<Arc<Subscriber>>>,
     pause_hook: std::sync::OnceLock<PauseHook>,
 }
 
@@ -419,7 +419,7 @@ impl Coffer {
         self.subscribers
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .push(Box::new(f));
+            .push(Arc::new(Box::new(f)));
     }
 
     /// For tests of races between processes: `hook` runs at named points between a read and
@@ -501,10 +501,13 @@ impl Coffer {
     }
 
     fn notify(&self, entries: &[AuditEntry], seqs: &[u64]) {
-        let subs = self
+        // A snapshot: the subscribers run without the list's lock held, so one that blocks
+        // (a Python callback waiting for the GIL) never holds up `subscribe` on another thread.
+        let subs: Vec<Arc<Subscriber>> = self
             .subscribers
             .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
         if subs.is_empty() {
             return;
         }

@@ -281,8 +281,10 @@ coffer_status coffer_audit_export(const coffer_t *coffer, char **out, size_t *ou
 
 // Exports envelopes (a JSON array) with their data keys re-wrapped under `archive_key` (32
 // bytes as 64 hexadecimal characters, which the host keeps apart from the bundle); `*out` is
-// the signed bundle (JSON).
-coffer_status coffer_archive_export(const coffer_t *coffer, const uint8_t *envelopes, size_t envelopes_len, const uint8_t *archive_key, size_t archive_key_len, const uint8_t *actor, size_t actor_len, char **out, size_t *out_len);
+// the signed bundle (JSON). `access` is the access JSON of a reveal: the policy must allow it
+// the `export` action on every field (else `COFFER_STATUS_ACCESS_DENIED`, nothing exported);
+// one audit entry per data subject records the export.
+coffer_status coffer_archive_export(const coffer_t *coffer, const uint8_t *envelopes, size_t envelopes_len, const uint8_t *archive_key, size_t archive_key_len, const uint8_t *access, size_t access_len, char **out, size_t *out_len);
 
 // Restores a bundle (JSON) into this store, given the archive key and the exporting store's
 // public key (both as hexadecimal text); `*out` is the JSON array of restored envelopes.

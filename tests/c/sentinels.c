@@ -101,7 +101,10 @@ int main(int argc, char **argv) {
         RUN("execute", coffer_execute(c, S(id), S("c-ops"), &out, &len));
     }
     uint8_t archive_key[32] = {7};
-    RUN("archive export", coffer_archive_export(c, S(envelopes), archive_key, 32, S("c-ops"), &out, &len));
+    RUN("archive export", coffer_archive_export(c, S(envelopes), archive_key, 32,
+        S("{\"principal\":{\"id\":\"c-auditor\",\"tenant\":\"acme\",\"roles\":[\"auditor\"]},"
+          "\"purpose\":\"statutory_audit\",\"context\":{\"ticket\":\"AUD-1\",\"destination_region\":\"CN\"}}"),
+        &out, &len));
     RUN("audit export", coffer_audit_export(c, &out, &len));
     RUN("audit checkpoint", coffer_audit_checkpoint(c, S("c-auditor"), &out, &len));
     RUN("audit verify", coffer_audit_verify(c, S(""), &out, &len));

@@ -153,7 +153,7 @@ int main(int argc, char **argv) {
     NULL_ARG(coffer_archive_export(NULL, TEXT, 1, TEXT, 64, TEXT, 1, &out, &len), "coffer");
     NULL_ARG(coffer_archive_export(c, NULL, 1, TEXT, 64, TEXT, 1, &out, &len), "envelopes");
     NULL_ARG(coffer_archive_export(c, TEXT, 1, NULL, 64, TEXT, 1, &out, &len), "archive_key");
-    NULL_ARG(coffer_archive_export(c, TEXT, 1, TEXT, 64, NULL, 1, &out, &len), "actor");
+    NULL_ARG(coffer_archive_export(c, TEXT, 1, TEXT, 64, NULL, 1, &out, &len), "access");
     NULL_ARG(coffer_archive_export(c, TEXT, 1, TEXT, 64, TEXT, 1, NULL, &len), "out");
     NULL_ARG(coffer_archive_export(c, TEXT, 1, TEXT, 64, TEXT, 1, &out, NULL), "out_len");
     NULL_ARG(coffer_archive_restore(NULL, TEXT, 1, TEXT, 64, TEXT, 64, TEXT, 1, &out, &len), "coffer");

@@ -411,7 +411,14 @@ int main(int argc, char **argv) {
     static const char ARCHIVE_KEY[] = "0707070707070707070707070707070707070707070707070707070707070707";
     char *bundle = NULL;
     size_t bundle_len = 0;
-    CHECK(coffer_archive_export(c, S(envs), S(ARCHIVE_KEY), S("ops"), &bundle, &bundle_len) == COFFER_STATUS_OK);
+    static const char EXPORTER[] =
+        "{\"principal\":{\"id\":\"aud-1\",\"tenant\":\"firm-a\",\"roles\":[\"auditor\"]},"
+        "\"purpose\":\"statutory_audit\",\"context\":{\"ticket\":\"AUD-1\",\"destination_region\":\"CN\"}}";
+    /* An export hands over every field: a clerk may not, the auditor (with a ticket) may. */
+    CHECK(coffer_archive_export(c, S(envs), S(ARCHIVE_KEY), S(CLERK), &bundle, &bundle_len) == COFFER_STATUS_ACCESS_DENIED);
+    CHECK(bundle == NULL);
+    CHECK(coffer_archive_export(c, S(envs), S(ARCHIVE_KEY), S(EXPORTER), &bundle, &bundle_len) == COFFER_STATUS_OK);
+    CHECK(bundle && !strstr(bundle, "envelope_mac_key"));
     CHECK(coffer_archive_verify((const uint8_t *)bundle, bundle_len, (const uint8_t *)pk, pk_len, NULL, 0) == COFFER_STATUS_OK);
     CHECK(coffer_archive_verify((const uint8_t *)bundle, bundle_len, (const uint8_t *)pk, pk_len, S(ARCHIVE_KEY)) == COFFER_STATUS_OK);
     coffer_t *c2 = NULL;

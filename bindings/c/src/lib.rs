@@ -1126,7 +1126,9 @@ pub unsafe extern "C" fn coffer_audit_export(
 
 /// Exports envelopes (a JSON array) with their data keys re-wrapped under `archive_key` (32
 /// bytes as 64 hexadecimal characters, which the host keeps apart from the bundle); `*out` is
-/// the signed bundle (JSON).
+/// the signed bundle (JSON). `access` is the access JSON of a reveal: the policy must allow it
+/// the `export` action on every field (else `COFFER_STATUS_ACCESS_DENIED`, nothing exported);
+/// one audit entry per data subject records the export.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn coffer_archive_export(
     coffer: *const coffer_t,
@@ -1134,8 +1136,8 @@ pub unsafe extern "C" fn coffer_archive_export(
     envelopes_len: usize,
     archive_key: *const u8,
     archive_key_len: usize,
-    actor: *const u8,
-    actor_len: usize,
+    access: *const u8,
+    access_len: usize,
     out: *mut *mut c_char,
     out_len: *mut usize,
 ) -> coffer_status {
@@ -1146,11 +1148,11 @@ pub unsafe extern "C" fn coffer_archive_export(
             [
                 (envelopes, envelopes_len, "envelopes"),
                 (archive_key, archive_key_len, "archive_key"),
-                (actor, actor_len, "actor"),
+                (access, access_len, "access"),
             ],
             out,
             out_len,
-            |c: &Coffer, [envelopes, archive_key, actor]: [&str; 3]| {
+            |c: &Coffer, [envelopes, archive_key, access]: [&str; 3]| {
                 let envs: Vec<Envelope> = wire::envelopes_from_json(envelopes, MAX_BATCH)?;
                 let key = coffer::crypto::from_hex(archive_key).ok_or_else(|| {
                     Error::InvalidArgument {
@@ -1158,7 +1160,8 @@ pub unsafe extern "C" fn coffer_archive_export(
                         reason: "64 hexadecimal characters".into(),
                     }
                 })?;
-                z(c.archive_export(&envs, &key, actor)?.to_json())
+                let access = wire::access_from_json(access)?;
+                z(c.archive_export(&envs, &key, &access)?.to_json())
             },
         )
     }

@@ -281,11 +281,12 @@ impl Vault {
         py: Python<'_>,
         envelopes: &str,
         archive_key: &[u8],
-        actor: &str,
+        access: &str,
     ) -> PyResult<String> {
         self.call(py, |c| {
             let envs = wire::envelopes_from_json(envelopes, wire::MAX_BATCH)?;
-            Ok(c.archive_export(&envs, archive_key, actor)?.to_json())
+            let access = wire::access_from_json(access)?;
+            Ok(c.archive_export(&envs, archive_key, &access)?.to_json())
         })
     }
 

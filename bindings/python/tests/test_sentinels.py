@@ -133,7 +133,9 @@ def test_no_sentinel_outside_ciphertext(tmp_path: pathlib.Path) -> None:
             c.approve(report["proposed_list"], approver="li", role="accounting_head")
             outputs.append(("certificate", json.dumps(c.execute(report["proposed_list"], actor="ops"),
                                                       ensure_ascii=False)))
-        outputs.append(("bundle", c.archive_export(sealed[2:], archive_key=bytes(range(32)), actor="ops")))
+        outputs.append(("bundle", c.archive_export(
+            sealed[2:], archive_key=bytes(range(32)), tenant="acme", principal="aud-1", roles=["auditor"],
+            purpose="statutory_audit", context={"ticket": "AUD-1", "destination_region": "CN"})))
         outputs.append(("audit export", json.dumps(c.audit.export(), ensure_ascii=False)))
         outputs.append(("checkpoint", c.audit.checkpoint(actor="auditor")))
         outputs.append(("verify", json.dumps(c.audit.verify())))

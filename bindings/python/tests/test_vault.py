@@ -351,7 +351,15 @@ def test_archives_verify_offline_and_restore_elsewhere(tmp_path: pathlib.Path) -
     archive_key = bytes(range(32))
     with coffer.Coffer.open(tmp_path / "a.db", master_key=coffer.generate_master_key(), policy=POLICY) as a:
         sealed = [a.seal(dict(RECORD, id=f"c-{i}"), actor="import") for i in range(3)]
-        bundle = a.archive_export(sealed, archive_key=archive_key, actor="ops")
+        exporter: Dict[str, Any] = dict(
+            tenant="firm-a", principal="aud-1", roles=["auditor"], purpose="statutory_audit",
+            context={"ticket": "AUD-1", "destination_region": "CN"},
+        )
+        with pytest.raises(coffer.AccessDeniedError):
+            a.archive_export(sealed, archive_key=archive_key, tenant="firm-a", principal="u-2",
+                             roles=["clerk"], purpose="bookkeeping")
+        bundle = a.archive_export(sealed, archive_key=archive_key, **exporter)
+        assert "envelope_mac_key" not in bundle
         public_key = a.signing_public_key()
     assert "张三" not in bundle
     check = coffer.verify_archive(bundle, public_key, archive_key)

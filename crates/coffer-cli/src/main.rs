@@ -482,12 +482,17 @@ enum WhichKey {
     Master,
 }
 
+// Parsed once per run: the size difference between variants does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum ArchiveCommand {
     /// Export envelopes (JSON Lines) with their data keys, re-wrapped under an archive key,
     /// in a signed bundle.
     ///
-    /// Example: coffer archive export envelopes.jsonl --archive-key-file archive.key --out 2026.bundle.json
+    /// The policy must allow the principal the `export` action on every field; one audit entry
+    /// per data subject records the export.
+    ///
+    /// Example: coffer archive export envelopes.jsonl --archive-key-file archive.key --out 2026.bundle.json --principal u-1 --tenant acme --role auditor --purpose statutory_audit --ticket AUD-7
     Export {
         /// The envelopes file.
         file: PathBuf,
@@ -497,6 +502,8 @@ enum ArchiveCommand {
         /// The bundle file.
         #[arg(long, short)]
         out: PathBuf,
+        #[command(flatten)]
+        access: AccessArgs,
     },
     /// Verify a bundle offline against the exporting store's public key; with the archive key,
     /// also every key and envelope. Exit code 1 if it does not verify.
@@ -720,7 +727,8 @@ fn run(
             file,
             archive_key_file,
             out: to,
-        }) => ops::archive_export(out, store, &file, &archive_key_file, &to, json),
+            access,
+        }) => ops::archive_export(out, store, &file, &archive_key_file, &to, &access, json),
         Command::Archive(ArchiveCommand::Verify {
             file,
             public_key,

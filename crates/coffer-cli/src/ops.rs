@@ -817,8 +817,10 @@ pub(crate) fn archive_export(
     file: &Path,
     key_file: &Path,
     to: &Path,
+    access_args: &AccessArgs,
     json: bool,
 ) -> Result<ExitCode, Failure> {
+    let access = access(access_args)?;
     let key = read_key_file(key_file, "archive key")?;
     let coffer = store.open(false)?;
     let mut envelopes = Vec::new();
@@ -826,7 +828,7 @@ pub(crate) fn archive_export(
         envelopes.extend(batch);
         Ok(())
     })?;
-    let bundle = coffer.archive_export(&envelopes, &key, &store.actor)?;
+    let bundle = coffer.archive_export(&envelopes, &key, &access)?;
     write_output(Some(to), &bundle.to_json())?;
     answer(
         out,

@@ -419,7 +419,9 @@ fn archives_verify_offline_and_restore_into_a_fresh_store() {
     assert_eq!(a.sweep("ops").unwrap().destroyed.len(), 1);
 
     let archive_key = [7u8; 32];
-    let bundle = a.archive_export(&envs, &archive_key, "ops").unwrap();
+    let mut exporter = who(&["auditor"], "statutory_audit", true);
+    exporter.context.destination_region = Some("CN".into());
+    let bundle = a.archive_export(&envs, &archive_key, &exporter).unwrap();
     let text = bundle.to_json();
     let bundle = coffer::ArchiveBundle::from_json(&text).unwrap();
     let pk = a.signing_public_key();

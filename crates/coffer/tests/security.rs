@@ -483,3 +483,75 @@ fn a_hold_cannot_slip_between_the_check_and_the_destruction() {
     let hold = kinds.iter().position(|k| k.starts_with("hold")).unwrap();
     assert!(erasure < hold, "{kinds:?}");
 }
+
+/// An archive export hands every field over to whoever holds the archive key: it needs the
+/// policy's `export` action on every field, is recorded once per data subject (so the subject
+/// report and the incident scope see it), and no longer ships the store's envelope MAC key.
+#[test]
+fn archive_export_is_an_audited_access() {
+    let d = Dir::new("export");
+    let key = MasterKey::generate().unwrap();
+    let c = open(&d, &key, &clock());
+    let envs = seal_many(&c, 3);
+    let archive_key = [9u8; 32];
+    // A clerk (masked contacts) and an accountant (no export of contacts) may not.
+    for (role, purpose) in [("clerk", "bookkeeping"), ("accountant", "payments")] {
+        let e = c
+            .archive_export(&envs, &archive_key, &who("x-1", role, purpose))
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::AccessDenied, "{role}: {e}");
+        assert!(e.to_string().contains("nothing was exported"), "{e}");
+    }
+    assert!(entries_of(&c, "archive.export").is_empty());
+    // The auditor, with a ticket and a destination in CN, may.
+    let mut auditor = who("aud-1", "auditor", "statutory_audit");
+    auditor.context.destination_region = Some("CN".into());
+    let bundle = c.archive_export(&envs, &archive_key, &auditor).unwrap();
+    assert!(bundle.envelope_mac_key.is_none());
+    assert!(!bundle.to_json().contains("envelope_mac_key"));
+    assert_eq!(bundle.format, "coffer-archive/2");
+    let check = bundle
+        .verify(&c.signing_public_key(), Some(&archive_key))
+        .unwrap();
+    assert!(check.contents_checked);
+    // A changed envelope in the bundle breaks its signature.
+    let mut forged = bundle.clone();
+    forged.envelopes[0] = forged.envelopes[0].replacen("\"c-0\"", "\"c-1\"", 1);
+    assert_eq!(
+        forged
+            .verify(&c.signing_public_key(), Some(&archive_key))
+            .unwrap_err()
+            .kind(),
+        ErrorKind::Integrity
+    );
+    let exports = entries_of(&c, "archive.export");
+    assert_eq!(exports.len(), 3, "one entry per subject");
+    assert_eq!(exports[0]["subject"], "s-c-0");
+    assert_eq!(exports[0]["purpose"], "statutory_audit");
+    assert_eq!(exports[0]["fields"]["id_documents[0].number"], "export");
+    // The subject's own report lists the export among the accesses; the incident scope of the
+    // auditor's account counts it as data that left in a readable form.
+    let mut dpo = who("dpo-1", "privacy_officer", "data_protection");
+    dpo.context.ticket = Some("DSAR-1".into());
+    let report = c
+        .subject_report("acme", "s-c-1", &[], &dpo, &ReportOptions::default())
+        .unwrap();
+    assert!(
+        report.accesses.iter().any(|a| a.actor == "aud-1"
+            && a.fields.get("phones[0]").map(String::as_str) == Some("export")),
+        "{:?}",
+        report.accesses
+    );
+    let r = c
+        .affected(
+            &IncidentQuery {
+                principal: Some("aud-1".into()),
+                until: Some("2026-12-02".into()),
+                ..Default::default()
+            },
+            &dpo,
+            &ReportOptions::default(),
+        )
+        .unwrap();
+    assert_eq!(r.subjects.len(), 3);
+}

@@ -227,7 +227,9 @@ fn no_sentinel_outside_ciphertext() {
         say("certificate", c.execute(list, "archive").unwrap().to_json());
     }
     // Archives, the audit trail and its checkpoint.
-    let bundle = c.archive_export(&envs[2..], &[7u8; 32], "archive").unwrap();
+    let mut exporter = access("auditor", "statutory_audit", "acme", true);
+    exporter.context.destination_region = Some("CN".into());
+    let bundle = c.archive_export(&envs[2..], &[7u8; 32], &exporter).unwrap();
     say("archive bundle", bundle.to_json());
     let mut export = Vec::new();
     c.audit_export(&mut export).unwrap();

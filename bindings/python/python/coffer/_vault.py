@@ -805,12 +805,24 @@ class Coffer:
     # ---- archives ----
 
     def archive_export(
-        self, sealed: Iterable[SealedRecord], *, archive_key: bytes, actor: str
+        self,
+        sealed: Iterable[SealedRecord],
+        *,
+        archive_key: bytes,
+        tenant: str,
+        principal: str,
+        roles: Sequence[str],
+        purpose: str,
+        context: Optional[Mapping[str, Any]] = None,
+        attributes: Optional[Mapping[str, Any]] = None,
     ) -> str:
         """Exports sealed records with their keys re-wrapped under ``archive_key`` (32 bytes,
         kept apart from the bundle): a signed bundle (JSON) that another store can restore and
-        anyone can verify offline with :func:`verify_archive`."""
-        return self._vault.archive_export(_envelope_array(sealed), bytes(archive_key), actor)
+        anyone can verify offline with :func:`verify_archive`. The policy must allow the
+        principal the ``export`` action on every field (else ``AccessDeniedError``, nothing
+        exported); one audit entry per data subject records the export."""
+        access = _access(tenant, principal, roles, purpose, context, attributes, None)
+        return self._vault.archive_export(_envelope_array(sealed), bytes(archive_key), access)
 
     def archive_restore(
         self, bundle: str, *, archive_key: bytes, public_key: bytes, actor: str

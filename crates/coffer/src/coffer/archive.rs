@@ -5,13 +5,19 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
-use super::{Coffer, check_name};
+use super::{Access, Coffer, check_name};
 use crate::crypto::{self, SecretKey, b64url, from_b64url, lp};
 use crate::envelope::{self, Envelope};
 use crate::error::{Error, Result};
+use crate::policy::{Action, FieldEffect, Request};
 use crate::record::FieldPath;
 
-const ARCHIVE_FORMAT: &str = "coffer-archive/1";
+/// The format this build writes: envelopes and keys under a signed manifest, without the
+/// store's envelope MAC key (the signature covers the envelopes).
+const ARCHIVE_FORMAT: &str = "coffer-archive/2";
+/// The first format, still read: it carried the store's envelope MAC key, wrapped under the
+/// archive key, which let whoever held an archive key forge envelopes for that store.
+const ARCHIVE_FORMAT_V1: &str = "coffer-archive/1";
 
 /// One data key in a bundle, wrapped under the archive key.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -32,7 +38,7 @@ pub struct ArchivedKey {
 /// of the canonical content, for quick comparison.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ArchiveBundle {
-    /// `coffer-archive/1`.
+    /// `coffer-archive/2` (`coffer-archive/1` is still read).
     pub format: String,
     /// When it was made.
     pub created: String,
@@ -40,8 +46,10 @@ pub struct ArchiveBundle {
     pub envelopes: Vec<String>,
     /// The data keys they need.
     pub keys: Vec<ArchivedKey>,
-    /// The envelope MAC key of the exporting store, wrapped under the archive key (b64url).
-    pub envelope_mac_key: String,
+    /// Only in `coffer-archive/1` bundles: the envelope MAC key of the exporting store, wrapped
+    /// under the archive key (b64url). No longer written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub envelope_mac_key: Option<String>,
     /// SHA-256 of the canonical content.
     pub manifest_sha256: String,
     /// The exporting store's Ed25519 public key (b64url).
@@ -58,8 +66,8 @@ pub struct ArchiveCheck {
     pub envelopes: usize,
     /// Keys in the bundle.
     pub keys: usize,
-    /// Whether every envelope's MAC and every key were checked with the archive key (only when
-    /// it was given).
+    /// Whether every key was unwrapped and every field sealed under a bundled key opened with
+    /// the archive key (only when it was given).
     pub contents_checked: bool,
     /// Categories of envelopes whose key was destroyed before the export: they stay shredded.
     pub shredded: usize,
@@ -83,7 +91,7 @@ impl ArchiveBundle {
         unsigned.signature.clear();
         unsigned.manifest_sha256.clear();
         let body = serde_json::to_string(&unsigned).unwrap_or_default();
-        lp(&[ARCHIVE_FORMAT.as_bytes(), body.as_bytes()])
+        lp(&[self.format.as_bytes(), body.as_bytes()])
     }
 
     /// The bundle as JSON.
@@ -104,9 +112,11 @@ impl ArchiveBundle {
         trusted_public_key: &[u8],
         archive_key: Option<&[u8]>,
     ) -> Result<ArchiveCheck> {
-        if self.format != ARCHIVE_FORMAT {
+        if self.format != ARCHIVE_FORMAT && self.format != ARCHIVE_FORMAT_V1 {
             return Err(Error::UnsupportedVersion {
-                what: format!("archive format; this build reads {ARCHIVE_FORMAT}"),
+                what: format!(
+                    "archive format; this build reads {ARCHIVE_FORMAT} and {ARCHIVE_FORMAT_V1}"
+                ),
             });
         }
         if from_b64url(&self.public_key).as_deref() != Some(trusted_public_key) {
@@ -129,12 +139,21 @@ impl ArchiveBundle {
             let (mac_key, keys) = self.open_keys(&SecretKey::from_bytes(ak)?)?;
             for text in &self.envelopes {
                 let env = Envelope::from_json(text)?;
-                env.check_mac(&mac_key)?;
+                if let Some(mac_key) = &mac_key {
+                    env.check_mac(mac_key)?;
+                }
                 for (c, v) in &env.keys {
                     // A key destroyed before the export is not in the bundle, by design.
-                    if !keys.contains_key(&(env.tenant.clone(), env.subject.clone(), c.clone(), *v))
-                    {
+                    let id = (env.tenant.clone(), env.subject.clone(), c.clone(), *v);
+                    let Some(dk) = keys.get(&id) else {
                         check.shredded += 1;
+                        continue;
+                    };
+                    // Every field under the key opens (its tag holds): the signature covers
+                    // the envelopes' text, this covers the keys that go with them.
+                    let cipher = envelope::field_cipher(&env, dk, c)?;
+                    for (path, f) in env.fields.iter().filter(|(_, f)| &f.category == c) {
+                        envelope::open_field(&cipher, path, f)?;
                     }
                 }
             }
@@ -148,17 +167,22 @@ impl ArchiveBundle {
         &self,
         archive_key: &SecretKey,
     ) -> Result<(
-        SecretKey,
+        Option<SecretKey>,
         BTreeMap<(String, String, String, u32), SecretKey>,
     )> {
-        let wrapped = from_b64url(&self.envelope_mac_key)
-            .ok_or_else(|| crypto::integrity("archive bundle"))?;
-        let mac_key = SecretKey::from_bytes(&crypto::unwrap(
-            archive_key,
-            MAC_KEY_AAD,
-            &wrapped,
-            "archive envelope key",
-        )?)?;
+        let mac_key = match &self.envelope_mac_key {
+            None => None,
+            Some(text) => {
+                let wrapped =
+                    from_b64url(text).ok_or_else(|| crypto::integrity("archive bundle"))?;
+                Some(SecretKey::from_bytes(&crypto::unwrap(
+                    archive_key,
+                    MAC_KEY_AAD,
+                    &wrapped,
+                    "archive envelope key",
+                )?)?)
+            }
+        };
         let mut keys = BTreeMap::new();
         for k in &self.keys {
             let w = from_b64url(&k.wrapped).ok_or_else(|| crypto::integrity("archive bundle"))?;
@@ -181,14 +205,22 @@ impl Coffer {
     /// Exports envelopes with the data keys they need, re-wrapped under `archive_key` (32 bytes,
     /// kept by the host), under a manifest signed with this store's Ed25519 key. A key already
     /// destroyed is not exported: its fields stay shredded in the archive too.
+    ///
+    /// An export hands over every field in a form anyone with the archive key can read, so the
+    /// policy must allow `access` the `export` action on every field of every envelope (in the
+    /// principal's tenant, for its purpose, honouring erasure restrictions); otherwise nothing
+    /// is exported ([`Error::AccessDenied`], naming the first field refused). One audit entry
+    /// per data subject records the export, so subject and incident reports see it.
     pub fn archive_export(
         &self,
         envelopes: &[Envelope],
         archive_key: &[u8],
-        actor: &str,
+        access: &Access,
     ) -> Result<ArchiveBundle> {
-        check_name("actor", actor)?;
+        super::check_access(access)?;
         let ak = SecretKey::from_bytes(archive_key)?;
+        let policy = self.require_policy()?;
+        self.request_time(access)?;
         self.sync_with_store()?;
         let keyring = self.keyring();
         let mut needed = BTreeSet::new();
@@ -198,6 +230,7 @@ impl Coffer {
                 needed.insert((env.tenant.clone(), env.subject.clone(), c.clone(), *v));
             }
         }
+        self.authorize_export(&policy, envelopes, access)?;
         let mut keys = Vec::new();
         for (tenant, subject, category, version) in needed {
             if let Some(dk) = self.data_key(&tenant, &subject, &category, version)? {
@@ -217,11 +250,7 @@ impl Coffer {
             created: self.now(),
             envelopes: envelopes.iter().map(|e| e.to_json().to_string()).collect(),
             keys,
-            envelope_mac_key: b64url(&crypto::wrap(
-                &ak,
-                MAC_KEY_AAD,
-                keyring.envelope_mac.expose(),
-            )?),
+            envelope_mac_key: None,
             manifest_sha256: String::new(),
             public_key: b64url(&keyring.signing.public_key()),
             signature: String::new(),
@@ -229,15 +258,123 @@ impl Coffer {
         let content = bundle.content();
         bundle.manifest_sha256 = crypto::sha256_hex(&content);
         bundle.signature = b64url(&keyring.signing.sign(&content));
-        let mut e = self.entry("archive.export", actor);
-        e.detail
-            .insert("envelopes".into(), bundle.envelopes.len().to_string());
-        e.detail
-            .insert("keys".into(), bundle.keys.len().to_string());
-        e.detail
-            .insert("manifest".into(), bundle.manifest_sha256.clone());
-        self.append(vec![e])?;
+        // One entry per subject: which records and fields left, to whom, for what.
+        let mut by_subject: BTreeMap<(&str, &str), Vec<&Envelope>> = BTreeMap::new();
+        for env in envelopes {
+            by_subject
+                .entry((env.tenant.as_str(), env.subject.as_str()))
+                .or_default()
+                .push(env);
+        }
+        let entries = by_subject
+            .into_iter()
+            .map(|((tenant, subject), envs)| {
+                let mut e = self.entry("archive.export", &access.principal.id);
+                e.tenant = Some(tenant.to_owned());
+                e.subject = Some(subject.to_owned());
+                if let [one] = envs.as_slice() {
+                    e.record = Some(one.record.clone());
+                }
+                e.purpose = Some(access.purpose.clone());
+                e.policy_version = Some(policy.version().to_owned());
+                for env in &envs {
+                    for p in env.paths() {
+                        e.fields.insert(p, "export".into());
+                    }
+                }
+                e.detail
+                    .insert("roles".into(), access.principal.roles.join(","));
+                e.detail.insert(
+                    "records".into(),
+                    envs.iter()
+                        .map(|e| e.record.as_str())
+                        .collect::<Vec<_>>()
+                        .join(","),
+                );
+                e.detail
+                    .insert("manifest".into(), bundle.manifest_sha256.clone());
+                if let Some(c) = &access.context.client {
+                    e.detail.insert("client".into(), c.clone());
+                }
+                e
+            })
+            .collect();
+        self.append(entries)?;
         Ok(bundle)
+    }
+
+    /// Refuses an export unless the policy allows `export` in clear on every field of every
+    /// envelope.
+    fn authorize_export(
+        &self,
+        policy: &crate::policy::Policy,
+        envelopes: &[Envelope],
+        access: &Access,
+    ) -> Result<()> {
+        let subjects: BTreeSet<(&str, &str)> = envelopes
+            .iter()
+            .map(|e| (e.tenant.as_str(), e.subject.as_str()))
+            .collect();
+        let mut restrictions = None;
+        self.store.retention_read(&mut |tx| {
+            restrictions = Self::restrictions_many(tx, &subjects).ok();
+            Ok(())
+        })?;
+        let Some(restrictions) = restrictions else {
+            return Err(Error::AccessDenied {
+                reason: "export: the erasure restrictions could not be read".into(),
+            });
+        };
+        for env in envelopes {
+            let mut facts = access.record.clone();
+            facts.tenant = env.tenant.clone();
+            facts.kind = Some(env.kind);
+            facts.subject = Some(env.subject.clone());
+            if let Some(r) = restrictions
+                .get(env.tenant.as_str())
+                .and_then(|t| t.get(env.subject.as_str()))
+            {
+                facts
+                    .restricted
+                    .extend(r.iter().map(|(c, p)| (c.clone(), p.clone())));
+            }
+            let mut context = access.context.clone();
+            context.time.get_or_insert(self.clock.now());
+            let req = Request {
+                principal: access.principal.clone(),
+                action: Action::Export,
+                purpose: access.purpose.clone(),
+                record: facts,
+                context,
+            };
+            let decision = policy.decide(&req);
+            for path in env.paths() {
+                let fp = FieldPath::parse(&path)?;
+                let allowed = policy
+                    .slot_for(&fp)
+                    .and_then(|s| decision.slot(s))
+                    .map(|f| (f.effect == FieldEffect::Reveal, f.reason.to_string()));
+                match allowed {
+                    Some((true, _)) => {}
+                    Some((false, reason)) => {
+                        return Err(Error::AccessDenied {
+                            reason: format!(
+                                "export of `{path}` of record {}: {reason}; nothing was exported",
+                                env.record
+                            ),
+                        });
+                    }
+                    None => {
+                        return Err(Error::AccessDenied {
+                            reason: format!(
+                                "export of `{path}`: not a field of the policy's schema; nothing was exported"
+                            ),
+                        });
+                    }
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Restores a bundle into this store: verifies it against the exporting store's trusted
@@ -262,7 +399,11 @@ impl Coffer {
         let mut out = Vec::with_capacity(bundle.envelopes.len());
         for text in &bundle.envelopes {
             let mut env = Envelope::from_json(text)?;
-            env.check_mac(&old_mac)?;
+            // A first-format bundle carries the old store's MAC key; the signature checked
+            // above covers the envelopes of both formats.
+            if let Some(old_mac) = &old_mac {
+                env.check_mac(old_mac)?;
+            }
             // New index tokens: the same transform and width, under this store's index keys.
             let mut index = BTreeMap::new();
             for path in env.index.keys() {

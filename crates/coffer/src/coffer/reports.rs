@@ -108,21 +108,24 @@ fn parse_entry(row: &AuditRow) -> Option<EntryView<'_>> {
     serde_json::from_str(&row.entry).ok()
 }
 
-/// `row` as a reveal entry of `tenant`, found by its kind's exact text before it is parsed;
+/// `row` as a reveal or archive-export entry of `tenant`, found by its kind's exact text before it is parsed;
 /// `None` for any other row. A row that is not an entry at all is counted in `unreadable`.
 fn tenant_reveal<'r>(
     row: &'r AuditRow,
     tenant: &str,
     unreadable: &mut u64,
 ) -> Option<EntryView<'r>> {
-    if !row.entry.contains("\"kind\":\"reveal\"") {
+    if !row.entry.contains("\"kind\":\"reveal\"")
+        && !row.entry.contains("\"kind\":\"archive.export\"")
+    {
         return None;
     }
     let Some(e) = parse_entry(row) else {
         *unreadable += 1;
         return None;
     };
-    (e.kind == "reveal" && e.tenant.as_deref() == Some(tenant)).then_some(e)
+    ((e.kind == "reveal" || e.kind == "archive.export") && e.tenant.as_deref() == Some(tenant))
+        .then_some(e)
 }
 
 /// When an entry was written; `None`, counted in `unreadable`, if its time does not parse.
@@ -448,7 +451,7 @@ impl Coffer {
                 return Ok(());
             }
             let record = e.record.as_ref().map(|r| r.to_string());
-            if e.kind == "reveal" {
+            if e.kind == "reveal" || e.kind == "archive.export" {
                 accesses.push(AccessRecord {
                     seq: row.seq,
                     time: e.time.to_string(),
@@ -760,7 +763,9 @@ impl Coffer {
             }
             let mut hit: Vec<(&str, String)> = Vec::new();
             for (path, effect) in &e.fields.0 {
-                if effect != "reveal" {
+                // An export hands the field over in a form the archive key opens: as good as
+                // revealed in clear.
+                if effect != "reveal" && effect != "export" {
                     continue;
                 }
                 if let Some(p) = path_patterns.get(self, path) {

@@ -177,7 +177,7 @@ fn the_readme_quick_start_commands_exist() {
 #[test]
 fn the_limits_table_states_each_limit() {
     let doc = read("docs/RELIABILITY.md");
-    let limits: [(&str, usize, &str); 18] = [
+    let limits: [(&str, usize, &str); 21] = [
         (
             "MAX_RECORD_BYTES",
             coffer::record::MAX_RECORD_BYTES,
@@ -235,6 +235,13 @@ fn the_limits_table_states_each_limit() {
             "MAX_REPORT_BYTES",
             coffer::report::MAX_REPORT_BYTES,
             "bytes",
+        ),
+        ("MAX_NAME_BYTES", coffer::MAX_NAME_BYTES, "bytes"),
+        ("MAX_SEARCH_VALUES", coffer::MAX_SEARCH_VALUES, "items"),
+        (
+            "MAX_CLOCK_SKEW_SECS",
+            coffer::MAX_CLOCK_SKEW_SECS as usize,
+            "seconds",
         ),
     ];
     for (name, value, unit) in limits {

@@ -223,6 +223,9 @@ int main(int argc, char **argv) {
 
     coffer_t *c = NULL;
     CHECK(coffer_open(S(db), key, 31, (const uint8_t *)options, strlen(options), &c) == COFFER_STATUS_INVALID_ARGUMENT);
+    /* An empty path would open a temporary database that vanishes on close: refused. */
+    CHECK(coffer_open(S(""), key, 32, (const uint8_t *)options, strlen(options), &c) == COFFER_STATUS_INVALID_ARGUMENT);
+    CHECK(c == NULL && strstr(coffer_last_error_message(), "path") != NULL);
     CHECK(coffer_open(S(db), key, 32, S("{\"policy\": 3}"), &c) == COFFER_STATUS_INVALID_ARGUMENT);
     CHECK(coffer_open(S(db), key, 32, S("{not json"), &c) == COFFER_STATUS_MALFORMED);
     CHECK(c == NULL);

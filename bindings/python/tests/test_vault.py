@@ -404,3 +404,32 @@ def test_a_rate_limit_holds_when_the_store_is_opened_again(tmp_path: pathlib.Pat
     assert first.count("revealed") == 120
     second = harvest(envelopes[60:])
     assert second.count("revealed") == 80 and second.count("denied") == 100
+
+
+def test_bad_input_is_a_typed_error(store: coffer.Coffer) -> None:
+    deep: Dict[str, Any] = {}
+    cur = deep
+    for _ in range(10_000):
+        cur["a"] = {}
+        cur = cur["a"]
+    sealed = store.seal(RECORD, actor="import")
+    with pytest.raises(coffer.MalformedError, match="access"):
+        store.reveal(sealed, tenant="firm-a", principal="u-1", roles=["clerk"], purpose="bookkeeping",
+                     context=deep)
+    with pytest.raises(coffer.MalformedError):
+        store.search("phones[]", "13800000000", tenant="firm-a", principal="u-1", roles=["clerk"],
+                     purpose="bookkeeping", attributes=deep)
+    with pytest.raises(coffer.LimitExceededError):
+        store.seal(deep, actor="import")
+    # Names that land in the audit trail: not empty, at most 256 bytes.
+    with pytest.raises(coffer.InvalidArgumentError, match="actor"):
+        store.seal(dict(RECORD, id="c-9"), actor="")
+    with pytest.raises(coffer.LimitExceededError, match="actor"):
+        store.seal(dict(RECORD, id="c-9"), actor="x" * (10 << 20))
+    with pytest.raises(coffer.LimitExceededError, match="search value"):
+        store.search("phones[]", "1" * (10 << 20), tenant="firm-a", principal="u-1", roles=["clerk"],
+                     purpose="bookkeeping")
+    with pytest.raises(coffer.InvalidArgumentError):
+        store.search("phones[]", "13800000000", tenant="", principal="u-1", roles=["clerk"],
+                     purpose="bookkeeping")
+    assert store.audit.verify()["intact"]

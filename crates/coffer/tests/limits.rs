@@ -247,3 +247,100 @@ fn deep_json_nesting_is_a_typed_error_not_a_crash() {
     drop(c);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Names that land in the audit trail (actor, principal, tenant, subject, purpose, roles) are
+/// neither empty nor longer than `MAX_NAME_BYTES`; a search looks up at most
+/// `MAX_SEARCH_VALUES` values of at most `MAX_VALUE_BYTES` each; a store path is never empty.
+#[test]
+fn names_search_values_and_paths() {
+    use coffer::policy::Principal;
+    use coffer::{Access, MAX_NAME_BYTES, MAX_SEARCH_VALUES};
+    let dir = std::env::temp_dir().join(format!("coffer-limits-names-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let c = Coffer::open_with(
+        dir.join("s.db"),
+        &MasterKey::generate().unwrap(),
+        OpenOptions {
+            policy: Some(Policy::from_toml(POLICY, Schema::builtin()).unwrap()),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let before = c.audit_len().unwrap();
+    let record = || {
+        CustomerRecord::from_json(
+            r#"{"id":"c-1","tenant":"acme","kind":"company","name":"示例",
+                "id_documents":[{"type":"uscc","number":"91350100M000100Y43"}],
+                "phones":["13800000000"]}"#,
+        )
+        .unwrap()
+    };
+    // The actor.
+    let at_limit = "a".repeat(MAX_NAME_BYTES);
+    c.seal(record(), &at_limit).unwrap();
+    let huge = "a".repeat(10 << 20);
+    limit_error(
+        &c.seal(record(), &huge).unwrap_err(),
+        "actor",
+        MAX_NAME_BYTES,
+    );
+    let e = c.seal(record(), "").unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidArgument);
+    assert!(e.to_string().contains("actor"), "{e}");
+    assert_eq!(
+        c.erase("", "s-1", "dpo").unwrap_err().kind(),
+        ErrorKind::InvalidArgument
+    );
+    assert_eq!(
+        c.erase("acme", " ", "dpo").unwrap_err().kind(),
+        ErrorKind::InvalidArgument
+    );
+    // The access.
+    let access = |id: &str, tenant: &str| Access {
+        principal: Principal {
+            id: id.into(),
+            tenant: tenant.into(),
+            roles: vec!["accountant".into()],
+            ..Default::default()
+        },
+        purpose: "payments".into(),
+        ..Default::default()
+    };
+    let field = "id_documents[].number";
+    let ok = access("u-1", "acme");
+    for bad in [access("", "acme"), access("u-1", "")] {
+        let e = c.search(&bad, field, "91350100M000100Y43").unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidArgument, "{e}");
+    }
+    limit_error(
+        &c.search(&access(&huge, "acme"), field, "x").unwrap_err(),
+        "principal.id",
+        MAX_NAME_BYTES,
+    );
+    // Search values.
+    assert!(c.search(&ok, field, &"1".repeat(MAX_VALUE_BYTES)).is_ok());
+    limit_error(
+        &c.search(&ok, field, &huge).unwrap_err(),
+        "search value 0",
+        MAX_VALUE_BYTES,
+    );
+    let many = vec!["1"; MAX_SEARCH_VALUES + 1];
+    limit_error(
+        &c.search_many(&ok, field, &many).unwrap_err(),
+        "values in one search",
+        MAX_SEARCH_VALUES,
+    );
+    // Nothing of the refused calls reached the trail: one seal and one search were accepted
+    // (the seal writes its key entry and its own).
+    assert_eq!(c.audit_len().unwrap(), before + 3);
+    let mut trail = Vec::new();
+    c.audit_export(&mut trail).unwrap();
+    assert!(trail.len() < 64 * 1024, "no 10 MB name in the trail");
+    drop(c);
+    // An empty store path.
+    let e = Coffer::open("", &MasterKey::generate().unwrap()).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidArgument);
+    assert!(e.to_string().contains("path"), "{e}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

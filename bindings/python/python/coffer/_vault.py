@@ -18,7 +18,7 @@ from typing import (
 
 from . import _native
 from ._errors import (
-    CofferError, IntegrityError, InvalidArgumentError,
+    CofferError, IntegrityError, InvalidArgumentError, MalformedError,
 )
 
 #: A customer record: a mapping in Coffer's record format, or its JSON as ``str`` or ``bytes``.
@@ -79,13 +79,26 @@ def generate_master_key() -> bytes:
     return _native.generate_master_key()
 
 
+def _dumps(value: Any, what: str, **kwargs: Any) -> str:
+    """JSON text of a host-given value; a structure nested too deep (or circular) is a
+    :class:`MalformedError` that names what it was, never a ``RecursionError``."""
+    try:
+        return json.dumps(value, **kwargs)
+    except RecursionError:
+        raise MalformedError(f"{what}: nested too deeply to send to Coffer") from None
+    except ValueError as e:
+        if "circular" in str(e).lower():
+            raise MalformedError(f"{what}: a circular reference") from None
+        raise
+
+
 def open_with_keys(envelope: str, keys: Mapping[str, Any]) -> Dict[str, str]:
     """Opens an envelope (JSON) with explicit keys, outside any store, deciding and auditing
     nothing: ``keys`` is ``{"envelope_mac_key": hex, "data_keys": [{"category", "version",
     "key": hex}]}`` (a case of ``tests/vectors/envelopes.json``). For conformance tests and
     offline recovery by someone who already holds the keys; applications call
     :meth:`Coffer.reveal`."""
-    result: Dict[str, str] = json.loads(_native.open_with_keys(envelope, json.dumps(keys)))
+    result: Dict[str, str] = json.loads(_native.open_with_keys(envelope, _dumps(keys, "keys")))
     return result
 
 
@@ -255,7 +268,7 @@ def _access(
         request["context"] = dict(context)
     if record:
         request["record"] = dict(record)
-    return json.dumps(request, ensure_ascii=False, default=_json_default)
+    return _dumps(request, "access", ensure_ascii=False, default=_json_default)
 
 
 def _json_default(value: Any) -> Any:
@@ -323,7 +336,7 @@ def render_report(report: Union[str, Mapping[str, Any]], format: str = "html") -
     elif isinstance(report, str):
         text = report
     elif isinstance(report, Mapping):
-        text = json.dumps(dict(report), ensure_ascii=False)
+        text = _dumps(dict(report), "report", ensure_ascii=False)
     else:
         raise TypeError(f"report must be a Report, its JSON or a mapping, not {type(report).__name__}")
     if not isinstance(format, str):
@@ -550,7 +563,7 @@ class Coffer:
     ) -> Report:
         request["access"] = json.loads(access)
         _report_options(request, accept_broken_trail, checkpoint)
-        return Report(self._vault.report(json.dumps(request, ensure_ascii=False)))
+        return Report(self._vault.report(_dumps(request, "report request", ensure_ascii=False)))
 
     def subject_report(
         self,
@@ -728,7 +741,7 @@ class Coffer:
         if not isinstance(field, str):
             raise TypeError(f"field must be a str, not {type(field).__name__}")
         access = _access(tenant, principal, roles, purpose, context, attributes, None)
-        request = json.dumps({"field": field, "values": list(values)}, ensure_ascii=False)
+        request = _dumps({"field": field, "values": list(values)}, "search", ensure_ascii=False)
         answer = json.loads(self._vault.search(access, request))
         return SearchAnswer(
             answer["field"],
@@ -768,7 +781,7 @@ class Coffer:
             hold["category"] = category
         if until is not None:
             hold["until"] = _day(until, "until")
-        return self._vault.place_hold(json.dumps(hold, ensure_ascii=False), actor)
+        return self._vault.place_hold(_dumps(hold, "hold", ensure_ascii=False), actor)
 
     def release_hold(self, hold_id: int, *, actor: str) -> None:
         """Releases a hold."""

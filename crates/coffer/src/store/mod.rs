@@ -843,6 +843,13 @@ impl SqliteStore {
         busy_timeout: std::time::Duration,
     ) -> Result<SqliteStore> {
         let path = path.as_ref().to_path_buf();
+        // SQLite opens "" as a private temporary database: a store that vanishes on close.
+        if path.as_os_str().is_empty() {
+            return Err(Error::InvalidArgument {
+                name: "path",
+                reason: "the store's path is empty".into(),
+            });
+        }
         let mut flags = OpenFlags::SQLITE_OPEN_READ_WRITE
             | OpenFlags::SQLITE_OPEN_NO_MUTEX
             | OpenFlags::SQLITE_OPEN_URI;

@@ -327,7 +327,16 @@ impl Coffer {
         master: &MasterKey,
         options: OpenOptions,
     ) -> Result<Coffer> {
-        let store = SqliteStore::open_with_timeout(path, options.create, options.busy_timeout)?;
+        // The master key is checked against the keyring before the store is written to
+        // (pragmas, migrations): a wrong key leaves the file as it was.
+        let store =
+            SqliteStore::open_checked(path, options.create, options.busy_timeout, &|rows| {
+                if rows.is_empty() {
+                    Ok(())
+                } else {
+                    load_keyring(master, rows).map(drop)
+                }
+            })?;
         Self::with_store(Box::new(store), master, options)
     }
 

@@ -555,3 +555,55 @@ fn archive_export_is_an_audited_access() {
         .unwrap();
     assert_eq!(r.subjects.len(), 3);
 }
+
+/// The store and the files SQLite keeps beside it are readable by their owner only, whatever
+/// the process's umask.
+#[cfg(unix)]
+#[test]
+fn the_store_files_are_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let d = Dir::new("perms");
+    let c = open(&d, &MasterKey::generate().unwrap(), &clock());
+    c.seal(record("c-1", "13912345678"), "import").unwrap();
+    for suffix in ["", "-wal", "-shm"] {
+        let p = PathBuf::from(format!("{}{suffix}", d.db().display()));
+        let mode = std::fs::metadata(&p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{} is {mode:o}", p.display());
+    }
+}
+
+/// A wrong master key is refused before anything is written: not a pragma, not a migration.
+/// The store made by an earlier build (schema 3) is the case where a migration would run.
+#[test]
+fn a_wrong_master_key_leaves_an_older_store_untouched() {
+    let d = Dir::new("wrong-old");
+    let fixture =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/vectors/store-v3");
+    std::fs::copy(fixture.join("store.db"), d.db()).unwrap();
+    let before = std::fs::read(d.db()).unwrap();
+    let e = Coffer::open(d.db(), &MasterKey::generate().unwrap()).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::WrongMasterKey);
+    assert_eq!(
+        std::fs::read(d.db()).unwrap(),
+        before,
+        "the store file changed"
+    );
+    for suffix in ["-wal", "-journal"] {
+        let p = PathBuf::from(format!("{}{suffix}", d.db().display()));
+        assert!(
+            !p.exists() || std::fs::metadata(&p).unwrap().len() == 0,
+            "{} was written",
+            p.display()
+        );
+    }
+    // The right key opens (and migrates) it.
+    let f: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture.join("fixture.json")).unwrap())
+            .unwrap();
+    let hex = f["master_key_hex"].as_str().unwrap();
+    let bytes: Vec<u8> = (0..32)
+        .map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).unwrap())
+        .collect();
+    let c = Coffer::open(d.db(), &MasterKey::from_bytes(&bytes).unwrap()).unwrap();
+    assert!(c.audit_verify(None).unwrap().intact);
+}

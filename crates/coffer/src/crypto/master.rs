@@ -20,6 +20,33 @@ impl fmt::Debug for MasterKey {
     }
 }
 
+/// Refuses a key file that other users can read or write (like ssh does a private key): the
+/// master key opens every key in the store. A container's secret volume mounts files 0644 by
+/// default; mount it with mode 0400 instead.
+fn check_private(path: &Path) -> Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let meta = std::fs::metadata(path).map_err(|e| Error::Io {
+            what: format!("master key file {}", path.display()),
+            reason: e.to_string(),
+        })?;
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            return Err(Error::InvalidArgument {
+                name: "master_key",
+                reason: format!(
+                    "the key file {} can be read or written by other users (mode {mode:03o}); make it private (chmod 600)",
+                    path.display()
+                ),
+            });
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
+}
+
 impl MasterKey {
     /// A fresh random master key.
     pub fn generate() -> Result<MasterKey> {
@@ -69,6 +96,7 @@ impl MasterKey {
     /// A master key from a file holding either the 32 raw bytes or their text form.
     pub fn from_file(path: impl AsRef<Path>) -> Result<MasterKey> {
         let path = path.as_ref();
+        check_private(path)?;
         let bytes = Zeroizing::new(std::fs::read(path).map_err(|e| Error::Io {
             what: format!("master key file {}", path.display()),
             reason: e.to_string(),
@@ -144,6 +172,15 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let file = dir.join("bad.key");
         std::fs::write(&file, "not a key at all").unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            // Readable by others: refused before it is read.
+            std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+            let err = MasterKey::from_file(&file).unwrap_err().to_string();
+            assert!(err.contains("other users (mode 644)"), "{err}");
+            std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+        }
         let err = MasterKey::from_file(&file).unwrap_err().to_string();
         assert!(err.contains("bad.key"), "{err}");
         assert!(!err.contains("not a key at all"), "{err}");

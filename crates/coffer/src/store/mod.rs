@@ -807,6 +807,27 @@ impl std::fmt::Debug for SqliteStore {
     }
 }
 
+/// Creates the store file, empty and readable by its owner only (0600), unless it exists.
+/// SQLite gives the write-ahead log and shared-memory files it creates beside it the same
+/// permissions.
+fn create_private(path: &Path) -> Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(Error::Io {
+            what: format!("key store {}", path.display()),
+            reason: e.to_string(),
+        }),
+    }
+}
+
 pub(crate) fn store_error(e: rusqlite::Error) -> Error {
     use rusqlite::ErrorCode::*;
     match e.sqlite_error_code() {
@@ -842,6 +863,18 @@ impl SqliteStore {
         create: bool,
         busy_timeout: std::time::Duration,
     ) -> Result<SqliteStore> {
+        Self::open_checked(path, create, busy_timeout, &|_| Ok(()))
+    }
+
+    /// [`SqliteStore::open_with_timeout`], calling `verify` with the keyring's rows (none for a
+    /// new store) before anything is written: no pragma that writes, no migration. Coffer checks
+    /// there that the master key opens the keyring, so a wrong key leaves the file untouched.
+    pub fn open_checked(
+        path: impl AsRef<Path>,
+        create: bool,
+        busy_timeout: std::time::Duration,
+        verify: &dyn Fn(&[KeyringRow]) -> Result<()>,
+    ) -> Result<SqliteStore> {
         let path = path.as_ref().to_path_buf();
         // SQLite opens "" as a private temporary database: a store that vanishes on close.
         if path.as_os_str().is_empty() {
@@ -859,6 +892,9 @@ impl SqliteStore {
             return Err(Error::NotFound {
                 what: format!("key store {}", path.display()),
             });
+        }
+        if create && !path.to_string_lossy().starts_with("file:") {
+            create_private(&path)?;
         }
         let conn = Connection::open_with_flags(&path, flags).map_err(store_error)?;
         conn.busy_timeout(busy_timeout).map_err(store_error)?;
@@ -878,6 +914,10 @@ impl SqliteStore {
             return Err(Error::Store {
                 reason: "the file is an SQLite database, but not a Coffer key store".into(),
             });
+        }
+        if has_meta {
+            // The keyring's columns have been the same since the first schema version.
+            verify(&keyring_rows(&conn)?)?;
         }
         for pragma in [
             "PRAGMA journal_mode = WAL",

@@ -607,3 +607,112 @@ fn a_wrong_master_key_leaves_an_older_store_untouched() {
     let c = Coffer::open(d.db(), &MasterKey::from_bytes(&bytes).unwrap()).unwrap();
     assert!(c.audit_verify(None).unwrap().intact);
 }
+
+/// Verification reads the trail as it is now: a handle that saw a tampered row reports the
+/// trail intact again once the row is restored (and broken again if it is changed again).
+#[test]
+fn verification_follows_the_trail_as_it_is() {
+    let d = Dir::new("retamper");
+    let key = MasterKey::generate().unwrap();
+    let c = open(&d, &key, &clock());
+    c.seal(record("c-1", "13912345678"), "import").unwrap();
+    assert!(c.audit_verify(None).unwrap().intact);
+    let conn = rusqlite::Connection::open(d.db()).unwrap();
+    let (seq, original): (i64, String) = conn
+        .query_row(
+            "SELECT seq, entry FROM audit WHERE entry LIKE '%\"kind\":\"seal\"%'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    conn.execute(
+        "UPDATE audit SET entry = replace(entry, 'import', 'imp0rt') WHERE seq = ?1",
+        [seq],
+    )
+    .unwrap();
+    let report = c.audit_verify(None).unwrap();
+    assert!(!report.intact);
+    assert_eq!(report.first_problem.map(|p| p.0 as i64), Some(seq));
+    conn.execute(
+        "UPDATE audit SET entry = ?1 WHERE seq = ?2",
+        rusqlite::params![original, seq],
+    )
+    .unwrap();
+    assert!(
+        c.audit_verify(None).unwrap().intact,
+        "the restored row is seen"
+    );
+    let mut dpo = who("dpo-1", "privacy_officer", "data_protection");
+    dpo.context.ticket = Some("INC-2".into());
+    let r = c
+        .affected(&IncidentQuery::default(), &dpo, &ReportOptions::default())
+        .unwrap();
+    assert!(r.trail.intact);
+}
+
+/// Restoring an archive into a store that already holds a key of the same id: the same key is
+/// fine (a restore can be repeated), a different one is refused with nothing restored (the
+/// local key was silently kept, so the archived fields did not open), and a destroyed one stays
+/// destroyed.
+#[test]
+fn archive_restore_never_swaps_or_resurrects_a_key() {
+    let (da, db, dc) = (Dir::new("ar-a"), Dir::new("ar-b"), Dir::new("ar-c"));
+    let clock = clock();
+    let a = open(&da, &MasterKey::generate().unwrap(), &clock);
+    let envs = seal_many(&a, 2);
+    let mut auditor = who("aud-1", "auditor", "statutory_audit");
+    auditor.context.destination_region = Some("CN".into());
+    let archive_key = [5u8; 32];
+    let bundle = a.archive_export(&envs, &archive_key, &auditor).unwrap();
+    let pk = a.signing_public_key();
+
+    // Into a fresh store, twice: the second restore imports nothing new and still opens.
+    let b = open(&db, &MasterKey::generate().unwrap(), &clock);
+    let restored = b
+        .archive_restore(&bundle, &archive_key, &pk, "ops")
+        .unwrap();
+    let again = b
+        .archive_restore(&bundle, &archive_key, &pk, "ops")
+        .unwrap();
+    let v = b.reveal(&again[0], &auditor).unwrap();
+    assert_eq!(
+        v.revealed("id_documents[0].number"),
+        Some("11010119800101007X")
+    );
+    // Erase the first customer in b: its contacts are destroyed; a third restore keeps them so.
+    let answer = b.erase("acme", "s-c-0", "dpo").unwrap();
+    assert!(
+        answer
+            .items
+            .iter()
+            .any(|i| i.category == "contact" && i.outcome == "destroyed")
+    );
+    let third = b
+        .archive_restore(&bundle, &archive_key, &pk, "ops")
+        .unwrap();
+    let v = b.reveal(&third[0], &auditor).unwrap();
+    assert_eq!(v.fields["phones[0]"], FieldView::Shredded);
+    assert!(
+        third[0].index().get("phones[0]").is_none(),
+        "no token recomputed from a destroyed key"
+    );
+    let restores = entries_of(&b, "archive.restore");
+    assert_eq!(restores[2]["detail"]["destroyed_kept"], "1");
+    let _ = restored;
+
+    // A store that made its own key for the same subject and category: refused, unchanged.
+    let c = open(&dc, &MasterKey::generate().unwrap(), &clock);
+    let own = seal_many(&c, 1);
+    let before = c.audit_len().unwrap();
+    let e = c
+        .archive_restore(&bundle, &archive_key, &pk, "ops")
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Integrity, "{e}");
+    assert!(e.to_string().contains("different key"), "{e}");
+    assert_eq!(c.audit_len().unwrap(), before, "nothing restored");
+    let v = c.reveal(&own[0], &auditor).unwrap();
+    assert_eq!(
+        v.revealed("id_documents[0].number"),
+        Some("11010119800101007X")
+    );
+}

@@ -390,12 +390,53 @@ impl Coffer {
     ) -> Result<Vec<Envelope>> {
         check_name("actor", actor)?;
         bundle.verify(trusted_public_key, Some(archive_key))?;
-        let (old_mac, keys) = bundle.open_keys(&SecretKey::from_bytes(archive_key)?)?;
+        let (old_mac, mut keys) = bundle.open_keys(&SecretKey::from_bytes(archive_key)?)?;
+        self.sync_with_store()?;
         let keyring = self.keyring();
+        // Keys this store already holds under the same id: the same key is not imported again;
+        // a different one is a conflict (nothing is restored, and the local key is never
+        // silently kept in place of the archived one); a destroyed one stays destroyed (an
+        // archive never brings shredded data back).
+        let mut copies = Vec::new();
+        let mut destroyed = Vec::new();
+        for (id, k) in &keys {
+            let (tenant, subject, category, version) = id;
+            match self
+                .store
+                .data_key(tenant, subject, category, Some(*version))?
+            {
+                None => copies.push((id.clone(), k.clone())),
+                Some(row) => match row.wrapped {
+                    None => destroyed.push(id.clone()),
+                    Some(w) => {
+                        let local = self.unwrap_data_key(
+                            tenant,
+                            subject,
+                            category,
+                            *version,
+                            row.kek_version,
+                            &w,
+                        )?;
+                        let probe = crypto::hmac_sha256(&local, &[b"coffer/v1/key-compare"]);
+                        if !crypto::hmac_verify(k, &[b"coffer/v1/key-compare"], &probe) {
+                            return Err(crypto::integrity(&format!(
+                                "archive bundle: this store holds a different key for {tenant}/{subject} {category} v{version}; nothing was restored"
+                            )));
+                        }
+                    }
+                },
+            }
+        }
+        // Nor are the destroyed keys used to recompute blind-index tokens below.
+        let kept_destroyed = destroyed.len();
+        for id in &destroyed {
+            keys.remove(id);
+        }
         // The same key material, wrapped under this store's KEK; one transaction for them all.
-        let imported = keys.len();
-        let copies = keys.iter().map(|(id, k)| (id.clone(), k.clone())).collect();
-        self.store_data_keys(&keyring, "key.import", copies, actor)?;
+        let imported = copies.len();
+        if !copies.is_empty() {
+            self.store_data_keys(&keyring, "key.import", copies, actor)?;
+        }
         let mut out = Vec::with_capacity(bundle.envelopes.len());
         for text in &bundle.envelopes {
             let mut env = Envelope::from_json(text)?;
@@ -457,6 +498,10 @@ impl Coffer {
         let mut e = self.entry("archive.restore", actor);
         e.detail.insert("envelopes".into(), out.len().to_string());
         e.detail.insert("keys".into(), imported.to_string());
+        if kept_destroyed > 0 {
+            e.detail
+                .insert("destroyed_kept".into(), kept_destroyed.to_string());
+        }
         e.detail
             .insert("manifest".into(), bundle.manifest_sha256.clone());
         self.append(vec![e])?;

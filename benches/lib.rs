@@ -15,3 +15,10 @@ pub const TYPICAL_INDIVIDUAL: &str = r#"{
     {"bank_name": "示例银行", "account_type": "settlement", "account_number": "110144556600011"}
   ]
 }"#;
+
+/// Whether the benches run as a smoke test (`COFFER_BENCH_SMOKE` set, as the test command does
+/// with `cargo bench -- --test`): the same code on data small enough to build in seconds, so that
+/// every bench is compiled and run once on every change without its million-row fixtures.
+pub fn smoke() -> bool {
+    std::env::var_os("COFFER_BENCH_SMOKE").is_some()
+}

@@ -62,10 +62,7 @@ const PATTERNS: [&str; 12] = [
 fn coffer_policy_text(total: usize, dense: bool) -> String {
     let mut s = EXAMPLE.to_owned();
     // The example's own rules, counted (a constant here went stale when a rule was added).
-    let base = EXAMPLE
-        .lines()
-        .filter(|l| l.trim() == "[[rules]]")
-        .count();
+    let base = EXAMPLE.lines().filter(|l| l.trim() == "[[rules]]").count();
     for r in 0..40 {
         s = s.replacen(
             "[purposes.bookkeeping]",

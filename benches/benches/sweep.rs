@@ -29,6 +29,11 @@ profile = ["cn.pipl.default"]
 const SUBJECTS: u32 = 1_000_000;
 
 fn bench(c: &mut Criterion) {
+    let subjects: u32 = if coffer_benches::smoke() {
+        10_000
+    } else {
+        SUBJECTS
+    };
     let dir = std::env::temp_dir().join(format!("coffer-bench-sweep-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
@@ -51,7 +56,7 @@ fn bench(c: &mut Criterion) {
                 .prepare("INSERT INTO data_keys (tenant, subject, category, version, kek_version, wrapped, created, keep_until, rule, action) VALUES ('firm-a', ?1, ?2, 1, 1, x'00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff0011223344556677', '2026-01-01T00:00:00Z', ?3, ?4, ?5)")
                 .unwrap();
             let mut rows = 0u64;
-            for i in 0..SUBJECTS {
+            for i in 0..subjects {
                 let subject = format!("s-{i:07}");
                 // A deterministic spread of keep-until years, 2030..2069.
                 let year = 2030 + (i.wrapping_mul(2_654_435_761) % 40);
@@ -90,7 +95,7 @@ fn bench(c: &mut Criterion) {
                     rows += 1;
                 }
             }
-            eprintln!("inserted {rows} data keys for {SUBJECTS} subjects");
+            eprintln!("inserted {rows} data keys for {subjects} subjects");
         }
         tx.commit().unwrap();
     }

@@ -123,7 +123,7 @@ fn store() -> (Coffer, u64) {
         .unwrap();
     }
     let n = c.audit_len().unwrap();
-    assert!(n >= min_entries as u64, "{n} entries");
+    assert!(n >= min_entries, "{n} entries");
     (c, n)
 }
 

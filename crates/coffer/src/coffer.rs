@@ -12,24 +12,20 @@ use crate::envelope;
 use crate::envelope::{Envelope, SealedField};
 use crate::error::{Error, Result};
 use crate::mask::{MaskForm, MaskRule, Masked, Profile};
-use crate::policy::rate::Window;
-use crate::policy::{
-    Action, Context, FieldEffect, Policy, Principal, Reason, RecordFacts, Request,
-};
+use crate::policy::{Action, Context, FieldEffect, Policy, Principal, RecordFacts, Request};
 use crate::record::{CustomerRecord, FieldPath, Protection, Schema, Sensitive, normalize};
 use crate::retention::Retention;
-use crate::store::{AuditBatch, DataKeyRow, KeyringRow, RateKey, RetentionTx, SqliteStore, Store};
+use crate::store::{AuditBatch, DataKeyRow, KeyringRow, SqliteStore, Store};
 
+mod access;
 mod archive;
 mod lifecycle;
 mod reports;
 mod search;
-pub use search::{MAX_NAME_BYTES, MAX_SEARCH_VALUES, SearchAnswer};
-pub(crate) use search::{check_access, check_name};
-
-/// How far a time the host passes in a request's context may lie from Coffer's clock, in
-/// seconds. Rate-limit windows are counted on the clock; a request dated further off is refused.
-pub const MAX_CLOCK_SKEW_SECS: i64 = 300;
+pub use access::{MAX_CLOCK_SKEW_SECS, MAX_NAME_BYTES};
+use access::{RateBudget, effect_text};
+pub(crate) use access::{check_access, check_name};
+pub use search::{MAX_SEARCH_VALUES, SearchAnswer};
 
 /// A function a test sets to run at named points inside a transaction (see
 /// [`Coffer::set_pause_hook`]).
@@ -1344,19 +1340,11 @@ impl Coffer {
         }
         let mut rules = std::collections::BTreeSet::new();
         for (text, _, slot) in paths {
-            let effect = match slot.and_then(|s| decision.slot(s)) {
-                Some(fd) => {
-                    rules.extend(fd.rule_ids(policy).into_iter().map(str::to_owned));
-                    match fd.effect {
-                        FieldEffect::Reveal => "reveal".to_owned(),
-                        FieldEffect::Mask { rule, profile } => {
-                            format!("mask:{rule}:{}", profile.as_str())
-                        }
-                        FieldEffect::Deny => format!("deny:{}", reason_code(fd.reason)),
-                    }
-                }
-                None => "deny:unknown_field".to_owned(),
-            };
+            let fd = slot.and_then(|s| decision.slot(s));
+            if let Some(fd) = &fd {
+                rules.extend(fd.rule_ids(policy).into_iter().map(str::to_owned));
+            }
+            let effect = effect_text(fd.as_ref());
             e.fields.insert(text.clone(), effect);
         }
         e.rules = rules.into_iter().collect();
@@ -1547,56 +1535,6 @@ impl Coffer {
         })
     }
 
-    /// The store's rate-limit counts for `access`'s principal under each of the policy's
-    /// limits, as sliding windows at `now`, each with what this batch has added (0 so far),
-    /// read inside the transaction that will add to them (so that two processes cannot both
-    /// read the same count and both go over). `None` if they cannot be read (then limited
-    /// fields are denied).
-    fn rate_usage<'a>(
-        tx: &RetentionTx<'_>,
-        policy: &'a Policy,
-        access: &'a Access,
-        now: time::OffsetDateTime,
-    ) -> Option<Vec<RateCount<'a>>> {
-        let at = now.unix_timestamp();
-        let mut out = Vec::with_capacity(policy.rate_limits.len());
-        for limit in &policy.rate_limits {
-            let key = RateKey {
-                limit: &limit.id,
-                tenant: &access.principal.tenant,
-                principal: &access.principal.id,
-                width: limit.window_secs,
-            };
-            let start = Window::aligned(at, limit.window_secs);
-            let (current, previous) = tx.rate_usage(&key, start).ok()?;
-            out.push(RateCount {
-                key,
-                window: Window::from_counts(start, current, previous),
-                added: 0,
-            });
-        }
-        Some(out)
-    }
-
-    /// The time of a request: the handle's own clock. Rate-limit windows are counted on it, so
-    /// that a request cannot move them; a time the host passes in the context must lie within
-    /// [`MAX_CLOCK_SKEW_SECS`] of it (it keeps its offset for the policy's hour conditions).
-    fn request_time(&self, access: &Access) -> Result<time::OffsetDateTime> {
-        let now = self.clock.now();
-        if let Some(t) = access.context.time {
-            let skew = (t - now).whole_seconds().abs();
-            if skew > MAX_CLOCK_SKEW_SECS {
-                return Err(Error::InvalidArgument {
-                    name: "context.time",
-                    reason: format!(
-                        "the request's time is {skew} s from Coffer's clock (at most {MAX_CLOCK_SKEW_SECS} s); leave it out to use the clock"
-                    ),
-                });
-            }
-        }
-        Ok(now)
-    }
-
     /// Reveals an envelope to `access`: decides with the policy, applies rate limits, commits
     /// the audit entry, and only then decrypts what the decision allows (masked forms are
     /// computed from it where needed). If the audit entry cannot be written, nothing is returned.
@@ -1641,7 +1579,6 @@ impl Coffer {
         // One time for the whole batch, the handle's own, so that its rate-limit counts fall in
         // one window that no request can move.
         let now = self.request_time(access)?;
-        let at = now.unix_timestamp();
         let (_, mac) = self.batch(&keyring, &[]);
         // Restrictions and rate-limit counts are read, the batch decided, the counts added and
         // the entries appended in one write transaction: another process's erasure or reveals
@@ -1653,19 +1590,9 @@ impl Coffer {
             // If the restrictions cannot be read, every envelope is planned as fully
             // restricted; if the counts cannot, limited fields are denied.
             let restrictions = Self::restrictions_many(tx, &subjects).ok();
-            let mut usage = Self::rate_usage(tx, &policy, access, now);
+            let mut budget = RateBudget::read(tx, &policy, access, now);
             self.pause("reveal.decide");
-            let mut admit = |li: usize, _: i64, n: u32| -> bool {
-                let (Some(u), Some(limit)) = (usage.as_mut(), policy.rate_limits.get(li)) else {
-                    return false;
-                };
-                let count = &mut u[li];
-                let fits = count.window.admit(at, limit.window_secs, limit.max, n);
-                if fits {
-                    count.added += n;
-                }
-                fits
-            };
+            let mut admit = |li: usize, _: i64, n: u32| budget.admit(&policy, li, n);
             for (env, paths) in envelopes.iter().zip(&parsed) {
                 let restricted = restrictions.as_ref().map(|r| {
                     r.get(env.tenant.as_str())
@@ -1683,9 +1610,7 @@ impl Coffer {
                 entries.push(e);
                 entries.extend(alerts);
             }
-            for c in usage.iter().flatten().filter(|c| c.added > 0) {
-                tx.add_rate_usage(&c.key, c.window.start(), c.added)?;
-            }
+            budget.commit(tx)?;
             Ok(entries.iter().map(AuditEntry::canonical).collect())
         });
         let seqs = appended.map_err(|e| Error::Audit {
@@ -2011,19 +1936,6 @@ impl Coffer {
     }
 }
 
-fn reason_code(r: &Reason) -> &'static str {
-    match r {
-        Reason::Allowed => "allowed",
-        Reason::Masked => "masked",
-        Reason::DeniedByRule => "rule",
-        Reason::NoMatchingAllow => "no_matching_allow",
-        Reason::Unmet => "unmet",
-        Reason::Restricted => "restricted",
-        Reason::RateLimited(_) => "rate_limited",
-        Reason::Request(_) => "request",
-    }
-}
-
 fn now_text(clock: &dyn Clock) -> String {
     clock
         .now()
@@ -2202,15 +2114,6 @@ fn rebuild_record(env: &Envelope, values: Vec<(String, Sensitive)>) -> Result<Cu
     }
     let text = zeroize::Zeroizing::new(value.to_string());
     CustomerRecord::from_json(&text)
-}
-
-/// A principal's count under one rate limit during a reveal batch: as read from the store, and
-/// what the batch adds to it.
-struct RateCount<'a> {
-    key: RateKey<'a>,
-    /// Starts at the fixed window the batch's time falls in.
-    window: Window,
-    added: u32,
 }
 
 /// What every envelope of a reveal batch shares: the batch's time, and the rate-limit counter

@@ -5,7 +5,8 @@
 //! rate limits in the store, and writes an audit entry (who, tenant, field, epochs, purpose,
 //! how many values; never a value) in the same transaction as the counts.
 
-use super::{Access, Coffer, IndexToken, RateCount, normalize_for};
+use super::access::{RateBudget, check_access, effect_text};
+use super::{Access, Coffer, IndexToken, normalize_for};
 use crate::audit::AuditEntry;
 use crate::error::{Error, Result};
 use crate::policy::{Action, FieldEffect, Request};
@@ -85,7 +86,6 @@ impl Coffer {
         })?;
         let category = spec.category.clone();
         let now = self.request_time(access)?;
-        let at = now.unix_timestamp();
         // A check for an index rotation elsewhere (one pragma when nothing changed), so that
         // the tokens cover every epoch in use.
         self.sync_with_store()?;
@@ -121,19 +121,9 @@ impl Coffer {
             entries.clear();
             withheld.clear();
             let mut decision = policy.decide(&req);
-            let mut usage = Self::rate_usage(tx, &policy, access, now);
+            let mut budget = RateBudget::read(tx, &policy, access, now);
             self.pause("search.decide");
-            let mut admit = |li: usize, _: i64, n: u32| -> bool {
-                let (Some(u), Some(limit)) = (usage.as_mut(), policy.rate_limits.get(li)) else {
-                    return false;
-                };
-                let c: &mut RateCount<'_> = &mut u[li];
-                let fits = c.window.admit(at, limit.window_secs, limit.max, n);
-                if fits {
-                    c.added += n;
-                }
-                fits
-            };
+            let mut admit = |li: usize, _: i64, n: u32| budget.admit(&policy, li, n);
             let slots: Vec<usize> = slot.into_iter().collect();
             let exceeded = crate::policy::rate::apply_search(
                 &policy,
@@ -144,16 +134,7 @@ impl Coffer {
                 &mut admit,
             );
             let fd = slot.and_then(|s| decision.slot(s));
-            let effect = match &fd {
-                Some(f) => match f.effect {
-                    FieldEffect::Reveal => "reveal".to_owned(),
-                    FieldEffect::Mask { rule, profile } => {
-                        format!("mask:{rule}:{}", profile.as_str())
-                    }
-                    FieldEffect::Deny => format!("deny:{}", super::reason_code(f.reason)),
-                },
-                None => "deny:unknown_field".to_owned(),
-            };
+            let effect = effect_text(fd.as_ref());
             outcome = match &fd {
                 Some(f) if f.effect != FieldEffect::Deny => Ok(()),
                 Some(f) if matches!(f.reason, crate::policy::Reason::RateLimited(_)) => {
@@ -208,9 +189,7 @@ impl Coffer {
                 entries.push(a);
             }
             if outcome.is_ok() {
-                for c in usage.iter().flatten().filter(|c| c.added > 0) {
-                    tx.add_rate_usage(&c.key, c.window.start(), c.added)?;
-                }
+                budget.commit(tx)?;
                 // Subjects whose restriction leaves this purpose out: read in the transaction,
                 // so that an erasure committed before the entry is honoured.
                 for (subject, purposes) in tx.restricted_subjects(tenant, &category)? {
@@ -271,38 +250,4 @@ impl Coffer {
             })?;
         Ok((pattern, spec))
     }
-}
-
-/// Longest id or name Coffer accepts from a request or an operation (actor, principal,
-/// tenant, subject, role, purpose), in bytes: they land in the audit trail.
-pub const MAX_NAME_BYTES: usize = 256;
-
-/// Checks an id or name the host gives: not empty, at most [`MAX_NAME_BYTES`].
-pub(crate) fn check_name(name: &'static str, value: &str) -> Result<()> {
-    if value.trim().is_empty() {
-        return Err(Error::InvalidArgument {
-            name,
-            reason: "is empty".into(),
-        });
-    }
-    if value.len() > MAX_NAME_BYTES {
-        return Err(Error::LimitExceeded {
-            what: name.into(),
-            limit: MAX_NAME_BYTES,
-            unit: "bytes",
-        });
-    }
-    Ok(())
-}
-
-/// Checks who asks and for what: principal id, tenant and purpose present and bounded, and
-/// every role bounded.
-pub(crate) fn check_access(access: &Access) -> Result<()> {
-    check_name("principal.id", &access.principal.id)?;
-    check_name("principal.tenant", &access.principal.tenant)?;
-    check_name("purpose", &access.purpose)?;
-    for r in &access.principal.roles {
-        check_name("principal.roles", r)?;
-    }
-    Ok(())
 }

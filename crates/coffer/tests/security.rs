@@ -716,3 +716,54 @@ fn archive_restore_never_swaps_or_resurrects_a_key() {
         Some("11010119800101007X")
     );
 }
+
+/// After a destruction, the destroyed key's wrapped bytes are nowhere in the store's files:
+/// not in the main file, not in the write-ahead log, not in a free page. (Before, the old page
+/// stayed in the log, or in the main file until SQLite's next automatic checkpoint.)
+#[test]
+fn a_destroyed_key_leaves_no_copy_in_the_store_files() {
+    let d = Dir::new("scan");
+    let key = MasterKey::generate().unwrap();
+    let c = open(&d, &key, &clock());
+    c.seal(record("c-1", "13912345678"), "import").unwrap();
+    let wrapped: Vec<u8> = rusqlite::Connection::open(d.db())
+        .unwrap()
+        .query_row(
+            "SELECT wrapped FROM data_keys WHERE subject = 's-c-1' AND category = 'contact'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(wrapped.len() >= 32);
+    let found = |bytes: &[u8]| {
+        bytes
+            .windows(wrapped.len())
+            .any(|w| w == wrapped.as_slice())
+    };
+    let files = || {
+        ["", "-wal"]
+            .iter()
+            .map(|s| PathBuf::from(format!("{}{s}", d.db().display())))
+            .filter(|p| p.exists())
+            .map(|p| std::fs::read(p).unwrap())
+            .collect::<Vec<_>>()
+    };
+    assert!(
+        files().iter().any(|b| found(b)),
+        "the key is on disk before"
+    );
+    let answer = c.erase("acme", "s-c-1", "dpo").unwrap();
+    assert!(
+        answer
+            .items
+            .iter()
+            .any(|i| i.category == "contact" && i.outcome == "destroyed")
+    );
+    // The handle is still open (no checkpoint on close has happened).
+    for bytes in files() {
+        assert!(
+            !found(&bytes),
+            "a copy of the destroyed key is still in the store's files"
+        );
+    }
+}

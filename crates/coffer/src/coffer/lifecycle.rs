@@ -578,7 +578,14 @@ impl Coffer {
         cert
     }
 
+    /// After a destruction committed: drops the destroyed keys from this handle's caches, and
+    /// empties the store's write-ahead log so that no copy of their wrapped form stays on disk
+    /// (best effort: the destruction stands either way, and a log a reader kept from being
+    /// emptied is emptied by the next destruction or SQLite's own checkpoints).
     fn forget_keys(&self, items: &[DestructionItem]) {
+        if !items.is_empty() {
+            let _ = self.store.purge_log();
+        }
         let mut cache = self
             .data_keys
             .lock()

@@ -201,6 +201,14 @@ pub trait Store: Send + Sync {
     ) -> Result<Vec<u64>>;
     /// Reads retention state.
     fn retention_read(&self, f: &mut dyn FnMut(&RetentionTx<'_>) -> Result<()>) -> Result<()>;
+    /// After a destruction: moves what committed into the main file and empties the
+    /// write-ahead log, so that no older copy of a destroyed key's page is left in either
+    /// (deleted content itself is overwritten: `secure_delete`). `Ok(false)` when readers in
+    /// other connections kept the log from being emptied; it is then emptied by a later call or
+    /// SQLite's own checkpoints. Stores without such a log do nothing.
+    fn purge_log(&self) -> Result<bool> {
+        Ok(true)
+    }
 }
 
 /// Retention state (and, since store schema 4, rate-limit usage) inside one transaction or one
@@ -1352,6 +1360,21 @@ impl Store for SqliteStore {
     fn retention_read(&self, f: &mut dyn FnMut(&RetentionTx<'_>) -> Result<()>) -> Result<()> {
         let conn = self.lock();
         f(&RetentionTx { conn: &conn })
+    }
+
+    fn purge_log(&self) -> Result<bool> {
+        let conn = self.lock();
+        // A reader in another process can hold the log's start for a moment: a few tries.
+        for attempt in 0..5 {
+            let busy: i64 = conn
+                .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))
+                .map_err(store_error)?;
+            if busy == 0 {
+                return Ok(true);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10 << attempt));
+        }
+        Ok(false)
     }
 }
 

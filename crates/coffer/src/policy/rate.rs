@@ -148,6 +148,15 @@ impl RateLimiter {
     }
 }
 
+/// The principal's roles and every role they inherit from, as bits.
+fn role_bits(policy: &Policy, req: &Request) -> u128 {
+    req.principal
+        .roles
+        .iter()
+        .filter_map(|r| policy.roles.get(r))
+        .fold(0u128, |acc, &i| acc | policy.role_closure[i])
+}
+
 /// The logic of [`RateLimiter::apply_slots`] over counts kept anywhere: `admit(limit index,
 /// now, n)` says whether `n` more fields fit under that limit at `now` (Unix seconds) and, if
 /// so, counts them. Coffer keeps the counts in its store, so that they hold across processes.
@@ -162,12 +171,7 @@ pub(crate) fn apply_with(
     if policy.rate_limits.is_empty() || decision.denial().is_some() {
         return exceeded;
     }
-    let role_bits = req
-        .principal
-        .roles
-        .iter()
-        .filter_map(|r| policy.roles.get(r))
-        .fold(0u128, |acc, &i| acc | policy.role_closure[i]);
+    let role_bits = role_bits(policy, req);
     let mut per_slot = vec![0u32; policy.slot_count()];
     for &s in slots {
         if s < per_slot.len()
@@ -225,12 +229,7 @@ pub(crate) fn apply_search(
     if policy.rate_limits.is_empty() || decision.denial().is_some() {
         return exceeded;
     }
-    let role_bits = req
-        .principal
-        .roles
-        .iter()
-        .filter_map(|r| policy.roles.get(r))
-        .fold(0u128, |acc, &i| acc | policy.role_closure[i]);
+    let role_bits = role_bits(policy, req);
     for &s in slots {
         if decision
             .slot(s)

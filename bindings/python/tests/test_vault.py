@@ -433,3 +433,23 @@ def test_bad_input_is_a_typed_error(store: coffer.Coffer) -> None:
         store.search("phones[]", "13800000000", tenant="", principal="u-1", roles=["clerk"],
                      purpose="bookkeeping")
     assert store.audit.verify()["intact"]
+
+
+def test_search_is_a_decided_rate_limited_access(store: coffer.Coffer) -> None:
+    sealed = store.seal(RECORD, actor="import")
+    clerk: Dict[str, Any] = dict(tenant="firm-a", principal="u-2", roles=["clerk"], purpose="bookkeeping")
+    answer = store.search("phones[]", str(RECORD["phones"][0]), **clerk)
+    assert answer.tokens[0][0].token == sealed.index["phones[0]"][str(answer.tokens[0][0].epoch)]
+    assert answer.audit_seq > 0 and answer.withheld_subjects == []
+    with pytest.raises(coffer.AccessDeniedError):
+        store.search("id_documents[].number", "110101198001010037", tenant="firm-a", principal="m-1",
+                     roles=["marketing"], purpose="marketing")
+    # Guessing a masked phone's hidden digits: refused past the policy's 300 searches an hour.
+    guesses = [f"139{n:04}5678" for n in range(299)]
+    store.search_many("phones[]", guesses, **clerk)
+    with pytest.raises(coffer.RateLimitedError):
+        store.search_many("phones[]", ["13900005678"] * 2, **clerk)
+    kinds = [e["kind"] for e in store.audit.export()]
+    assert kinds.count("search") == 4 and kinds.count("rate_limit.exceeded") == 1
+    trail = json.dumps(store.audit.export())
+    assert "13900005678" not in trail and "13912345678" not in trail

@@ -53,7 +53,13 @@ pub(crate) fn customer(i: u64) -> Customer {
         resident_id: format!("{body}{check}"),
         phone: format!("139{:08}", i % 100_000_000),
         email: format!("customer{i}@example.com"),
-        address: format!("示例省示例市示例路{}号", i % 10_000 + 1),
+        // Real provinces and cities (the address mask shows only recognised ones), a clearly
+        // fictitious street.
+        address: format!(
+            "{}示例路{}号",
+            PLACES[i as usize % PLACES.len()],
+            i % 10_000 + 1
+        ),
         card: format!("{card_payload}{card_check}"),
     }
 }
@@ -70,6 +76,14 @@ pub(crate) fn record_json(c: &Customer, tenant: &str) -> String {
 }
 
 /// The CSV header `generate` writes.
+/// Where the synthetic customers live: province, city and district.
+const PLACES: [&str; 4] = [
+    "北京市朝阳区",
+    "上海市浦东新区",
+    "广东省深圳市南山区",
+    "浙江省杭州市西湖区",
+];
+
 pub(crate) const CSV_HEADER: &str = "id,tenant,subject,kind,name,id_type,id_number,phone,email,address,bank_name,account_type,account_number";
 
 /// Writes `rows` customers as CSV; every `invalid_every`-th row (if not 0) gets a wrong check

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "coffer.h"
 #include "support.h"
@@ -505,6 +506,11 @@ int main(int argc, char **argv) {
     FILE *kf = fopen(key_path, "wb");
     CHECK(kf != NULL);
     if (kf) { fputs(key_hex, kf); fclose(kf); }
+    /* A key file other users can read is refused, naming the file and the fix. */
+    CHECK(chmod(key_path, 0644) == 0);
+    CHECK(coffer_open_with_key_file(S(db), S(key_path), NULL, 0, &c) == COFFER_STATUS_INVALID_ARGUMENT);
+    CHECK(c == NULL && strstr(coffer_last_error_message(), "chmod 600") != NULL);
+    CHECK(chmod(key_path, 0600) == 0);
     CHECK(coffer_open_with_key_file(S(db), S(key_path), NULL, 0, &c) == COFFER_STATUS_OK);
     coffer_close(c);
     c = NULL;

@@ -1495,6 +1495,23 @@ impl Coffer {
                         Some(cipher) => Some(envelope::open_field(cipher, &path_text, f)?),
                     }
                 } else {
+                    // The stored standard mask is shown only while the category's key exists:
+                    // a destroyed category reads shredded for every effect, masks included.
+                    let v = env
+                        .keys
+                        .get(&f.category)
+                        .copied()
+                        .ok_or_else(|| crypto::integrity("envelope"))?;
+                    let id = (
+                        env.tenant.as_str(),
+                        env.subject.as_str(),
+                        f.category.as_str(),
+                        v,
+                    );
+                    if matches!(ready.get(&id), Some(None)) {
+                        fields.insert(path_text, FieldView::Shredded);
+                        continue;
+                    }
                     None
                 }
             } else {
@@ -1623,13 +1640,17 @@ impl Coffer {
         // The keys the views need, in one read rather than one per envelope and category.
         let mut wanted = BTreeSet::new();
         for ((env, d), paths) in envelopes.iter().zip(&decisions).zip(&parsed) {
-            for (path_text, path, slot) in paths {
+            for (path_text, _, slot) in paths {
                 let effect = slot
                     .and_then(|s| d.slot(s))
                     .map_or(FieldEffect::Deny, |f| f.effect);
+                // Every category a shown field belongs to, opened or not: a masked field of a
+                // destroyed category must read shredded, so its key's state is needed too (a
+                // cache lookup, or one unwrap on a miss; no field key is derived unless a field
+                // is opened).
                 if let Some(f) = env.fields.get(path_text)
                     && let Some(&v) = env.keys.get(&f.category)
-                    && self.must_open(env, effect, path_text, path)
+                    && effect != FieldEffect::Deny
                 {
                     wanted.insert((
                         env.tenant.as_str(),

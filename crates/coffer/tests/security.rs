@@ -767,3 +767,35 @@ fn a_destroyed_key_leaves_no_copy_in_the_store_files() {
         );
     }
 }
+
+/// A destroyed category reads shredded for every effect: a clerk, who sees contacts masked,
+/// used to get the envelope's stored masked form (`139****5678`) after the contact key was
+/// destroyed.
+#[test]
+fn a_destroyed_category_reads_shredded_even_where_it_was_masked() {
+    let d = Dir::new("shredded-mask");
+    let key = MasterKey::generate().unwrap();
+    let c = open(&d, &key, &clock());
+    let env = c.seal(record("c-1", "13912345678"), "import").unwrap();
+    let clerk = who("clerk-1", "clerk", "bookkeeping");
+    assert_eq!(
+        c.reveal(&env, &clerk).unwrap().fields["phones[0]"],
+        FieldView::Masked("139****5678".into())
+    );
+    let answer = c.erase("acme", "s-c-1", "dpo").unwrap();
+    assert!(
+        answer
+            .items
+            .iter()
+            .any(|i| i.category == "contact" && i.outcome == "destroyed")
+    );
+    let v = c.reveal(&env, &clerk).unwrap();
+    assert_eq!(v.fields["phones[0]"], FieldView::Shredded);
+    // A fresh handle, with nothing cached, says the same.
+    drop(c);
+    let c = open(&d, &key, &clock());
+    assert_eq!(
+        c.reveal(&env, &clerk).unwrap().fields["phones[0]"],
+        FieldView::Shredded
+    );
+}

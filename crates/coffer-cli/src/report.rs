@@ -93,6 +93,9 @@ pub(crate) enum ReportCommand {
         /// The audit trail should be checkpointed at least this often (days).
         #[arg(long, default_value_t = CheckOptions::default().checkpoint_interval_days)]
         checkpoint_interval_days: u32,
+        /// Keys destroyed longer ago than this many days should be past their KEK's retirement.
+        #[arg(long, default_value_t = CheckOptions::default().max_backup_exposure_days)]
+        max_backup_exposure_days: u32,
         #[command(flatten)]
         access: AccessArgs,
         #[command(flatten)]
@@ -204,6 +207,7 @@ pub(crate) fn run(
             max_key_age_days,
             max_list_age_days,
             checkpoint_interval_days,
+            max_backup_exposure_days,
             access,
             common,
         } => {
@@ -212,6 +216,7 @@ pub(crate) fn run(
                 max_key_age_days,
                 max_list_age_days,
                 checkpoint_interval_days,
+                max_backup_exposure_days,
             };
             let r = coffer.compliance_check(&check, &a, &options(&common)?)?;
             (Report::Check(r), common)

@@ -19,6 +19,7 @@ use crate::store::{AuditBatch, DataKeyRow, KeyringRow, SqliteStore, Store};
 
 mod access;
 mod archive;
+mod backup;
 mod lifecycle;
 mod reports;
 mod search;
@@ -33,10 +34,11 @@ type PauseHook = Box<dyn Fn(&str) + Send + Sync>;
 pub(crate) use reports::parse_instant;
 
 pub use archive::{ArchiveBundle, ArchiveCheck, ArchivedKey};
+pub use backup::{BackupManifest, RestoreOptions, RestoreReport};
 
 pub use lifecycle::{
-    Approval, Certificate, DestructionItem, ErasureAnswer, ErasureItem, Hold, SweepPlan,
-    SweepReport,
+    Approval, BackupExposure, Certificate, DestructionItem, ErasureAnswer, ErasureItem, Hold,
+    SweepPlan, SweepReport,
 };
 
 /// How to open a store.
@@ -779,12 +781,17 @@ impl Coffer {
         let mut out: Vec<Option<Arc<SecretKey>>> = vec![None; ids.len()];
         let mut pending: Vec<usize> = (0..ids.len()).collect();
         // Each round either stores every pending key or finds at least one made by another
-        // process; a handful of rounds ends any race.
-        for _ in 0..8 {
+        // process (or the KEK it wrapped under retired by another process: the next round
+        // reloads the keyring); a handful of rounds ends any race.
+        let mut reloaded: Option<Arc<Keyring>> = None;
+        for round in 0..8 {
             if pending.is_empty() {
                 break;
             }
-            let (kek_version, kek) = keyring.current_kek();
+            if round > 0 {
+                reloaded = Some(self.reload_keyring()?);
+            }
+            let (kek_version, kek) = reloaded.as_deref().unwrap_or(keyring).current_kek();
             let mut rows = Vec::with_capacity(pending.len());
             let mut groups: BTreeMap<(&str, &str), Vec<String>> = BTreeMap::new();
             for &i in &pending {
@@ -1811,6 +1818,46 @@ impl Coffer {
         Ok(rewrapped.len())
     }
 
+    /// Retires every KEK older than the current one: deletes them from the keyring for good
+    /// (their bytes overwritten, the write-ahead log emptied), once
+    /// [`Coffer::continue_kek_rotation`] has rewrapped every live data key. Returns the versions
+    /// deleted (none when only the current one exists). A copy of the store taken from now on
+    /// holds no retired KEK, so data keys destroyed earlier and kept in older copies cannot be
+    /// opened through it; see docs/RETENTION.md. Refused with [`Error::InvalidArgument`], with
+    /// nothing deleted, while a live data key is still wrapped under an older KEK.
+    pub fn retire_keks(&self, actor: &str) -> Result<Vec<u32>> {
+        check_name("actor", actor)?;
+        let keyring = self.reload_keyring()?;
+        let (current, _) = keyring.current_kek();
+        let older: Vec<String> = keyring
+            .keks
+            .keys()
+            .filter(|&&v| v < current)
+            .map(u32::to_string)
+            .collect();
+        if older.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut e = self.entry("key.retire", actor);
+        e.detail.insert("key".into(), "kek".into());
+        e.detail.insert("versions".into(), older.join(","));
+        let entries = vec![e];
+        let (texts, mac) = self.batch(&keyring, &entries);
+        let (retired, seqs) = self.store.retire_keks(
+            current,
+            &AuditBatch {
+                entries: texts,
+                mac: &mac,
+            },
+        )?;
+        if !retired.is_empty() {
+            self.notify(&entries, &seqs);
+            let _ = self.store.purge_log();
+        }
+        self.reload_keyring()?;
+        Ok(retired)
+    }
+
     /// Makes a new data-key version for a (tenant, subject, category); new seals use it, and
     /// [`Coffer::reseal`] moves old envelopes to it. Old versions stay until retired.
     pub fn rotate_data_key(
@@ -1971,7 +2018,8 @@ const KEYRING_KINDS: [&str; 5] = ["kek", "index", "audit_mac", "envelope_mac", "
 /// the same from its table ([`crate::store::RetentionTx::keyring_signature`]).
 fn keyring_signature(rows: &[KeyringRow]) -> u64 {
     let active = rows.iter().filter(|r| r.state == "active").count() as u64;
-    ((rows.len() as u64) << 32) | active
+    let versions = rows.iter().map(|r| u64::from(r.version)).sum();
+    crate::store::signature_of(rows.len() as u64, active, versions)
 }
 
 fn new_keyring(master: &MasterKey, now: &str) -> Result<(Vec<KeyringRow>, Keyring)> {

@@ -44,10 +44,10 @@ pub mod store;
 pub mod wire;
 
 pub use coffer::{
-    Access, Approval, ArchiveBundle, ArchiveCheck, ArchivedKey, Certificate, Coffer,
-    DestructionItem, ErasureAnswer, ErasureItem, FieldView, Hold, IndexPlan, IndexToken,
-    MAX_CLOCK_SKEW_SECS, MAX_NAME_BYTES, MAX_SEARCH_VALUES, OpenOptions, SearchAnswer, SweepPlan,
-    SweepReport, View, plan_index,
+    Access, Approval, ArchiveBundle, ArchiveCheck, ArchivedKey, BackupExposure, BackupManifest,
+    Certificate, Coffer, DestructionItem, ErasureAnswer, ErasureItem, FieldView, Hold, IndexPlan,
+    IndexToken, MAX_CLOCK_SKEW_SECS, MAX_NAME_BYTES, MAX_SEARCH_VALUES, OpenOptions,
+    RestoreOptions, RestoreReport, SearchAnswer, SweepPlan, SweepReport, View, plan_index,
 };
 pub use crypto::MasterKey;
 pub use envelope::Envelope;

@@ -718,7 +718,7 @@ pub fn audit_export_text(c: &crate::Coffer) -> Result<String> {
 ///   "until", "fields": [..]}}`
 /// - `{"report": "access_review", "access": {..}, "since": "2026-01-01"}`
 /// - `{"report": "check", "access": {..}, "options": {"max_key_age_days", "max_list_age_days",
-///   "checkpoint_interval_days"}}`
+///   "checkpoint_interval_days", "max_backup_exposure_days"}}`
 ///
 /// Each also takes `"accept_broken_trail": true` and `"checkpoint": {..}` (a signed audit
 /// checkpoint). A subject report may hold revealed values: the buffer is wiped when dropped.

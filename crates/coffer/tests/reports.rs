@@ -762,6 +762,7 @@ fn the_compliance_check_finds_what_has_slipped() {
         max_key_age_days: 100_000,
         max_list_age_days: 100_000,
         checkpoint_interval_days: 100_000,
+        max_backup_exposure_days: 100_000,
     };
     let c = codes(&s.c.compliance_check(&lax, &officer(), &none()).unwrap());
     assert!(

@@ -418,6 +418,16 @@ impl coffer::store::Store for Faulty {
     ) -> coffer::Result<Vec<coffer::store::DataKeyRow>> {
         self.inner.data_keys_to_rewrap(k, l)
     }
+    fn retire_keks(
+        &self,
+        below: u32,
+        a: &coffer::store::AuditBatch<'_>,
+    ) -> coffer::Result<(Vec<u32>, Vec<u64>)> {
+        self.inner.retire_keks(below, a)
+    }
+    fn summary(&self) -> coffer::Result<coffer::store::StoreSummary> {
+        self.inner.summary()
+    }
     fn rewrap_data_keys(
         &self,
         r: &[coffer::store::DataKeyRow],

@@ -667,6 +667,7 @@ class Coffer:
         max_key_age_days: int = 365,
         max_list_age_days: int = 30,
         checkpoint_interval_days: int = 7,
+        max_backup_exposure_days: int = 30,
         context: Optional[Mapping[str, Any]] = None,
         checkpoint: Optional[str] = None,
     ) -> Report:
@@ -677,6 +678,7 @@ class Coffer:
             ("max_key_age_days", max_key_age_days),
             ("max_list_age_days", max_list_age_days),
             ("checkpoint_interval_days", checkpoint_interval_days),
+            ("max_backup_exposure_days", max_backup_exposure_days),
         ):
             if isinstance(value, bool) or not isinstance(value, int):
                 raise TypeError(f"{name} must be an int")
@@ -685,6 +687,7 @@ class Coffer:
             "max_key_age_days": max_key_age_days,
             "max_list_age_days": max_list_age_days,
             "checkpoint_interval_days": checkpoint_interval_days,
+            "max_backup_exposure_days": max_backup_exposure_days,
         }
         return self._report(
             {"report": "check", "options": options}, access, False, checkpoint

@@ -95,6 +95,11 @@ pub struct Certificate {
     pub items: Vec<DestructionItem>,
     /// Who approved (for reviewed destructions).
     pub approvals: Vec<Approval>,
+    /// How long copies of the store taken before the destruction can still recover what it
+    /// destroyed (absent from certificates made before Coffer stated it, and when nothing
+    /// was destroyed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backup_exposure: Option<BackupExposure>,
     /// The signer's Ed25519 public key (base64url).
     pub public_key: String,
     /// The signature (base64url) over the certificate without it.
@@ -105,6 +110,25 @@ pub struct Certificate {
 // in a certificate and be mistaken for part of what was signed.
 
 const CERT_FORMAT: &str = "coffer-destruction-certificate/1";
+
+/// How long a destruction stays undone in copies of the store taken before it. Destroying a
+/// key removes it from the live store (and, with the log emptied, from its files); a backup
+/// or snapshot taken earlier still holds it, wrapped under a KEK that the master key of that
+/// time opens. See docs/RETENTION.md, "What shredding reaches".
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackupExposure {
+    /// Copies of the store taken before this time (RFC 3339) hold the destroyed keys.
+    pub copies_before: String,
+    /// The KEK versions that wrap them in those copies.
+    pub kek_versions: Vec<u32>,
+    /// The last day such a copy can exist, when the retention rules say how long backups are
+    /// kept (`backups_kept`): the destruction's day plus that period. `None` when they do not
+    /// say: the exposure lasts as long as the host keeps old copies.
+    pub until: Option<String>,
+    /// How the exposure ends sooner.
+    pub ends_sooner: String,
+}
 
 impl Certificate {
     fn signed_bytes(&self) -> Vec<u8> {
@@ -166,6 +190,9 @@ pub struct ErasureAnswer {
     pub items: Vec<ErasureItem>,
     /// The certificate of the destruction done now, if any.
     pub certificate: Option<Certificate>,
+    /// Until when copies of the store taken before now can recover what was destroyed (also
+    /// in the certificate); `None` when nothing was destroyed.
+    pub backup_exposure: Option<BackupExposure>,
 }
 
 /// A subject's restrictions: category → the purposes that may still reveal it.
@@ -185,7 +212,7 @@ pub struct SweepPlan {
     pub held: usize,
 }
 
-fn key_of(i: &DestructionItem) -> KeyState {
+pub(super) fn key_of(i: &DestructionItem) -> KeyState {
     KeyState {
         tenant: i.tenant.clone(),
         subject: i.subject.clone(),
@@ -205,6 +232,9 @@ pub struct SweepReport {
     pub destroyed: Vec<DestructionItem>,
     /// Their certificate.
     pub certificate: Option<Certificate>,
+    /// Until when copies of the store taken before the sweep can recover what it destroyed
+    /// (also in the certificate).
+    pub backup_exposure: Option<BackupExposure>,
     /// A destruction list proposed for approval (rules with action `review` or `archive`).
     pub proposed_list: Option<i64>,
     /// Its items.
@@ -562,20 +592,52 @@ impl Coffer {
         actor: &str,
         items: Vec<DestructionItem>,
         approvals: Vec<Approval>,
+        keks: &BTreeSet<u32>,
     ) -> Certificate {
         let keyring = self.keyring();
+        let time = self.now();
+        let backup_exposure = self.backup_exposure(keks, &time);
         let mut cert = Certificate {
             format: CERT_FORMAT.into(),
-            time: self.now(),
+            time,
             actor: actor.into(),
             occasion: occasion.into(),
             items,
             approvals,
+            backup_exposure,
             public_key: b64url(&keyring.signing.public_key()),
             signature: String::new(),
         };
         cert.signature = b64url(&keyring.signing.sign(&cert.signed_bytes()));
         cert
+    }
+
+    /// What a destruction at `time` of keys wrapped under `keks` leaves in older copies.
+    fn backup_exposure(&self, keks: &BTreeSet<u32>, time: &str) -> Option<BackupExposure> {
+        if keks.is_empty() {
+            return None;
+        }
+        let until = self
+            .retention()
+            .ok()
+            .and_then(|r| r.backups_kept())
+            .and_then(|p| p.after(self.today()))
+            .map(iso);
+        let versions = keks
+            .iter()
+            .map(|v| format!("v{v}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        Some(BackupExposure {
+            copies_before: time.into(),
+            kek_versions: keks.iter().copied().collect(),
+            until,
+            ends_sooner: format!(
+                "when KEK {versions} is retired (`coffer keys rotate kek --retire`) and then the \
+                 master key is rotated and its old value destroyed: no copy then holds a KEK \
+                 that a living master key opens"
+            ),
+        })
     }
 
     /// After a destruction committed: drops the destroyed keys from this handle's caches, and
@@ -643,9 +705,11 @@ impl Coffer {
         let mut certificate = None;
         // The audit entry records the outcome, which the transaction decides: it is built there
         // and appended, with the certificate of what was destroyed, in the same transaction.
+        let mut keks = BTreeSet::new();
         self.retention_write_with(&mut |tx| {
             items.clear();
             destroyed.clear();
+            keks.clear();
             // The holds are read in the transaction that destroys: a hold placed by another
             // process commits wholly before (and is honoured) or after.
             let holds = tx.active_holds(Some(tenant), &today_iso)?;
@@ -687,8 +751,9 @@ impl Coffer {
                     .collect();
                 if k.date.is_some_and(|d| d <= today) {
                     for key in keys {
-                        if tx.destroy_key(key, &now)? {
+                        if let Some(kek) = tx.destroy_key(key, &now)? {
                             destroyed.push(self.item(key, &k.rule));
+                            keks.insert(kek);
                         }
                     }
                     items.push(ErasureItem {
@@ -732,14 +797,19 @@ impl Coffer {
             certificate = None;
             if !destroyed.is_empty() {
                 let (c, ce) =
-                    self.certify_in(tx, "erasure", actor, destroyed.clone(), Vec::new())?;
+                    self.certify_in(tx, "erasure", actor, destroyed.clone(), Vec::new(), &keks)?;
                 certificate = Some(c);
                 entries.push(ce);
             }
             Ok(entries)
         })?;
         self.forget_keys(&destroyed);
-        Ok(ErasureAnswer { items, certificate })
+        let backup_exposure = certificate.as_ref().and_then(|c| c.backup_exposure.clone());
+        Ok(ErasureAnswer {
+            items,
+            certificate,
+            backup_exposure,
+        })
     }
 
     /// Signs a certificate for `items` and stores it inside `tx`, so that a destruction and its
@@ -751,8 +821,9 @@ impl Coffer {
         actor: &str,
         items: Vec<DestructionItem>,
         approvals: Vec<Approval>,
+        keks: &BTreeSet<u32>,
     ) -> Result<(Certificate, AuditEntry)> {
-        let cert = self.certificate(occasion, actor, items, approvals);
+        let cert = self.certificate(occasion, actor, items, approvals, keks);
         tx.add_certificate(&cert.to_json())?;
         let mut e = self.entry("certificate", actor);
         e.detail.insert("occasion".into(), cert.occasion.clone());
@@ -764,7 +835,7 @@ impl Coffer {
 
     /// Runs `f` in one retention transaction whose audit entries `f` builds from what the
     /// transaction finds; they are appended in the same transaction.
-    fn retention_write_with(
+    pub(super) fn retention_write_with(
         &self,
         f: &mut dyn FnMut(&RetentionTx<'_>) -> Result<Vec<AuditEntry>>,
     ) -> Result<()> {
@@ -847,6 +918,7 @@ impl Coffer {
         let mut report = SweepReport {
             destroyed: Vec::new(),
             certificate: None,
+            backup_exposure: None,
             proposed_list: None,
             proposed: Vec::new(),
             held: plan.held,
@@ -857,8 +929,10 @@ impl Coffer {
             let mut cert = None;
             // The destruction, its certificate and their audit entries: one transaction.
             let today = iso(self.today());
+            let mut keks = BTreeSet::new();
             self.retention_write_with(&mut |tx| {
                 items.clear();
+                keks.clear();
                 // The plan's holds were read before; they are read again here, in the
                 // transaction that destroys, so that a hold placed meanwhile is honoured.
                 let holds = tx.active_holds(None, &today)?;
@@ -872,19 +946,22 @@ impl Coffer {
                         continue;
                     }
                     // A key another process destroyed meanwhile is not certified twice.
-                    if tx.destroy_key(&key_of(i), &now)? {
+                    if let Some(kek) = tx.destroy_key(&key_of(i), &now)? {
                         items.push(i.clone());
+                        keks.insert(kek);
                     }
                 }
                 let mut e = self.entry("destroy", actor);
                 e.detail.insert("occasion".into(), "sweep".into());
                 e.detail.insert("keys".into(), items.len().to_string());
-                let (c, ce) = self.certify_in(tx, "sweep", actor, items.clone(), Vec::new())?;
+                let (c, ce) =
+                    self.certify_in(tx, "sweep", actor, items.clone(), Vec::new(), &keks)?;
                 cert = Some(c);
                 Ok(vec![e, ce])
             })?;
             self.forget_keys(&items);
             report.destroyed = items;
+            report.backup_exposure = cert.as_ref().and_then(|c| c.backup_exposure.clone());
             report.certificate = cert;
         }
         if !plan.review.is_empty() {
@@ -965,8 +1042,10 @@ impl Coffer {
         let required = retention.approvals_required();
         // The destruction, its certificate and their audit entries: one transaction; the list
         // state guards re-execution.
+        let mut keks = BTreeSet::new();
         self.retention_write_with(&mut |tx| {
             items.clear();
+            keks.clear();
             let (state, listed, approved) = tx.list(list)?.ok_or_else(|| Error::NotFound { what: format!("destruction list {list}") })?;
             approvals = serde_json::from_str(&approved).unwrap_or_default();
             if state != "approved" || approvals.len() < required {
@@ -981,8 +1060,9 @@ impl Coffer {
                 if holds.iter().any(|h| covers(h, &i.tenant, &i.subject, &i.category)) {
                     continue;
                 }
-                if tx.destroy_key(&key_of(&i), &now)? {
+                if let Some(kek) = tx.destroy_key(&key_of(&i), &now)? {
                     items.push(i);
+                    keks.insert(kek);
                 }
             }
             tx.update_list(list, "executed", &approved)?;
@@ -995,6 +1075,7 @@ impl Coffer {
                 actor,
                 items.clone(),
                 approvals.clone(),
+                &keks,
             )?;
             cert = Some(c);
             Ok(vec![e, ce])

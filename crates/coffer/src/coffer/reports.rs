@@ -1152,6 +1152,35 @@ impl Coffer {
             ));
         }
 
+        // Destroyed keys whose KEK is still in the keyring, destroyed long ago: any copy of the
+        // store taken before their destruction still recovers them through it.
+        let mut exposed = Vec::new();
+        self.store.retention_read(&mut |tx| {
+            exposed = tx.exposed_destructions()?;
+            Ok(())
+        })?;
+        let exposed: Vec<String> = exposed
+            .into_iter()
+            .filter(|(_, _, earliest)| {
+                OffsetDateTime::parse(earliest, &Rfc3339)
+                    .is_ok_and(|t| t < days_ago(check.max_backup_exposure_days))
+            })
+            .map(|(v, n, earliest)| {
+                format!("kek v{v}: {n} destroyed data key(s), the first destroyed {earliest}")
+            })
+            .collect();
+        if !exposed.is_empty() {
+            findings.push(Finding::new(
+                "keys.backup_exposure",
+                Severity::High,
+                format!(
+                    "data keys destroyed more than {} days ago are still recoverable from copies of the store taken before: the KEK that wraps them is still in the keyring; run `coffer keys rotate kek --retire`, then rotate the master key and destroy its old value",
+                    check.max_backup_exposure_days
+                ),
+                exposed,
+            ));
+        }
+
         // Policy rules that reveal sensitive fields without a ticket, or abroad without a basis.
         let (no_ticket, no_basis) = policy_findings(self, &policy);
         if !no_ticket.is_empty() {

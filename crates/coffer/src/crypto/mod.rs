@@ -72,6 +72,22 @@ pub(crate) fn integrity(what: &str) -> Error {
     }
 }
 
+/// SHA-256 of a file's bytes, read in 64 KiB pieces, as lower-case hexadecimal.
+pub fn sha256_file_hex(path: &std::path::Path) -> std::io::Result<String> {
+    use std::io::Read;
+    let mut file = std::fs::File::open(path)?;
+    let mut ctx = digest::Context::new(&digest::SHA256);
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        ctx.update(&buf[..n]);
+    }
+    Ok(hex(ctx.finish().as_ref()))
+}
+
 /// SHA-256 of `data`, as 64 lower-case hexadecimal characters.
 pub fn sha256_hex(data: &[u8]) -> String {
     hex(digest::digest(&digest::SHA256, data).as_ref())

@@ -438,6 +438,9 @@ pub struct CheckOptions {
     pub max_list_age_days: u32,
     /// The audit trail should have a checkpoint at least this often (days).
     pub checkpoint_interval_days: u32,
+    /// Keys destroyed longer ago than this many days should no longer be recoverable through
+    /// their KEK: it should have been retired (`keys.backup_exposure`).
+    pub max_backup_exposure_days: u32,
 }
 
 impl Default for CheckOptions {
@@ -446,6 +449,7 @@ impl Default for CheckOptions {
             max_key_age_days: 365,
             max_list_age_days: 30,
             checkpoint_interval_days: 7,
+            max_backup_exposure_days: 30,
         }
     }
 }

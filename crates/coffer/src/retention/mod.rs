@@ -315,6 +315,7 @@ pub struct Retention {
     fiscal_year_end: (Month, u8),
     approver_roles: BTreeSet<String>,
     approvals_required: usize,
+    backups_kept: Option<Period>,
 }
 
 #[derive(Deserialize)]
@@ -329,6 +330,8 @@ struct RawDoc {
     approver_roles: Vec<Spanned<String>>,
     #[serde(default)]
     approvals_required: Option<Spanned<u32>>,
+    #[serde(default)]
+    backups_kept: Option<Spanned<String>>,
     categories: BTreeMap<Spanned<String>, Vec<Spanned<String>>>,
     #[serde(default)]
     rules: Vec<RawRule>,
@@ -585,12 +588,20 @@ impl Retention {
         {
             p.at(a, "approvals_required is 2 to 10: a destruction needs at least two distinct approvers".into());
         }
+        let backups_kept = raw.backups_kept.as_ref().and_then(|b| {
+            let parsed = Period::parse(b.get_ref());
+            if parsed.is_none() {
+                p.at(b, "backups_kept is a period like the rules' (35d, 6m, 1y, or permanent): how long the host keeps a backup or snapshot of the store".into());
+            }
+            parsed
+        });
         if !p.list.is_empty() {
             return Err(Error::Retention {
                 problems: DocumentProblems(p.list),
             });
         }
         Ok(Retention {
+            backups_kept,
             rules,
             categories,
             fiscal_year_end,
@@ -648,6 +659,13 @@ impl Retention {
     /// How many distinct approvers a destruction list needs.
     pub fn approvals_required(&self) -> usize {
         self.approvals_required
+    }
+
+    /// How long the host keeps a backup or snapshot of the store (`backups_kept`), if the
+    /// rules say: it bounds how long a destroyed key stays recoverable from copies taken
+    /// before its destruction.
+    pub fn backups_kept(&self) -> Option<Period> {
+        self.backups_kept
     }
 
     fn year_end_after(&self, date: Date, fiscal: bool) -> Option<Date> {

@@ -5,6 +5,7 @@
 //! transaction (`BEGIN IMMEDIATE`), so that the chain stays unbroken across threads and
 //! processes, and a change whose audit entry cannot be written does not happen.
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -119,6 +120,55 @@ pub struct AuditBatch<'a> {
     pub mac: ChainMac<'a>,
 }
 
+/// What a store (or a copy of one) holds: what a backup's manifest states and a restore
+/// checks.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoreSummary {
+    /// Audit entries.
+    pub entries: u64,
+    /// The MAC of the last entry (empty for an empty trail).
+    pub chain_head: Vec<u8>,
+    /// Keyring rows.
+    pub keyring_keys: u64,
+    /// The KEK versions in the keyring.
+    pub kek_versions: Vec<u32>,
+    /// Live data keys.
+    pub live_data_keys: u64,
+    /// Destroyed data keys.
+    pub destroyed_data_keys: u64,
+}
+
+/// Reads a store's summary on `conn` (inside one read transaction where the caller holds one).
+fn summary(conn: &Connection) -> Result<StoreSummary> {
+    let (entries, chain_head) = conn
+        .query_row(
+            "SELECT (SELECT count(*) FROM audit), coalesce((SELECT mac FROM audit ORDER BY seq DESC LIMIT 1), x'')",
+            [],
+            |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, Vec<u8>>(1)?)),
+        )
+        .map_err(store_error)?;
+    let rows = keyring_rows(conn)?;
+    let (live_data_keys, destroyed_data_keys) = conn
+        .query_row(
+            "SELECT coalesce(sum(wrapped IS NOT NULL), 0), coalesce(sum(wrapped IS NULL), 0) FROM data_keys",
+            [],
+            |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64)),
+        )
+        .map_err(store_error)?;
+    Ok(StoreSummary {
+        entries,
+        chain_head,
+        keyring_keys: rows.len() as u64,
+        kek_versions: rows
+            .iter()
+            .filter(|r| r.kind == "kek")
+            .map(|r| r.version)
+            .collect(),
+        live_data_keys,
+        destroyed_data_keys,
+    })
+}
+
 /// What Coffer needs from a key store.
 pub trait Store: Send + Sync {
     /// Every keyring row.
@@ -185,6 +235,12 @@ pub trait Store: Send + Sync {
     fn data_keys_to_rewrap(&self, kek_version: u32, limit: usize) -> Result<Vec<DataKeyRow>>;
     /// Stores rewrapped data keys.
     fn rewrap_data_keys(&self, rows: &[DataKeyRow], audit: &AuditBatch<'_>) -> Result<Vec<u64>>;
+    /// Deletes, for good, every KEK version older than `below`, in one transaction with its
+    /// audit entries, and returns the versions deleted (none when there were none, and then
+    /// nothing is written) with the entries' sequence numbers. Refused
+    /// with [`Error::InvalidArgument`] while a live data key is still wrapped under one of them (the
+    /// check is made inside the transaction that deletes).
+    fn retire_keks(&self, below: u32, audit: &AuditBatch<'_>) -> Result<(Vec<u32>, Vec<u64>)>;
     /// Appends audit entries on their own.
     fn append_audit(&self, audit: &AuditBatch<'_>) -> Result<Vec<u64>>;
     /// Audit rows from `from_seq`, at most `limit`.
@@ -208,6 +264,16 @@ pub trait Store: Send + Sync {
     /// SQLite's own checkpoints. Stores without such a log do nothing.
     fn purge_log(&self) -> Result<bool> {
         Ok(true)
+    }
+    /// What the store holds now (one read).
+    fn summary(&self) -> Result<StoreSummary>;
+    /// Writes a consistent copy of the whole store to `path` (a new file, created private)
+    /// while other connections go on writing, and returns what the copy holds.
+    fn backup_to(&self, path: &Path) -> Result<StoreSummary> {
+        let _ = path;
+        Err(Error::Unsupported {
+            what: "this store cannot make backups".into(),
+        })
     }
 }
 
@@ -515,18 +581,18 @@ impl RetentionTx<'_> {
     }
 
     /// Destroys a data key: the wrapped key is overwritten (`secure_delete`) and removed, and
-    /// the store's destruction count goes up (see [`RetentionTx::destructions`]).
-    pub fn destroy_key(&self, k: &KeyState, when: &str) -> Result<bool> {
-        let destroyed = self
+    /// the store's destruction count goes up (see [`RetentionTx::destructions`]). Returns the
+    /// KEK version it was wrapped under, or `None` when it was already destroyed.
+    pub fn destroy_key(&self, k: &KeyState, when: &str) -> Result<Option<u32>> {
+        let kek = self
             .conn
-            .prepare_cached("UPDATE data_keys SET wrapped = NULL, destroyed = ?5 WHERE tenant = ?1 AND subject = ?2 AND category = ?3 AND version = ?4 AND wrapped IS NOT NULL")
-            .and_then(|mut st| st.execute(params![k.tenant, k.subject, k.category, k.version, when]))
-            .map(|n| n > 0)
+            .prepare_cached("UPDATE data_keys SET wrapped = NULL, destroyed = ?5 WHERE tenant = ?1 AND subject = ?2 AND category = ?3 AND version = ?4 AND wrapped IS NOT NULL RETURNING kek_version")
+            .and_then(|mut st| st.query_row(params![k.tenant, k.subject, k.category, k.version, when], |r| r.get::<_, u32>(0)).optional())
             .map_err(store_error)?;
-        if destroyed {
+        if kek.is_some() {
             self.bump("destructions")?;
         }
-        Ok(destroyed)
+        Ok(kek)
     }
 
     /// Adds one to a change counter in `meta`.
@@ -557,15 +623,101 @@ impl RetentionTx<'_> {
         self.counter("overrides")
     }
 
-    /// The keyring's signature: `rows << 32 | active rows` (see `Coffer`'s own computation of
-    /// it from the rows it loaded).
+    /// The keyring's signature: rows, active rows and the sum of versions (see
+    /// `keyring_signature` in the facade, which computes it from the rows it loaded). Versions
+    /// only grow, so a rotation followed by a retirement (one row in, one out) still changes it.
     pub fn keyring_signature(&self) -> Result<u64> {
-        let (rows, active): (i64, i64) = self
+        let (rows, active, versions): (i64, i64, i64) = self
             .conn
-            .prepare_cached("SELECT count(*), coalesce(sum(state = 'active'), 0) FROM keyring")
-            .and_then(|mut st| st.query_row([], |r| Ok((r.get(0)?, r.get(1)?))))
+            .prepare_cached("SELECT count(*), coalesce(sum(state = 'active'), 0), coalesce(sum(version), 0) FROM keyring")
+            .and_then(|mut st| st.query_row([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))))
             .map_err(store_error)?;
-        Ok(((rows as u64) << 32) | active as u64)
+        Ok(crate::store::signature_of(
+            rows as u64,
+            active as u64,
+            versions as u64,
+        ))
+    }
+
+    /// Destroyed data keys whose KEK is still in the keyring, by KEK version: `(version,
+    /// count, earliest destruction)`. A copy of the store taken before their destruction
+    /// still holds them wrapped under that KEK.
+    pub fn exposed_destructions(&self) -> Result<Vec<(u32, u64, String)>> {
+        self.conn
+            .prepare_cached(
+                "SELECT kek_version, count(*), min(destroyed) FROM data_keys WHERE wrapped IS NULL \
+                 AND kek_version IN (SELECT version FROM keyring WHERE kind = 'kek') \
+                 GROUP BY kek_version ORDER BY kek_version",
+            )
+            .and_then(|mut st| {
+                st.query_map([], |r| {
+                    Ok((
+                        r.get(0)?,
+                        r.get::<_, i64>(1)? as u64,
+                        r.get::<_, Option<String>>(2)?.unwrap_or_default(),
+                    ))
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()
+            })
+            .map_err(store_error)
+    }
+
+    /// Every destroyed data key, with when it was destroyed.
+    pub fn destroyed_keys(&self) -> Result<Vec<(KeyState, String)>> {
+        self.conn
+            .prepare_cached("SELECT tenant, subject, category, version, created, destroyed FROM data_keys WHERE wrapped IS NULL")
+            .and_then(|mut st| {
+                st.query_map([], |r| {
+                    Ok((
+                        KeyState {
+                            tenant: r.get(0)?,
+                            subject: r.get(1)?,
+                            category: r.get(2)?,
+                            version: r.get(3)?,
+                            created: r.get(4)?,
+                            keep_until: None,
+                            rule: None,
+                            action: None,
+                        },
+                        r.get::<_, Option<String>>(5)?.unwrap_or_default(),
+                    ))
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()
+            })
+            .map_err(store_error)
+    }
+
+    /// Every live data key.
+    pub fn live_keys(&self) -> Result<Vec<KeyState>> {
+        self.conn
+            .prepare_cached(&format!(
+                "SELECT {KEY_STATE} FROM data_keys WHERE wrapped IS NOT NULL"
+            ))
+            .and_then(|mut st| {
+                st.query_map([], key_state)?
+                    .collect::<rusqlite::Result<Vec<_>>>()
+            })
+            .map_err(store_error)
+    }
+
+    /// Whether the store has this data key, live or destroyed.
+    pub fn key_exists(&self, k: &KeyState) -> Result<bool> {
+        self.conn
+            .prepare_cached("SELECT count(*) FROM data_keys WHERE tenant = ?1 AND subject = ?2 AND category = ?3 AND version = ?4")
+            .and_then(|mut st| st.query_row(params![k.tenant, k.subject, k.category, k.version], |r| r.get::<_, i64>(0)))
+            .map(|n| n > 0)
+            .map_err(store_error)
+    }
+
+    /// Every stored destruction certificate (JSON), oldest first.
+    pub fn certificates(&self) -> Result<Vec<String>> {
+        self.conn
+            .prepare_cached("SELECT body FROM certificates ORDER BY id")
+            .and_then(|mut st| {
+                st.query_map([], |r| r.get(0))?
+                    .collect::<rusqlite::Result<Vec<String>>>()
+            })
+            .map_err(store_error)
     }
 
     /// SQLite's `data_version` for this connection: it changes when another connection (another
@@ -1254,6 +1406,19 @@ impl Store for SqliteStore {
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(store_error)?;
+        // A KEK retired by another process since the caller loaded its keyring: a key wrapped
+        // under it could never be opened. The caller reloads its keyring and retries.
+        let keks: BTreeSet<u32> = rows.iter().map(|r| r.kek_version).collect();
+        for v in keks {
+            let present: bool = tx
+                .prepare_cached("SELECT count(*) FROM keyring WHERE kind = 'kek' AND version = ?1")
+                .and_then(|mut st| st.query_row([v], |r| r.get::<_, i64>(0)))
+                .map_err(store_error)?
+                > 0;
+            if !present {
+                return Ok(None);
+            }
+        }
         {
             let mut insert = tx
                 .prepare_cached("INSERT INTO data_keys (tenant, subject, category, version, kek_version, wrapped, created) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT DO NOTHING")
@@ -1311,6 +1476,51 @@ impl Store for SqliteStore {
         .map(|(_, s)| s)
     }
 
+    fn retire_keks(&self, below: u32, audit: &AuditBatch<'_>) -> Result<(Vec<u32>, Vec<u64>)> {
+        let mut conn = self.lock();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(store_error)?;
+        let live: i64 = tx
+            .query_row(
+                "SELECT count(*) FROM data_keys WHERE wrapped IS NOT NULL AND kek_version < ?1",
+                [below],
+                |r| r.get(0),
+            )
+            .map_err(store_error)?;
+        if live > 0 {
+            return Err(Error::InvalidArgument {
+                name: "kek",
+                reason: format!(
+                    "{live} live data key(s) are still wrapped under a KEK older than version {below}: \
+                     finish the rotation (continue_kek_rotation) before retiring"
+                ),
+            });
+        }
+        let versions: Vec<u32> = tx
+            .prepare(
+                "SELECT version FROM keyring WHERE kind = 'kek' AND version < ?1 ORDER BY version",
+            )
+            .and_then(|mut st| {
+                st.query_map([below], |r| r.get(0))?
+                    .collect::<rusqlite::Result<Vec<u32>>>()
+            })
+            .map_err(store_error)?;
+        if versions.is_empty() {
+            return Ok((Vec::new(), Vec::new()));
+        }
+        // `secure_delete` overwrites the deleted rows' bytes in the page; the caller then
+        // empties the write-ahead log (`purge_log`).
+        tx.execute(
+            "DELETE FROM keyring WHERE kind = 'kek' AND version < ?1",
+            [below],
+        )
+        .map_err(store_error)?;
+        let seqs = append(&tx, audit)?;
+        tx.commit().map_err(store_error)?;
+        Ok((versions, seqs))
+    }
+
     fn append_audit(&self, audit: &AuditBatch<'_>) -> Result<Vec<u64>> {
         self.write(audit, |_| Ok(())).map(|(_, s)| s)
     }
@@ -1362,6 +1572,58 @@ impl Store for SqliteStore {
         f(&RetentionTx { conn: &conn })
     }
 
+    fn summary(&self) -> Result<StoreSummary> {
+        let mut conn = self.lock();
+        let tx = conn.transaction().map_err(store_error)?;
+        summary(&tx)
+    }
+
+    fn backup_to(&self, path: &Path) -> Result<StoreSummary> {
+        if path.as_os_str().is_empty() {
+            return Err(Error::InvalidArgument {
+                name: "path",
+                reason: "the backup's path is empty".into(),
+            });
+        }
+        if path.exists() {
+            return Err(Error::InvalidArgument {
+                name: "path",
+                reason: format!(
+                    "{} already exists; a backup never overwrites a file",
+                    path.display()
+                ),
+            });
+        }
+        create_private(path)?;
+        let copy = || -> Result<StoreSummary> {
+            let conn = self.lock();
+            let mut dst = Connection::open(path).map_err(store_error)?;
+            {
+                // SQLite's online backup: every page in one step, under one read transaction of
+                // the source, so the copy is one consistent state however others write.
+                let backup = rusqlite::backup::Backup::new(&conn, &mut dst).map_err(store_error)?;
+                match backup.step(-1).map_err(store_error)? {
+                    rusqlite::backup::StepResult::Done => {}
+                    other => {
+                        return Err(Error::Store {
+                            reason: format!("the backup did not complete ({other:?})"),
+                        });
+                    }
+                }
+            }
+            drop(conn);
+            // A backup is one self-contained file: no write-ahead log beside it.
+            dst.query_row("PRAGMA journal_mode = DELETE", [], |_| Ok(()))
+                .map_err(store_error)?;
+            let s = summary(&dst)?;
+            dst.close().map_err(|(_, e)| store_error(e))?;
+            Ok(s)
+        };
+        copy().inspect_err(|_| {
+            let _ = std::fs::remove_file(path);
+        })
+    }
+
     fn purge_log(&self) -> Result<bool> {
         let conn = self.lock();
         // A reader in another process can hold the log's start for a moment: a few tries.
@@ -1376,6 +1638,12 @@ impl Store for SqliteStore {
         }
         Ok(false)
     }
+}
+
+/// The keyring signature of `rows` rows, `active` of them active, whose versions sum to
+/// `versions`.
+pub(crate) fn signature_of(rows: u64, active: u64, versions: u64) -> u64 {
+    (rows << 48) ^ (active << 32) ^ (versions & 0xffff_ffff)
 }
 
 fn keyring_rows(conn: &Connection) -> Result<Vec<KeyringRow>> {

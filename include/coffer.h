@@ -319,6 +319,27 @@ coffer_status coffer_rotate_kek(const coffer_t *coffer, const uint8_t *actor, si
 // Rewraps up to 1,000 data keys under the newest KEK; writes how many (0 when done).
 coffer_status coffer_continue_kek_rotation(const coffer_t *coffer, const uint8_t *actor, size_t actor_len, size_t *result_out);
 
+// Retires every KEK older than the current one once `coffer_continue_kek_rotation` has
+// rewrapped every live data key: deletes them from the keyring for good. Writes the versions
+// deleted as a JSON array (`[]` when there were none). `COFFER_STATUS_INVALID_ARGUMENT`,
+// nothing deleted, while a live data key still needs an older KEK.
+coffer_status coffer_retire_keks(const coffer_t *coffer, const uint8_t *actor, size_t actor_len, char **out, size_t *out_len);
+
+// Backs the store up to `path` (a new file, never overwritten; created 0600) while others go
+// on writing, with a signed manifest beside it (`<path>.manifest.json`); writes the manifest
+// (JSON).
+coffer_status coffer_backup(const coffer_t *coffer, const uint8_t *path, size_t path_len, const uint8_t *actor, size_t actor_len, char **out, size_t *out_len);
+
+// Restores the backup at `backup` as the store at `target` (no handle may be open on it),
+// with the 32-byte master key in force when the backup was taken. `options` (JSON):
+// `{"actor": "ops", "certificates": [<certificate>, ...], "no_later_destructions": false}`.
+// Every key destroyed after the backup is destroyed again: those the store at `target`
+// records when it can be read, and those the certificates name; with neither, refused
+// (`COFFER_STATUS_INVALID_ARGUMENT`) unless `no_later_destructions` is true. A backup that
+// does not match its manifest is `COFFER_STATUS_INTEGRITY`, nothing written. Writes the
+// report (JSON). See docs/RETENTION.md.
+coffer_status coffer_restore(const uint8_t *backup, size_t backup_len, const uint8_t *target, size_t target_len, const uint8_t *master_key, size_t master_key_len, const uint8_t *options, size_t options_len, char **out, size_t *out_len);
+
 // Starts a new blind-index epoch; writes its number.
 coffer_status coffer_rotate_index_key(const coffer_t *coffer, const uint8_t *actor, size_t actor_len, uint32_t *result_out);
 

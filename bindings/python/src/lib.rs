@@ -232,6 +232,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(vault::generate_master_key, m)?)?;
     m.add_function(wrap_pyfunction!(vault::open_with_keys, m)?)?;
     m.add_function(wrap_pyfunction!(vault::certificate_verify, m)?)?;
+    m.add_function(wrap_pyfunction!(vault::restore, m)?)?;
     m.add_function(wrap_pyfunction!(vault::archive_verify, m)?)?;
     m.add_function(wrap_pyfunction!(vault::render_report, m)?)?;
     m.add_function(wrap_pyfunction!(validate, m)?)?;

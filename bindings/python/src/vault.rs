@@ -326,6 +326,18 @@ impl Vault {
         self.call(py, |c| c.continue_kek_rotation(1000, actor))
     }
 
+    fn retire_keks(&self, py: Python<'_>, actor: &str) -> PyResult<Vec<u32>> {
+        self.call(py, |c| c.retire_keks(actor))
+    }
+
+    fn kek_versions(&self, py: Python<'_>) -> PyResult<Vec<u32>> {
+        self.call(py, |c| Ok(c.kek_versions()))
+    }
+
+    fn backup(&self, py: Python<'_>, path: &str, actor: &str) -> PyResult<String> {
+        self.call(py, |c| json_of(&c.backup(path, actor)?))
+    }
+
     fn rotate_data_key(
         &self,
         py: Python<'_>,
@@ -404,6 +416,21 @@ fn json_of<T: serde::Serialize>(value: &T) -> Result<String, Error> {
     serde_json::to_string(value).map_err(|e| Error::Internal {
         message: format!("serialising an answer: {e}"),
     })
+}
+
+/// Restores a backup as the store at `target` (see `Coffer::restore`); `options` is JSON
+/// (`{"actor", "certificates", "no_later_destructions"}`); returns the report (JSON).
+#[pyfunction]
+pub(crate) fn restore(
+    py: Python<'_>,
+    backup: &str,
+    target: &str,
+    master_key: &[u8],
+    options: &str,
+) -> PyResult<String> {
+    let key = MasterKey::from_bytes(master_key).map_err(|e| to_py_err(py, e))?;
+    py.detach(|| coffer::wire::restore_json(backup, target, &key, options))
+        .map_err(|e| to_py_err(py, e))
 }
 
 /// Verifies a destruction certificate (JSON) against a store's Ed25519 public key.

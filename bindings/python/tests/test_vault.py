@@ -453,3 +453,50 @@ def test_search_is_a_decided_rate_limited_access(store: coffer.Coffer) -> None:
     assert kinds.count("search") == 4 and kinds.count("rate_limit.exceeded") == 1
     trail = json.dumps(store.audit.export())
     assert "13900005678" not in trail and "13912345678" not in trail
+
+
+def _marketing_phone(c: coffer.Coffer, sealed: coffer.SealedRecord) -> str:
+    view = c.reveal(sealed, tenant="firm-a", principal="m-1", roles=["marketing"], purpose="marketing")
+    return view["phones[0]"].state
+
+
+def test_restore_drill_keeps_destroyed_keys_destroyed(tmp_path: pathlib.Path) -> None:
+    """Issue 16: back up, seal more, erase, retire the old KEK, lose the store, restore with the
+    certificate kept since. The erased contact stays shredded, the rest of the backup opens."""
+    key = coffer.generate_master_key()
+    db = tmp_path / "c.db"
+    with coffer.Coffer.open(db, master_key=key, policy=POLICY, retention=RETENTION) as c:
+        erased = c.seal(dict(RECORD, id="c-1", subject="s-1"), actor="import")
+        kept = c.seal(dict(RECORD, id="c-2", subject="s-2"), actor="import")
+        manifest = c.backup(tmp_path / "nightly.db", actor="ops")
+        assert manifest["format"] == "coffer-backup/1" and manifest["live_data_keys"] > 0
+        assert (tmp_path / "nightly.db.manifest.json").stat().st_mode & 0o777 == 0o600
+        assert (tmp_path / "nightly.db").stat().st_mode & 0o777 == 0o600
+        with pytest.raises(coffer.InvalidArgumentError):
+            c.backup(tmp_path / "nightly.db", actor="ops")
+        after = c.seal(dict(RECORD, id="c-3", subject="s-3"), actor="import")
+        answer = c.erase("firm-a", "s-1", actor="dpo")
+        assert answer["backup_exposure"]["kek_versions"] == [1]
+        assert answer["backup_exposure"]["until"]
+        certificate = json.dumps(answer["certificate"])
+        assert c.rotate_kek(actor="ops", retire=True) == 2
+        assert c.retire_keks(actor="ops") == []
+    for suffix in ("", "-wal", "-shm"):
+        pathlib.Path(f"{db}{suffix}").unlink(missing_ok=True)
+
+    with pytest.raises(coffer.InvalidArgumentError, match="certificates"):
+        coffer.restore(tmp_path / "nightly.db", db, master_key=key, actor="ops")
+    assert not db.exists()
+    with pytest.raises(coffer.WrongMasterKeyError):
+        coffer.restore(tmp_path / "nightly.db", db, master_key=coffer.generate_master_key(),
+                       actor="ops", certificates=[certificate])
+    with pytest.raises(coffer.MalformedError):
+        coffer.restore(tmp_path / "nightly.db", db, master_key=key, actor="ops", certificates=["{"])
+    report = coffer.restore(tmp_path / "nightly.db", db, master_key=key, actor="ops",
+                            certificates=[certificate])
+    assert report["sources"] == ["certificates"] and report["reapplied"] >= 1
+    with coffer.Coffer.open(db, master_key=key, policy=POLICY, retention=RETENTION, create=False) as r:
+        assert _marketing_phone(r, erased) == "shredded"
+        assert _marketing_phone(r, kept) == "revealed"
+        assert _marketing_phone(r, after) == "shredded"  # its key was made after the backup
+        assert r.audit.verify()["intact"]

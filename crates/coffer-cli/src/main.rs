@@ -267,6 +267,32 @@ enum Command {
     /// Legal holds.
     #[command(subcommand)]
     Hold(HoldCommand),
+    /// Back the store up to a new file while others go on using it, with a signed manifest
+    /// beside it (BACKUP.manifest.json). Both are created readable by their owner only.
+    ///
+    /// Example: coffer backup /backups/coffer-2026-12-04.db
+    Backup {
+        /// The backup file to create (never overwritten).
+        path: PathBuf,
+    },
+    /// Restore a backup as the store (--store), never bringing a destroyed key back: every
+    /// destruction recorded after the backup is applied again, from the store being replaced
+    /// when it can still be read and from the certificates given. The replaced store is kept
+    /// beside it as STORE.replaced-TIME. Stop every process using the store first.
+    ///
+    /// Example: coffer restore /backups/coffer-2026-12-04.db --certificates certs.jsonl
+    Restore {
+        /// The backup file (its manifest is read from BACKUP.manifest.json).
+        backup: PathBuf,
+        /// Destruction certificates kept since the backup: JSON Lines, or one JSON
+        /// certificate per file; repeat for several files.
+        #[arg(long)]
+        certificates: Vec<PathBuf>,
+        /// State that nothing was destroyed after the backup (needed when the store being
+        /// replaced is unreadable and no certificate is given).
+        #[arg(long)]
+        no_later_destructions: bool,
+    },
     /// Answer a data subject's erasure request: destroy what no law keeps, restrict the rest.
     ///
     /// Example: coffer erase --tenant acme --subject s-17
@@ -464,7 +490,11 @@ enum KeysCommand {
     /// Rotate a key: `kek` (then rewrap every data key), `index` (a new blind-index epoch),
     /// or `master` (rewrap the keyring under --new-master-key-file).
     ///
-    /// Example: coffer keys rotate kek
+    /// With `kek --retire`, the older KEKs are then deleted for good, so that no copy of the
+    /// store taken from then on can open a data key destroyed before (see docs/RETENTION.md).
+    /// Batched and resumable: interrupted, run it again and it finishes the same rotation.
+    ///
+    /// Example: coffer keys rotate kek --retire
     Rotate {
         /// Which key.
         #[arg(value_enum)]
@@ -472,6 +502,12 @@ enum KeysCommand {
         /// The new master key file (for `master`).
         #[arg(long)]
         new_master_key_file: Option<PathBuf>,
+        /// For `kek`: delete the older KEKs once every live data key is rewrapped.
+        #[arg(long)]
+        retire: bool,
+        /// For `kek`: data keys rewrapped per transaction.
+        #[arg(long, default_value_t = 1000)]
+        batch: usize,
     },
 }
 
@@ -697,6 +733,19 @@ fn run(
             ops::hold_list(out, store, tenant.as_deref(), json)
         }
         Command::Erase { tenant, subject } => ops::erase(out, store, &tenant, &subject, json),
+        Command::Backup { path } => ops::backup(out, store, &path, json),
+        Command::Restore {
+            backup,
+            certificates,
+            no_later_destructions,
+        } => ops::restore(
+            out,
+            store,
+            &backup,
+            &certificates,
+            no_later_destructions,
+            json,
+        ),
         Command::Audit(AuditCommand::Verify { checkpoint }) => {
             ops::audit_verify(out, store, checkpoint.as_deref(), json)
         }
@@ -709,11 +758,13 @@ fn run(
         Command::Keys(KeysCommand::Rotate {
             which,
             new_master_key_file,
+            retire,
+            batch,
         }) => ops::rotate(
             out,
             store,
             match which {
-                WhichKey::Kek => ops::Rotation::Kek,
+                WhichKey::Kek => ops::Rotation::Kek { retire, batch },
                 WhichKey::Index => ops::Rotation::Index,
                 WhichKey::Master => {
                     ops::Rotation::Master(new_master_key_file.ok_or_else(|| {

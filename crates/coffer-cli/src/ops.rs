@@ -469,7 +469,137 @@ fn print_certificate(out: &mut dyn Write, c: &Certificate) -> io::Result<()> {
         c.actor,
         c.occasion,
         c.approvals.len()
-    )
+    )?;
+    if let Some(x) = &c.backup_exposure {
+        writeln!(
+            out,
+            "copies of the store taken before {} still hold these keys{}; sooner {}",
+            x.copies_before,
+            x.until.as_deref().map_or(
+                " for as long as those copies are kept".to_owned(),
+                |u| format!(" until {u} (backups kept under the retention rules)")
+            ),
+            x.ends_sooner
+        )?;
+    }
+    Ok(())
+}
+
+pub(crate) fn backup(
+    out: &mut dyn Write,
+    store: &StoreArgs,
+    path: &Path,
+    json: bool,
+) -> Result<ExitCode, Failure> {
+    let coffer = store.open(false)?;
+    let m = coffer.backup(path, &store.actor)?;
+    if json {
+        writeln!(
+            out,
+            "{}",
+            serde_json::to_string(&m).map_err(|e| Failure::input(e.to_string()))?
+        )?;
+    } else {
+        writeln!(
+            out,
+            "backed up to {} ({} bytes, sha256 {}): {} audit entries, {} live and {} destroyed data keys; manifest {}",
+            path.display(),
+            m.bytes,
+            m.sha256,
+            m.entries,
+            m.live_data_keys,
+            m.destroyed_data_keys,
+            coffer::BackupManifest::path_for(path).display()
+        )?;
+    }
+    util::ok()
+}
+
+/// Reads certificates from files: each file one JSON certificate, or JSON Lines of them.
+fn read_certificates(files: &[PathBuf]) -> Result<Vec<Certificate>, Failure> {
+    let mut out = Vec::new();
+    for f in files {
+        let text = read_to_string(f)?;
+        let one = Certificate::from_json(&text);
+        match one {
+            Ok(c) => out.push(c),
+            Err(_) => {
+                for (i, line) in text
+                    .lines()
+                    .enumerate()
+                    .filter(|(_, l)| !l.trim().is_empty())
+                {
+                    out.push(Certificate::from_json(line).map_err(|e| {
+                        Failure::input(format!("{} line {}: {e}", f.display(), i + 1))
+                    })?);
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+pub(crate) fn restore(
+    out: &mut dyn Write,
+    store: &StoreArgs,
+    backup: &Path,
+    certificates: &[PathBuf],
+    no_later_destructions: bool,
+    json: bool,
+) -> Result<ExitCode, Failure> {
+    let certificates = read_certificates(certificates)?;
+    let master = store.master_key()?;
+    let report = coffer::Coffer::restore(
+        backup,
+        &store.store,
+        &master,
+        coffer::RestoreOptions {
+            actor: store.actor.clone(),
+            certificates,
+            no_later_destructions,
+            manifest: None,
+        },
+    )?;
+    if json {
+        writeln!(
+            out,
+            "{}",
+            serde_json::to_string(&report).map_err(|e| Failure::input(e.to_string()))?
+        )?;
+    } else {
+        writeln!(
+            out,
+            "restored {} (backup of {}, {} audit entries, chain verified) as {}",
+            backup.display(),
+            report.backup_created,
+            report.entries,
+            store.store.display()
+        )?;
+        writeln!(
+            out,
+            "destructions after the backup, from {}: {} key(s) destroyed again, {} already destroyed, {} not in the backup; {} certificate(s) accepted",
+            report.sources.join(" and "),
+            report.reapplied,
+            report.already_destroyed,
+            report.not_in_backup,
+            report.certificates
+        )?;
+        if report.keys_newer_than_backup > 0 {
+            writeln!(
+                out,
+                "{} data key(s) made after the backup are not in it: envelopes sealed under them read as shredded",
+                report.keys_newer_than_backup
+            )?;
+        }
+        if let Some(r) = &report.replaced {
+            writeln!(out, "the replaced store was kept as {r}")?;
+        }
+        writeln!(
+            out,
+            "holds and erasure restrictions placed after the backup are not in it: place them again"
+        )?;
+    }
+    util::ok()
 }
 
 pub(crate) fn sweep(
@@ -737,7 +867,7 @@ pub(crate) fn audit_checkpoint(
 }
 
 pub(crate) enum Rotation {
-    Kek,
+    Kek { retire: bool, batch: usize },
     Index,
     Master(PathBuf),
 }
@@ -750,8 +880,15 @@ pub(crate) fn rotate(
 ) -> Result<ExitCode, Failure> {
     let coffer = store.open(false)?;
     let answer = match which {
-        Rotation::Kek => {
-            let version = coffer.rotate_kek(&store.actor)?;
+        Rotation::Kek { retire, batch } => {
+            // With --retire, a rotation left unfinished (older KEKs still in the keyring) is
+            // resumed rather than a new one started.
+            let versions = coffer.kek_versions();
+            let version = if retire && versions.len() > 1 {
+                versions.last().copied().unwrap_or(1)
+            } else {
+                coffer.rotate_kek(&store.actor)?
+            };
             let mut rewrapped = 0usize;
             loop {
                 if util::interrupted() {
@@ -759,18 +896,24 @@ pub(crate) fn rotate(
                     return Err(Failure {
                         message: format!(
                             "interrupted after rewrapping {rewrapped} data keys; the rotation \
-                             is consistent, run `coffer keys rotate kek` again to finish it"
+                             is consistent, run `coffer keys rotate kek{}` again to finish it",
+                            if retire { " --retire" } else { "" }
                         ),
                         ..Failure::interrupted()
                     });
                 }
-                let n = coffer.continue_kek_rotation(1000, &store.actor)?;
+                let n = coffer.continue_kek_rotation(batch.max(1), &store.actor)?;
                 if n == 0 {
                     break;
                 }
                 rewrapped += n;
             }
-            json!({"kek_version": version, "rewrapped": rewrapped})
+            let retired = if retire {
+                coffer.retire_keks(&store.actor)?
+            } else {
+                Vec::new()
+            };
+            json!({"kek_version": version, "rewrapped": rewrapped, "retired": retired})
         }
         Rotation::Index => {
             let epoch = coffer.rotate_index_key(&store.actor)?;
@@ -791,6 +934,15 @@ pub(crate) fn rotate(
             "KEK version {v}; {} data keys rewrapped",
             answer["rewrapped"]
         )?;
+        if let Some(r) = answer["retired"].as_array().filter(|r| !r.is_empty()) {
+            let r: Vec<String> = r.iter().map(ToString::to_string).collect();
+            writeln!(
+                out,
+                "retired KEK version(s) {}: deleted for good; rotate the master key and destroy \
+                 its old value to end what older copies of the store can recover",
+                r.join(", ")
+            )?;
+        }
     } else if let Some(e) = answer.get("index_epoch") {
         writeln!(
             out,

@@ -151,7 +151,7 @@ impl StoreArgs {
             .transpose()
     }
 
-    fn master_key(&self) -> Result<MasterKey, Failure> {
+    pub(crate) fn master_key(&self) -> Result<MasterKey, Failure> {
         match &self.master_key_file {
             Some(p) => MasterKey::from_file(p).map_err(|e| Failure::input(e.to_string())),
             None if std::env::var_os("COFFER_MASTER_KEY").is_some() => {

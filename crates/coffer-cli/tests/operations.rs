@@ -776,3 +776,132 @@ fn sealing_to_standard_output_and_to_a_full_disk() {
     assert!(started.elapsed().as_secs() < 60, "it must not hang");
     assert!(!env.path("r2.jsonl").exists());
 }
+
+/// Issue 16 from the command line: a backup with its manifest, an erasure whose certificate
+/// says until when older copies hold the keys, a KEK rotation that retires the old KEK in
+/// batches, the store lost, a restore refused without a record of later destructions and
+/// done with the certificates, after which the erased customer's contact details read
+/// shredded and the rest reveal.
+#[test]
+fn backup_erase_retire_and_restore() {
+    let env = Env::new("restore");
+    env.init();
+    let o = env.run(&["generate", "--rows", "20", "--tenant", "acme"], b"");
+    std::fs::write(env.path("in.csv"), &o.stdout).unwrap();
+    env.ok(&["seal", "in.csv", "-o", "env.jsonl", "--quiet"], b"");
+    let envelopes = std::fs::read_to_string(env.path("env.jsonl")).unwrap();
+    let envelopes: Vec<&str> = envelopes.lines().collect();
+
+    let m: serde_json::Value =
+        serde_json::from_str(&env.ok(&["backup", "nightly.db", "--json"], b"")).unwrap();
+    assert_eq!(m["format"], "coffer-backup/1");
+    assert_eq!(m["live_data_keys"], 60);
+    assert!(env.path("nightly.db.manifest.json").exists());
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        for f in ["nightly.db", "nightly.db.manifest.json"] {
+            let mode = std::fs::metadata(env.path(f)).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600, "{f}");
+        }
+    }
+    // Never over an existing file.
+    let o = env.run(&["backup", "nightly.db"], b"");
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+
+    let answer: serde_json::Value = serde_json::from_str(&env.ok(
+        &[
+            "erase",
+            "--tenant",
+            "acme",
+            "--subject",
+            "s-0000001",
+            "--json",
+        ],
+        b"",
+    ))
+    .unwrap();
+    assert_eq!(
+        answer["backup_exposure"]["kek_versions"],
+        serde_json::json!([1])
+    );
+    assert!(answer["backup_exposure"]["until"].is_string(), "{answer}");
+    let cert = &answer["certificate"];
+    assert_eq!(cert["backup_exposure"], answer["backup_exposure"]);
+    std::fs::write(env.path("certs.jsonl"), format!("{cert}\n")).unwrap();
+    // Without --json the answer says it in words.
+    let o = env.ok(
+        &["erase", "--tenant", "acme", "--subject", "s-0000002"],
+        b"",
+    );
+    assert!(o.contains("copies of the store taken before"), "{o}");
+
+    let r: serde_json::Value = serde_json::from_str(&env.ok(
+        &[
+            "keys", "rotate", "kek", "--retire", "--batch", "7", "--json",
+        ],
+        b"",
+    ))
+    .unwrap();
+    assert_eq!(r["kek_version"], 2);
+    assert_eq!(r["retired"], serde_json::json!([1]));
+    // Again: nothing left to retire, a new rotation is made and retired at once.
+    let r: serde_json::Value =
+        serde_json::from_str(&env.ok(&["keys", "rotate", "kek", "--retire", "--json"], b""))
+            .unwrap();
+    assert_eq!(r["retired"], serde_json::json!([2]));
+
+    // The store is lost.
+    for s in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(env.path(&format!("store.db{s}")));
+    }
+    let o = env.run(&["restore", "nightly.db"], b"");
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("certificates"));
+    assert!(!env.path("store.db").exists());
+    let report: serde_json::Value = serde_json::from_str(&env.ok(
+        &[
+            "restore",
+            "nightly.db",
+            "--certificates",
+            "certs.jsonl",
+            "--json",
+        ],
+        b"",
+    ))
+    .unwrap();
+    assert_eq!(report["sources"], serde_json::json!(["certificates"]));
+    assert_eq!(report["reapplied"], cert["items"].as_array().unwrap().len());
+    env.ok(&["audit", "verify"], b"");
+
+    let reveal = |envelope: &str| -> serde_json::Value {
+        serde_json::from_str(&env.ok(
+            &[
+                "reveal",
+                "--principal",
+                "m-1",
+                "--tenant",
+                "acme",
+                "--role",
+                "marketing",
+                "--purpose",
+                "marketing",
+                "--json",
+            ],
+            format!("{envelope}\n").as_bytes(),
+        ))
+        .unwrap()
+    };
+    assert_eq!(
+        reveal(envelopes[0])["fields"]["phones[0]"]["state"],
+        "shredded"
+    );
+    let kept = reveal(envelopes[5]);
+    assert_eq!(kept["fields"]["phones[0]"]["state"], "revealed", "{kept}");
+    // The second erasure had no certificate given and the store was lost: restored, as the
+    // operator was told it would be.
+    assert_eq!(
+        reveal(envelopes[1])["fields"]["phones[0]"]["state"],
+        "revealed"
+    );
+}

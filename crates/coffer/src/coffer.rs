@@ -1732,6 +1732,12 @@ impl Coffer {
         Ok(version)
     }
 
+    /// The KEK versions in the keyring, oldest first: more than one while a rotation has not
+    /// been retired ([`Coffer::retire_keks`]).
+    pub fn kek_versions(&self) -> Vec<u32> {
+        self.keyring().keks.keys().copied().collect()
+    }
+
     /// Adds a new key of `kind` (`kek`, `index`) at `version` to the keyring, wrapped under the
     /// master key, with its `key.rotate` audit entry (`label`: what the version is called).
     fn add_keyring_key(&self, kind: &str, version: u32, label: &str, actor: &str) -> Result<()> {

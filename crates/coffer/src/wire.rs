@@ -294,11 +294,47 @@ pub fn sweep_to_json(r: &SweepReport) -> String {
     json!({
         "destroyed": r.destroyed,
         "certificate": r.certificate,
+        "backup_exposure": r.backup_exposure,
         "proposed_list": r.proposed_list,
         "proposed": r.proposed,
         "held": r.held,
     })
     .to_string()
+}
+
+/// Restore options from JSON: `{"actor": "..", "certificates": [<certificate>, ..],
+/// "no_later_destructions": false}` (`certificates` and `no_later_destructions` optional).
+pub fn restore_options_from_json(text: &str) -> Result<crate::RestoreOptions> {
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Raw {
+        actor: String,
+        #[serde(default)]
+        certificates: Vec<crate::Certificate>,
+        #[serde(default)]
+        no_later_destructions: bool,
+    }
+    let raw: Raw = serde_json::from_str(text)
+        .map_err(|e| crate::record::json_error("restore options", &e, ""))?;
+    Ok(crate::RestoreOptions {
+        actor: raw.actor,
+        certificates: raw.certificates,
+        no_later_destructions: raw.no_later_destructions,
+        manifest: None,
+    })
+}
+
+/// [`crate::Coffer::restore`] over JSON: the options as [`restore_options_from_json`] reads
+/// them, the report as JSON.
+pub fn restore_json(
+    backup: &str,
+    target: &str,
+    master: &crate::MasterKey,
+    options: &str,
+) -> Result<String> {
+    let options = restore_options_from_json(options)?;
+    let report = crate::Coffer::restore(backup, target, master, options)?;
+    Ok(serde_json::to_string(&report).unwrap_or_default())
 }
 
 /// Blind-index tokens as JSON: `[{"epoch", "token"}]`.

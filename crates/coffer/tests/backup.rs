@@ -437,7 +437,8 @@ fn restore_drill_from_certificates_keeps_destroyed_keys_destroyed() {
 }
 
 /// Restoring over a store that can still be read takes its destructions (no certificate
-/// needed) and keeps it aside; a backup changed by one byte is refused.
+/// needed), its erasure restrictions and its holds, and keeps it aside; a backup changed by
+/// one byte is refused.
 #[test]
 fn restore_over_a_readable_store_reapplies_its_destructions_and_refuses_a_changed_backup() {
     let d = Dir::new("over");
@@ -447,11 +448,24 @@ fn restore_over_a_readable_store_reapplies_its_destructions_and_refuses_a_change
     let erased = c.seal(record("c-1", "13912345678"), "import").unwrap();
     let backup = d.path("b.db");
     c.backup(&backup, "ops").unwrap();
-    let cert = c
-        .erase("acme", "s-c-1", "dpo")
-        .unwrap()
-        .certificate
-        .unwrap();
+    let answer = c.erase("acme", "s-c-1", "dpo").unwrap();
+    let cert = answer.certificate.unwrap();
+    let restricted = answer
+        .items
+        .iter()
+        .filter(|i| i.outcome == "restricted")
+        .count() as u64;
+    assert!(restricted >= 1, "{:?}", answer.items);
+    c.place_hold(
+        coffer::Hold {
+            tenant: "acme".into(),
+            subject: Some("s-c-9".into()),
+            reason: "tax inspection 2026-17".into(),
+            ..Default::default()
+        },
+        "legal",
+    )
+    .unwrap();
     drop(c);
 
     // One byte changed in the backup: refused before anything is written.
@@ -490,10 +504,30 @@ fn restore_over_a_readable_store_reapplies_its_destructions_and_refuses_a_change
     .unwrap();
     assert_eq!(report.sources, vec!["store".to_owned()]);
     assert_eq!(report.reapplied, cert.items.len() as u64);
+    // The erasure's restrictions and the hold, placed after the backup, came across.
+    assert_eq!(report.restrictions_carried, restricted);
+    assert_eq!(report.holds_carried, 1);
     let aside = PathBuf::from(report.replaced.clone().unwrap());
     assert!(aside.exists());
     let r = open_at(&d.db(), &key, &clock).unwrap();
     assert_eq!(phone_of(&r, &erased), FieldView::Shredded);
-    // The certificate came across with the destruction.
     assert!(r.audit_verify(None).unwrap().intact);
+    let holds = r.holds(Some("acme")).unwrap();
+    assert_eq!(holds.len(), 1);
+    assert_eq!(holds[0].subject.as_deref(), Some("s-c-9"));
+    // Restoring again over the restored store changes nothing more.
+    drop(r);
+    let again = Coffer::restore(
+        &backup,
+        d.db(),
+        &key,
+        RestoreOptions {
+            actor: "ops".into(),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(again.holds_carried, 1);
+    assert_eq!(again.restrictions_carried, restricted);
+    assert_eq!(again.reapplied, report.reapplied);
 }

@@ -74,6 +74,45 @@ def verify_archive(
     ))
 
 
+def restore(
+    backup: Union[str, "os.PathLike[str]"],
+    target: Union[str, "os.PathLike[str]"],
+    *,
+    master_key: bytes,
+    actor: str,
+    certificates: Iterable[Union[str, Mapping[str, Any]]] = (),
+    no_later_destructions: bool = False,
+) -> Dict[str, Any]:
+    """Restores the backup at ``backup`` as the store at ``target`` (close every handle on it
+    first), never bringing a destroyed key back: every key destroyed after the backup is
+    destroyed again, from the store at ``target`` when it can still be read and from the
+    signed destruction ``certificates`` (JSON text or mappings) kept since. With neither, it
+    raises :class:`InvalidArgumentError` unless ``no_later_destructions`` is true. A backup
+    that does not match its manifest raises :class:`IntegrityError`. Returns the report; the
+    replaced store is kept beside it (``report["replaced"]``)."""
+    if not isinstance(master_key, (bytes, bytearray, memoryview)):
+        raise TypeError(f"master_key must be bytes, not {type(master_key).__name__}")
+    certs: List[Any] = []
+    for i, c in enumerate(certificates):
+        if isinstance(c, str):
+            try:
+                certs.append(json.loads(c))
+            except ValueError as e:
+                raise MalformedError(
+                    f"malformed JSON in certificate {i}: {getattr(e, 'msg', e)}", MalformedError.code
+                ) from None
+        else:
+            certs.append(dict(c))
+    options = _dumps(
+        {"actor": actor, "certificates": certs, "no_later_destructions": bool(no_later_destructions)},
+        "restore options",
+    )
+    result: Dict[str, Any] = json.loads(
+        _native.restore(os.fspath(backup), os.fspath(target), bytes(master_key), options)
+    )
+    return result
+
+
 def generate_master_key() -> bytes:
     """A new random 32-byte master key. Keep it outside the store (a KMS, a key file)."""
     return _native.generate_master_key()
@@ -858,12 +897,37 @@ class Coffer:
             raise TypeError(f"new_master_key must be bytes, not {type(new_master_key).__name__}")
         self._vault.rotate_master_key(bytes(new_master_key), actor)
 
-    def rotate_kek(self, *, actor: str) -> int:
-        """Starts a KEK rotation and rewraps every data key; returns the new KEK version."""
-        version = self._vault.rotate_kek(actor)
+    def rotate_kek(self, *, actor: str, retire: bool = False) -> int:
+        """Starts a KEK rotation and rewraps every data key; returns the new KEK version.
+
+        With ``retire``, the older KEKs are then deleted for good (a rotation left unfinished
+        is resumed rather than a new one started): no copy of the store taken from then on can
+        open a data key destroyed before. See the project's docs/RETENTION.md."""
+        versions = self._vault.kek_versions()
+        if retire and len(versions) > 1:
+            version = versions[-1]
+        else:
+            version = self._vault.rotate_kek(actor)
         while self._vault.continue_kek_rotation(actor) > 0:
             pass
+        if retire:
+            self._vault.retire_keks(actor)
         return version
+
+    def retire_keks(self, *, actor: str) -> List[int]:
+        """Deletes every KEK older than the current one, once every live data key is
+        rewrapped (else :class:`InvalidArgumentError`, nothing deleted); returns the versions
+        deleted."""
+        return self._vault.retire_keks(actor)
+
+    # ---- backups ----
+
+    def backup(self, path: Union[str, "os.PathLike[str]"], *, actor: str) -> Dict[str, Any]:
+        """Backs the store up to ``path`` (a new file, never overwritten, created readable by
+        its owner only) while others go on writing, with a signed manifest beside it
+        (``<path>.manifest.json``); returns the manifest."""
+        result: Dict[str, Any] = json.loads(self._vault.backup(os.fspath(path), actor))
+        return result
 
     def rotate_data_key(self, tenant: str, subject: str, category: str, *, actor: str) -> int:
         """A new data-key version for new seals of (tenant, subject, category)."""

@@ -17,7 +17,7 @@ use super::{Coffer, OpenOptions, check_name};
 use crate::audit::AuditEntry;
 use crate::crypto::{self, MasterKey, b64url, from_b64url};
 use crate::error::{Error, Result};
-use crate::store::KeyState;
+use crate::store::{HoldRow, KeyState, Restriction, RestrictionRow};
 
 const MANIFEST_FORMAT: &str = "coffer-backup/1";
 
@@ -135,6 +135,11 @@ pub struct RestoreReport {
     /// Live data keys the replaced store held that the backup does not: envelopes sealed
     /// under them after the backup no longer open (0 when the replaced store was unreadable).
     pub keys_newer_than_backup: u64,
+    /// Erasure restrictions carried over from the replaced store (placed after the backup,
+    /// or changed since).
+    pub restrictions_carried: u64,
+    /// Legal holds in force in the replaced store that the backup lacked, placed again.
+    pub holds_carried: u64,
     /// Where the replaced store was moved (`<store>.replaced-<time>`), if there was one.
     pub replaced: Option<String>,
     /// Audit entries in the restored store, which verified from start to end.
@@ -263,9 +268,10 @@ impl Coffer {
     ///
     /// Only then is the copy moved into place; a store that was at `target` is kept beside it
     /// as `<target>.replaced-<time>` (nothing is deleted). Keys made after the backup are not
-    /// in it: envelopes sealed under them do not open (`keys_newer_than_backup` counts them
-    /// when the replaced store was readable). Holds and erasure restrictions placed after the
-    /// backup are not carried over: place them again.
+    /// in it: envelopes sealed under them read as shredded (`keys_newer_than_backup` counts
+    /// them when the replaced store was readable). From a readable replaced store, erasure
+    /// restrictions and legal holds in force are carried over too; certificates record
+    /// neither, so without that store the host must place them again.
     pub fn restore(
         backup: impl AsRef<Path>,
         target: impl AsRef<Path>,
@@ -368,14 +374,14 @@ impl Coffer {
         let mut sources = Vec::new();
         let mut to_destroy: Vec<(KeyState, String)> = Vec::new();
         let mut certificates: Vec<String> = Vec::new();
-        let mut replaced_live = Vec::new();
+        let mut replaced = Replaced::default();
         if target.exists() {
             match Self::read_replaced(target, master, &public_key) {
-                Ok((destroyed, certs, live)) => {
+                Ok(r) => {
                     sources.push("store".to_owned());
-                    to_destroy.extend(destroyed);
-                    certificates.extend(certs);
-                    replaced_live = live;
+                    to_destroy.extend(r.destroyed.iter().cloned());
+                    certificates.extend(r.certificates.iter().cloned());
+                    replaced = r;
                 }
                 // An unreadable store is what restores are for: the certificates speak.
                 Err(Error::WrongMasterKey) => return Err(Error::WrongMasterKey),
@@ -412,6 +418,8 @@ impl Coffer {
         }
         // 3. Destroy again, store the certificates, audit; then verify.
         let (mut reapplied, mut already, mut missing) = (0u64, 0u64, 0u64);
+        let (mut restrictions_carried, mut holds_carried) = (0u64, 0u64);
+        let today = restored.now();
         let mut e = AuditEntry::new("store.restore", &options.actor, &restored.now());
         e.detail
             .insert("backup_created".into(), manifest.created.clone());
@@ -442,8 +450,54 @@ impl Coffer {
                     tx.add_certificate(c)?;
                 }
             }
+            (restrictions_carried, holds_carried) = (0, 0);
+            let had: BTreeSet<_> = tx.all_restrictions()?.into_iter().collect();
+            for (tenant, subject, r) in &replaced.restrictions {
+                if !had.contains(&(tenant.clone(), subject.clone(), r.clone())) {
+                    tx.restrict(&Restriction {
+                        tenant,
+                        subject,
+                        category: &r.category,
+                        purposes: &r.purposes,
+                        until: r.until.as_deref(),
+                        rule: &r.rule,
+                        since: &r.since,
+                    })?;
+                    restrictions_carried += 1;
+                }
+            }
+            let same = |a: &HoldRow, b: &HoldRow| {
+                (
+                    &a.tenant,
+                    &a.subject,
+                    &a.category,
+                    &a.kind,
+                    &a.reason,
+                    &a.placed_at,
+                ) == (
+                    &b.tenant,
+                    &b.subject,
+                    &b.category,
+                    &b.kind,
+                    &b.reason,
+                    &b.placed_at,
+                )
+            };
+            let holds = tx.active_holds(None, today.get(..10).unwrap_or(&today))?;
+            for h in &replaced.holds {
+                if !holds.iter().any(|x| same(x, h)) {
+                    tx.add_hold(h)?;
+                    holds_carried += 1;
+                }
+            }
             let mut e = e.clone();
             e.detail.insert("reapplied".into(), reapplied.to_string());
+            e.detail.insert(
+                "restrictions_carried".into(),
+                restrictions_carried.to_string(),
+            );
+            e.detail
+                .insert("holds_carried".into(), holds_carried.to_string());
             e.detail.insert("certificates".into(), accepted.to_string());
             Ok(vec![e])
         })?;
@@ -463,7 +517,7 @@ impl Coffer {
         let mut keys_newer_than_backup = 0;
         restored.store.retention_read(&mut |tx| {
             keys_newer_than_backup = 0;
-            for k in &replaced_live {
+            for k in &replaced.live {
                 if !tx.key_exists(k)? {
                     keys_newer_than_backup += 1;
                 }
@@ -480,19 +534,15 @@ impl Coffer {
             already_destroyed: already,
             not_in_backup: missing,
             keys_newer_than_backup,
+            restrictions_carried,
+            holds_carried,
             replaced: None,
             entries,
         })
     }
 
-    /// Reads, from the store a restore replaces: its destroyed keys (with when), its
-    /// certificates, and its live keys.
-    #[allow(clippy::type_complexity)]
-    fn read_replaced(
-        target: &Path,
-        master: &MasterKey,
-        public_key: &[u8],
-    ) -> Result<(Vec<(KeyState, String)>, Vec<String>, Vec<KeyState>)> {
+    /// Reads, from the store a restore replaces, what must survive the restore.
+    fn read_replaced(target: &Path, master: &MasterKey, public_key: &[u8]) -> Result<Replaced> {
         let current = Coffer::open_with(
             target,
             master,
@@ -507,15 +557,33 @@ impl Coffer {
                 "store to replace (it is not the store the backup was taken of)",
             ));
         }
-        let mut out = (Vec::new(), Vec::new(), Vec::new());
+        let mut out = Replaced::default();
+        let today = current.now();
         current.store.retention_read(&mut |tx| {
-            out.0 = tx.destroyed_keys()?;
-            out.1 = tx.certificates()?;
-            out.2 = tx.live_keys()?;
+            out.destroyed = tx.destroyed_keys()?;
+            out.certificates = tx.certificates()?;
+            out.live = tx.live_keys()?;
+            out.restrictions = tx.all_restrictions()?;
+            out.holds = tx.active_holds(None, today.get(..10).unwrap_or(&today))?;
             Ok(())
         })?;
         Ok(out)
     }
+}
+
+/// What a restore takes from the store it replaces.
+#[derive(Default)]
+struct Replaced {
+    /// Destroyed keys, with when.
+    destroyed: Vec<(KeyState, String)>,
+    /// Destruction certificates (JSON).
+    certificates: Vec<String>,
+    /// Live keys.
+    live: Vec<KeyState>,
+    /// Erasure restrictions: `(tenant, subject, restriction)`.
+    restrictions: Vec<(String, String, RestrictionRow)>,
+    /// Legal holds in force.
+    holds: Vec<HoldRow>,
 }
 
 /// Copies `from` to a new private file `to`.

@@ -188,11 +188,11 @@ pub struct ErasureItem {
 pub struct ErasureAnswer {
     /// Each category of the subject's data.
     pub items: Vec<ErasureItem>,
-    /// The certificate of the destruction done now, if any.
-    pub certificate: Option<Certificate>,
     /// Until when copies of the store taken before now can recover what was destroyed (also
     /// in the certificate); `None` when nothing was destroyed.
     pub backup_exposure: Option<BackupExposure>,
+    /// The certificate of the destruction done now, if any (last in the JSON form).
+    pub certificate: Option<Certificate>,
 }
 
 /// A subject's restrictions: category → the purposes that may still reveal it.

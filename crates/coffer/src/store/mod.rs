@@ -338,7 +338,7 @@ pub struct Restriction<'a> {
 }
 
 /// A stored restriction.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct RestrictionRow {
     /// The category.
     pub category: String,
@@ -706,6 +706,31 @@ impl RetentionTx<'_> {
             .prepare_cached("SELECT count(*) FROM data_keys WHERE tenant = ?1 AND subject = ?2 AND category = ?3 AND version = ?4")
             .and_then(|mut st| st.query_row(params![k.tenant, k.subject, k.category, k.version], |r| r.get::<_, i64>(0)))
             .map(|n| n > 0)
+            .map_err(store_error)
+    }
+
+    /// Every restriction: `(tenant, subject, restriction)`.
+    pub fn all_restrictions(&self) -> Result<Vec<(String, String, RestrictionRow)>> {
+        self.conn
+            .prepare_cached(
+                "SELECT tenant, subject, category, purposes, until, rule, since FROM restrictions",
+            )
+            .and_then(|mut st| {
+                st.query_map([], |r| {
+                    Ok((
+                        r.get(0)?,
+                        r.get(1)?,
+                        RestrictionRow {
+                            category: r.get(2)?,
+                            purposes: r.get(3)?,
+                            until: r.get(4)?,
+                            rule: r.get(5)?,
+                            since: r.get(6)?,
+                        },
+                    ))
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()
+            })
             .map_err(store_error)
     }
 

@@ -282,6 +282,43 @@ fn a_store_made_by_an_earlier_build_opens_and_reads() {
         assert_eq!(got.as_array().unwrap().len(), 2, "two index epochs");
     }
 
+    // Redaction (issue 16): each version 1 envelope comes back as version 2 with its masked
+    // forms sealed, reading exactly as before; the erased customer's contact fields and their
+    // blind-index tokens are gone, and the host is told which index columns to clear.
+    let envs: Vec<coffer::Envelope> = envelopes
+        .iter()
+        .map(|e| c.open_envelope(e.as_str().unwrap()).unwrap())
+        .collect();
+    assert!(envs.iter().all(|e| e.version() == 1));
+    let redacted = c.redact_many(&envs, "fixture-check").unwrap();
+    for ((r, want), old) in redacted.iter().zip(expected).zip(&envs) {
+        assert!(r.changed);
+        assert_eq!(r.envelope.version(), 2);
+        assert!(r.envelope.masked().is_empty());
+        let text = r.envelope.to_json();
+        for m in old.masked().values().filter(|m| m.chars().count() >= 6) {
+            assert!(!text.contains(m.as_str()), "a clear masked form is left");
+        }
+        let again = c.open_envelope(&text).unwrap();
+        assert_eq!(&fields_of(&c.reveal(&again, &auditor()).unwrap()), want);
+    }
+    assert!(redacted[0].shredded_categories.is_empty());
+    assert_eq!(redacted[1].shredded_categories, vec!["contact".to_owned()]);
+    assert!(redacted[1].clear_index.contains(&"phones[0]".to_owned()));
+    assert!(!redacted[1].envelope.index().contains_key("phones[0]"));
+    assert_eq!(
+        redacted[1]
+            .envelope
+            .shredded()
+            .get("phones[0]")
+            .map(String::as_str),
+        Some("contact")
+    );
+    // Redacting a redacted envelope changes nothing.
+    let twice = c.redact(&redacted[1].envelope, "fixture-check").unwrap();
+    assert!(!twice.changed);
+    assert!(twice.clear_index.is_empty());
+
     // The hold is still there and still protects.
     let holds = c.holds(Some(TENANT)).unwrap();
     assert_eq!(holds.len(), 1);

@@ -1,4 +1,7 @@
-//! The sealed envelope, version 1: what the host stores for a record (see `docs/FORMAT.md`).
+//! The sealed envelope: what the host stores for a record (see `docs/FORMAT.md`). Version 2
+//! seals the masked display forms under a key derived from their category's data key, so
+//! they die with it, and records which fields a redaction removed; version 1 (masked forms in
+//! clear) is still read.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -11,8 +14,8 @@ use crate::crypto::{
 use crate::error::{Error, Result};
 use crate::record::{CustomerKind, Sensitive};
 
-/// The envelope format version this build writes, and the newest it reads.
-pub const ENVELOPE_VERSION: u32 = 1;
+/// The envelope format version this build writes, and the newest it reads (it reads 1 too).
+pub const ENVELOPE_VERSION: u32 = 2;
 /// Largest envelope accepted, in bytes.
 pub const MAX_ENVELOPE_BYTES: usize = 4 * 1024 * 1024;
 
@@ -39,7 +42,15 @@ pub struct Envelope {
     pub(crate) fields: BTreeMap<String, SealedField>,
     pub(crate) clear: BTreeMap<String, Sensitive>,
     pub(crate) index: BTreeMap<String, BTreeMap<String, String>>,
+    /// Version 1: standard masked forms in clear.
     pub(crate) masked: BTreeMap<String, String>,
+    /// Version 2: standard masked forms sealed under their category's mask key.
+    pub(crate) sealed_masks: BTreeMap<String, SealedField>,
+    /// Version 2: fields a redaction removed (their category's key was destroyed): path →
+    /// category.
+    pub(crate) shredded: BTreeMap<String, String>,
+    /// 1 or 2.
+    pub(crate) version: u32,
     pub(crate) mac: [u8; 32],
 }
 
@@ -55,6 +66,8 @@ impl fmt::Debug for Envelope {
             .field("clear", &self.clear.keys().collect::<Vec<_>>())
             .field("indexed", &self.index.keys().collect::<Vec<_>>())
             .field("masked", &"[redacted]")
+            .field("shredded", &self.shredded.keys().collect::<Vec<_>>())
+            .field("version", &self.version)
             .finish()
     }
 }
@@ -81,9 +94,27 @@ struct Wire {
     fields: BTreeMap<String, WireField>,
     clear: BTreeMap<String, Sensitive>,
     index: BTreeMap<String, BTreeMap<String, String>>,
-    masked: BTreeMap<String, String>,
+    masked: BTreeMap<String, WireMask>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    shredded: BTreeMap<String, String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     mac: Option<String>,
+}
+
+/// A masked form: in clear (version 1) or sealed (version 2).
+#[derive(Serialize, Deserialize)]
+#[serde(untagged)]
+enum WireMask {
+    Clear(String),
+    Sealed(WireField),
+}
+
+fn wire_field(f: &SealedField) -> WireField {
+    WireField {
+        c: f.category.clone(),
+        n: f.counter,
+        ct: b64url(&f.ciphertext),
+    }
 }
 
 #[derive(Deserialize)]
@@ -94,7 +125,7 @@ struct VersionOnly {
 impl Envelope {
     fn wire(&self) -> Wire {
         Wire {
-            coffer: ENVELOPE_VERSION,
+            coffer: self.version,
             tenant: self.tenant.clone(),
             record: self.record.clone(),
             subject: self.subject.clone(),
@@ -105,20 +136,22 @@ impl Envelope {
             fields: self
                 .fields
                 .iter()
-                .map(|(p, f)| {
-                    (
-                        p.clone(),
-                        WireField {
-                            c: f.category.clone(),
-                            n: f.counter,
-                            ct: b64url(&f.ciphertext),
-                        },
-                    )
-                })
+                .map(|(p, f)| (p.clone(), wire_field(f)))
                 .collect(),
             clear: self.clear.clone(),
             index: self.index.clone(),
-            masked: self.masked.clone(),
+            masked: if self.version == 1 {
+                self.masked
+                    .iter()
+                    .map(|(p, m)| (p.clone(), WireMask::Clear(m.clone())))
+                    .collect()
+            } else {
+                self.sealed_masks
+                    .iter()
+                    .map(|(p, f)| (p.clone(), WireMask::Sealed(wire_field(f))))
+                    .collect()
+            },
+            shredded: self.shredded.clone(),
             mac: Some(b64url(&self.mac)),
         }
     }
@@ -133,8 +166,15 @@ impl Envelope {
             b.extend_from_slice(part);
         }
         let count = |n: usize| u32::try_from(n).unwrap_or(u32::MAX).to_be_bytes();
-        put(&mut b, b"coffer/v1/envelope");
-        put(&mut b, &ENVELOPE_VERSION.to_be_bytes());
+        put(
+            &mut b,
+            if self.version == 1 {
+                b"coffer/v1/envelope"
+            } else {
+                b"coffer/v2/envelope"
+            },
+        );
+        put(&mut b, &self.version.to_be_bytes());
         for part in [&self.tenant, &self.record, &self.subject] {
             put(&mut b, part.as_bytes());
         }
@@ -167,10 +207,25 @@ impl Envelope {
                 put(&mut b, t.as_bytes());
             }
         }
-        put(&mut b, &count(self.masked.len()));
-        for (p, v) in &self.masked {
-            put(&mut b, p.as_bytes());
-            put(&mut b, v.as_bytes());
+        if self.version == 1 {
+            put(&mut b, &count(self.masked.len()));
+            for (p, v) in &self.masked {
+                put(&mut b, p.as_bytes());
+                put(&mut b, v.as_bytes());
+            }
+        } else {
+            put(&mut b, &count(self.sealed_masks.len()));
+            for (p, f) in &self.sealed_masks {
+                put(&mut b, p.as_bytes());
+                put(&mut b, f.category.as_bytes());
+                put(&mut b, &f.counter.to_be_bytes());
+                put(&mut b, &f.ciphertext);
+            }
+            put(&mut b, &count(self.shredded.len()));
+            for (p, c) in &self.shredded {
+                put(&mut b, p.as_bytes());
+                put(&mut b, c.as_bytes());
+            }
         }
         b
     }
@@ -187,15 +242,16 @@ impl Envelope {
         }
     }
 
-    /// The envelope as JSON text, what the host stores. (Masked forms and clear fields are in
-    /// it; sealed fields are not readable without the keys.)
+    /// The envelope as JSON text, what the host stores. (Clear fields and blind-index tokens
+    /// are in it; sealed fields, and in version 2 masked forms, are not readable without the
+    /// keys.)
     pub fn to_json(&self) -> zeroize::Zeroizing<String> {
         zeroize::Zeroizing::new(serde_json::to_string(&self.wire()).unwrap_or_default())
     }
 
-    /// Reads an envelope. A version this build does not read is
-    /// [`Error::UnsupportedVersion`]; anything else that is not a well-formed version-1
-    /// envelope is [`Error::Integrity`]: an envelope is a sealed artefact, and damage to it is
+    /// Reads an envelope (version 1 or 2). A version this build does not read is
+    /// [`Error::UnsupportedVersion`]; anything else that is not a well-formed envelope is
+    /// [`Error::Integrity`]: an envelope is a sealed artefact, and damage to it is
     /// damage to its integrity. The MAC is checked when the envelope is opened.
     pub fn from_json(text: &str) -> Result<Envelope> {
         if text.len() > MAX_ENVELOPE_BYTES {
@@ -209,22 +265,23 @@ impl Envelope {
             Ok(w) => w,
             Err(_) => {
                 if let Ok(v) = serde_json::from_str::<VersionOnly>(text)
-                    && v.coffer != serde_json::json!(ENVELOPE_VERSION)
+                    && v.coffer != serde_json::json!(1)
+                    && v.coffer != serde_json::json!(2)
                 {
                     return Err(Error::UnsupportedVersion {
                         what: format!(
-                            "envelope version {}; this build reads version {ENVELOPE_VERSION}",
+                            "envelope version {}; this build reads versions 1 and {ENVELOPE_VERSION}",
                             v.coffer
                         ),
                     });
                 }
-                return Err(integrity("envelope (not a well-formed version 1 envelope)"));
+                return Err(integrity("envelope (not a well-formed envelope)"));
             }
         };
-        if wire.coffer != ENVELOPE_VERSION {
+        if wire.coffer != 1 && wire.coffer != ENVELOPE_VERSION {
             return Err(Error::UnsupportedVersion {
                 what: format!(
-                    "envelope version {}; this build reads version {ENVELOPE_VERSION}",
+                    "envelope version {}; this build reads versions 1 and {ENVELOPE_VERSION}",
                     wire.coffer
                 ),
             });
@@ -239,17 +296,34 @@ impl Envelope {
             .and_then(from_b64url)
             .and_then(|m| m.try_into().ok())
             .ok_or_else(bad)?;
+        let sealed = |f: WireField| -> Result<SealedField> {
+            Ok(SealedField {
+                ciphertext: from_b64url(&f.ct).ok_or_else(bad)?,
+                category: f.c,
+                counter: f.n,
+            })
+        };
         let mut fields = BTreeMap::new();
         for (path, f) in wire.fields {
-            let ciphertext = from_b64url(&f.ct).ok_or_else(bad)?;
-            fields.insert(
-                path,
-                SealedField {
-                    category: f.c,
-                    counter: f.n,
-                    ciphertext,
-                },
-            );
+            fields.insert(path, sealed(f)?);
+        }
+        // Version 1 has masked forms in clear and nothing shredded; version 2 sealed forms.
+        let (mut masked, mut sealed_masks) = (BTreeMap::new(), BTreeMap::new());
+        for (path, m) in wire.masked {
+            match (wire.coffer, m) {
+                (1, WireMask::Clear(t)) => {
+                    masked.insert(path, t);
+                }
+                (2, WireMask::Sealed(f)) => {
+                    sealed_masks.insert(path, sealed(f)?);
+                }
+                _ => return Err(integrity("envelope (a masked form of the wrong version)")),
+            }
+        }
+        if wire.coffer == 1 && !wire.shredded.is_empty() {
+            return Err(integrity(
+                "envelope (a version 1 envelope cannot be redacted)",
+            ));
         }
         Ok(Envelope {
             tenant: wire.tenant,
@@ -262,7 +336,10 @@ impl Envelope {
             fields,
             clear: wire.clear,
             index: wire.index,
-            masked: wire.masked,
+            masked,
+            sealed_masks,
+            shredded: wire.shredded,
+            version: wire.coffer,
             mac,
         })
     }
@@ -297,22 +374,40 @@ impl Envelope {
         &self.index
     }
 
-    /// Masked display forms (standard profile), for lists that need no reveal. Still personal
-    /// data (de-identified, not anonymous).
+    /// Masked display forms (standard profile) in clear: only version 1 envelopes have them
+    /// (empty for version 2, whose masked forms are sealed and shown through a reveal whose
+    /// decision is to mask). Still personal data (de-identified, not anonymous).
     pub fn masked(&self) -> &BTreeMap<String, String> {
         &self.masked
     }
 
-    /// Every field path the envelope holds, sealed or clear.
+    /// The envelope format version: 1 or 2.
+    pub fn version(&self) -> u32 {
+        self.version
+    }
+
+    /// Fields a redaction removed because their category's key was destroyed: path →
+    /// retention category.
+    pub fn shredded(&self) -> &BTreeMap<String, String> {
+        &self.shredded
+    }
+
+    /// Every field path the envelope holds, sealed, clear or shredded by a redaction.
     pub fn paths(&self) -> Vec<String> {
         let mut p: Vec<String> = self
             .fields
             .keys()
             .chain(self.clear.keys())
+            .chain(self.shredded.keys())
             .cloned()
             .collect();
         p.sort();
         p
+    }
+
+    /// Whether a standard masked form is stored for `path` (clear in version 1, sealed in 2).
+    pub(crate) fn has_stored_mask(&self, path: &str) -> bool {
+        self.masked.contains_key(path) || self.sealed_masks.contains_key(path)
     }
 }
 
@@ -336,6 +431,47 @@ pub(crate) fn record_key(
             category.as_bytes(),
         ],
     )
+}
+
+/// The mask key of one retention category in one seal (version 2):
+/// `HKDF-SHA256(data key, salt, "coffer/v2/mask" ‖ tenant ‖ record ‖ category)`.
+pub(crate) fn mask_cipher(
+    env: &Envelope,
+    data_key: &SecretKey,
+    category: &str,
+) -> Result<crypto::AeadKey> {
+    crypto::AeadKey::new(&hkdf32(
+        data_key.expose(),
+        &env.salt,
+        &[
+            b"coffer/v2/mask",
+            env.tenant.as_bytes(),
+            env.record.as_bytes(),
+            category.as_bytes(),
+        ],
+    )?)
+}
+
+/// The associated data of a sealed masked form: `"coffer/v2/mask" ‖ path`, length-prefixed.
+pub(crate) fn mask_aad(path: &str) -> Vec<u8> {
+    lp(&[b"coffer/v2/mask", path.as_bytes()])
+}
+
+/// Opens one sealed masked form with its category's mask cipher.
+pub(crate) fn open_mask(
+    cipher: &crypto::AeadKey,
+    path: &str,
+    f: &SealedField,
+) -> Result<Sensitive> {
+    let what = format!("masked form of `{path}`");
+    let plain = cipher.open(
+        crypto::counter_nonce(f.counter),
+        &mask_aad(path),
+        &f.ciphertext,
+        &what,
+    )?;
+    let text = std::str::from_utf8(&plain).map_err(|_| integrity(&what))?;
+    Ok(Sensitive::new(text))
 }
 
 /// The associated data of a sealed field: `"coffer/v1/field" ‖ path`, length-prefixed.
@@ -376,7 +512,8 @@ pub(crate) fn open_field(
 }
 
 /// Opens an envelope with explicit keys, outside any store: the envelope MAC key and the data
-/// keys by (category, version). Returns every field's plaintext, sealed and clear. For
+/// keys by (category, version). Returns every field's plaintext, sealed and clear, and for a
+/// version 2 envelope each sealed masked form as `masked:<path>`. For
 /// conformance tests in other languages and for offline recovery; applications use
 /// [`crate::Coffer::reveal`], which decides and audits.
 pub fn open_with_keys(
@@ -400,6 +537,20 @@ pub fn open_with_keys(
             })?;
         let cipher = field_cipher(&env, &SecretKey::from_bytes(key)?, &f.category)?;
         out.insert(path.clone(), open_field(&cipher, path, f)?);
+    }
+    for (path, f) in &env.sealed_masks {
+        let version = env
+            .keys
+            .get(&f.category)
+            .copied()
+            .ok_or_else(|| integrity("envelope"))?;
+        let key = data_keys
+            .get(&(f.category.clone(), version))
+            .ok_or_else(|| Error::KeyNotFound {
+                what: format!("data key {}:{version}", f.category),
+            })?;
+        let cipher = mask_cipher(&env, &SecretKey::from_bytes(key)?, &f.category)?;
+        out.insert(format!("masked:{path}"), open_mask(&cipher, path, f)?);
     }
     Ok(out)
 }

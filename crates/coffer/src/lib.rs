@@ -46,7 +46,7 @@ pub mod wire;
 pub use coffer::{
     Access, Approval, ArchiveBundle, ArchiveCheck, ArchivedKey, BackupExposure, BackupManifest,
     Certificate, Coffer, DestructionItem, ErasureAnswer, ErasureItem, FieldView, Hold, IndexPlan,
-    IndexToken, MAX_CLOCK_SKEW_SECS, MAX_NAME_BYTES, MAX_SEARCH_VALUES, OpenOptions,
+    IndexToken, MAX_CLOCK_SKEW_SECS, MAX_NAME_BYTES, MAX_SEARCH_VALUES, OpenOptions, Redaction,
     RestoreOptions, RestoreReport, SearchAnswer, SweepPlan, SweepReport, View, plan_index,
 };
 pub use crypto::MasterKey;

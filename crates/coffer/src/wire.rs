@@ -302,6 +302,37 @@ pub fn sweep_to_json(r: &SweepReport) -> String {
     .to_string()
 }
 
+/// One redaction as JSON: `{"record", "changed", "shredded_categories", "clear_index",
+/// "envelope": {..}}` (the envelope as the host stores it).
+pub fn redaction_to_json(r: &crate::Redaction) -> Zeroizing<String> {
+    let mut s = Zeroizing::new(serde_json::to_string(&r.summary()).unwrap_or_default());
+    s.pop();
+    s.push_str(",\"envelope\":");
+    s.push_str(&r.envelope.to_json());
+    s.push('}');
+    s
+}
+
+/// [`crate::Coffer::redact_many`] over JSON: a JSON array of envelopes in, a JSON array of
+/// redactions ([`redaction_to_json`]) out.
+pub fn redact_many_json(
+    c: &crate::Coffer,
+    envelopes: &str,
+    actor: &str,
+) -> Result<Zeroizing<String>> {
+    let envs = envelopes_from_json(envelopes, MAX_BATCH)?;
+    let done = c.redact_many(&envs, actor)?;
+    let mut out = Zeroizing::new(String::from("["));
+    for (i, r) in done.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(&redaction_to_json(r));
+    }
+    out.push(']');
+    Ok(out)
+}
+
 /// Restore options from JSON: `{"actor": "..", "certificates": [<certificate>, ..],
 /// "no_later_destructions": false}` (`certificates` and `no_later_destructions` optional).
 pub fn restore_options_from_json(text: &str) -> Result<crate::RestoreOptions> {

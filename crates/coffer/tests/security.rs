@@ -799,3 +799,95 @@ fn a_destroyed_category_reads_shredded_even_where_it_was_masked() {
         FieldView::Shredded
     );
 }
+
+/// Envelope version 2 (issue 16): the standard masked forms are sealed under a key derived
+/// from their category's data key, so nothing of a destroyed category stays readable in the
+/// envelope; a redaction then removes the dead ciphertexts, masked forms and blind-index
+/// tokens, and a redacted envelope cannot be forged or un-redacted.
+#[test]
+fn masks_die_with_their_key_and_redaction_removes_the_rest() {
+    let d = Dir::new("redact");
+    let key = MasterKey::generate().unwrap();
+    let c = open(&d, &key, &clock());
+    let env = c.seal(record("c-1", "13912345678"), "import").unwrap();
+    let other = c.seal(record("c-2", "13800001111"), "import").unwrap();
+    let text = env.to_json().to_string();
+    assert!(!text.contains("139****5678"), "the masked form is sealed");
+    let token = env.index()["phones[0]"].values().next().unwrap().clone();
+    assert!(text.contains(&token));
+    let clerk = who("clerk-1", "clerk", "bookkeeping");
+    assert_eq!(
+        c.reveal(&env, &clerk).unwrap().fields["phones[0]"],
+        FieldView::Masked("139****5678".into())
+    );
+    // A sealed masked form moved onto another record's envelope does not open (its MAC, and
+    // the mask key's record binding, refuse it).
+    let mut moved: serde_json::Value = serde_json::from_str(&other.to_json()).unwrap();
+    let theirs: serde_json::Value = serde_json::from_str(&text).unwrap();
+    moved["masked"]["phones[0]"] = theirs["masked"]["phones[0]"].clone();
+    assert_eq!(
+        c.open_envelope(&moved.to_string()).unwrap_err().kind(),
+        ErrorKind::Integrity
+    );
+
+    // Nothing to redact while the keys live (the envelope is already version 2).
+    let r = c.redact(&env, "ops").unwrap();
+    assert!(!r.changed && r.shredded_categories.is_empty() && r.clear_index.is_empty());
+
+    c.erase("acme", "s-c-1", "dpo").unwrap();
+    let r = c.redact(&env, "ops").unwrap();
+    assert!(r.changed);
+    assert_eq!(r.shredded_categories, vec!["contact".to_owned()]);
+    assert_eq!(r.clear_index, vec!["phones[0]".to_owned()]);
+    let redacted = r.envelope.to_json().to_string();
+    assert!(!redacted.contains(&token), "the dead token is gone");
+    assert!(
+        !redacted.contains(
+            &theirs["fields"]["phones[0]"]["ct"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        )
+    );
+    assert!(
+        !redacted.contains(
+            &theirs["masked"]["phones[0]"]["ct"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        )
+    );
+    // The redacted envelope opens, and the removed field reads shredded for every effect.
+    let again = c.open_envelope(&redacted).unwrap();
+    assert_eq!(
+        c.reveal(&again, &clerk).unwrap().fields["phones[0]"],
+        FieldView::Shredded
+    );
+    let marketing = who("m-1", "marketing", "marketing");
+    assert_eq!(
+        c.reveal(&again, &marketing).unwrap().fields["phones[0]"],
+        FieldView::Shredded
+    );
+    // Its list of shredded fields is under the MAC: dropping it (to pass the envelope off as
+    // never having had the field) or un-redacting is refused.
+    let mut forged: serde_json::Value = serde_json::from_str(&redacted).unwrap();
+    forged.as_object_mut().unwrap().remove("shredded");
+    assert_eq!(
+        c.open_envelope(&forged.to_string()).unwrap_err().kind(),
+        ErrorKind::Integrity
+    );
+    let mut back: serde_json::Value = serde_json::from_str(&redacted).unwrap();
+    back["fields"]["phones[0]"] = theirs["fields"]["phones[0]"].clone();
+    assert_eq!(
+        c.open_envelope(&back.to_string()).unwrap_err().kind(),
+        ErrorKind::Integrity
+    );
+    // A changed envelope is refused before anything is redacted, and is audited nowhere.
+    let mut tampered: serde_json::Value = serde_json::from_str(&text).unwrap();
+    tampered["record"] = "c-9".into();
+    let err = coffer::Envelope::from_json(&tampered.to_string())
+        .and_then(|e| c.redact(&e, "ops"))
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Integrity);
+    assert_eq!(entries_of(&c, "redact").len(), 2);
+}

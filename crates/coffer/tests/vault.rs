@@ -87,7 +87,10 @@ fn seal_and_reveal_by_role() {
     let key = MasterKey::generate().unwrap();
     let c = open(&d.db(), &key);
     let env = c.seal(record("c-1", "firm-a"), "importer").unwrap();
-    assert_eq!(env.masked()["phones[0]"], "139****5678");
+    // Envelope version 2: the masked forms are sealed, not in clear.
+    assert_eq!(env.version(), 2);
+    assert!(env.masked().is_empty());
+    assert!(!env.to_json().contains("139****5678"));
     assert!(env.index().contains_key("id_documents[0].number"));
 
     let v = c
@@ -160,7 +163,7 @@ fn every_flipped_bit_is_refused() {
         .to_json()
         .to_string();
     let bytes = json.as_bytes();
-    let version_at = json.find("\"coffer\":1").unwrap() + 9;
+    let version_at = json.find("\"coffer\":2").unwrap() + 9;
     let mut checked = 0;
     for i in 0..bytes.len() {
         for bit in 0..8 {
@@ -770,13 +773,20 @@ fn bad_envelopes_and_bad_store_files() {
         ErrorKind::Integrity
     );
     assert_eq!(
-        c.open_envelope(&json.replace("\"coffer\":1", "\"coffer\":2"))
+        c.open_envelope(&json.replace("\"coffer\":2", "\"coffer\":3"))
             .unwrap_err()
             .kind(),
         ErrorKind::UnsupportedVersion
     );
+    // A version 2 envelope relabelled version 1 (its sealed masked forms are not version 1's).
     assert_eq!(
-        c.open_envelope(&json.replace("\"coffer\":1", "\"coffer\":1,\"extra\":0"))
+        c.open_envelope(&json.replace("\"coffer\":2", "\"coffer\":1"))
+            .unwrap_err()
+            .kind(),
+        ErrorKind::Integrity
+    );
+    assert_eq!(
+        c.open_envelope(&json.replace("\"coffer\":2", "\"coffer\":2,\"extra\":0"))
             .unwrap_err()
             .kind(),
         ErrorKind::Integrity

@@ -236,6 +236,14 @@ coffer_status coffer_reveal(const coffer_t *coffer, const uint8_t *envelope, siz
 // `*out` is a JSON array of views.
 coffer_status coffer_reveal_many(const coffer_t *coffer, const uint8_t *envelopes, size_t envelopes_len, const uint8_t *access, size_t access_len, char **out, size_t *out_len);
 
+// Redacts a JSON array of envelopes: for every category whose data key this store records as
+// destroyed, removes its ciphertexts, masked forms and blind-index tokens, and rewrites
+// version 1 envelopes as version 2. `*out` is a JSON array, one per envelope, in order:
+// `{"record", "changed", "shredded_categories", "clear_index", "envelope"}` — store each
+// `envelope` in place of the old one and clear the index columns `clear_index` names. A key
+// the store does not have is `COFFER_STATUS_KEY_NOT_FOUND`, nothing redacted.
+coffer_status coffer_redact(const coffer_t *coffer, const uint8_t *envelopes, size_t envelopes_len, const uint8_t *actor, size_t actor_len, char **out, size_t *out_len);
+
 // Searches a blind index, as an access that the policy decides (action `search`), that
 // counts against the rate limits and that is audited, in the principal's own tenant.
 // `access` is the access JSON of a reveal; `request` is `{"field": "id_documents[].number",

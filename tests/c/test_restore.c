@@ -183,6 +183,24 @@ int main(int argc, char **argv) {
     CHECK(strcmp(state, "shredded") == 0); /* sealed after the backup: its key is not in it */
     CHECK(coffer_audit_verify(c, S(""), &out, &len) == COFFER_STATUS_OK && strstr(out, "\"intact\":true"));
     coffer_string_free(out);
+    out = NULL;
+
+    /* Redaction: the erased customer's contact fields, masked forms and tokens leave the
+       envelope, and the host is told which index column to clear. */
+    if (erased && kept) {
+        size_t n = strlen(erased) + strlen(kept) + 4;
+        char *batch = malloc(n);
+        snprintf(batch, n, "[%s,%s]", erased, kept);
+        CHECK(coffer_redact(c, S(batch), S("ops"), &out, &len) == COFFER_STATUS_OK);
+        CHECK(out && strstr(out, "\"changed\":true,\"shredded_categories\":[\"contact\"],\"clear_index\":[\"phones[0]\"]"));
+        CHECK(out && strstr(out, "\"changed\":false"));
+        CHECK(out && strstr(out, "\"shredded\":{\"phones[0]\":\"contact\"}"));
+        coffer_string_free(out);
+        out = NULL;
+        CHECK(coffer_redact(c, S("[{\"coffer\":2}]"), S("ops"), &out, &len) == COFFER_STATUS_INTEGRITY);
+        CHECK(coffer_redact(c, NULL, 1, S("ops"), &out, &len) == COFFER_STATUS_INVALID_ARGUMENT);
+        free(batch);
+    }
     coffer_close(c);
 
     for (int i = 0; i < 3; i++) {

@@ -904,6 +904,37 @@ pub unsafe extern "C" fn coffer_reveal_many(
     }
 }
 
+/// Redacts a JSON array of envelopes: for every category whose data key this store records as
+/// destroyed, removes its ciphertexts, masked forms and blind-index tokens, and rewrites
+/// version 1 envelopes as version 2. `*out` is a JSON array, one per envelope, in order:
+/// `{"record", "changed", "shredded_categories", "clear_index", "envelope"}` — store each
+/// `envelope` in place of the old one and clear the index columns `clear_index` names. A key
+/// the store does not have is `COFFER_STATUS_KEY_NOT_FOUND`, nothing redacted.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn coffer_redact(
+    coffer: *const coffer_t,
+    envelopes: *const u8,
+    envelopes_len: usize,
+    actor: *const u8,
+    actor_len: usize,
+    out: *mut *mut c_char,
+    out_len: *mut usize,
+) -> coffer_status {
+    // SAFETY: forwarded contract (see the function's documentation).
+    unsafe {
+        text_fn(
+            coffer,
+            [
+                (envelopes, envelopes_len, "envelopes"),
+                (actor, actor_len, "actor"),
+            ],
+            out,
+            out_len,
+            |c: &Coffer, [envelopes, actor]: [&str; 2]| wire::redact_many_json(c, envelopes, actor),
+        )
+    }
+}
+
 /// Searches a blind index, as an access that the policy decides (action `search`), that
 /// counts against the rate limits and that is audited, in the principal's own tenant.
 /// `access` is the access JSON of a reveal; `request` is `{"field": "id_documents[].number",

@@ -195,6 +195,11 @@ impl Vault {
             .map(|s| s.to_string())
     }
 
+    fn redact(&self, py: Python<'_>, envelopes: &str, actor: &str) -> PyResult<String> {
+        self.call(py, |c| wire::redact_many_json(c, envelopes, actor))
+            .map(|s| s.to_string())
+    }
+
     fn search(&self, py: Python<'_>, access: &str, request: &str) -> PyResult<String> {
         self.call(py, |c| wire::search_json(c, access, request))
     }

@@ -545,3 +545,23 @@ def test_envelope_vectors_open_with_an_independent_implementation() -> None:
                     nonce(f["n"]), b64(f["ct"]), lp(b"coffer/v2/mask", path.encode()))
                 assert plain.decode() == case["plaintexts"][f"masked:{path}"]
     assert versions == {1, 2}
+
+
+def test_redaction_removes_what_a_destroyed_category_left(store: coffer.Coffer) -> None:
+    sealed = store.seal(RECORD, actor="import")
+    assert sealed.version == 2 and sealed.masked == {} and "139****5678" not in sealed.to_json()
+    token = next(iter(sealed.index["phones[0]"].values()))
+    # Nothing to do while every key lives.
+    [r] = store.redact([sealed], actor="ops")
+    assert not r.changed and r.clear_index == [] and r.sealed == sealed
+    store.erase("firm-a", "s-1", actor="dpo")
+    [r] = store.redact([sealed], actor="ops")
+    assert r.changed and r.shredded_categories == ["contact"]
+    assert r.clear_index == ["phones[0]"]
+    assert token not in r.sealed.to_json() and r.sealed.shredded == {"phones[0]": "contact"}
+    view = store.reveal(r.sealed, tenant="firm-a", principal="u-2", roles=["clerk"], purpose="bookkeeping")
+    assert view["phones[0]"].state == "shredded"
+    # A changed envelope is refused, nothing redacted.
+    bad = coffer.SealedRecord.from_json(sealed.to_json().replace('"c-1"', '"c-9"'))
+    with pytest.raises(coffer.IntegrityError):
+        store.redact([bad], actor="ops")

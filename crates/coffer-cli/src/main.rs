@@ -214,6 +214,17 @@ enum Command {
         #[command(flatten)]
         access: AccessArgs,
     },
+    /// Redact envelopes (JSON Lines): remove what categories with destroyed keys left in them
+    /// (ciphertexts, masked forms, blind-index tokens) and rewrite version 1 envelopes as
+    /// version 2. Writes one line per envelope: `{"record", "changed", "shredded_categories",
+    /// "clear_index", "envelope"}`; store each `envelope` in place of the old one and clear
+    /// the index columns `clear_index` names.
+    ///
+    /// Example: coffer redact envelopes.jsonl > redacted.jsonl
+    Redact {
+        /// The envelopes file; `-` or nothing for standard input.
+        file: Option<PathBuf>,
+    },
     /// Print the blind-index tokens for field values, to look up in the host's database.
     ///
     /// A search is an access like a reveal: the policy decides it (action `search`), it counts
@@ -677,6 +688,7 @@ fn run(
             },
         ),
         Command::Reveal { file, access } => ops::reveal(out, store, file, &access, json),
+        Command::Redact { file } => ops::redact(out, store, file),
         Command::Report(command) => report::run(out, store, command, json),
         Command::Search {
             field,

@@ -200,6 +200,30 @@ pub(crate) fn reveal(
     util::ok()
 }
 
+pub(crate) fn redact(
+    out: &mut dyn Write,
+    store: &StoreArgs,
+    file: Option<PathBuf>,
+) -> Result<ExitCode, Failure> {
+    let coffer = store.open(false)?;
+    let (mut changed, mut columns) = (0u64, 0u64);
+    let n = envelope_batches(&coffer, file.as_deref(), |envs| {
+        for r in coffer.redact_many(&envs, &store.actor)? {
+            changed += u64::from(r.changed);
+            columns += r.clear_index.len() as u64;
+            out.write_all(coffer::wire::redaction_to_json(&r).as_bytes())?;
+            out.write_all(b"\n")?;
+        }
+        Ok(())
+    })?;
+    // The summary goes to standard error: standard output is the envelopes.
+    let _ = writeln!(
+        io::stderr(),
+        "{n} envelope(s) read, {changed} changed, {columns} index column(s) to clear"
+    );
+    util::ok()
+}
+
 pub(crate) fn search(
     out: &mut dyn Write,
     store: &StoreArgs,

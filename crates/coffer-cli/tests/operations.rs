@@ -904,4 +904,35 @@ fn backup_erase_retire_and_restore() {
         reveal(envelopes[1])["fields"]["phones[0]"]["state"],
         "revealed"
     );
+
+    // Redaction in bulk: the erased customer's envelope loses its contact fields and tokens,
+    // the host learns which index columns to clear, the others are left as they are.
+    let o = env.run(&["redact", "env.jsonl"], b"");
+    assert!(o.status.success(), "{}", text(&o));
+    let lines: Vec<serde_json::Value> = String::from_utf8(o.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 20);
+    assert_eq!(lines[0]["changed"], true);
+    assert_eq!(
+        lines[0]["shredded_categories"],
+        serde_json::json!(["contact"])
+    );
+    let cleared: Vec<&str> = lines[0]["clear_index"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert!(cleared.contains(&"phones[0]"), "{cleared:?}");
+    assert!(lines[0]["envelope"]["index"].get("phones[0]").is_none());
+    assert!(lines[1..].iter().all(|l| l["changed"] == false));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("1 changed"));
+    let redacted = lines[0]["envelope"].to_string();
+    assert_eq!(
+        reveal(&redacted)["fields"]["phones[0]"]["state"],
+        "shredded"
+    );
 }

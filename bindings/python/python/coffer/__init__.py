@@ -27,7 +27,7 @@ from ._errors import (
 from ._vault import (
     Audit, Coffer, FieldView, IndexToken, SearchAnswer, SealedRecord, View, generate_master_key,
     open_with_keys,
-    verify_certificate, ArchiveCheck, verify_archive, Report, render_report, restore,
+    verify_certificate, ArchiveCheck, verify_archive, Report, render_report, restore, Redaction,
 )
 
 __all__ = [
@@ -35,7 +35,7 @@ __all__ = [
     "Coffer", "Audit", "SealedRecord", "View", "FieldView", "IndexToken", "SearchAnswer",
     "generate_master_key",
     "open_with_keys", "verify_certificate", "ArchiveCheck", "verify_archive", "Report",
-    "render_report", "restore",
+    "render_report", "restore", "Redaction",
     "CofferError", "InternalError", "InvalidArgumentError", "MalformedError", "LimitExceededError",
     "ValidationError", "SchemaError", "PolicyError", "AccessDeniedError", "RateLimitedError",
     "IntegrityError", "UnsupportedVersionError", "KeyNotFoundError", "WrongMasterKeyError",

@@ -145,7 +145,8 @@ class SealedRecord:
     """A sealed record (an envelope): what the host stores instead of the record.
 
     Holds no plaintext of the encrypted fields; ``index`` gives the blind-index tokens for the
-    host's indexed columns and ``masked`` the display forms computed at sealing.
+    host's indexed columns. Envelopes of version 2 (``version``) keep their masked display
+    forms sealed with the fields; ``shredded`` lists the fields a redaction removed.
     """
 
     __slots__ = ("_json", "_parsed")
@@ -168,9 +169,9 @@ class SealedRecord:
             try:
                 parsed = json.loads(self._json)
             except ValueError:
-                raise IntegrityError("envelope: not a well-formed version 1 envelope") from None
+                raise IntegrityError("envelope: not a well-formed envelope") from None
             if not isinstance(parsed, dict):
-                raise IntegrityError("envelope: not a well-formed version 1 envelope")
+                raise IntegrityError("envelope: not a well-formed envelope")
             self._parsed = parsed
         return self._parsed
 
@@ -205,8 +206,19 @@ class SealedRecord:
 
     @property
     def masked(self) -> Dict[str, str]:
-        """Display forms computed at sealing: field path to masked value."""
-        return dict(self._fields().get("masked", {}))
+        """Display forms in clear, field path to masked value: only version 1 envelopes have
+        them (version 2 seals them; a reveal whose decision is to mask shows them)."""
+        return {p: m for p, m in self._fields().get("masked", {}).items() if isinstance(m, str)}
+
+    @property
+    def version(self) -> int:
+        """The envelope format version (1 or 2)."""
+        return int(self._fields().get("coffer", 0))
+
+    @property
+    def shredded(self) -> Dict[str, str]:
+        """Fields a redaction removed (their key was destroyed): path to retention category."""
+        return dict(self._fields().get("shredded", {}))
 
     def __repr__(self) -> str:
         return f"SealedRecord(tenant={self.tenant!r}, record_id={self.record_id!r})"
@@ -216,6 +228,16 @@ class SealedRecord:
 
     def __hash__(self) -> int:
         return hash(self._json)
+
+
+class Redaction(NamedTuple):
+    """What :meth:`Coffer.redact` did to one envelope: store ``sealed`` in place of the old
+    one, and clear the host's index columns for the paths in ``clear_index``."""
+
+    sealed: SealedRecord
+    changed: bool
+    shredded_categories: List[str]
+    clear_index: List[str]
 
 
 class FieldView(NamedTuple):
@@ -590,6 +612,25 @@ class Coffer:
         access = _access(tenant, principal, roles, purpose, context, attributes, None)
         views = json.loads(self._vault.reveal_many(envelopes, access))
         return [View(v) for v in views]
+
+    def redact(self, sealed: Iterable[SealedRecord], *, actor: str) -> List[Redaction]:
+        """For every retention category whose data key was destroyed, removes its
+        ciphertexts, masked forms and blind-index tokens from the envelopes (the removed fields
+        then read ``shredded``), and rewrites version 1 envelopes as version 2. Returns one
+        :class:`Redaction` per envelope, in order. A key the store does not have at all raises
+        :class:`KeyNotFoundError`, nothing redacted."""
+        done = json.loads(self._vault.redact(_envelope_array(sealed), actor))
+        return [
+            Redaction(
+                SealedRecord._from_store(
+                    json.dumps(r["envelope"], ensure_ascii=False, separators=(",", ":"))
+                ),
+                bool(r["changed"]),
+                list(r["shredded_categories"]),
+                list(r["clear_index"]),
+            )
+            for r in done
+        ]
 
     # ---- compliance reports ----
 

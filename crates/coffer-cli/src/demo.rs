@@ -203,12 +203,15 @@ fn walk(out: &mut dyn Write, db: &std::path::Path, customers: u64) -> Result<Exi
          attacker with that column sees:",
         json.len()
     )?;
-    for (path, masked) in sample.masked().iter().take(4) {
-        writeln!(out, "    {path:<32} masked form {masked}")?;
+    for (path, epochs) in sample.index().iter().take(3) {
+        let tokens: Vec<&str> = epochs.values().map(String::as_str).collect();
+        writeln!(out, "    {path:<32} blind-index token {}", tokens.join(", "))?;
     }
     writeln!(
         out,
-        "    … and ciphertext; the keys live in the store, wrapped under the master key."
+        "    … and ciphertext, masked forms included (envelope version {}); the keys live in \
+         the store, wrapped under the master key.",
+        sample.version()
     )?;
 
     heading(

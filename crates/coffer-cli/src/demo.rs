@@ -205,7 +205,11 @@ fn walk(out: &mut dyn Write, db: &std::path::Path, customers: u64) -> Result<Exi
     )?;
     for (path, epochs) in sample.index().iter().take(3) {
         let tokens: Vec<&str> = epochs.values().map(String::as_str).collect();
-        writeln!(out, "    {path:<32} blind-index token {}", tokens.join(", "))?;
+        writeln!(
+            out,
+            "    {path:<32} blind-index token {}",
+            tokens.join(", ")
+        )?;
     }
     writeln!(
         out,

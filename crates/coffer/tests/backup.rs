@@ -531,3 +531,36 @@ fn restore_over_a_readable_store_reapplies_its_destructions_and_refuses_a_change
     assert_eq!(again.restrictions_carried, restricted);
     assert_eq!(again.reapplied, report.reapplied);
 }
+
+/// A store to replace that opens only with a newer master key may record destructions the
+/// caller has no certificate for: the restore is refused, nothing written, and says why.
+#[test]
+fn restore_over_a_store_whose_master_key_was_rotated_is_refused() {
+    let d = Dir::new("rotated");
+    let key = MasterKey::generate().unwrap();
+    let clock = clock();
+    let c = open_at(&d.db(), &key, &clock).unwrap();
+    c.seal(record("c-1", "13912345678"), "import").unwrap();
+    let backup = d.path("b.db");
+    c.backup(&backup, "ops").unwrap();
+    c.erase("acme", "s-c-1", "dpo").unwrap();
+    c.rotate_master_key(&MasterKey::generate().unwrap(), "ops")
+        .unwrap();
+    drop(c);
+    let before = std::fs::read(d.db()).unwrap();
+    let err = Coffer::restore(
+        &backup,
+        d.db(),
+        &key,
+        RestoreOptions {
+            actor: "ops".into(),
+            no_later_destructions: true,
+            ..Default::default()
+        },
+    )
+    .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidArgument);
+    assert!(err.to_string().contains("rotated"), "{err}");
+    assert_eq!(std::fs::read(d.db()).unwrap(), before);
+    assert!(!PathBuf::from(format!("{}.restoring", d.db().display())).exists());
+}

@@ -349,9 +349,21 @@ impl Coffer {
         )?;
         let public_key = restored.signing_public_key();
         manifest.verify(&public_key)?;
+        // The trail reaches the manifest's head at the manifest's length (opening an older
+        // store's copy may have migrated it, which can only add entries after it).
         let summary = restored.store.summary()?;
-        if summary.entries != manifest.entries
-            || b64url(&summary.chain_head) != manifest.chain_head
+        let head = match manifest.entries {
+            0 => Vec::new(),
+            n => restored
+                .store
+                .audit_rows(n, 1)?
+                .into_iter()
+                .find(|r| r.seq == n)
+                .map(|r| r.mac)
+                .unwrap_or_default(),
+        };
+        if summary.entries < manifest.entries
+            || b64url(&head) != manifest.chain_head
             || summary.live_data_keys != manifest.live_data_keys
             || summary.destroyed_data_keys != manifest.destroyed_data_keys
         {
@@ -383,8 +395,21 @@ impl Coffer {
                     certificates.extend(r.certificates.iter().cloned());
                     replaced = r;
                 }
-                // An unreadable store is what restores are for: the certificates speak.
-                Err(Error::WrongMasterKey) => return Err(Error::WrongMasterKey),
+                // An unreadable store is what restores are for: the certificates speak. But a
+                // store that only this master key cannot open is readable to its owner, and may
+                // record destructions the certificates given do not: refused, not skipped.
+                Err(Error::WrongMasterKey) => {
+                    return Err(Error::InvalidArgument {
+                        name: "master_key",
+                        reason: format!(
+                            "the store at {} does not open with the backup's master key (was \
+                             the master key rotated since the backup?); nothing was restored. \
+                             Move that store aside and restore with the destruction \
+                             certificates kept since the backup",
+                            target.display()
+                        ),
+                    });
+                }
                 Err(e @ Error::Integrity { .. }) => return Err(e),
                 Err(_) => {}
             }

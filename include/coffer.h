@@ -396,10 +396,6 @@ coffer_status coffer_index_plan(uint64_t records, uint64_t distinct, char **out,
 // quickly and must not call Coffer functions on the same handle.
 coffer_status coffer_audit_subscribe(const coffer_t *coffer, coffer_audit_callback callback, void *userdata);
 
-// Panics inside Rust on purpose and returns `COFFER_STATUS_INTERNAL`: it exists so that a test
-// suite can check that a panic is caught at the boundary instead of aborting the process.
-coffer_status coffer_test_panic(void);
-
 // Rewraps the keyring under a new 32-byte master key (instant: data keys are untouched). The old
 // key no longer opens the store afterwards.
 coffer_status coffer_rotate_master_key(const coffer_t *coffer, const uint8_t *new_master_key, size_t new_master_key_len, const uint8_t *actor, size_t actor_len);

@@ -1781,7 +1781,8 @@ pub unsafe extern "C" fn coffer_audit_subscribe(
 }
 
 /// Panics inside Rust on purpose and returns `COFFER_STATUS_INTERNAL`: it exists so that a test
-/// suite can check that a panic is caught at the boundary instead of aborting the process.
+/// suite can check that a panic is caught at the boundary instead of aborting the process. Not
+/// in `coffer.h` (a test hook, not the API): the tests declare it themselves.
 #[unsafe(no_mangle)]
 pub extern "C" fn coffer_test_panic() -> coffer_status {
     boundary(|| -> Result<(), Error> { panic!("a deliberate panic, to test the boundary") })

@@ -33,6 +33,36 @@ pub(crate) fn error_from_kind(py: Python<'_>, kind: ErrorKind, message: String) 
     build().unwrap_or_else(|e| e)
 }
 
+/// Runs `f` without the GIL behind a panic boundary: a panic in Coffer becomes
+/// `coffer.InternalError` (an `Exception`), where PyO3 would raise `PanicException`, a
+/// `BaseException` that `except Exception` does not catch. The panic's message is not passed
+/// on: nothing of it reaches Python (Coffer's own messages never hold values, but a panic's
+/// might come from elsewhere).
+pub(crate) fn guarded<T: Send>(
+    py: Python<'_>,
+    f: impl FnOnce() -> Result<T, Error> + Send,
+) -> PyResult<T> {
+    match py.detach(|| std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))) {
+        Ok(result) => result.map_err(|e| to_py_err(py, e)),
+        Err(_) => Err(error_from_kind(
+            py,
+            ErrorKind::Internal,
+            "internal error: Coffer panicked (a bug; please report it). Nothing was returned, \
+             and the store is as its last committed transaction left it"
+                .into(),
+        )),
+    }
+}
+
+/// Panics inside the boundary on purpose, so that the tests can check that a panic reaches
+/// Python as `InternalError`.
+#[pyfunction]
+fn _test_panic(py: Python<'_>) -> PyResult<()> {
+    guarded(py, || -> Result<(), Error> {
+        panic!("a deliberate panic, to test the boundary")
+    })
+}
+
 pub(crate) fn to_py_err(py: Python<'_>, e: Error) -> PyErr {
     let err = error_from_kind(py, e.kind(), e.to_string());
     if let Some(report) = e.validation_report() {
@@ -107,9 +137,7 @@ impl Schema {
     #[staticmethod]
     fn from_toml(py: Python<'_>, text: &str) -> PyResult<Self> {
         let text = text.to_owned();
-        py.detach(|| CoreSchema::from_toml(&text))
-            .map(|inner| Schema { inner })
-            .map_err(|e| to_py_err(py, e))
+        guarded(py, || CoreSchema::from_toml(&text)).map(|inner| Schema { inner })
     }
 
     /// The schema's name.
@@ -240,5 +268,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(check, m)?)?;
     m.add_function(wrap_pyfunction!(mask, m)?)?;
     m.add_function(wrap_pyfunction!(error_kinds, m)?)?;
+    m.add_function(wrap_pyfunction!(_test_panic, m)?)?;
     Ok(())
 }

@@ -11,7 +11,7 @@ use coffer::clock::FixedClock;
 use coffer::retention::Event;
 use coffer::{Coffer, Error, ErrorKind, MasterKey, wire};
 
-use crate::{error_from_kind, to_py_err};
+use crate::{error_from_kind, guarded, to_py_err};
 
 /// An open store. Thread-safe: share one between threads; calls release the GIL.
 #[pyclass(frozen, module = "coffer._native")]
@@ -47,7 +47,7 @@ impl Vault {
         f: impl FnOnce(&Coffer) -> Result<T, Error> + Send,
     ) -> PyResult<T> {
         let c = self.get(py)?;
-        py.detach(move || f(&c)).map_err(|e| to_py_err(py, e))
+        guarded(py, move || f(&c))
     }
 }
 
@@ -412,9 +412,7 @@ pub(crate) fn generate_master_key<'py>(py: Python<'py>) -> PyResult<Bound<'py, P
 /// conformance tests and offline recovery.
 #[pyfunction]
 pub(crate) fn open_with_keys(py: Python<'_>, envelope: &str, keys: &str) -> PyResult<String> {
-    py.detach(|| wire::open_with_keys_json(envelope, keys))
-        .map(|s| s.to_string())
-        .map_err(|e| to_py_err(py, e))
+    guarded(py, || wire::open_with_keys_json(envelope, keys)).map(|s| s.to_string())
 }
 
 fn json_of<T: serde::Serialize>(value: &T) -> Result<String, Error> {
@@ -434,8 +432,9 @@ pub(crate) fn restore(
     options: &str,
 ) -> PyResult<String> {
     let key = MasterKey::from_bytes(master_key).map_err(|e| to_py_err(py, e))?;
-    py.detach(|| coffer::wire::restore_json(backup, target, &key, options))
-        .map_err(|e| to_py_err(py, e))
+    guarded(py, || {
+        coffer::wire::restore_json(backup, target, &key, options)
+    })
 }
 
 /// Verifies a destruction certificate (JSON) against a store's Ed25519 public key.

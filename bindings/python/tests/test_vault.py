@@ -565,3 +565,12 @@ def test_redaction_removes_what_a_destroyed_category_left(store: coffer.Coffer) 
     bad = coffer.SealedRecord.from_json(sealed.to_json().replace('"c-1"', '"c-9"'))
     with pytest.raises(coffer.IntegrityError):
         store.redact([bad], actor="ops")
+
+
+def test_a_panic_in_coffer_is_an_internal_error() -> None:
+    """A panic inside the native module reaches Python as coffer.InternalError, an Exception
+    (PyO3 alone would raise PanicException, a BaseException that `except Exception` misses)."""
+    with pytest.raises(coffer.InternalError) as caught:
+        coffer._native._test_panic()
+    assert isinstance(caught.value, Exception)
+    assert "deliberate" not in str(caught.value)

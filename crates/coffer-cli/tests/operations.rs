@@ -836,6 +836,12 @@ fn backup_erase_retire_and_restore() {
     );
     assert!(o.contains("copies of the store taken before"), "{o}");
 
+    // A rotation that was not retired (or was interrupted) is finished by `--retire`, not
+    // doubled: the same version, its older KEK deleted.
+    let r: serde_json::Value =
+        serde_json::from_str(&env.ok(&["keys", "rotate", "kek", "--json"], b"")).unwrap();
+    assert_eq!(r["kek_version"], 2);
+    assert_eq!(r["retired"], serde_json::json!([]));
     let r: serde_json::Value = serde_json::from_str(&env.ok(
         &[
             "keys", "rotate", "kek", "--retire", "--batch", "7", "--json",

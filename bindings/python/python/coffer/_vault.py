@@ -134,9 +134,10 @@ def _dumps(value: Any, what: str, **kwargs: Any) -> str:
 def open_with_keys(envelope: str, keys: Mapping[str, Any]) -> Dict[str, str]:
     """Opens an envelope (JSON) with explicit keys, outside any store, deciding and auditing
     nothing: ``keys`` is ``{"envelope_mac_key": hex, "data_keys": [{"category", "version",
-    "key": hex}]}`` (a case of ``tests/vectors/envelopes.json``). For conformance tests and
-    offline recovery by someone who already holds the keys; applications call
-    :meth:`Coffer.reveal`."""
+    "key": hex}]}`` (a case of ``tests/vectors/envelopes.json``). Returns each field's value by
+    path and, for a version 2 envelope, each sealed masked form as ``masked:<path>``. For
+    conformance tests and offline recovery by someone who already holds the keys; applications
+    call :meth:`Coffer.reveal`."""
     result: Dict[str, str] = json.loads(_native.open_with_keys(envelope, _dumps(keys, "keys")))
     return result
 

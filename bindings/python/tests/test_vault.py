@@ -492,6 +492,8 @@ def test_restore_drill_keeps_destroyed_keys_destroyed(tmp_path: pathlib.Path) ->
                        actor="ops", certificates=[certificate])
     with pytest.raises(coffer.MalformedError):
         coffer.restore(tmp_path / "nightly.db", db, master_key=key, actor="ops", certificates=["{"])
+    with pytest.raises(TypeError):
+        coffer.restore(tmp_path / "nightly.db", db, master_key=key, actor="ops", certificates=certificate)
     report = coffer.restore(tmp_path / "nightly.db", db, master_key=key, actor="ops",
                             certificates=[certificate])
     assert report["sources"] == ["certificates"] and report["reapplied"] >= 1

@@ -295,8 +295,9 @@ enum Command {
     Restore {
         /// The backup file (its manifest is read from BACKUP.manifest.json).
         backup: PathBuf,
-        /// Destruction certificates kept since the backup: JSON Lines, or one JSON
-        /// certificate per file; repeat for several files.
+        /// Destruction certificates kept since the backup: a JSON certificate, an array of
+        /// them, or JSON Lines of them, or of the answers of `erase --json` and `sweep --json`
+        /// that carry them; repeat for several files.
         #[arg(long)]
         certificates: Vec<PathBuf>,
         /// State that nothing was destroyed after the backup (needed when the store being

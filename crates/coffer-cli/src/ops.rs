@@ -539,23 +539,43 @@ pub(crate) fn backup(
     util::ok()
 }
 
-/// Reads certificates from files: each file one JSON certificate, or JSON Lines of them.
+/// Reads certificates from files: each file one JSON document or JSON Lines of them, each a
+/// certificate, an array of them, or an answer that carries one (`coffer erase --json`,
+/// `coffer sweep --json`: their `certificate`).
 fn read_certificates(files: &[PathBuf]) -> Result<Vec<Certificate>, Failure> {
+    fn take(v: &serde_json::Value, out: &mut Vec<Certificate>) -> coffer::Result<()> {
+        match v {
+            serde_json::Value::Array(items) => items.iter().try_for_each(|i| take(i, out)),
+            serde_json::Value::Object(o) if o.contains_key("certificate") => {
+                match &o["certificate"] {
+                    serde_json::Value::Null => Ok(()),
+                    c => take(c, out),
+                }
+            }
+            c => {
+                out.push(Certificate::from_json(&c.to_string())?);
+                Ok(())
+            }
+        }
+    }
     let mut out = Vec::new();
     for f in files {
         let text = read_to_string(f)?;
-        let one = Certificate::from_json(&text);
-        match one {
-            Ok(c) => out.push(c),
+        match serde_json::from_str::<serde_json::Value>(&text) {
+            Ok(v) => {
+                take(&v, &mut out).map_err(|e| Failure::input(format!("{}: {e}", f.display())))?
+            }
             Err(_) => {
                 for (i, line) in text
                     .lines()
                     .enumerate()
                     .filter(|(_, l)| !l.trim().is_empty())
                 {
-                    out.push(Certificate::from_json(line).map_err(|e| {
+                    let at = |e: &dyn std::fmt::Display| {
                         Failure::input(format!("{} line {}: {e}", f.display(), i + 1))
-                    })?);
+                    };
+                    let v: serde_json::Value = serde_json::from_str(line).map_err(|e| at(&e))?;
+                    take(&v, &mut out).map_err(|e| at(&e))?;
                 }
             }
         }

@@ -829,9 +829,23 @@ fn backup_erase_retire_and_restore() {
     let cert = &answer["certificate"];
     assert_eq!(cert["backup_exposure"], answer["backup_exposure"]);
     std::fs::write(env.path("certs.jsonl"), format!("{cert}\n")).unwrap();
+    // The whole answer of an erasure, kept as it came, serves as well.
+    let second = env.ok(
+        &[
+            "erase",
+            "--tenant",
+            "acme",
+            "--subject",
+            "s-0000002",
+            "--json",
+        ],
+        b"",
+    );
+    std::fs::write(env.path("answer-2.json"), &second).unwrap();
+    let second: serde_json::Value = serde_json::from_str(&second).unwrap();
     // Without --json the answer says it in words.
     let o = env.ok(
-        &["erase", "--tenant", "acme", "--subject", "s-0000002"],
+        &["erase", "--tenant", "acme", "--subject", "s-0000003"],
         b"",
     );
     assert!(o.contains("copies of the store taken before"), "{o}");
@@ -871,13 +885,20 @@ fn backup_erase_retire_and_restore() {
             "nightly.db",
             "--certificates",
             "certs.jsonl",
+            "--certificates",
+            "answer-2.json",
             "--json",
         ],
         b"",
     ))
     .unwrap();
     assert_eq!(report["sources"], serde_json::json!(["certificates"]));
-    assert_eq!(report["reapplied"], cert["items"].as_array().unwrap().len());
+    assert_eq!(report["certificates"], 2);
+    assert_eq!(
+        report["reapplied"],
+        cert["items"].as_array().unwrap().len()
+            + second["certificate"]["items"].as_array().unwrap().len()
+    );
     env.ok(&["audit", "verify"], b"");
 
     let reveal = |envelope: &str| -> serde_json::Value {
@@ -904,10 +925,14 @@ fn backup_erase_retire_and_restore() {
     );
     let kept = reveal(envelopes[5]);
     assert_eq!(kept["fields"]["phones[0]"]["state"], "revealed", "{kept}");
-    // The second erasure had no certificate given and the store was lost: restored, as the
-    // operator was told it would be.
     assert_eq!(
         reveal(envelopes[1])["fields"]["phones[0]"]["state"],
+        "shredded"
+    );
+    // The third erasure had no certificate given and the store was lost: restored, as the
+    // operator was told it would be.
+    assert_eq!(
+        reveal(envelopes[2])["fields"]["phones[0]"]["state"],
         "revealed"
     );
 
@@ -934,8 +959,9 @@ fn backup_erase_retire_and_restore() {
         .collect();
     assert!(cleared.contains(&"phones[0]"), "{cleared:?}");
     assert!(lines[0]["envelope"]["index"].get("phones[0]").is_none());
-    assert!(lines[1..].iter().all(|l| l["changed"] == false));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("1 changed"));
+    assert_eq!(lines[1]["changed"], true);
+    assert!(lines[2..].iter().all(|l| l["changed"] == false));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("2 changed"));
     let redacted = lines[0]["envelope"].to_string();
     assert_eq!(
         reveal(&redacted)["fields"]["phones[0]"]["state"],

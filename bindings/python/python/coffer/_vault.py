@@ -92,6 +92,8 @@ def restore(
     replaced store is kept beside it (``report["replaced"]``)."""
     if not isinstance(master_key, (bytes, bytearray, memoryview)):
         raise TypeError(f"master_key must be bytes, not {type(master_key).__name__}")
+    if isinstance(certificates, (str, bytes)):
+        raise TypeError("certificates must be a list of certificates, not one text")
     certs: List[Any] = []
     for i, c in enumerate(certificates):
         if isinstance(c, str):

@@ -293,23 +293,28 @@ impl Coffer {
                 BackupManifest::from_json(&text)?
             }
         };
-        // 1. The file is the one the manifest describes.
-        let bytes = std::fs::metadata(backup)
-            .map_err(|e| io_error(backup, &e))?
-            .len();
-        let sha256 = crypto::sha256_file_hex(backup).map_err(|e| io_error(backup, &e))?;
-        if bytes != manifest.bytes || sha256 != manifest.sha256 {
-            return Err(crypto::integrity(
-                "backup (its size or SHA-256 differs from its manifest)",
-            ));
-        }
         // Restored first into a copy beside the target; the target is touched only at the end.
         let mut staging = target.as_os_str().to_owned();
         staging.push(".restoring");
         let staging = PathBuf::from(staging);
         remove_store_files(&staging);
         copy_private(backup, &staging)?;
-        let result = Self::restore_into(&staging, target, master, &options, &manifest);
+        // 1. The copy (what is used, not the file it came from, which could change meanwhile)
+        // is the one the manifest describes.
+        let same = || -> Result<()> {
+            let bytes = std::fs::metadata(&staging)
+                .map_err(|e| io_error(&staging, &e))?
+                .len();
+            let sha256 = crypto::sha256_file_hex(&staging).map_err(|e| io_error(&staging, &e))?;
+            if bytes != manifest.bytes || sha256 != manifest.sha256 {
+                return Err(crypto::integrity(
+                    "backup (its size or SHA-256 differs from its manifest)",
+                ));
+            }
+            Ok(())
+        };
+        let result =
+            same().and_then(|()| Self::restore_into(&staging, target, master, &options, &manifest));
         let mut report = match result {
             Ok(r) => r,
             Err(e) => {

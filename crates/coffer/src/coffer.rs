@@ -532,15 +532,32 @@ impl Coffer {
         }
     }
 
-    fn append(&self, entries: Vec<AuditEntry>) -> Result<Vec<u64>> {
+    /// Commits audit `entries` in the same transaction as a store change: `write` gets the
+    /// batch (the entries' canonical text and the chain MAC) and returns its result with the
+    /// entries' sequence numbers; subscribers hear of the entries after the commit. Every
+    /// audited change goes through here, but sealing's key inserts (which retry) and the
+    /// transactions that build their entries from what they find (`retention_write_with`,
+    /// reveal, search).
+    fn audited<T>(
+        &self,
+        entries: Vec<AuditEntry>,
+        write: impl FnOnce(&AuditBatch<'_>) -> Result<(T, Vec<u64>)>,
+    ) -> Result<T> {
         let keyring = self.keyring();
         let (texts, mac) = self.batch(&keyring, &entries);
-        let seqs = self.store.append_audit(&AuditBatch {
+        let (out, seqs) = write(&AuditBatch {
             entries: texts,
             mac: &mac,
         })?;
         self.notify(&entries, &seqs);
-        Ok(seqs)
+        Ok(out)
+    }
+
+    fn append(&self, entries: Vec<AuditEntry>) -> Result<Vec<u64>> {
+        self.audited(entries, |b| {
+            let seqs = self.store.append_audit(b)?;
+            Ok((seqs.clone(), seqs))
+        })
     }
 
     // ---- data keys ------------------------------------------------------------------------
@@ -1741,36 +1758,32 @@ impl Coffer {
     /// Rewraps the keyring under a new master key (instant: data keys are untouched).
     pub fn rotate_master_key(&self, new_master: &MasterKey, actor: &str) -> Result<()> {
         check_name("actor", actor)?;
-        let keyring = self.keyring();
         let now = self.now();
         let old_master = self.master_key();
         let mut e = AuditEntry::new("key.rotate", actor, &now);
         e.detail.insert("key".into(), "master".into());
-        let entries = vec![e];
-        let (texts, mac) = self.batch(&keyring, &entries);
         // The rows are read inside the transaction that rewrites them: a KEK or index epoch
         // that another process adds concurrently is rewrapped too, or waits until after.
-        let seqs = self.store.rewrap_keyring(
-            &mut |rows| {
-                self.pause("rotate_master_key.rewrap");
-                rows.iter()
-                    .map(|old| {
-                        let aad = keyring_aad(&old.kind, old.version);
-                        let raw = crypto::unwrap(&old_master.0, &aad, &old.wrapped, "keyring")?;
-                        let wrapped = crypto::wrap(&new_master.0, &aad, &raw)?;
-                        Ok(KeyringRow {
-                            wrapped,
-                            ..old.clone()
+        self.audited(vec![e], |b| {
+            let seqs = self.store.rewrap_keyring(
+                &mut |rows| {
+                    self.pause("rotate_master_key.rewrap");
+                    rows.iter()
+                        .map(|old| {
+                            let aad = keyring_aad(&old.kind, old.version);
+                            let raw = crypto::unwrap(&old_master.0, &aad, &old.wrapped, "keyring")?;
+                            let wrapped = crypto::wrap(&new_master.0, &aad, &raw)?;
+                            Ok(KeyringRow {
+                                wrapped,
+                                ..old.clone()
+                            })
                         })
-                    })
-                    .collect()
-            },
-            &AuditBatch {
-                entries: texts,
-                mac: &mac,
-            },
-        )?;
-        self.notify(&entries, &seqs);
+                        .collect()
+                },
+                b,
+            )?;
+            Ok(((), seqs))
+        })?;
         *self
             .master
             .write()
@@ -1797,7 +1810,6 @@ impl Coffer {
     /// Adds a new key of `kind` (`kek`, `index`) at `version` to the keyring, wrapped under the
     /// master key, with its `key.rotate` audit entry (`label`: what the version is called).
     fn add_keyring_key(&self, kind: &str, version: u32, label: &str, actor: &str) -> Result<()> {
-        let keyring = self.keyring();
         let key = SecretKey::generate()?;
         let row = KeyringRow {
             kind: kind.into(),
@@ -1813,20 +1825,18 @@ impl Coffer {
         let mut e = self.entry("key.rotate", actor);
         e.detail.insert("key".into(), kind.into());
         e.detail.insert(label.into(), version.to_string());
-        let entries = vec![e];
-        let (texts, mac) = self.batch(&keyring, &entries);
         let master = self.master_key();
-        let seqs = self.store.add_keyring_row(
-            &row,
-            // A master-key rotation by another process may have committed since this handle
-            // loaded its keyring: a key wrapped under the old master key would be unreadable.
-            &|rows| load_keyring(&master, rows).map(drop),
-            &AuditBatch {
-                entries: texts,
-                mac: &mac,
-            },
-        )?;
-        self.notify(&entries, &seqs);
+        self.audited(vec![e], |b| {
+            let seqs = self.store.add_keyring_row(
+                &row,
+                // A master-key rotation by another process may have committed since this
+                // handle loaded its keyring: a key wrapped under the old master key would be
+                // unreadable.
+                &|rows| load_keyring(&master, rows).map(drop),
+                b,
+            )?;
+            Ok(((), seqs))
+        })?;
         self.reload_keyring()?;
         Ok(())
     }
@@ -1867,16 +1877,10 @@ impl Coffer {
         e.detail.insert("count".into(), rewrapped.len().to_string());
         e.detail
             .insert("kek_version".into(), kek_version.to_string());
-        let entries = vec![e];
-        let (texts, mac) = self.batch(&keyring, &entries);
-        let seqs = self.store.rewrap_data_keys(
-            &rewrapped,
-            &AuditBatch {
-                entries: texts,
-                mac: &mac,
-            },
-        )?;
-        self.notify(&entries, &seqs);
+        self.audited(vec![e], |b| {
+            let seqs = self.store.rewrap_data_keys(&rewrapped, b)?;
+            Ok(((), seqs))
+        })?;
         Ok(rewrapped.len())
     }
 
@@ -1903,17 +1907,9 @@ impl Coffer {
         let mut e = self.entry("key.retire", actor);
         e.detail.insert("key".into(), "kek".into());
         e.detail.insert("versions".into(), older.join(","));
-        let entries = vec![e];
-        let (texts, mac) = self.batch(&keyring, &entries);
-        let (retired, seqs) = self.store.retire_keks(
-            current,
-            &AuditBatch {
-                entries: texts,
-                mac: &mac,
-            },
-        )?;
+        // Nothing is written (and no entry notified) when there was nothing to retire.
+        let retired = self.audited(vec![e], |b| self.store.retire_keks(current, b))?;
         if !retired.is_empty() {
-            self.notify(&entries, &seqs);
             let _ = self.store.purge_log();
         }
         self.reload_keyring()?;
@@ -1977,18 +1973,10 @@ impl Coffer {
         let mut e = self.entry("key.retire", actor);
         e.detail.insert("key".into(), "index".into());
         e.detail.insert("epoch".into(), epoch.to_string());
-        let entries = vec![e];
-        let (texts, mac) = self.batch(&keyring, &entries);
-        let seqs = self.store.set_keyring_state(
-            "index",
-            epoch,
-            "retired",
-            &AuditBatch {
-                entries: texts,
-                mac: &mac,
-            },
-        )?;
-        self.notify(&entries, &seqs);
+        self.audited(vec![e], |b| {
+            let seqs = self.store.set_keyring_state("index", epoch, "retired", b)?;
+            Ok(((), seqs))
+        })?;
         self.reload_keyring()?;
         Ok(())
     }

@@ -450,13 +450,12 @@ impl Coffer {
         entries: Vec<AuditEntry>,
         f: &mut dyn FnMut(&RetentionTx<'_>) -> Result<()>,
     ) -> Result<()> {
-        let keyring = self.keyring();
-        let (texts, mac) = self.batch(&keyring, &entries);
-        let seqs = self
-            .store
-            .retention_tx(&mac, &mut |tx| f(tx).map(|()| texts.clone()))?;
-        self.notify(&entries, &seqs);
-        Ok(())
+        self.audited(entries, |b| {
+            let seqs = self
+                .store
+                .retention_tx(b.mac, &mut |tx| f(tx).map(|()| b.entries.clone()))?;
+            Ok(((), seqs))
+        })
     }
 
     /// Records a lifecycle event of a subject (`relationship_ended`, `account_closed`, …) and

@@ -600,19 +600,9 @@ impl Coffer {
                         Masked::Withheld => None,
                     };
                     if let Some(form) = form {
-                        let ciphertext = mk.seal(
-                            crypto::counter_nonce(mask_counter),
-                            &envelope::mask_aad(&path),
-                            form.as_bytes(),
-                        )?;
-                        env.sealed_masks.insert(
-                            path.clone(),
-                            SealedField {
-                                category: spec.category.clone(),
-                                counter: mask_counter,
-                                ciphertext,
-                            },
-                        );
+                        let sealed =
+                            envelope::seal_mask(mk, &path, &spec.category, mask_counter, &form)?;
+                        env.sealed_masks.insert(path.clone(), sealed);
                         mask_counter += 1;
                     }
                 }
@@ -990,27 +980,28 @@ impl Coffer {
             let value = if let Some(v) = env.clear.get(&path_text) {
                 Some(v.clone())
             } else if let Some(f) = env.fields.get(&path_text) {
+                let v = env
+                    .keys
+                    .get(&f.category)
+                    .copied()
+                    .ok_or_else(|| crypto::integrity("envelope"))?;
+                let id = (
+                    env.tenant.as_str(),
+                    env.subject.as_str(),
+                    f.category.as_str(),
+                    v,
+                );
+                // The category's data key: loaded for the batch, else read (`None` once
+                // destroyed).
+                let data_key = || match ready.get(&id) {
+                    Some(k) => Ok(k.clone()),
+                    None => self.data_key(&env.tenant, &env.subject, &f.category, v),
+                };
                 if self.must_open(env, effect, &path_text, path) {
-                    let v = env
-                        .keys
-                        .get(&f.category)
-                        .copied()
-                        .ok_or_else(|| crypto::integrity("envelope"))?;
                     if !ciphers.contains_key(&f.category) {
-                        let id = (
-                            env.tenant.as_str(),
-                            env.subject.as_str(),
-                            f.category.as_str(),
-                            v,
-                        );
-                        let key = match ready.get(&id) {
-                            Some(k) => k.clone(),
-                            None => self.data_key(&env.tenant, &env.subject, &f.category, v)?,
-                        };
-                        let cipher = match key {
-                            None => None,
-                            Some(dk) => Some(envelope::field_cipher(env, &dk, &f.category)?),
-                        };
+                        let cipher = data_key()?
+                            .map(|dk| envelope::field_cipher(env, &dk, &f.category))
+                            .transpose()?;
                         ciphers.insert(f.category.clone(), cipher);
                     }
                     match &ciphers[&f.category] {
@@ -1023,17 +1014,6 @@ impl Coffer {
                 } else {
                     // The stored standard mask is shown only while the category's key exists:
                     // a destroyed category reads shredded for every effect, masks included.
-                    let v = env
-                        .keys
-                        .get(&f.category)
-                        .copied()
-                        .ok_or_else(|| crypto::integrity("envelope"))?;
-                    let id = (
-                        env.tenant.as_str(),
-                        env.subject.as_str(),
-                        f.category.as_str(),
-                        v,
-                    );
                     if matches!(ready.get(&id), Some(None)) {
                         fields.insert(path_text, FieldView::Shredded);
                         continue;
@@ -1041,14 +1021,9 @@ impl Coffer {
                     // Version 2: the stored mask is sealed under the category's mask key.
                     if let Some(m) = env.sealed_masks.get(&path_text) {
                         if !mask_ciphers.contains_key(&m.category) {
-                            let key = match ready.get(&id) {
-                                Some(k) => k.clone(),
-                                None => self.data_key(&env.tenant, &env.subject, &f.category, v)?,
-                            };
-                            let cipher = match key {
-                                None => None,
-                                Some(dk) => Some(envelope::mask_cipher(env, &dk, &m.category)?),
-                            };
+                            let cipher = data_key()?
+                                .map(|dk| envelope::mask_cipher(env, &dk, &m.category))
+                                .transpose()?;
                             mask_ciphers.insert(m.category.clone(), cipher);
                         }
                         match &mask_ciphers[&m.category] {

@@ -457,20 +457,50 @@ pub(crate) fn mask_aad(path: &str) -> Vec<u8> {
     lp(&[b"coffer/v2/mask", path.as_bytes()])
 }
 
+/// Seals one standard masked form of `path` (in `category`) with its category's mask cipher,
+/// under the seal's mask counter `counter`.
+pub(crate) fn seal_mask(
+    cipher: &crypto::AeadKey,
+    path: &str,
+    category: &str,
+    counter: u32,
+    form: &str,
+) -> Result<SealedField> {
+    Ok(SealedField {
+        category: category.to_owned(),
+        counter,
+        ciphertext: cipher.seal(
+            crypto::counter_nonce(counter),
+            &mask_aad(path),
+            form.as_bytes(),
+        )?,
+    })
+}
+
 /// Opens one sealed masked form with its category's mask cipher.
 pub(crate) fn open_mask(
     cipher: &crypto::AeadKey,
     path: &str,
     f: &SealedField,
 ) -> Result<Sensitive> {
-    let what = format!("masked form of `{path}`");
-    let plain = cipher.open(
-        crypto::counter_nonce(f.counter),
+    open_sealed(
+        cipher,
         &mask_aad(path),
-        &f.ciphertext,
-        &what,
-    )?;
-    let text = std::str::from_utf8(&plain).map_err(|_| integrity(&what))?;
+        &format!("masked form of `{path}`"),
+        f,
+    )
+}
+
+/// Opens a sealed field or masked form (counter nonce, `aad`) as UTF-8 text; `what` names it
+/// in errors.
+fn open_sealed(
+    cipher: &crypto::AeadKey,
+    aad: &[u8],
+    what: &str,
+    f: &SealedField,
+) -> Result<Sensitive> {
+    let plain = cipher.open(crypto::counter_nonce(f.counter), aad, &f.ciphertext, what)?;
+    let text = std::str::from_utf8(&plain).map_err(|_| integrity(what))?;
     Ok(Sensitive::new(text))
 }
 
@@ -500,15 +530,7 @@ pub(crate) fn open_field(
     path: &str,
     f: &SealedField,
 ) -> Result<Sensitive> {
-    let what = format!("field `{path}`");
-    let plain = cipher.open(
-        crypto::counter_nonce(f.counter),
-        &field_aad(path),
-        &f.ciphertext,
-        &what,
-    )?;
-    let text = std::str::from_utf8(&plain).map_err(|_| integrity(&what))?;
-    Ok(Sensitive::new(text))
+    open_sealed(cipher, &field_aad(path), &format!("field `{path}`"), f)
 }
 
 /// Opens an envelope with explicit keys, outside any store: the envelope MAC key and the data
@@ -523,33 +545,27 @@ pub fn open_with_keys(
 ) -> Result<BTreeMap<String, Sensitive>> {
     let env = Envelope::from_json(envelope_json)?;
     env.check_mac(&SecretKey::from_bytes(envelope_mac_key)?)?;
-    let mut out: BTreeMap<String, Sensitive> = env.clear.clone();
-    for (path, f) in &env.fields {
+    // The data key of a category, at the version the envelope names.
+    let key_of = |category: &str| -> Result<SecretKey> {
         let version = env
             .keys
-            .get(&f.category)
+            .get(category)
             .copied()
             .ok_or_else(|| integrity("envelope"))?;
         let key = data_keys
-            .get(&(f.category.clone(), version))
+            .get(&(category.to_owned(), version))
             .ok_or_else(|| Error::KeyNotFound {
-                what: format!("data key {}:{version}", f.category),
+                what: format!("data key {category}:{version}"),
             })?;
-        let cipher = field_cipher(&env, &SecretKey::from_bytes(key)?, &f.category)?;
+        SecretKey::from_bytes(key)
+    };
+    let mut out: BTreeMap<String, Sensitive> = env.clear.clone();
+    for (path, f) in &env.fields {
+        let cipher = field_cipher(&env, &key_of(&f.category)?, &f.category)?;
         out.insert(path.clone(), open_field(&cipher, path, f)?);
     }
     for (path, f) in &env.sealed_masks {
-        let version = env
-            .keys
-            .get(&f.category)
-            .copied()
-            .ok_or_else(|| integrity("envelope"))?;
-        let key = data_keys
-            .get(&(f.category.clone(), version))
-            .ok_or_else(|| Error::KeyNotFound {
-                what: format!("data key {}:{version}", f.category),
-            })?;
-        let cipher = mask_cipher(&env, &SecretKey::from_bytes(key)?, &f.category)?;
+        let cipher = mask_cipher(&env, &key_of(&f.category)?, &f.category)?;
         out.insert(format!("masked:{path}"), open_mask(&cipher, path, f)?);
     }
     Ok(out)

@@ -12,7 +12,7 @@ use serde::Serialize;
 
 use super::Coffer;
 use crate::crypto;
-use crate::envelope::{self, Envelope, SealedField};
+use crate::envelope::{self, Envelope};
 use crate::error::{Error, Result};
 
 /// What a redaction did to one envelope.
@@ -198,19 +198,9 @@ impl Coffer {
                     envelope::mask_cipher(env, &key, &category)?,
                 );
             }
-            let ciphertext = ciphers[&category].seal(
-                crypto::counter_nonce(counter),
-                &envelope::mask_aad(&path),
-                form.as_bytes(),
-            )?;
-            env.sealed_masks.insert(
-                path,
-                SealedField {
-                    category,
-                    counter,
-                    ciphertext,
-                },
-            );
+            let sealed =
+                envelope::seal_mask(&ciphers[&category], &path, &category, counter, &form)?;
+            env.sealed_masks.insert(path, sealed);
             counter += 1;
         }
         env.version = envelope::ENVELOPE_VERSION;

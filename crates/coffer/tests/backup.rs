@@ -4,88 +4,16 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use coffer::clock::FixedClock;
-use coffer::policy::{Context, Policy, Principal};
-use coffer::record::{CustomerRecord, Schema};
 use coffer::report::{CheckOptions, ReportOptions};
 use coffer::{
     Access, BackupManifest, Coffer, ErrorKind, FieldView, MasterKey, OpenOptions, RestoreOptions,
 };
-use time::macros::datetime;
 
-const POLICY: &str = include_str!("../../../examples/policies/accounting-firm.toml");
-const RETENTION: &str = include_str!("../../../examples/policies/retention.toml");
-
-struct Dir(PathBuf);
-
-impl Dir {
-    fn new(name: &str) -> Dir {
-        let p = std::env::temp_dir().join(format!("coffer-backup-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&p);
-        std::fs::create_dir_all(&p).unwrap();
-        Dir(p)
-    }
-    fn db(&self) -> PathBuf {
-        self.0.join("coffer.db")
-    }
-    fn path(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-}
-
-impl Drop for Dir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn open_at(path: &Path, key: &MasterKey, clock: &Arc<FixedClock>) -> coffer::Result<Coffer> {
-    Coffer::open_with(
-        path,
-        key,
-        OpenOptions {
-            policy: Some(Policy::from_toml(POLICY, Schema::builtin()).unwrap()),
-            retention: Some(
-                coffer::retention::Retention::from_toml(RETENTION, Schema::builtin()).unwrap(),
-            ),
-            clock: Arc::clone(clock) as Arc<dyn coffer::clock::Clock>,
-            ..Default::default()
-        },
-    )
-}
-
-fn clock() -> Arc<FixedClock> {
-    Arc::new(FixedClock::new(datetime!(2026-12-01 10:00 +08:00)))
-}
-
-fn who(id: &str, role: &str, purpose: &str) -> Access {
-    Access {
-        principal: Principal {
-            id: id.into(),
-            tenant: "acme".into(),
-            roles: vec![role.into()],
-            ..Default::default()
-        },
-        purpose: purpose.into(),
-        context: Context {
-            ticket: Some("T-1".into()),
-            ..Default::default()
-        },
-        ..Default::default()
-    }
-}
+mod common;
+use common::{Dir, clock, customer, open_with_rules, who};
 
 fn reader() -> Access {
     who("mk-1", "marketing", "marketing")
-}
-
-fn record(id: &str, phone: &str) -> CustomerRecord {
-    CustomerRecord::from_json(&format!(
-        r#"{{"id":"{id}","tenant":"acme","subject":"s-{id}","kind":"individual","name":"张三",
-            "id_documents":[{{"type":"cn_resident_id","number":"11010119800101007X"}}],
-            "phones":["{phone}"]}}"#
-    ))
-    .unwrap()
 }
 
 /// The wrapped bytes of a data key, and of the KEK rows, read straight from the file.
@@ -157,10 +85,10 @@ fn kek_retirement_leaves_no_destroyed_key_material_in_the_store_or_a_backup() {
     let d = Dir::new("retire");
     let key = MasterKey::generate().unwrap();
     let clock = clock();
-    let c = open_at(&d.db(), &key, &clock).unwrap();
-    let stale = open_at(&d.db(), &key, &clock).unwrap();
-    let gone = c.seal(record("c-1", "13912345678"), "import").unwrap();
-    let kept = c.seal(record("c-2", "13800001111"), "import").unwrap();
+    let c = open_with_rules(&d.db(), &key, &clock).unwrap();
+    let stale = open_with_rules(&d.db(), &key, &clock).unwrap();
+    let gone = c.seal(customer("c-1", "13912345678"), "import").unwrap();
+    let kept = c.seal(customer("c-2", "13800001111"), "import").unwrap();
     let destroyed_key = wrapped_key(&d.db(), "s-c-1", "contact");
     let kek1 = wrapped_kek(&d.db(), 1);
 
@@ -202,9 +130,11 @@ fn kek_retirement_leaves_no_destroyed_key_material_in_the_store_or_a_backup() {
         FieldView::Revealed("13800001111".into())
     );
     assert_eq!(phone_of(&stale, &gone), FieldView::Shredded);
-    let later = stale.seal(record("c-3", "13700002222"), "import").unwrap();
+    let later = stale
+        .seal(customer("c-3", "13700002222"), "import")
+        .unwrap();
     drop(stale);
-    let fresh = open_at(&d.db(), &key, &clock).unwrap();
+    let fresh = open_with_rules(&d.db(), &key, &clock).unwrap();
     assert_eq!(
         phone_of(&fresh, &later),
         FieldView::Revealed("13700002222".into())
@@ -246,13 +176,13 @@ fn a_backup_is_consistent_private_signed_and_never_overwrites() {
     let d = Dir::new("consistent");
     let key = MasterKey::generate().unwrap();
     let clock = clock();
-    let c = Arc::new(open_at(&d.db(), &key, &clock).unwrap());
-    c.seal(record("c-0", "13912345678"), "import").unwrap();
+    let c = Arc::new(open_with_rules(&d.db(), &key, &clock).unwrap());
+    c.seal(customer("c-0", "13912345678"), "import").unwrap();
     let writer = {
         let c = Arc::clone(&c);
         std::thread::spawn(move || {
             for i in 1..200 {
-                c.seal(record(&format!("c-{i}"), "13912345678"), "import")
+                c.seal(customer(&format!("c-{i}"), "13912345678"), "import")
                     .unwrap();
             }
         })
@@ -323,16 +253,16 @@ fn restore_drill_from_certificates_keeps_destroyed_keys_destroyed() {
     let d = Dir::new("drill");
     let key = MasterKey::generate().unwrap();
     let clock = clock();
-    let c = open_at(&d.db(), &key, &clock).unwrap();
-    let erased = c.seal(record("c-1", "13912345678"), "import").unwrap();
-    let kept = c.seal(record("c-2", "13800001111"), "import").unwrap();
+    let c = open_with_rules(&d.db(), &key, &clock).unwrap();
+    let erased = c.seal(customer("c-1", "13912345678"), "import").unwrap();
+    let kept = c.seal(customer("c-2", "13800001111"), "import").unwrap();
     assert_eq!(
         phone_of(&c, &erased),
         FieldView::Revealed("13912345678".into())
     );
     let backup = d.path("nightly.db");
     let manifest = c.backup(&backup, "ops").unwrap();
-    let after = c.seal(record("c-3", "13700002222"), "import").unwrap();
+    let after = c.seal(customer("c-3", "13700002222"), "import").unwrap();
     let answer = c.erase("acme", "s-c-1", "dpo").unwrap();
     let cert = answer.certificate.unwrap();
     drop(c);
@@ -386,7 +316,7 @@ fn restore_drill_from_certificates_keeps_destroyed_keys_destroyed() {
     assert_eq!(report.backup_entries, manifest.entries);
     assert_eq!(report.replaced, None);
 
-    let r = open_at(&d.db(), &key, &clock).unwrap();
+    let r = open_with_rules(&d.db(), &key, &clock).unwrap();
     assert_eq!(phone_of(&r, &erased), FieldView::Shredded);
     assert_eq!(
         phone_of(&r, &kept),
@@ -414,8 +344,8 @@ fn restore_drill_from_certificates_keeps_destroyed_keys_destroyed() {
 
     // A certificate signed by another store is refused.
     let other = Dir::new("drill-other");
-    let o = open_at(&other.db(), &key, &clock).unwrap();
-    o.seal(record("c-1", "13912345678"), "import").unwrap();
+    let o = open_with_rules(&other.db(), &key, &clock).unwrap();
+    o.seal(customer("c-1", "13912345678"), "import").unwrap();
     let foreign = o
         .erase("acme", "s-c-1", "dpo")
         .unwrap()
@@ -444,8 +374,8 @@ fn restore_over_a_readable_store_reapplies_its_destructions_and_refuses_a_change
     let d = Dir::new("over");
     let key = MasterKey::generate().unwrap();
     let clock = clock();
-    let c = open_at(&d.db(), &key, &clock).unwrap();
-    let erased = c.seal(record("c-1", "13912345678"), "import").unwrap();
+    let c = open_with_rules(&d.db(), &key, &clock).unwrap();
+    let erased = c.seal(customer("c-1", "13912345678"), "import").unwrap();
     let backup = d.path("b.db");
     c.backup(&backup, "ops").unwrap();
     let answer = c.erase("acme", "s-c-1", "dpo").unwrap();
@@ -509,7 +439,7 @@ fn restore_over_a_readable_store_reapplies_its_destructions_and_refuses_a_change
     assert_eq!(report.holds_carried, 1);
     let aside = PathBuf::from(report.replaced.clone().unwrap());
     assert!(aside.exists());
-    let r = open_at(&d.db(), &key, &clock).unwrap();
+    let r = open_with_rules(&d.db(), &key, &clock).unwrap();
     assert_eq!(phone_of(&r, &erased), FieldView::Shredded);
     assert!(r.audit_verify(None).unwrap().intact);
     let holds = r.holds(Some("acme")).unwrap();
@@ -539,8 +469,8 @@ fn restore_over_a_store_whose_master_key_was_rotated_is_refused() {
     let d = Dir::new("rotated");
     let key = MasterKey::generate().unwrap();
     let clock = clock();
-    let c = open_at(&d.db(), &key, &clock).unwrap();
-    c.seal(record("c-1", "13912345678"), "import").unwrap();
+    let c = open_with_rules(&d.db(), &key, &clock).unwrap();
+    c.seal(customer("c-1", "13912345678"), "import").unwrap();
     let backup = d.path("b.db");
     c.backup(&backup, "ops").unwrap();
     c.erase("acme", "s-c-1", "dpo").unwrap();

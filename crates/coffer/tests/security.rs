@@ -6,79 +6,15 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use coffer::clock::FixedClock;
-use coffer::policy::{Context, Policy, Principal};
-use coffer::record::{CustomerRecord, Schema};
 use coffer::report::{IncidentQuery, ReportOptions};
-use coffer::{Access, Coffer, ErrorKind, FieldView, MasterKey, OpenOptions};
+use coffer::{Coffer, ErrorKind, FieldView, MasterKey};
 use time::macros::datetime;
 
-const POLICY: &str = include_str!("../../../examples/policies/accounting-firm.toml");
-const RETENTION: &str = include_str!("../../../examples/policies/retention.toml");
-
-struct Dir(PathBuf);
-
-impl Dir {
-    fn new(name: &str) -> Dir {
-        let p = std::env::temp_dir().join(format!("coffer-security-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&p);
-        std::fs::create_dir_all(&p).unwrap();
-        Dir(p)
-    }
-    fn db(&self) -> PathBuf {
-        self.0.join("coffer.db")
-    }
-}
-
-impl Drop for Dir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+mod common;
+use common::{Dir, clock, customer, open_with_rules, who};
 
 fn open(d: &Dir, key: &MasterKey, clock: &Arc<FixedClock>) -> Coffer {
-    Coffer::open_with(
-        d.db(),
-        key,
-        OpenOptions {
-            policy: Some(Policy::from_toml(POLICY, Schema::builtin()).unwrap()),
-            retention: Some(
-                coffer::retention::Retention::from_toml(RETENTION, Schema::builtin()).unwrap(),
-            ),
-            clock: Arc::clone(clock) as Arc<dyn coffer::clock::Clock>,
-            ..Default::default()
-        },
-    )
-    .unwrap()
-}
-
-fn clock() -> Arc<FixedClock> {
-    Arc::new(FixedClock::new(datetime!(2026-12-01 10:00 +08:00)))
-}
-
-fn who(id: &str, role: &str, purpose: &str) -> Access {
-    Access {
-        principal: Principal {
-            id: id.into(),
-            tenant: "acme".into(),
-            roles: vec![role.into()],
-            ..Default::default()
-        },
-        purpose: purpose.into(),
-        context: Context {
-            ticket: Some("T-1".into()),
-            ..Default::default()
-        },
-        ..Default::default()
-    }
-}
-
-fn record(id: &str, phone: &str) -> CustomerRecord {
-    CustomerRecord::from_json(&format!(
-        r#"{{"id":"{id}","tenant":"acme","subject":"s-{id}","kind":"individual","name":"张三",
-            "id_documents":[{{"type":"cn_resident_id","number":"11010119800101007X"}}],
-            "phones":["{phone}"]}}"#
-    ))
-    .unwrap()
+    open_with_rules(&d.db(), key, clock).unwrap()
 }
 
 fn entries_of(c: &Coffer, kind: &str) -> Vec<serde_json::Value> {
@@ -101,7 +37,7 @@ fn guessing_a_masked_phone_through_search_is_stopped_and_reported() {
     let key = MasterKey::generate().unwrap();
     let clock = clock();
     let c = open(&d, &key, &clock);
-    let env = c.seal(record("c-1", "13912345678"), "import").unwrap();
+    let env = c.seal(customer("c-1", "13912345678"), "import").unwrap();
     let clerk = who("clerk-9", "clerk", "bookkeeping");
     let view = c.reveal(&env, &clerk).unwrap();
     assert_eq!(
@@ -190,7 +126,7 @@ fn search_is_decided_audited_and_tenant_bound() {
     let d = Dir::new("decided");
     let key = MasterKey::generate().unwrap();
     let c = open(&d, &key, &clock());
-    let env = c.seal(record("c-1", "13912345678"), "import").unwrap();
+    let env = c.seal(customer("c-1", "13912345678"), "import").unwrap();
     let token = env.index()["id_documents[0].number"]["1"].clone();
     let field = "id_documents[].number";
 
@@ -253,8 +189,8 @@ fn restricted_subjects_are_withheld_from_search() {
     let d = Dir::new("withheld");
     let key = MasterKey::generate().unwrap();
     let c = open(&d, &key, &clock());
-    c.seal(record("c-1", "13912345678"), "import").unwrap();
-    c.seal(record("c-2", "13912345679"), "import").unwrap();
+    c.seal(customer("c-1", "13912345678"), "import").unwrap();
+    c.seal(customer("c-2", "13912345679"), "import").unwrap();
     let answer = c.erase("acme", "s-c-1", "dpo").unwrap();
     assert!(
         answer
@@ -307,7 +243,7 @@ fn a_request_dated_elsewhere_is_refused_and_moves_no_window() {
 fn seal_many(c: &Coffer, n: usize) -> Vec<coffer::Envelope> {
     c.seal_many(
         (0..n)
-            .map(|i| record(&format!("c-{i}"), "13912345678"))
+            .map(|i| customer(&format!("c-{i}"), "13912345678"))
             .collect(),
         "import",
     )
@@ -376,7 +312,7 @@ fn a_master_key_rotation_loses_no_key_added_meanwhile() {
     let clock = clock();
     let a = open(&d, &old, &clock);
     let b = Arc::new(open(&d, &old, &clock));
-    let env = a.seal(record("c-1", "13912345678"), "import").unwrap();
+    let env = a.seal(customer("c-1", "13912345678"), "import").unwrap();
     let started = AtomicBool::new(false);
     let (tx, rx) = std::sync::mpsc::channel();
     let b2 = Arc::clone(&b);
@@ -424,7 +360,7 @@ fn a_hold_cannot_slip_between_the_check_and_the_destruction() {
     let clock = clock();
     let a = open(&d, &key, &clock);
     let b = Arc::new(open(&d, &key, &clock));
-    a.seal(record("c-1", "13912345678"), "import").unwrap();
+    a.seal(customer("c-1", "13912345678"), "import").unwrap();
     let started = AtomicBool::new(false);
     let (tx, rx) = std::sync::mpsc::channel();
     let rx = std::sync::Mutex::new(rx);
@@ -564,7 +500,7 @@ fn the_store_files_are_private() {
     use std::os::unix::fs::PermissionsExt;
     let d = Dir::new("perms");
     let c = open(&d, &MasterKey::generate().unwrap(), &clock());
-    c.seal(record("c-1", "13912345678"), "import").unwrap();
+    c.seal(customer("c-1", "13912345678"), "import").unwrap();
     for suffix in ["", "-wal", "-shm"] {
         let p = PathBuf::from(format!("{}{suffix}", d.db().display()));
         let mode = std::fs::metadata(&p).unwrap().permissions().mode() & 0o777;
@@ -615,7 +551,7 @@ fn verification_follows_the_trail_as_it_is() {
     let d = Dir::new("retamper");
     let key = MasterKey::generate().unwrap();
     let c = open(&d, &key, &clock());
-    c.seal(record("c-1", "13912345678"), "import").unwrap();
+    c.seal(customer("c-1", "13912345678"), "import").unwrap();
     assert!(c.audit_verify(None).unwrap().intact);
     let conn = rusqlite::Connection::open(d.db()).unwrap();
     let (seq, original): (i64, String) = conn
@@ -725,7 +661,7 @@ fn a_destroyed_key_leaves_no_copy_in_the_store_files() {
     let d = Dir::new("scan");
     let key = MasterKey::generate().unwrap();
     let c = open(&d, &key, &clock());
-    c.seal(record("c-1", "13912345678"), "import").unwrap();
+    c.seal(customer("c-1", "13912345678"), "import").unwrap();
     let wrapped: Vec<u8> = rusqlite::Connection::open(d.db())
         .unwrap()
         .query_row(
@@ -776,7 +712,7 @@ fn a_destroyed_category_reads_shredded_even_where_it_was_masked() {
     let d = Dir::new("shredded-mask");
     let key = MasterKey::generate().unwrap();
     let c = open(&d, &key, &clock());
-    let env = c.seal(record("c-1", "13912345678"), "import").unwrap();
+    let env = c.seal(customer("c-1", "13912345678"), "import").unwrap();
     let clerk = who("clerk-1", "clerk", "bookkeeping");
     assert_eq!(
         c.reveal(&env, &clerk).unwrap().fields["phones[0]"],
@@ -809,8 +745,8 @@ fn masks_die_with_their_key_and_redaction_removes_the_rest() {
     let d = Dir::new("redact");
     let key = MasterKey::generate().unwrap();
     let c = open(&d, &key, &clock());
-    let env = c.seal(record("c-1", "13912345678"), "import").unwrap();
-    let other = c.seal(record("c-2", "13800001111"), "import").unwrap();
+    let env = c.seal(customer("c-1", "13912345678"), "import").unwrap();
+    let other = c.seal(customer("c-2", "13800001111"), "import").unwrap();
     let text = env.to_json().to_string();
     assert!(!text.contains("139****5678"), "the masked form is sealed");
     let token = env.index()["phones[0]"].values().next().unwrap().clone();

@@ -1,6 +1,7 @@
 //! The vault through its public API, and the attacks it must withstand.
 
 mod common;
+use common::Dir;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -10,26 +11,6 @@ use coffer::record::{CustomerRecord, Schema};
 use coffer::{Access, Coffer, Envelope, ErrorKind, FieldView, MasterKey, OpenOptions};
 
 const POLICY: &str = include_str!("../../../examples/policies/accounting-firm.toml");
-
-struct Dir(PathBuf);
-
-impl Dir {
-    fn new(name: &str) -> Dir {
-        let p = std::env::temp_dir().join(format!("coffer-vault-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&p);
-        std::fs::create_dir_all(&p).unwrap();
-        Dir(p)
-    }
-    fn db(&self) -> PathBuf {
-        self.0.join("coffer.db")
-    }
-}
-
-impl Drop for Dir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 fn open(path: &Path, key: &MasterKey) -> Coffer {
     let policy = Policy::from_toml(POLICY, Schema::builtin()).unwrap();

@@ -203,15 +203,7 @@ impl Coffer {
         check_name("actor", actor)?;
         let path = path.as_ref();
         let manifest_path = BackupManifest::path_for(path);
-        if manifest_path.exists() {
-            return Err(Error::InvalidArgument {
-                name: "path",
-                reason: format!(
-                    "{} already exists; a backup never overwrites a file",
-                    manifest_path.display()
-                ),
-            });
-        }
+        crate::store::never_overwrite(&manifest_path)?;
         let summary = self.store.backup_to(path)?;
         let finish = || -> Result<BackupManifest> {
             let bytes = std::fs::metadata(path)
@@ -376,16 +368,7 @@ impl Coffer {
                 "backup (its audit trail or keys differ from its manifest)",
             ));
         }
-        let verified = restored.audit_verify(None)?;
-        if !verified.intact {
-            return Err(Error::Audit {
-                reason: format!(
-                    "the backup's audit trail does not verify: {:?} at entry {}",
-                    verified.first_problem.map(|p| p.1),
-                    verified.first_problem.map_or(0, |p| p.0)
-                ),
-            });
-        }
+        verify_chain(&restored, "the backup's")?;
 
         // 2. The record of later destructions.
         let mut sources = Vec::new();
@@ -532,16 +515,7 @@ impl Coffer {
             Ok(vec![e])
         })?;
         let _ = restored.store.purge_log();
-        let verified = restored.audit_verify(None)?;
-        if !verified.intact {
-            return Err(Error::Audit {
-                reason: format!(
-                    "the restored audit trail does not verify: {:?} at entry {}",
-                    verified.first_problem.map(|p| p.1),
-                    verified.first_problem.map_or(0, |p| p.0)
-                ),
-            });
-        }
+        verify_chain(&restored, "the restored")?;
         let entries = restored.audit_len()?;
         // Live keys of the replaced store that the backup lacks: made after it.
         let mut keys_newer_than_backup = 0;
@@ -614,6 +588,22 @@ struct Replaced {
     restrictions: Vec<(String, String, RestrictionRow)>,
     /// Legal holds in force.
     holds: Vec<HoldRow>,
+}
+
+/// Refuses, as [`Error::Audit`] naming where, an audit trail (`whose`: "the backup's", …) that
+/// does not verify from start to end.
+fn verify_chain(c: &Coffer, whose: &str) -> Result<()> {
+    let verified = c.audit_verify(None)?;
+    if verified.intact {
+        return Ok(());
+    }
+    Err(Error::Audit {
+        reason: format!(
+            "{whose} audit trail does not verify: {:?} at entry {}",
+            verified.first_problem.map(|p| p.1),
+            verified.first_problem.map_or(0, |p| p.0)
+        ),
+    })
 }
 
 /// Copies `from` to a new private file `to`.

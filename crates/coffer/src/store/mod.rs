@@ -995,6 +995,20 @@ impl std::fmt::Debug for SqliteStore {
 /// Creates the store file, empty and readable by its owner only (0600), unless it exists.
 /// SQLite gives the write-ahead log and shared-memory files it creates beside it the same
 /// permissions.
+/// Refuses a backup's file (or its manifest) that already exists: a backup never overwrites.
+pub(crate) fn never_overwrite(path: &Path) -> Result<()> {
+    if path.exists() {
+        return Err(Error::InvalidArgument {
+            name: "path",
+            reason: format!(
+                "{} already exists; a backup never overwrites a file",
+                path.display()
+            ),
+        });
+    }
+    Ok(())
+}
+
 fn create_private(path: &Path) -> Result<()> {
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
@@ -1610,15 +1624,7 @@ impl Store for SqliteStore {
                 reason: "the backup's path is empty".into(),
             });
         }
-        if path.exists() {
-            return Err(Error::InvalidArgument {
-                name: "path",
-                reason: format!(
-                    "{} already exists; a backup never overwrites a file",
-                    path.display()
-                ),
-            });
-        }
+        never_overwrite(path)?;
         create_private(path)?;
         let copy = || -> Result<StoreSummary> {
             let conn = self.lock();

@@ -436,7 +436,7 @@ impl coffer::store::Store for Faulty {
     fn retention_tx(
         &self,
         m: coffer::store::ChainMac<'_>,
-        f: &mut dyn FnMut(&coffer::store::RetentionTx<'_>) -> coffer::Result<Vec<String>>,
+        f: &mut dyn FnMut(&dyn coffer::store::RetentionTx) -> coffer::Result<Vec<String>>,
     ) -> coffer::Result<Vec<u64>> {
         // A reveal under a rate limit appends its entries here, with the limit's counts.
         let refuse = self.refuse_reveals;
@@ -452,7 +452,7 @@ impl coffer::store::Store for Faulty {
     }
     fn retention_read(
         &self,
-        f: &mut dyn FnMut(&coffer::store::RetentionTx<'_>) -> coffer::Result<()>,
+        f: &mut dyn FnMut(&dyn coffer::store::RetentionTx) -> coffer::Result<()>,
     ) -> coffer::Result<()> {
         self.inner.retention_read(f)
     }

@@ -88,7 +88,7 @@ impl<'a> RateBudget<'a> {
     /// The counts of `access`'s principal under each of the policy's limits, as sliding windows
     /// at `now`.
     pub(super) fn read(
-        tx: &RetentionTx<'_>,
+        tx: &dyn RetentionTx,
         policy: &'a Policy,
         access: &'a Access,
         now: time::OffsetDateTime,
@@ -133,7 +133,7 @@ impl<'a> RateBudget<'a> {
     }
 
     /// Adds what this access counted to the store's counts (in the access's transaction).
-    pub(super) fn commit(&self, tx: &RetentionTx<'_>) -> Result<()> {
+    pub(super) fn commit(&self, tx: &dyn RetentionTx) -> Result<()> {
         for c in self.counts.iter().flatten().filter(|c| c.added > 0) {
             tx.add_rate_usage(&c.key, c.window.start(), c.added)?;
         }

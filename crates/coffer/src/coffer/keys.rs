@@ -208,7 +208,7 @@ impl Coffer {
             // moved, nothing but this handle (which keeps itself current) changed the store,
             // and the counters need not be read. This keeps the check off hot paths such as
             // search (one pragma instead of three queries).
-            let v = tx.data_version()?;
+            let v = tx.change_token()?;
             if v == self.data_version_seen.load(Ordering::Acquire) {
                 return Ok(());
             }

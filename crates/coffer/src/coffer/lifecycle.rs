@@ -375,7 +375,7 @@ impl Coffer {
         self.clock.today()
     }
 
-    fn lifecycle(tx: &RetentionTx<'_>, key: &KeyState) -> Result<Lifecycle> {
+    fn lifecycle(tx: &dyn RetentionTx, key: &KeyState) -> Result<Lifecycle> {
         let mut life = Lifecycle {
             created: parse_iso(&key.created),
             events: BTreeMap::new(),
@@ -391,7 +391,7 @@ impl Coffer {
         Ok(life)
     }
 
-    fn recompute(&self, tx: &RetentionTx<'_>, tenant: &str, subject: &str) -> Result<()> {
+    fn recompute(&self, tx: &dyn RetentionTx, tenant: &str, subject: &str) -> Result<()> {
         let Ok(retention) = self.retention() else {
             return Ok(());
         };
@@ -448,7 +448,7 @@ impl Coffer {
     fn retention_write(
         &self,
         entries: Vec<AuditEntry>,
-        f: &mut dyn FnMut(&RetentionTx<'_>) -> Result<()>,
+        f: &mut dyn FnMut(&dyn RetentionTx) -> Result<()>,
     ) -> Result<()> {
         self.audited(entries, |b| {
             let seqs = self
@@ -815,7 +815,7 @@ impl Coffer {
     /// certificate commit together or not at all; returns it with its audit entry.
     fn certify_in(
         &self,
-        tx: &RetentionTx<'_>,
+        tx: &dyn RetentionTx,
         occasion: &str,
         actor: &str,
         items: Vec<DestructionItem>,
@@ -836,7 +836,7 @@ impl Coffer {
     /// transaction finds; they are appended in the same transaction.
     pub(super) fn retention_write_with(
         &self,
-        f: &mut dyn FnMut(&RetentionTx<'_>) -> Result<Vec<AuditEntry>>,
+        f: &mut dyn FnMut(&dyn RetentionTx) -> Result<Vec<AuditEntry>>,
     ) -> Result<()> {
         let keyring = self.keyring();
         let (_, mac) = self.batch(&keyring, &[]);
@@ -1091,7 +1091,7 @@ impl Coffer {
     /// that opens it (an application that only reveals may well open it without rules). A
     /// purposes list that does not parse restricts the category to no purpose.
     pub(crate) fn restrictions_many<'s>(
-        tx: &RetentionTx<'_>,
+        tx: &dyn RetentionTx,
         subjects: &BTreeSet<(&'s str, &'s str)>,
     ) -> Result<SubjectRestrictions<'s>> {
         let mut out = SubjectRestrictions::new();

@@ -127,6 +127,10 @@ pub const COFFER_STATUS_CLOSED: coffer_status = 25;
 /// The operation is not supported.
 pub const COFFER_STATUS_UNSUPPORTED: coffer_status = 26;
 
+/// The store's server cannot be reached (down, restarting, connection lost); nothing was done,
+/// and the same call can be retried once it is back.
+pub const COFFER_STATUS_STORE_UNAVAILABLE: coffer_status = 27;
+
 /// Masking profile for general display.
 pub const COFFER_PROFILE_STANDARD: u32 = 0;
 

@@ -15,7 +15,7 @@ use crate::mask::{MaskForm, MaskRule, Masked, Profile};
 use crate::policy::{Action, Context, FieldEffect, Policy, Principal, RecordFacts, Request};
 use crate::record::{CustomerRecord, FieldPath, Protection, Schema, Sensitive, normalize};
 use crate::retention::Retention;
-use crate::store::{AuditBatch, DataKeyRow, KeyringRow, SqliteStore, Store};
+use crate::store::{AuditBatch, DataKeyRow, KeyringRow, Store};
 
 mod access;
 mod archive;
@@ -286,15 +286,19 @@ impl Coffer {
     ) -> Result<Coffer> {
         // The master key is checked against the keyring before the store is written to
         // (pragmas, migrations): a wrong key leaves the file as it was.
-        let store =
-            SqliteStore::open_checked(path, options.create, options.busy_timeout, &|rows| {
+        let store = crate::store::open_location(
+            path.as_ref(),
+            options.create,
+            options.busy_timeout,
+            &|rows| {
                 if rows.is_empty() {
                     Ok(())
                 } else {
                     load_keyring(master, rows).map(drop)
                 }
-            })?;
-        Self::with_store(Box::new(store), master, options)
+            },
+        )?;
+        Self::with_store(store, master, options)
     }
 
     /// Opens a Coffer over any [`Store`].

@@ -75,11 +75,14 @@ pub enum ErrorKind {
     Closed = 25,
     /// The operation is not supported by this build or configuration.
     Unsupported = 26,
+    /// The store's server cannot be reached (down, restarting, connection lost); nothing was
+    /// done, and the same call can be retried once it is back.
+    StoreUnavailable = 27,
 }
 
 impl ErrorKind {
     /// Every kind, in code order.
-    pub const ALL: [ErrorKind; 26] = [
+    pub const ALL: [ErrorKind; 27] = [
         Self::Internal,
         Self::InvalidArgument,
         Self::Malformed,
@@ -106,6 +109,7 @@ impl ErrorKind {
         Self::Io,
         Self::Closed,
         Self::Unsupported,
+        Self::StoreUnavailable,
     ];
 
     /// The stable numeric code (the C `coffer_status`, the Python `.code`).
@@ -147,6 +151,7 @@ impl ErrorKind {
             Self::Io => "io",
             Self::Closed => "closed",
             Self::Unsupported => "unsupported",
+            Self::StoreUnavailable => "store_unavailable",
         }
     }
 
@@ -179,6 +184,7 @@ impl ErrorKind {
             Self::Io => "input/output error",
             Self::Closed => "handle closed",
             Self::Unsupported => "unsupported operation",
+            Self::StoreUnavailable => "key store unavailable",
         }
     }
 }
@@ -389,6 +395,12 @@ pub enum Error {
         /// What was locked.
         reason: String,
     },
+    /// The store's server cannot be reached; nothing was done.
+    #[error("key store unavailable: {reason}")]
+    StoreUnavailable {
+        /// What failed (never a value).
+        reason: String,
+    },
     /// The store is read-only.
     #[error("key store is read-only: {reason}")]
     ReadOnly {
@@ -450,6 +462,7 @@ impl Error {
             Self::Audit { .. } => ErrorKind::Audit,
             Self::Io { .. } => ErrorKind::Io,
             Self::Unsupported { .. } => ErrorKind::Unsupported,
+            Self::StoreUnavailable { .. } => ErrorKind::StoreUnavailable,
             Self::Internal { .. } => ErrorKind::Internal,
         }
     }

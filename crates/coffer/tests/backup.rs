@@ -82,6 +82,11 @@ fn phone_of(c: &Coffer, env: &coffer::Envelope) -> FieldView {
 /// that loaded its keyring before the retirement.
 #[test]
 fn kek_retirement_leaves_no_destroyed_key_material_in_the_store_or_a_backup() {
+    if !common::sqlite_only(
+        "kek_retirement_leaves_no_destroyed_key_material_in_the_store_or_a_backup",
+    ) {
+        return;
+    }
     let d = Dir::new("retire");
     let key = MasterKey::generate().unwrap();
     let clock = clock();
@@ -173,6 +178,9 @@ fn mode(p: &Path) -> u32 {
 /// signed, matches it, and is private; it never overwrites a file.
 #[test]
 fn a_backup_is_consistent_private_signed_and_never_overwrites() {
+    if !common::sqlite_only("a_backup_is_consistent_private_signed_and_never_overwrites") {
+        return;
+    }
     let d = Dir::new("consistent");
     let key = MasterKey::generate().unwrap();
     let clock = clock();
@@ -250,6 +258,9 @@ fn a_backup_is_consistent_private_signed_and_never_overwrites() {
 /// what was sealed after it reads shredded (its keys are not in the backup), and the trail verifies.
 #[test]
 fn restore_drill_from_certificates_keeps_destroyed_keys_destroyed() {
+    if !common::sqlite_only("restore_drill_from_certificates_keeps_destroyed_keys_destroyed") {
+        return;
+    }
     let d = Dir::new("drill");
     let key = MasterKey::generate().unwrap();
     let clock = clock();
@@ -371,6 +382,11 @@ fn restore_drill_from_certificates_keeps_destroyed_keys_destroyed() {
 /// one byte is refused.
 #[test]
 fn restore_over_a_readable_store_reapplies_its_destructions_and_refuses_a_changed_backup() {
+    if !common::sqlite_only(
+        "restore_over_a_readable_store_reapplies_its_destructions_and_refuses_a_changed_backup",
+    ) {
+        return;
+    }
     let d = Dir::new("over");
     let key = MasterKey::generate().unwrap();
     let clock = clock();
@@ -466,6 +482,9 @@ fn restore_over_a_readable_store_reapplies_its_destructions_and_refuses_a_change
 /// caller has no certificate for: the restore is refused, nothing written, and says why.
 #[test]
 fn restore_over_a_store_whose_master_key_was_rotated_is_refused() {
+    if !common::sqlite_only("restore_over_a_store_whose_master_key_was_rotated_is_refused") {
+        return;
+    }
     let d = Dir::new("rotated");
     let key = MasterKey::generate().unwrap();
     let clock = clock();

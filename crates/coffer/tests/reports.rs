@@ -1,5 +1,7 @@
 //! The compliance reports on a store with known accesses, erasures and holds, checked exactly.
 
+mod common;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -60,7 +62,7 @@ fn officer() -> Access {
 
 fn open(dir: &std::path::Path, clock: &Arc<FixedClock>, key: &MasterKey) -> Coffer {
     Coffer::open_with(
-        dir.join("coffer.db"),
+        common::store_in(dir),
         key,
         OpenOptions {
             policy: Some(Policy::from_toml(POLICY, Schema::builtin()).unwrap()),
@@ -498,17 +500,12 @@ fn incident_windows_and_fields_are_checked() {
 #[test]
 fn a_tampered_trail_is_never_scoped_silently() {
     let s = store("tampered");
-    let db = s.dir.join("coffer.db");
     // Erase the accountant's reveal from the story: rewrite its entry in place.
-    let conn = rusqlite::Connection::open(&db).unwrap();
-    let changed = conn
-        .execute(
-            "UPDATE audit SET entry = replace(entry, '\"acc-1\"', '\"acc-2\"') WHERE entry LIKE '%\"kind\":\"reveal\"%\"acc-1\"%'",
-            [],
-        )
-        .unwrap();
+    let changed = common::sql(
+        &common::store_in(&s.dir),
+        "UPDATE audit SET entry = replace(entry, '\"acc-1\"', '\"acc-2\"') WHERE entry LIKE '%\"kind\":\"reveal\"%\"acc-1\"%'",
+    );
     assert_eq!(changed, 1);
-    drop(conn);
     let q = IncidentQuery {
         fields: vec!["id_documents[].number".into()],
         ..Default::default()
@@ -552,15 +549,11 @@ fn a_tampered_trail_is_never_scoped_silently() {
 #[test]
 fn a_row_that_is_no_entry_is_counted_not_fatal() {
     let s = store("garbage");
-    let conn = rusqlite::Connection::open(s.dir.join("coffer.db")).unwrap();
-    let n = conn
-        .execute(
-            "UPDATE audit SET entry = 'not an entry' WHERE seq = (SELECT min(seq) FROM audit WHERE entry LIKE '%\"clerk-1\"%')",
-            [],
-        )
-        .unwrap();
+    let n = common::sql(
+        &common::store_in(&s.dir),
+        "UPDATE audit SET entry = 'not an entry' WHERE seq = (SELECT min(seq) FROM audit WHERE entry LIKE '%\"clerk-1\"%')",
+    );
     assert_eq!(n, 1);
-    drop(conn);
     let err =
         s.c.affected(&IncidentQuery::default(), &officer(), &none())
             .unwrap_err();
@@ -841,7 +834,7 @@ fn declared_custom_fields_are_scoped_like_the_others() {
     ))
     .unwrap();
     let c = Coffer::open_with(
-        dir.join("coffer.db"),
+        common::store_in(&dir),
         &MasterKey::generate().unwrap(),
         OpenOptions {
             policy: Some(Policy::from_toml(POLICY, &schema).unwrap()),

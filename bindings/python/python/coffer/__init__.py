@@ -20,7 +20,7 @@ from ._errors import (
     AccessDeniedError, ApprovalError, AuditError, AuditTamperedError, ClosedError, CofferError,
     IntegrityError, InternalError, InvalidArgumentError, IoError, KeyNotFoundError,
     LegalHoldError, LimitExceededError, MalformedError, NotFoundError, PolicyError,
-    RateLimitedError, ReadOnlyError, RetentionError, SchemaError, ShreddedError, StoreBusyError,
+    RateLimitedError, ReadOnlyError, RetentionError, SchemaError, ShreddedError, StoreBusyError, StoreUnavailableError,
     StoreError, UnsupportedError, UnsupportedVersionError, ValidationError, WrongMasterKeyError,
     class_for_code,
 )
@@ -40,7 +40,7 @@ __all__ = [
     "ValidationError", "SchemaError", "PolicyError", "AccessDeniedError", "RateLimitedError",
     "IntegrityError", "UnsupportedVersionError", "KeyNotFoundError", "WrongMasterKeyError",
     "ShreddedError", "RetentionError", "LegalHoldError", "ApprovalError", "NotFoundError",
-    "StoreError", "StoreBusyError", "ReadOnlyError", "AuditError", "AuditTamperedError",
+    "StoreError", "StoreBusyError", "StoreUnavailableError", "ReadOnlyError", "AuditError", "AuditTamperedError",
     "IoError", "ClosedError", "UnsupportedError", "class_for_code",
 ]
 

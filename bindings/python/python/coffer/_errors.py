@@ -186,6 +186,13 @@ class UnsupportedError(CofferError, NotImplementedError):
     code, kind = 26, "unsupported"
 
 
+class StoreUnavailableError(CofferError, ConnectionError):
+    """The store's server cannot be reached (down, restarting, connection lost); nothing was
+    done, and the same call can be retried once it is back."""
+
+    code, kind = 27, "store_unavailable"
+
+
 _BY_CODE: Dict[int, Type[CofferError]] = {
     cls.code: cls
     for cls in (
@@ -194,6 +201,7 @@ _BY_CODE: Dict[int, Type[CofferError]] = {
         UnsupportedVersionError, KeyNotFoundError, WrongMasterKeyError, ShreddedError,
         RetentionError, LegalHoldError, ApprovalError, NotFoundError, StoreError, StoreBusyError,
         ReadOnlyError, AuditError, AuditTamperedError, IoError, ClosedError, UnsupportedError,
+        StoreUnavailableError,
     )
 }
 

@@ -12,8 +12,58 @@ use crate::error::{Error, Result};
 /// The store format this build writes, and the newest it reads.
 pub const STORE_SCHEMA_VERSION: u32 = 4;
 
+#[cfg(feature = "postgres")]
+mod pg;
 mod sqlite;
+#[cfg(feature = "postgres")]
+pub use pg::PgStore;
 pub use sqlite::SqliteStore;
+
+/// Whether `location` names a PostgreSQL store (`postgres://…` or `postgresql://…`) rather
+/// than an SQLite file.
+pub fn is_server_url(location: &str) -> bool {
+    location.starts_with("postgres://") || location.starts_with("postgresql://")
+}
+
+/// Opens the store at `location` (a PostgreSQL URL or an SQLite file's path) as it is, without
+/// a master key: for tools that move or inspect stores, and for tests that wrap a store.
+pub fn open(location: impl AsRef<Path>, create: bool) -> Result<Box<dyn Store>> {
+    open_location(
+        location.as_ref(),
+        create,
+        std::time::Duration::from_secs(5),
+        &|_| Ok(()),
+    )
+}
+
+/// Opens the store at `location`: a PostgreSQL URL, or an SQLite file's path. `verify` sees
+/// the keyring's rows (none for a new store) before anything is written.
+pub(crate) fn open_location(
+    location: &Path,
+    create: bool,
+    busy_timeout: std::time::Duration,
+    verify: &dyn Fn(&[KeyringRow]) -> Result<()>,
+) -> Result<Box<dyn Store>> {
+    match location.to_str() {
+        #[cfg(feature = "postgres")]
+        Some(url) if is_server_url(url) => Ok(Box::new(PgStore::open_checked(
+            url,
+            create,
+            busy_timeout,
+            verify,
+        )?)),
+        #[cfg(not(feature = "postgres"))]
+        Some(url) if is_server_url(url) => Err(Error::Unsupported {
+            what: "this build has no PostgreSQL store (the `postgres` feature is off)".into(),
+        }),
+        _ => Ok(Box::new(SqliteStore::open_checked(
+            location,
+            create,
+            busy_timeout,
+            verify,
+        )?)),
+    }
+}
 
 /// One wrapped key of the keyring.
 #[derive(Clone, Debug)]

@@ -711,7 +711,6 @@ impl std::fmt::Debug for SqliteStore {
 /// Creates the store file, empty and readable by its owner only (0600), unless it exists.
 /// SQLite gives the write-ahead log and shared-memory files it creates beside it the same
 /// permissions.
-
 fn create_private(path: &Path) -> Result<()> {
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);

@@ -84,9 +84,10 @@ impl Dir {
         Dir(p)
     }
 
-    /// The store's file in it.
+    /// The store of this test: its file in the folder, or, when `COFFER_TEST_POSTGRES` is
+    /// set, a schema of its own on that PostgreSQL server (see [`store_in`]).
     pub(crate) fn db(&self) -> std::path::PathBuf {
-        self.0.join("coffer.db")
+        store_in(&self.0)
     }
 
     /// Another file in it.
@@ -99,6 +100,137 @@ impl Drop for Dir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
     }
+}
+
+/// The PostgreSQL server the store-facing tests run against instead of SQLite files, if any
+/// (`scripts/test` sets `COFFER_TEST_POSTGRES` for its second pass).
+pub(crate) fn postgres() -> Option<String> {
+    std::env::var("COFFER_TEST_POSTGRES")
+        .ok()
+        .filter(|u| !u.is_empty())
+}
+
+/// The store that lives "in" a test's folder: `DIR/coffer.db`, or, against PostgreSQL, the
+/// schema named after the folder (each test's folder is named after the test and the process,
+/// so each test has a fresh schema of its own).
+pub(crate) fn store_in(dir: &std::path::Path) -> std::path::PathBuf {
+    match postgres() {
+        Some(url) => {
+            let name: String = dir
+                .file_name()
+                .unwrap()
+                .to_string_lossy()
+                .chars()
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() {
+                        c.to_ascii_lowercase()
+                    } else {
+                        '_'
+                    }
+                })
+                .collect();
+            // The folder's name, and a hash of its whole path (two tests may use folders of
+            // the same name under different parents).
+            use std::hash::{Hash, Hasher};
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            dir.hash(&mut h);
+            let schema = format!(
+                "t_{}_{:08x}",
+                &name[name.len().saturating_sub(48)..],
+                h.finish() as u32
+            );
+            let sep = if url.contains('?') { '&' } else { '?' };
+            format!("{url}{sep}schema={schema}").into()
+        }
+        None => dir.join("coffer.db"),
+    }
+}
+
+/// Runs SQL statements on the store at `location` directly, as an attacker with access to the
+/// database would (SQLite file or PostgreSQL schema); returns the rows the last one changed.
+pub(crate) fn sql(location: &std::path::Path, statements: &str) -> u64 {
+    let text = location.to_string_lossy();
+    if text.starts_with("postgres://") {
+        let (base, schema) = text.rsplit_once("?schema=").unwrap();
+        let mut client = postgres::Client::connect(base, postgres::NoTls).unwrap();
+        client
+            .batch_execute(&format!("SET search_path TO {schema}"))
+            .unwrap();
+        let mut changed = 0;
+        for st in statements.split(';').filter(|s| !s.trim().is_empty()) {
+            changed = client.execute(st, &[]).unwrap();
+        }
+        changed
+    } else {
+        let conn = rusqlite::Connection::open(location).unwrap();
+        let mut changed = 0;
+        for st in statements.split(';').filter(|s| !s.trim().is_empty()) {
+            changed = conn.execute(st, []).unwrap() as u64;
+        }
+        changed
+    }
+}
+
+/// What the store at `location` holds, to compare before and after something that must not
+/// write: an SQLite file's bytes, or a PostgreSQL store's summary (entries, chain head, keys).
+pub(crate) fn fingerprint(location: &std::path::Path) -> Vec<u8> {
+    if postgres().is_some() {
+        let s = coffer::store::open(location, false)
+            .unwrap()
+            .summary()
+            .unwrap();
+        format!("{s:?}").into_bytes()
+    } else {
+        std::fs::read(location).unwrap()
+    }
+}
+
+/// Everything the store at `location` holds, as bytes to search: an SQLite file and its
+/// write-ahead log, or every row of every table of a PostgreSQL store's schema as text (bytea
+/// columns in hex, which a search for text values still covers).
+pub(crate) fn store_bytes(location: &std::path::Path) -> Vec<u8> {
+    let text = location.to_string_lossy();
+    if let Some((base, schema)) = text.rsplit_once("?schema=") {
+        let mut client = postgres::Client::connect(base, postgres::NoTls).unwrap();
+        let tables: Vec<String> = client
+            .query(
+                "SELECT table_name::text FROM information_schema.tables WHERE table_schema = $1",
+                &[&schema],
+            )
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        let mut out = Vec::new();
+        for t in tables {
+            for r in client
+                .query(&format!("SELECT t::text FROM {schema}.{t} t"), &[])
+                .unwrap()
+            {
+                out.extend(r.get::<_, String>(0).into_bytes());
+            }
+        }
+        out
+    } else {
+        let mut bytes = std::fs::read(location).unwrap();
+        if let Ok(wal) = std::fs::read(format!("{}-wal", location.display())) {
+            bytes.extend(wal);
+        }
+        bytes
+    }
+}
+
+/// Whether this run's store is an SQLite file: tests of the file itself (its bytes, its
+/// permissions, SQLite's own errors) say so and stop when it is not.
+pub(crate) fn sqlite_only(test: &str) -> bool {
+    if postgres().is_some() {
+        #[allow(clippy::print_stderr)]
+        {
+            eprintln!("{test}: a test of the SQLite file itself; not run against PostgreSQL");
+        }
+        return false;
+    }
+    true
 }
 
 /// 2026-12-01 10:00 in Beijing, a fixed clock the test moves.

@@ -1,4 +1,5 @@
-//! Load: two processes with sixteen threads each seal, reveal, search and erase on one store for a
+//! Load: processes (`COFFER_LOAD_PROCESSES`, default 2) with threads each (`COFFER_LOAD_THREADS`,
+//! default 16) seal, reveal, search and erase on one store (SQLite, or `COFFER_TEST_POSTGRES`) for a
 //! while (`COFFER_LOAD_SECONDS`, default 180). Afterwards every operation that succeeded has
 //! exactly its audit entries (counted by kind), the chain verifies, no operation failed with an
 //! unexpected error, and each process's memory stayed flat.
@@ -19,7 +20,22 @@ use coffer::{Coffer, Envelope, MasterKey, OpenOptions};
 
 mod common;
 use common::{POLICY, RETENTION, auditor, record};
-const THREADS: usize = 16;
+/// Threads per process (`COFFER_LOAD_THREADS`, default 16).
+fn threads() -> usize {
+    std::env::var("COFFER_LOAD_THREADS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(16)
+}
+
+/// Processes (`COFFER_LOAD_PROCESSES`, default 2).
+fn processes() -> Vec<String> {
+    let n: usize = std::env::var("COFFER_LOAD_PROCESSES")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(2);
+    (1..=n).map(|i| format!("p{i}")).collect()
+}
 
 fn open(path: &std::path::Path, key: &MasterKey) -> Coffer {
     let schema = Schema::builtin();
@@ -79,7 +95,7 @@ fn load_child() {
     let start = Instant::now();
     let early_rss = AtomicU64::new(0);
     std::thread::scope(|s| {
-        for t in 0..THREADS {
+        for t in 0..threads() {
             let (c, tally, tag, early_rss) = (&c, &tally, &tag, &early_rss);
             s.spawn(move || {
                 let mut mine: Vec<Envelope> = Vec::new();
@@ -163,7 +179,11 @@ fn load_child() {
         "rss_early_kb": early_rss.load(Ordering::Relaxed),
         "rss_end_kb": rss_kb(),
     });
-    std::fs::write(format!("{db}.{tag}.json"), report.to_string()).unwrap();
+    std::fs::write(
+        std::env::var("COFFER_LOAD_REPORTS").unwrap() + &format!("/{tag}.json"),
+        report.to_string(),
+    )
+    .unwrap();
 }
 
 #[test]
@@ -176,16 +196,18 @@ fn sixteen_threads_two_processes() {
     let dir = std::env::temp_dir().join(format!("coffer-load-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    let db = dir.join("store.db");
+    let db = common::store_in(&dir);
     let key = MasterKey::generate().unwrap();
     let before = open(&db, &key).audit_len().unwrap();
     let exe = std::env::current_exe().unwrap();
-    let children: Vec<_> = ["p1", "p2"]
+    let tags = processes();
+    let children: Vec<_> = tags
         .iter()
         .map(|tag| {
             std::process::Command::new(&exe)
                 .args(["--exact", "load_child", "--ignored", "--nocapture"])
                 .env("COFFER_LOAD_DB", &db)
+                .env("COFFER_LOAD_REPORTS", &dir)
                 .env("COFFER_LOAD_KEY", key.to_base64().as_str())
                 .env("COFFER_LOAD_TAG", tag)
                 .env("COFFER_LOAD_SECONDS", secs.to_string())
@@ -199,9 +221,9 @@ fn sixteen_threads_two_processes() {
     // What the processes say they did, by kind.
     let mut expected: BTreeMap<String, u64> = BTreeMap::new();
     let mut searches = 0;
-    for tag in ["p1", "p2"] {
+    for tag in &tags {
         let report: serde_json::Value = serde_json::from_str(
-            &std::fs::read_to_string(format!("{}.{tag}.json", db.display())).unwrap(),
+            &std::fs::read_to_string(dir.join(format!("{tag}.json"))).unwrap(),
         )
         .unwrap();
         for (k, v) in report["kinds"].as_object().unwrap() {
@@ -234,7 +256,7 @@ fn sixteen_threads_two_processes() {
         }
     }
     // Each process also loaded its policy once.
-    *expected.entry("policy.load".into()).or_default() += 2;
+    *expected.entry("policy.load".into()).or_default() += tags.len() as u64;
     // And the verification's own open here.
     *expected.entry("policy.load".into()).or_default() += 1;
     assert_eq!(
@@ -243,8 +265,10 @@ fn sixteen_threads_two_processes() {
     );
     let total: u64 = found.values().sum();
     eprintln!(
-        "{secs} s, 2 processes x {THREADS} threads: {total} audit entries, none lost ({found:?}); \
+        "{secs} s, {} processes x {} threads: {total} audit entries, none lost ({found:?}); \
          {searches} searches; chain of {} entries verified",
+        tags.len(),
+        threads(),
         report.entries
     );
     let _ = std::fs::remove_dir_all(&dir);

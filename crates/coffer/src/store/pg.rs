@@ -120,6 +120,8 @@ pub(crate) fn pg_error(e: postgres::Error) -> Error {
 struct Conn {
     client: Client,
     statements: HashMap<String, Statement>,
+    /// When it was last given back to the pool.
+    used: std::time::Instant,
 }
 
 /// A small pool: connections are made on demand, kept when healthy, at most [`POOL_SIZE`] in
@@ -147,42 +149,45 @@ impl Pool {
         Ok(Conn {
             client,
             statements: HashMap::new(),
+            used: std::time::Instant::now(),
         })
     }
 
     fn get(&self) -> Result<Pooled<'_>> {
-        let mut guard = self
-            .idle
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
         loop {
-            while let Some(conn) = guard.0.pop() {
-                if !conn.client.is_closed() {
-                    guard.1 += 1;
-                    return Ok(Pooled {
-                        pool: self,
-                        conn: Some(conn),
-                    });
-                }
-            }
-            if guard.1 < POOL_SIZE {
-                guard.1 += 1;
-                drop(guard);
-                return match self.connect() {
-                    Ok(conn) => Ok(Pooled {
-                        pool: self,
-                        conn: Some(conn),
-                    }),
-                    Err(e) => {
-                        self.release(None);
-                        Err(e)
-                    }
-                };
-            }
-            guard = self
-                .freed
-                .wait(guard)
+            let mut guard = self
+                .idle
+                .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
+            while guard.0.is_empty() && guard.1 >= POOL_SIZE {
+                guard = self
+                    .freed
+                    .wait(guard)
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+            }
+            guard.1 += 1;
+            let idle = guard.0.pop();
+            drop(guard);
+            let mut pooled = Pooled {
+                pool: self,
+                conn: None,
+            };
+            match idle {
+                // A connection idle for a while may have been closed by a server restart or
+                // a proxy: one round trip tells, so that the caller's statement does not fail
+                // on a connection the pool could have replaced.
+                Some(mut conn) => {
+                    let stale = conn.used.elapsed() > Duration::from_secs(1)
+                        && conn.client.is_valid(Duration::from_secs(2)).is_err();
+                    if conn.client.is_closed() || stale {
+                        continue; // `pooled` gives its place back when dropped
+                    }
+                    conn.used = std::time::Instant::now();
+                    pooled.conn = Some(conn);
+                }
+                None => pooled.conn = Some(self.connect()?),
+            }
+            return Ok(pooled);
         }
     }
 
@@ -192,7 +197,8 @@ impl Pool {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         guard.1 -= 1;
-        if let Some(conn) = conn.filter(|c| !c.client.is_closed()) {
+        if let Some(mut conn) = conn.filter(|c| !c.client.is_closed()) {
+            conn.used = std::time::Instant::now();
             guard.0.push(conn);
         }
         drop(guard);
@@ -467,7 +473,9 @@ impl PgStore {
     /// Runs `f` in a read-only transaction.
     fn read<T>(&self, f: impl FnOnce(&Exec<'_, '_>) -> Result<T>) -> Result<T> {
         let mut pooled = self.pool.get()?;
-        let Conn { client, statements } = pooled.conn();
+        let Conn {
+            client, statements, ..
+        } = pooled.conn();
         let tx = client
             .build_transaction()
             .read_only(true)
@@ -491,7 +499,9 @@ impl PgStore {
         f: impl FnOnce(&Exec<'_, '_>) -> Result<Option<T>>,
     ) -> Result<Option<(T, Vec<u64>)>> {
         let mut pooled = self.pool.get()?;
-        let Conn { client, statements } = pooled.conn();
+        let Conn {
+            client, statements, ..
+        } = pooled.conn();
         let tx = client.transaction().map_err(pg_error)?;
         let x = Exec {
             tx: RefCell::new(tx),

@@ -14,6 +14,8 @@ import pytest
 
 import coffer
 
+from conftest import store_location
+
 ROOT = pathlib.Path(__file__).resolve().parents[3]
 POLICY = (ROOT / "examples" / "policies" / "accounting-firm.toml").read_text(encoding="utf-8")
 RETENTION = (ROOT / "examples" / "policies" / "retention.toml").read_text(encoding="utf-8")
@@ -33,7 +35,7 @@ RECORD: Dict[str, Any] = {
 @pytest.fixture()
 def store(tmp_path: pathlib.Path) -> Iterator[coffer.Coffer]:
     key = coffer.generate_master_key()
-    with coffer.Coffer.open(tmp_path / "c.db", master_key=key, policy=POLICY, retention=RETENTION) as c:
+    with coffer.Coffer.open(store_location(tmp_path), master_key=key, policy=POLICY, retention=RETENTION) as c:
         yield c
 
 

@@ -278,6 +278,9 @@ enum Command {
     /// Legal holds.
     #[command(subcommand)]
     Hold(HoldCommand),
+    /// Whole stores: copy one to another backend.
+    #[command(subcommand)]
+    Store(StoreCommand),
     /// Back the store up to a new file while others go on using it, with a signed manifest
     /// beside it (BACKUP.manifest.json). Both are created readable by their owner only.
     ///
@@ -494,6 +497,22 @@ enum AuditCommand {
         /// Write here instead of standard output.
         #[arg(long, short)]
         out: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum StoreCommand {
+    /// Copy a whole store into a new one, on the same or another backend (an SQLite file, or
+    /// a PostgreSQL URL `postgres://user@host/db?schema=coffer`), then verify the copy: every
+    /// table read back equal, the same summary, and the audit chain verified with the master
+    /// key. The destination must be new; the source is only read (one snapshot).
+    ///
+    /// Example: coffer store copy coffer.db 'postgres://coffer@db.internal/erp?sslmode=require'
+    Copy {
+        /// The store to copy (file or URL).
+        source: PathBuf,
+        /// The new store (file or URL).
+        destination: PathBuf,
     },
 }
 
@@ -747,6 +766,10 @@ fn run(
         }
         Command::Erase { tenant, subject } => ops::erase(out, store, &tenant, &subject, json),
         Command::Backup { path } => ops::backup(out, store, &path, json),
+        Command::Store(StoreCommand::Copy {
+            source,
+            destination,
+        }) => ops::store_copy(out, store, &source, &destination, json),
         Command::Restore {
             backup,
             certificates,

@@ -539,6 +539,91 @@ pub(crate) fn backup(
     util::ok()
 }
 
+/// `coffer store copy`: the source is opened as it is (its master key is checked first, so a
+/// copy is never made with a key that cannot verify it), copied, and the copy's chain verified.
+pub(crate) fn store_copy(
+    out: &mut dyn Write,
+    store: &StoreArgs,
+    source: &Path,
+    destination: &Path,
+    json: bool,
+) -> Result<ExitCode, Failure> {
+    let master = store.master_key()?;
+    let src = coffer::store::open(source, false)?;
+    // The master key must open the source's keyring (nothing is written to it).
+    drop(Coffer::open_with(
+        source,
+        &master,
+        coffer::OpenOptions {
+            create: false,
+            ..Default::default()
+        },
+    )?);
+    if let Some(file) = destination
+        .to_str()
+        .filter(|d| !coffer::store::is_server_url(d))
+    {
+        if Path::new(file).exists() {
+            return Err(Failure::input(format!(
+                "{file} already exists; `coffer store copy` writes only a new store"
+            )));
+        }
+    }
+    let dst = coffer::store::open(destination, true)?;
+    let report = coffer::store::copy(src.as_ref(), dst.as_ref())?;
+    drop(dst);
+    let copy = Coffer::open_with(
+        destination,
+        &master,
+        coffer::OpenOptions {
+            create: false,
+            ..Default::default()
+        },
+    )?;
+    let verified = copy.audit_verify(None)?;
+    if !verified.intact || verified.entries != report.summary.entries {
+        return Err(Failure::from(coffer::Error::Integrity {
+            what: format!(
+                "the copy's audit chain ({} entries, intact: {})",
+                verified.entries, verified.intact
+            ),
+        }));
+    }
+    if json {
+        let rows: serde_json::Map<String, serde_json::Value> = report
+            .rows
+            .iter()
+            .map(|(t, n)| ((*t).to_owned(), (*n).into()))
+            .collect();
+        writeln!(
+            out,
+            "{}",
+            serde_json::json!({
+                "rows": rows,
+                "audit_entries": report.summary.entries,
+                "chain_verified": true,
+                "live_data_keys": report.summary.live_data_keys,
+                "destroyed_data_keys": report.summary.destroyed_data_keys,
+            })
+        )?;
+    } else {
+        let rows: Vec<String> = report
+            .rows
+            .iter()
+            .map(|(t, n)| format!("{t} {n}"))
+            .collect();
+        writeln!(
+            out,
+            "copied and verified: {}; audit chain of {} entries intact; {} live and {} destroyed data keys",
+            rows.join(", "),
+            report.summary.entries,
+            report.summary.live_data_keys,
+            report.summary.destroyed_data_keys
+        )?;
+    }
+    util::ok()
+}
+
 /// Reads certificates from files: each file one JSON document or JSON Lines of them, each a
 /// certificate, an array of them, or an answer that carries one (`coffer erase --json`,
 /// `coffer sweep --json`: their `certificate`).

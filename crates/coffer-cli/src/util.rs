@@ -176,7 +176,17 @@ impl StoreArgs {
         create: bool,
         now: Option<time::OffsetDateTime>,
     ) -> Result<Coffer, Failure> {
-        let exists = self.store.exists();
+        // A PostgreSQL URL: the server says whether the store exists.
+        let exists = match self.store.to_str() {
+            Some(url) if coffer::store::is_server_url(url) => {
+                match coffer::store::open(&self.store, false) {
+                    Ok(s) => !s.keyring().map_err(Failure::from)?.is_empty(),
+                    Err(e) if e.kind() == coffer::ErrorKind::NotFound => false,
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            _ => self.store.exists(),
+        };
         if create && exists {
             return Err(Failure::input(format!(
                 "{} already exists; `coffer init` does not overwrite a store",

@@ -513,3 +513,45 @@ fn restore_over_a_store_whose_master_key_was_rotated_is_refused() {
     assert_eq!(std::fs::read(d.db()).unwrap(), before);
     assert!(!PathBuf::from(format!("{}.restoring", d.db().display())).exists());
 }
+
+/// `store::copy` moves a whole store (to PostgreSQL when the run has one, else to another
+/// file) and the copy is the same store: the chain verifies under the same key, what was
+/// destroyed stays destroyed, restrictions and holds come across, and a copy into a store
+/// that is not new is refused with nothing written.
+#[test]
+fn a_store_copied_to_another_backend_is_the_same_store() {
+    let d = Dir::new("storecopy");
+    let source = d.path("source.db");
+    let key = MasterKey::generate().unwrap();
+    let clock = clock();
+    let c = open_with_rules(&source, &key, &clock).unwrap();
+    let kept = c.seal(customer("c-1", "13912345678"), "import").unwrap();
+    let erased = c.seal(customer("c-2", "13987654321"), "import").unwrap();
+    c.erase("acme", "s-c-2", "dpo").unwrap();
+    drop(c);
+    let target = d.db();
+    let src = coffer::store::open(&source, false).unwrap();
+    let dst = coffer::store::open(&target, true).unwrap();
+    let report = coffer::store::copy(src.as_ref(), dst.as_ref()).unwrap();
+    assert_eq!(report.summary, src.summary().unwrap());
+    assert!(report.summary.destroyed_data_keys > 0);
+    // Not into a store that is not new.
+    let again = coffer::store::copy(src.as_ref(), dst.as_ref()).unwrap_err();
+    assert_eq!(again.kind(), ErrorKind::InvalidArgument, "{again}");
+    assert_eq!(dst.summary().unwrap(), report.summary, "nothing written");
+    drop(dst);
+    let copy = open_with_rules(&target, &key, &clock).unwrap();
+    assert!(copy.audit_verify(None).unwrap().intact);
+    let auditor = who("aud-1", "auditor", "statutory_audit");
+    let v = copy.reveal(&kept, &auditor).unwrap();
+    assert!(matches!(v.fields["phones[0]"], FieldView::Revealed(_)));
+    let v = copy.reveal(&erased, &auditor).unwrap();
+    assert_eq!(v.fields["phones[0]"], FieldView::Shredded);
+    // The copy goes on: a new seal there opens.
+    let more = copy.seal(customer("c-3", "13700000000"), "import").unwrap();
+    assert!(matches!(
+        copy.reveal(&more, &auditor).unwrap().fields["phones[0]"],
+        FieldView::Revealed(_)
+    ));
+    assert!(copy.audit_verify(None).unwrap().intact);
+}

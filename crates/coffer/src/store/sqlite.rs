@@ -1357,6 +1357,95 @@ impl Store for SqliteStore {
         })
     }
 
+    fn dump(&self) -> Result<Vec<TableRows>> {
+        let mut conn = self.lock();
+        let tx = conn.transaction().map_err(store_error)?;
+        let mut out = Vec::with_capacity(TABLES.len());
+        for (table, columns) in TABLES {
+            let mut st = tx
+                .prepare(&format!(
+                    "SELECT {} FROM {table} ORDER BY 1, 2",
+                    columns.join(", ")
+                ))
+                .map_err(store_error)?;
+            let rows = st
+                .query_map([], |r| {
+                    (0..columns.len())
+                        .map(|i| {
+                            Ok(match r.get::<_, rusqlite::types::Value>(i)? {
+                                rusqlite::types::Value::Null => Cell::Null,
+                                rusqlite::types::Value::Integer(v) => Cell::Int(v),
+                                rusqlite::types::Value::Real(v) => Cell::Text(v.to_string()),
+                                rusqlite::types::Value::Text(v) => Cell::Text(v),
+                                rusqlite::types::Value::Blob(v) => Cell::Blob(v),
+                            })
+                        })
+                        .collect::<rusqlite::Result<Vec<Cell>>>()
+                })
+                .map_err(store_error)?
+                .collect::<rusqlite::Result<Vec<_>>>()
+                .map_err(store_error)?;
+            out.push(TableRows { table, rows });
+        }
+        Ok(out)
+    }
+
+    fn load(&self, tables: &[TableRows]) -> Result<()> {
+        let mut conn = self.lock();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(store_error)?;
+        let used: i64 = tx
+            .query_row(
+                "SELECT (SELECT count(*) FROM keyring) + (SELECT count(*) FROM audit)",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(store_error)?;
+        if used > 0 {
+            return Err(Error::InvalidArgument {
+                name: "destination",
+                reason: "the destination store is not new (it has keys or audit entries)".into(),
+            });
+        }
+        for t in tables {
+            let (_, columns) = TABLES
+                .iter()
+                .find(|(name, _)| *name == t.table)
+                .ok_or_else(|| Error::Internal {
+                    message: format!("unknown table {}", t.table),
+                })?;
+            let marks: Vec<String> = (1..=columns.len()).map(|i| format!("?{i}")).collect();
+            let mut st = tx
+                .prepare(&format!(
+                    "INSERT OR REPLACE INTO {} ({}) VALUES ({})",
+                    t.table,
+                    columns.join(", "),
+                    marks.join(", ")
+                ))
+                .map_err(store_error)?;
+            for row in &t.rows {
+                if t.table == "meta"
+                    && matches!(row.first(), Some(Cell::Text(k)) if OWN_META.contains(&k.as_str()))
+                {
+                    continue;
+                }
+                let values: Vec<rusqlite::types::Value> = row
+                    .iter()
+                    .map(|c| match c {
+                        Cell::Null => rusqlite::types::Value::Null,
+                        Cell::Int(v) => rusqlite::types::Value::Integer(*v),
+                        Cell::Text(v) => rusqlite::types::Value::Text(v.clone()),
+                        Cell::Blob(v) => rusqlite::types::Value::Blob(v.clone()),
+                    })
+                    .collect();
+                st.execute(rusqlite::params_from_iter(values))
+                    .map_err(store_error)?;
+            }
+        }
+        tx.commit().map_err(store_error)
+    }
+
     fn purge_log(&self) -> Result<bool> {
         let conn = self.lock();
         // A reader in another process can hold the log's start for a moment: a few tries.

@@ -561,13 +561,11 @@ pub(crate) fn store_copy(
     )?);
     if let Some(file) = destination
         .to_str()
-        .filter(|d| !coffer::store::is_server_url(d))
+        .filter(|d| !coffer::store::is_server_url(d) && Path::new(d).exists())
     {
-        if Path::new(file).exists() {
-            return Err(Failure::input(format!(
-                "{file} already exists; `coffer store copy` writes only a new store"
-            )));
-        }
+        return Err(Failure::input(format!(
+            "{file} already exists; `coffer store copy` writes only a new store"
+        )));
     }
     let dst = coffer::store::open(destination, true)?;
     let report = coffer::store::copy(src.as_ref(), dst.as_ref())?;

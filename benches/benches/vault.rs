@@ -57,17 +57,15 @@ fn typical(i: usize) -> CustomerRecord {
     .unwrap()
 }
 
-fn bench(c: &mut Criterion) {
-    let dir = std::env::temp_dir().join(format!("coffer-bench-vault-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+/// A store at `location` (a file, or a PostgreSQL URL) with the bench's schema and policy.
+fn open_store(location: std::path::PathBuf) -> Coffer {
     // Three blind indexes: the account number's is switched off for this record shape.
     let schema =
         Schema::from_toml(&DEFAULT_SCHEMA_TOML.replace("index = \"last4\"\nindex_bits = 12\n", ""))
             .unwrap();
     let policy = Policy::from_toml(&format!("{POLICY}{LOOKUP}"), &schema).unwrap();
-    let coffer = Coffer::open_with(
-        dir.join("bench.db"),
+    Coffer::open_with(
+        location,
         &MasterKey::generate().unwrap(),
         OpenOptions {
             schema,
@@ -75,13 +73,12 @@ fn bench(c: &mut Criterion) {
             ..Default::default()
         },
     )
-    .unwrap();
-    let sample = coffer.seal(typical(0), "bench").unwrap();
-    assert_eq!(sample.paths().len(), 10);
-    assert_eq!(sample.index().len(), 3);
-    let sealed = sample.key_versions().len();
-    assert!(sealed >= 3);
-    let access = Access {
+    .unwrap()
+}
+
+/// An auditor with a ticket: reveals every field.
+fn auditor() -> Access {
+    Access {
         principal: Principal {
             id: "auditor-1".into(),
             tenant: "firm-a".into(),
@@ -94,7 +91,57 @@ fn bench(c: &mut Criterion) {
             ..Default::default()
         },
         ..Default::default()
+    }
+}
+
+/// The same sealing and revealing on a PostgreSQL store, beside SQLite's (group `vault`), when
+/// `COFFER_BENCH_POSTGRES` names a server (`postgres://…`; a fresh schema is made per run).
+fn bench_postgres(c: &mut Criterion) {
+    let Ok(url) = std::env::var("COFFER_BENCH_POSTGRES") else {
+        return;
     };
+    let sep = if url.contains('?') { '&' } else { '?' };
+    let coffer = open_store(format!("{url}{sep}schema=bench_{}", std::process::id()).into());
+    let access = auditor();
+    let sample = coffer.seal(typical(0), "bench").unwrap();
+    let mut g = c.benchmark_group("vault_postgres");
+    g.throughput(Throughput::Elements(1000));
+    g.sample_size(10);
+    g.bench_function("seal_many_1000", |b| {
+        b.iter_batched(
+            || (0..1000).map(typical).collect::<Vec<_>>(),
+            |rs| black_box(coffer.seal_many(rs, "bench").unwrap()),
+            BatchSize::LargeInput,
+        )
+    });
+    let envelopes: Vec<_> = coffer
+        .seal_many((0..1000).map(typical).collect(), "bench")
+        .unwrap()
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    g.bench_function("reveal_many_1000", |b| {
+        b.iter(|| black_box(coffer.reveal_many(&envelopes, &access).unwrap()))
+    });
+    g.sample_size(50);
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("reveal_one_durable", |b| {
+        b.iter(|| black_box(coffer.reveal(&sample, &access).unwrap()))
+    });
+    g.finish();
+}
+
+fn bench(c: &mut Criterion) {
+    let dir = std::env::temp_dir().join(format!("coffer-bench-vault-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let coffer = open_store(dir.join("bench.db"));
+    let sample = coffer.seal(typical(0), "bench").unwrap();
+    assert_eq!(sample.paths().len(), 10);
+    assert_eq!(sample.index().len(), 3);
+    let sealed = sample.key_versions().len();
+    assert!(sealed >= 3);
+    let access = auditor();
     let view = coffer.reveal(&sample, &access).unwrap();
     assert_eq!(
         view.revealed("bank_accounts[0].account_number"),
@@ -231,5 +278,5 @@ fn bench(c: &mut Criterion) {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-criterion_group!(benches, bench);
+criterion_group!(benches, bench, bench_postgres);
 criterion_main!(benches);

@@ -140,6 +140,10 @@ typedef void (*coffer_audit_callback)(void *userdata, const char *entry, size_t 
 // The operation is not supported.
 #define COFFER_STATUS_UNSUPPORTED 26
 
+// The store's server cannot be reached (down, restarting, connection lost); nothing was done,
+// and the same call can be retried once it is back.
+#define COFFER_STATUS_STORE_UNAVAILABLE 27
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus

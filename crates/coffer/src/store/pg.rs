@@ -536,12 +536,25 @@ impl PgStore {
         let Conn { client, .. } = pooled.conn();
         let mut tx = client.transaction().map_err(pg_error)?;
         // Creating the schema and migrating are serialised across processes by the same lock
-        // as every write.
+        // as every write. The schema is created only when missing: `CREATE SCHEMA IF NOT
+        // EXISTS` needs the CREATE privilege on the database even when it exists, which a role
+        // that only uses the store does not have.
         tx.batch_execute(&format!(
-            "SELECT pg_advisory_xact_lock(hashtext('coffer:{0}')); CREATE SCHEMA IF NOT EXISTS {0};",
+            "SELECT pg_advisory_xact_lock(hashtext('coffer:{0}'))",
             self.schema
         ))
         .map_err(pg_error)?;
+        let has_schema = tx
+            .query_opt(
+                "SELECT 1 FROM pg_namespace WHERE nspname = $1",
+                &[&self.schema],
+            )
+            .map_err(pg_error)?
+            .is_some();
+        if !has_schema {
+            tx.batch_execute(&format!("CREATE SCHEMA {}", self.schema))
+                .map_err(pg_error)?;
+        }
         let has_meta: bool = tx
             .query_one(
                 "SELECT count(*) FROM information_schema.tables WHERE table_schema = $1 AND table_name = 'meta'",

@@ -37,4 +37,17 @@ static inline int hex_key(const char *hex, uint8_t key[32]) {
     return 1;
 }
 
+/* Where a test's store named `name` lives: `scratch/name.db`, or, when COFFER_TEST_POSTGRES is
+ * set (scripts/test's PostgreSQL pass), a schema of its own on that server, named after the
+ * test, the store and a per-run number (`nonce`: the process id, say). */
+static inline void store_location(char *out, size_t size, const char *scratch, const char *name,
+                                  long nonce) {
+    const char *pg = getenv("COFFER_TEST_POSTGRES");
+    if (pg && *pg) {
+        snprintf(out, size, "%s%cschema=c_%s_%ld", pg, strchr(pg, '?') ? '&' : '?', name, nonce);
+    } else {
+        snprintf(out, size, "%s/%s.db", scratch, name);
+    }
+}
+
 #endif

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "coffer.h"
 
@@ -208,8 +209,8 @@ int main(int argc, char **argv) {
     if (it && atoi(it) > 0) iterations = atoi(it) < 20 ? atoi(it) : 20;
     char path[4096], db[4096], db2[4096];
     snprintf(path, sizeof path, "%s/examples/policies/accounting-firm.toml", argv[1]);
-    snprintf(db, sizeof db, "%s/vault.db", argv[2]);
-    snprintf(db2, sizeof db2, "%s/restored.db", argv[2]);
+    store_location(db, sizeof db, argv[2], "vault", (long)getpid());
+    store_location(db2, sizeof db2, argv[2], "restored", (long)getpid());
     remove(db); remove(db2);
     char *policy = read_file(path);
     CHECK(policy != NULL);

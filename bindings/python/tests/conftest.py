@@ -11,6 +11,7 @@ import hashlib
 import os
 import pathlib
 import re
+import subprocess
 from typing import Union
 
 POSTGRES = os.environ.get("COFFER_TEST_POSTGRES", "")
@@ -24,3 +25,26 @@ def store_location(folder: pathlib.Path, name: str = "c.db") -> Union[str, pathl
     stem = re.sub(r"[^a-z0-9]", "_", folder.name.lower())[-40:]
     sep = "&" if "?" in POSTGRES else "?"
     return f"{POSTGRES}{sep}schema=py_{stem}_{digest}"
+
+
+def store_rows(location: Union[str, pathlib.Path]) -> bytes:
+    """Every row of every table of a PostgreSQL store, as text (through ``psql``), for the
+    searches that look for values outside ciphertext; empty for an SQLite file, whose bytes the
+    caller reads as a file."""
+    text = str(location)
+    if "?schema=" not in text and "&schema=" not in text:
+        return b""
+    base, schema = re.split(r"[?&]schema=", text, maxsplit=1)
+    tables = subprocess.run(
+        ["psql", base, "-At", "-c",
+         f"SELECT table_name FROM information_schema.tables WHERE table_schema = '{schema}'"],
+        capture_output=True, check=True, timeout=60,
+    ).stdout.decode().split()
+    assert tables, f"no tables in schema {schema}"
+    out = b""
+    for table in tables:
+        out += subprocess.run(
+            ["psql", base, "-At", "-c", f"SELECT t::text FROM {schema}.{table} t"],
+            capture_output=True, check=True, timeout=60,
+        ).stdout
+    return out

@@ -13,6 +13,8 @@ import pytest
 
 import coffer
 
+from conftest import store_location
+
 ROOT = pathlib.Path(__file__).resolve().parents[3]
 POLICY = (ROOT / "examples" / "policies" / "accounting-firm.toml").read_text(encoding="utf-8")
 CROSS = pathlib.Path(os.environ.get("COFFER_C_CROSS", ROOT / "tests" / "c" / "build" / "cross_shared"))
@@ -46,7 +48,7 @@ def run_c(args: List[str], tmp: pathlib.Path) -> str:
 
 def test_sealed_in_python_opens_in_c(tmp_path: pathlib.Path) -> None:
     key = coffer.generate_master_key()
-    db = tmp_path / "cross.db"
+    db = store_location(tmp_path, "cross.db")
     with coffer.Coffer.open(db, master_key=key, policy=POLICY) as c:
         sealed = c.seal(RECORD, actor="python")
     envelope = tmp_path / "envelope.json"
@@ -60,7 +62,7 @@ def test_sealed_in_python_opens_in_c(tmp_path: pathlib.Path) -> None:
 
 def test_sealed_in_c_opens_in_python(tmp_path: pathlib.Path) -> None:
     key = coffer.generate_master_key()
-    db = tmp_path / "cross.db"
+    db = store_location(tmp_path, "cross.db")
     coffer.Coffer.open(db, master_key=key, policy=POLICY).close()
     record = tmp_path / "record.json"
     record.write_text(json.dumps(RECORD, ensure_ascii=False), encoding="utf-8")

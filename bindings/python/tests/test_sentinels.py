@@ -17,6 +17,8 @@ import pytest
 
 import coffer
 
+from conftest import POSTGRES, store_location, store_rows
+
 ROOT = pathlib.Path(__file__).resolve().parents[3]
 POLICY = (ROOT / "examples" / "policies" / "accounting-firm.toml").read_text(encoding="utf-8")
 RETENTION = (ROOT / "examples" / "policies" / "retention.toml").read_text(encoding="utf-8")
@@ -85,7 +87,8 @@ def test_no_sentinel_outside_ciphertext(tmp_path: pathlib.Path) -> None:
     outputs: List[Tuple[str, str]] = []
     key = coffer.generate_master_key()
     past = datetime.datetime(1986, 1, 6, 9, 0, tzinfo=datetime.timezone.utc)
-    with coffer.Coffer.open(tmp_path / "c.db", master_key=key, policy=POLICY, retention=RETENTION,
+    db = store_location(tmp_path)
+    with coffer.Coffer.open(db, master_key=key, policy=POLICY, retention=RETENTION,
                             clock=past) as c:
         # Seal good records and one whose ID check character is wrong.
         bad = record("c-bad", "s-bad")
@@ -140,12 +143,15 @@ def test_no_sentinel_outside_ciphertext(tmp_path: pathlib.Path) -> None:
         outputs.append(("checkpoint", c.audit.checkpoint(actor="auditor")))
         outputs.append(("verify", json.dumps(c.audit.verify())))
     with pytest.raises(coffer.CofferError) as wrong:
-        coffer.Coffer.open(tmp_path / "c.db", master_key=coffer.generate_master_key())
+        coffer.Coffer.open(db, master_key=coffer.generate_master_key())
     outputs.append(("wrong key error", f"{wrong.value} {wrong.value!r}"))
     for what, text in outputs:
         assert_clean(what, text.encode("utf-8"))
+    # The store: its file (SQLite), or every row of its tables (PostgreSQL).
+    if POSTGRES:
+        assert_clean("the store's tables", store_rows(db))
     files = list(tmp_path.iterdir())
-    assert files
+    assert files or POSTGRES
     for path in files:
         assert_clean(str(path), path.read_bytes())
 
@@ -155,7 +161,7 @@ def test_no_sentinel_in_the_c_librarys_outputs(tmp_path: pathlib.Path) -> None:
     if not C_SENTINELS.exists():
         pytest.fail(f"{C_SENTINELS} is missing: build it with `make -C tests/c` (the README's test command does)")
     key = coffer.generate_master_key()
-    db = tmp_path / "c.db"
+    db = store_location(tmp_path)
     past = datetime.datetime(1986, 1, 6, 9, 0, tzinfo=datetime.timezone.utc)
     with coffer.Coffer.open(db, master_key=key, policy=POLICY, retention=RETENTION, clock=past) as c:
         sealed = [c.seal(record(f"c-{i}", f"s-{i}"), actor="import") for i in range(3)]
@@ -194,5 +200,7 @@ def test_no_sentinel_in_the_c_librarys_outputs(tmp_path: pathlib.Path) -> None:
     assert_clean("the C library's outputs", "\n".join(searched).encode("utf-8") + run.stderr)
     for name in ("options.json", "envelopes.json", "invalid.json"):
         (tmp_path / name).unlink()
+    if POSTGRES:
+        assert_clean("the store's tables", store_rows(db))
     for path in tmp_path.iterdir():
         assert_clean(str(path), path.read_bytes())

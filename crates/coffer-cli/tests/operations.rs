@@ -968,3 +968,72 @@ fn backup_erase_retire_and_restore() {
         "shredded"
     );
 }
+
+/// `coffer store copy`: a store moves to the other backend (PostgreSQL when the run has a
+/// server, else another file) and back, each copy verified; the copy is usable through
+/// `--store`; a destination that exists is refused, and so is a source the key does not open.
+#[test]
+fn store_copy_moves_a_store_and_verifies_it() {
+    let env = Env::new("storecopy");
+    env.init();
+    let o = env.run(&["generate", "--rows", "10", "--tenant", "acme"], b"");
+    std::fs::write(env.path("in.csv"), &o.stdout).unwrap();
+    env.ok(&["seal", "in.csv", "-o", "env.jsonl", "--quiet"], b"");
+    env.ok(
+        &["erase", "--tenant", "acme", "--subject", "s-0000001"],
+        b"",
+    );
+    let target = match std::env::var("COFFER_TEST_POSTGRES") {
+        Ok(url) if !url.is_empty() => format!(
+            "{url}{}schema=cli_copy_{}",
+            if url.contains('?') { '&' } else { '?' },
+            std::process::id()
+        ),
+        _ => env.path("copy.db").display().to_string(),
+    };
+    let store = env.path("store.db").display().to_string();
+    let report: serde_json::Value =
+        serde_json::from_str(&env.ok(&["store", "copy", &store, &target, "--json"], b"")).unwrap();
+    assert_eq!(report["chain_verified"], true);
+    assert_eq!(report["live_data_keys"], 29, "{report}");
+    assert_eq!(report["destroyed_data_keys"], 1, "{report}");
+    assert_eq!(report["rows"]["data_keys"], 30);
+    // Not over a store that exists.
+    let o = env.run(&["store", "copy", &store, &target], b"");
+    assert_ne!(o.status.code(), Some(0), "{}", text(&o));
+    // The copy is a store like any other: it verifies, and copies back.
+    let verified = env.ok(&["--store", &target, "audit", "verify"], b"");
+    assert!(verified.contains("intact"), "{verified}");
+    let back = env.path("back.db").display().to_string();
+    let again: serde_json::Value =
+        serde_json::from_str(&env.ok(&["store", "copy", &target, &back, "--json"], b"")).unwrap();
+    // Opening the copy to verify it recorded its policy load there: one entry more.
+    for t in [
+        "data_keys",
+        "certificates",
+        "restrictions",
+        "events",
+        "keyring",
+    ] {
+        assert_eq!(again["rows"][t], report["rows"][t], "{t}");
+    }
+    assert_eq!(
+        again["audit_entries"].as_u64().unwrap(),
+        report["audit_entries"].as_u64().unwrap() + 1
+    );
+    // A source the master key does not open is refused before anything is written.
+    std::fs::write(env.path("other.key"), [7u8; 32]).unwrap();
+    let o = env.run(
+        &[
+            "--master-key-file",
+            env.path("other.key").to_str().unwrap(),
+            "store",
+            "copy",
+            &store,
+            env.path("never.db").to_str().unwrap(),
+        ],
+        b"",
+    );
+    assert_ne!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(!env.path("never.db").exists());
+}

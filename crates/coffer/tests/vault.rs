@@ -320,7 +320,7 @@ struct Faulty {
     race_next_insert: std::sync::atomic::AtomicBool,
 }
 
-impl coffer::store::Store for Faulty {
+impl coffer::store::KeyStore for Faulty {
     fn keyring(&self) -> coffer::Result<Vec<coffer::store::KeyringRow>> {
         self.inner.keyring()
     }
@@ -404,9 +404,6 @@ impl coffer::store::Store for Faulty {
     ) -> coffer::Result<(Vec<u32>, Vec<u64>)> {
         self.inner.retire_keks(below, a)
     }
-    fn summary(&self) -> coffer::Result<coffer::store::StoreSummary> {
-        self.inner.summary()
-    }
     fn rewrap_data_keys(
         &self,
         r: &[coffer::store::DataKeyRow],
@@ -414,6 +411,9 @@ impl coffer::store::Store for Faulty {
     ) -> coffer::Result<Vec<u64>> {
         self.inner.rewrap_data_keys(r, a)
     }
+}
+
+impl coffer::store::AuditLog for Faulty {
     fn append_audit(&self, a: &coffer::store::AuditBatch<'_>) -> coffer::Result<Vec<u64>> {
         if self.refuse_reveals && a.entries.iter().any(|e| e.contains("\"kind\":\"reveal\"")) {
             return Err(coffer::Error::Store {
@@ -428,6 +428,9 @@ impl coffer::store::Store for Faulty {
     fn audit_len(&self) -> coffer::Result<u64> {
         self.inner.audit_len()
     }
+}
+
+impl coffer::store::RetentionStore for Faulty {
     fn retention_tx(
         &self,
         m: coffer::store::ChainMac<'_>,
@@ -450,6 +453,12 @@ impl coffer::store::Store for Faulty {
         f: &mut dyn FnMut(&dyn coffer::store::RetentionTx) -> coffer::Result<()>,
     ) -> coffer::Result<()> {
         self.inner.retention_read(f)
+    }
+}
+
+impl coffer::store::WholeStore for Faulty {
+    fn summary(&self) -> coffer::Result<coffer::store::StoreSummary> {
+        self.inner.summary()
     }
 }
 

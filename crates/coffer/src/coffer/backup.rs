@@ -17,7 +17,7 @@ use super::{Coffer, OpenOptions, check_name};
 use crate::audit::AuditEntry;
 use crate::crypto::{self, MasterKey, b64url, from_b64url};
 use crate::error::{Error, Result};
-use crate::store::{HoldRow, KeyState, Restriction, RestrictionRow};
+use crate::store::{KeyState, LegalHold, Restriction, RestrictionRow};
 
 const MANIFEST_FORMAT: &str = "coffer-backup/1";
 
@@ -479,7 +479,7 @@ impl Coffer {
                     restrictions_carried += 1;
                 }
             }
-            let same = |a: &HoldRow, b: &HoldRow| {
+            let same = |a: &LegalHold, b: &LegalHold| {
                 (
                     &a.tenant,
                     &a.subject,
@@ -587,7 +587,7 @@ struct Replaced {
     /// Erasure restrictions: `(tenant, subject, restriction)`.
     restrictions: Vec<(String, String, RestrictionRow)>,
     /// Legal holds in force.
-    holds: Vec<HoldRow>,
+    holds: Vec<LegalHold>,
 }
 
 /// Refuses, as [`Error::Audit`] naming where, an audit trail (`whose`: "the backup's", …) that

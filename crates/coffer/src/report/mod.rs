@@ -17,7 +17,7 @@ use zeroize::Zeroizing;
 use crate::audit::{AuditReport, Checkpoint, Tampering};
 use crate::error::{Error, Result};
 use crate::record::Sensitive;
-use crate::store::HoldRow;
+use crate::store::LegalHold;
 
 mod render;
 
@@ -135,7 +135,7 @@ pub struct SubjectReport {
     /// The subject's data keys, one per category and version.
     pub keys: Vec<SubjectKey>,
     /// The legal holds in force that cover the subject.
-    pub holds: Vec<HoldRow>,
+    pub holds: Vec<LegalHold>,
     /// Categories restricted after an erasure request.
     pub restrictions: Vec<SubjectRestriction>,
     /// Lifecycle events reported (end of relationship, consent withdrawn…).

@@ -6,6 +6,8 @@
 //! a permanent rule, or one whose starting event has not happened, keeps indefinitely; a legal
 //! hold blocks every destruction it covers.
 
+pub mod types;
+
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Deserialize;

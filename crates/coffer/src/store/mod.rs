@@ -140,7 +140,16 @@ pub struct StoreSummary {
 }
 
 /// What Coffer needs from a key store.
-pub trait Store: Send + Sync {
+///
+/// Split by concern into [`KeyStore`], [`AuditLog`], [`RetentionStore`] and [`WholeStore`]; a
+/// type that implements the four (and is `Send + Sync`) is a `Store`.
+pub trait Store: KeyStore + AuditLog + RetentionStore + WholeStore + Send + Sync {}
+
+impl<T: KeyStore + AuditLog + RetentionStore + WholeStore + Send + Sync> Store for T {}
+
+/// The key hierarchy's rows: the keyring (wrapped under the master key) and the wrapped data
+/// keys. Every write appends its audit entries in the same transaction.
+pub trait KeyStore {
     /// Every keyring row.
     fn keyring(&self) -> Result<Vec<KeyringRow>>;
     /// Writes the first keyring of a new store; fails if one exists.
@@ -211,12 +220,22 @@ pub trait Store: Send + Sync {
     /// with [`Error::InvalidArgument`] while a live data key is still wrapped under one of them (the
     /// check is made inside the transaction that deletes).
     fn retire_keks(&self, below: u32, audit: &AuditBatch<'_>) -> Result<(Vec<u32>, Vec<u64>)>;
+}
+
+/// The audit chain: appends (entries and their chained MACs, in one transaction) and reads.
+pub trait AuditLog {
     /// Appends audit entries on their own.
     fn append_audit(&self, audit: &AuditBatch<'_>) -> Result<Vec<u64>>;
     /// Audit rows from `from_seq`, at most `limit`.
     fn audit_rows(&self, from_seq: u64, limit: usize) -> Result<Vec<AuditRow>>;
     /// How many audit rows there are.
     fn audit_len(&self) -> Result<u64>;
+}
+
+/// Retention state (events, holds, restrictions, keep-until dates, destruction lists and
+/// certificates, rule overrides) and rate-limit usage, read and written through [`RetentionTx`]
+/// inside one transaction whose audit entries commit with it.
+pub trait RetentionStore {
     /// Runs retention statements (events, holds, restrictions, keep-until dates, destruction
     /// lists, destruction) in one transaction; `f` returns the audit entries that record what
     /// it did, which are appended in the same transaction.
@@ -235,6 +254,10 @@ pub trait Store: Send + Sync {
     fn purge_log(&self) -> Result<bool> {
         Ok(true)
     }
+}
+
+/// The store as a whole: its summary, backups, and copies to another store.
+pub trait WholeStore {
     /// What the store holds now (one read).
     fn summary(&self) -> Result<StoreSummary>;
     /// Writes a consistent copy of the whole store to `path` (a new file, created private)
@@ -251,7 +274,7 @@ pub trait Store: Send + Sync {
             what: "this store cannot be copied".into(),
         })
     }
-    /// Writes a [`Store::dump`] of another store into this one, in one transaction. Refused
+    /// Writes a [`WholeStore::dump`] of another store into this one, in one transaction. Refused
     /// unless this store is new (no keyring, no audit entries); nothing is written then.
     fn load(&self, tables: &[TableRows]) -> Result<()> {
         let _ = tables;
@@ -514,13 +537,13 @@ pub trait RetentionTx {
     fn destructions(&self) -> Result<u64>;
 
     /// Adds a hold; returns its id.
-    fn add_hold(&self, h: &HoldRow) -> Result<i64>;
+    fn add_hold(&self, h: &LegalHold) -> Result<i64>;
 
     /// Releases a hold.
     fn release_hold(&self, id: i64, by: &str, at: &str) -> Result<bool>;
 
     /// Holds not released whose end (if any) is after `today`.
-    fn active_holds(&self, tenant: Option<&str>, today: &str) -> Result<Vec<HoldRow>>;
+    fn active_holds(&self, tenant: Option<&str>, today: &str) -> Result<Vec<LegalHold>>;
 
     /// The fields a principal revealed under a rate limit (of `width` seconds) in the fixed
     /// window that starts at `start` and in the one before it: `(current, previous)`.
@@ -628,30 +651,7 @@ pub struct RestrictionRow {
     pub since: String,
 }
 
-/// A legal hold.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct HoldRow {
-    /// Its id.
-    pub id: i64,
-    /// The tenant it covers.
-    pub tenant: String,
-    /// The subject it covers (every subject of the tenant if none).
-    pub subject: Option<String>,
-    /// The category it covers (every category if none).
-    pub category: Option<String>,
-    /// `legal` or `open_matter`.
-    pub kind: String,
-    /// Why.
-    pub reason: String,
-    /// Who placed it.
-    pub placed_by: String,
-    /// When.
-    pub placed_at: String,
-    /// Until when (ISO date); none for open matters and holds without end.
-    pub until: Option<String>,
-    /// Who released it.
-    pub released_by: Option<String>,
-}
+pub use crate::retention::types::LegalHold;
 
 /// Refuses a backup's file (or its manifest) that already exists: a backup never overwrites.
 pub(crate) fn never_overwrite(path: &Path) -> Result<()> {

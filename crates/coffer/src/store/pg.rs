@@ -729,7 +729,7 @@ fn summary(x: &Exec<'_, '_>) -> Result<StoreSummary> {
     })
 }
 
-impl Store for PgStore {
+impl KeyStore for PgStore {
     fn keyring(&self) -> Result<Vec<KeyringRow>> {
         self.read(keyring_rows)
     }
@@ -991,7 +991,9 @@ impl Store for PgStore {
         })?;
         Ok(out.unwrap_or_default())
     }
+}
 
+impl AuditLog for PgStore {
     fn append_audit(&self, audit: &AuditBatch<'_>) -> Result<Vec<u64>> {
         self.write(audit, |_| Ok(())).map(|(_, s)| s)
     }
@@ -1018,7 +1020,9 @@ impl Store for PgStore {
                 .get::<_, i64>(0) as u64)
         })
     }
+}
 
+impl RetentionStore for PgStore {
     fn retention_tx(
         &self,
         mac: ChainMac<'_>,
@@ -1034,7 +1038,9 @@ impl Store for PgStore {
     fn retention_read(&self, f: &mut dyn FnMut(&dyn RetentionTx) -> Result<()>) -> Result<()> {
         self.read(|x| f(&PgTx { x }))
     }
+}
 
+impl WholeStore for PgStore {
     fn summary(&self) -> Result<StoreSummary> {
         self.read(summary)
     }
@@ -1487,7 +1493,7 @@ impl RetentionTx for PgTx<'_, '_, '_> {
         self.counter("destructions")
     }
 
-    fn add_hold(&self, h: &HoldRow) -> Result<i64> {
+    fn add_hold(&self, h: &LegalHold) -> Result<i64> {
         Ok(self
             .x
             .query_one(
@@ -1504,7 +1510,7 @@ impl RetentionTx for PgTx<'_, '_, '_> {
         )? > 0)
     }
 
-    fn active_holds(&self, tenant: Option<&str>, today: &str) -> Result<Vec<HoldRow>> {
+    fn active_holds(&self, tenant: Option<&str>, today: &str) -> Result<Vec<LegalHold>> {
         Ok(self
             .x
             .query(
@@ -1513,7 +1519,7 @@ impl RetentionTx for PgTx<'_, '_, '_> {
                 &[&tenant, &today],
             )?
             .iter()
-            .map(|r| HoldRow {
+            .map(|r| LegalHold {
                 id: r.get(0),
                 tenant: r.get(1),
                 subject: r.get(2),

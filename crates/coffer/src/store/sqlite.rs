@@ -479,7 +479,7 @@ impl RetentionTx for SqliteTx<'_> {
     }
 
     /// Adds a hold; returns its id.
-    fn add_hold(&self, h: &HoldRow) -> Result<i64> {
+    fn add_hold(&self, h: &LegalHold) -> Result<i64> {
         self.conn
             .execute(
                 "INSERT INTO holds (tenant, subject, category, kind, reason, placed_by, placed_at, until) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
@@ -498,7 +498,7 @@ impl RetentionTx for SqliteTx<'_> {
     }
 
     /// Holds not released whose end (if any) is after `today`.
-    fn active_holds(&self, tenant: Option<&str>, today: &str) -> Result<Vec<HoldRow>> {
+    fn active_holds(&self, tenant: Option<&str>, today: &str) -> Result<Vec<LegalHold>> {
         let mut st = self
             .conn
             .prepare_cached(
@@ -508,7 +508,7 @@ impl RetentionTx for SqliteTx<'_> {
             .map_err(store_error)?;
         let rows = st
             .query_map(params![tenant, today], |r| {
-                Ok(HoldRow {
+                Ok(LegalHold {
                     id: r.get(0)?,
                     tenant: r.get(1)?,
                     subject: r.get(2)?,
@@ -992,7 +992,7 @@ fn data_key_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<DataKeyRow> {
 
 const DATA_KEY_COLUMNS: &str = "tenant, subject, category, version, kek_version, wrapped, created";
 
-impl Store for SqliteStore {
+impl KeyStore for SqliteStore {
     fn keyring(&self) -> Result<Vec<KeyringRow>> {
         let conn = self.lock();
         let mut stmt = conn
@@ -1261,7 +1261,9 @@ impl Store for SqliteStore {
         tx.commit().map_err(store_error)?;
         Ok((versions, seqs))
     }
+}
 
+impl AuditLog for SqliteStore {
     fn append_audit(&self, audit: &AuditBatch<'_>) -> Result<Vec<u64>> {
         self.write(audit, |_| Ok(())).map(|(_, s)| s)
     }
@@ -1292,7 +1294,9 @@ impl Store for SqliteStore {
             .map(|n| n as u64)
             .map_err(store_error)
     }
+}
 
+impl RetentionStore for SqliteStore {
     fn retention_tx(
         &self,
         mac: ChainMac<'_>,
@@ -1313,6 +1317,23 @@ impl Store for SqliteStore {
         f(&SqliteTx { conn: &conn })
     }
 
+    fn purge_log(&self) -> Result<bool> {
+        let conn = self.lock();
+        // A reader in another process can hold the log's start for a moment: a few tries.
+        for attempt in 0..5 {
+            let busy: i64 = conn
+                .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))
+                .map_err(store_error)?;
+            if busy == 0 {
+                return Ok(true);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10 << attempt));
+        }
+        Ok(false)
+    }
+}
+
+impl WholeStore for SqliteStore {
     fn summary(&self) -> Result<StoreSummary> {
         let mut conn = self.lock();
         let tx = conn.transaction().map_err(store_error)?;
@@ -1444,21 +1465,6 @@ impl Store for SqliteStore {
             }
         }
         tx.commit().map_err(store_error)
-    }
-
-    fn purge_log(&self) -> Result<bool> {
-        let conn = self.lock();
-        // A reader in another process can hold the log's start for a moment: a few tries.
-        for attempt in 0..5 {
-            let busy: i64 = conn
-                .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))
-                .map_err(store_error)?;
-            if busy == 0 {
-                return Ok(true);
-            }
-            std::thread::sleep(std::time::Duration::from_millis(10 << attempt));
-        }
-        Ok(false)
     }
 }
 

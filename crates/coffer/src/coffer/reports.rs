@@ -2,11 +2,9 @@
 //! `admin`), built from the key store and one verifying pass over the audit trail, and recorded
 //! in the trail before it is returned.
 
-use std::borrow::Cow;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use serde::Deserialize;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
@@ -14,255 +12,22 @@ use super::{Access, Coffer, FieldView, now_text};
 use crate::audit::{self, AuditEntry, AuditReport};
 use crate::envelope::Envelope;
 use crate::error::{Error, Result};
-use crate::policy::{Action, Effect, FieldEffect, Policy, Request};
-use crate::record::{Classification, FIELD_PATTERNS, FieldPath, Protection};
+use crate::policy::{Action, FieldEffect, Policy, Request};
+use crate::record::{FieldPath, Protection};
+use crate::report::grants::{policy_findings, review_grants};
+pub(crate) use crate::report::trail::parse_instant;
+use crate::report::trail::{
+    PathPatterns, check_trail, entry_time, parse_entry, rfc3339, select_patterns, tenant_reveal,
+};
 use crate::report::{
     AccessRecord, AccessReview, AffectedSubject, ChangeRecord, CheckOptions, ComplianceCheck,
-    Finding, Grant, HeldField, IncidentQuery, IncidentReport, REPORT_FORMAT, ReportOptions,
-    RoleReview, Severity, SubjectEvent, SubjectKey, SubjectReport, SubjectRestriction, TrailCheck,
+    Finding, HeldField, IncidentQuery, IncidentReport, REPORT_FORMAT, ReportOptions, Severity,
+    SubjectEvent, SubjectKey, SubjectReport, SubjectRestriction, TrailCheck,
 };
 use crate::store::AuditRow;
 
 /// Rows read from the store per batch while a report walks the trail.
 const TRAIL_BATCH: usize = 4096;
-
-/// The fields of an audit entry a report reads, borrowed from the row's text where it can.
-#[derive(Deserialize)]
-struct EntryView<'a> {
-    #[serde(borrow)]
-    time: Cow<'a, str>,
-    #[serde(borrow)]
-    kind: Cow<'a, str>,
-    #[serde(borrow)]
-    actor: Cow<'a, str>,
-    #[serde(borrow, default)]
-    tenant: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
-    record: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
-    subject: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
-    purpose: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
-    fields: Pairs<'a>,
-    #[serde(borrow, default)]
-    rules: Vec<Cow<'a, str>>,
-    #[serde(borrow, default)]
-    detail: Pairs<'a>,
-}
-
-/// A JSON object of strings as a list of pairs (no map to build per entry).
-#[derive(Default)]
-struct Pairs<'a>(Vec<(Cow<'a, str>, Cow<'a, str>)>);
-
-impl<'de: 'a, 'a> Deserialize<'de> for Pairs<'a> {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        struct V<'a>(std::marker::PhantomData<&'a ()>);
-        impl<'de: 'a, 'a> serde::de::Visitor<'de> for V<'a> {
-            type Value = Pairs<'a>;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("an object of strings")
-            }
-            fn visit_map<M: serde::de::MapAccess<'de>>(
-                self,
-                mut m: M,
-            ) -> std::result::Result<Pairs<'a>, M::Error> {
-                let mut out = Vec::new();
-                while let Some((k, v)) = m.next_entry::<BorrowedText<'a>, BorrowedText<'a>>()? {
-                    out.push((k.0, v.0));
-                }
-                Ok(Pairs(out))
-            }
-        }
-        d.deserialize_map(V(std::marker::PhantomData))
-    }
-}
-
-impl<'a> Pairs<'a> {
-    fn get(&self, key: &str) -> Option<&str> {
-        self.0
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_ref())
-    }
-
-    fn owned(&self) -> BTreeMap<String, String> {
-        self.0
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
-}
-
-struct BorrowedText<'a>(Cow<'a, str>);
-
-impl<'de: 'a, 'a> Deserialize<'de> for BorrowedText<'a> {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        Cow::<'a, str>::deserialize(d).map(BorrowedText)
-    }
-}
-
-/// The entry's fields, or `None` for a row that is not an entry (only a forged row can be: the
-/// chain check flags it, and the report counts it as unreadable).
-fn parse_entry(row: &AuditRow) -> Option<EntryView<'_>> {
-    serde_json::from_str(&row.entry).ok()
-}
-
-/// `row` as a reveal or archive-export entry of `tenant`, found by its kind's exact text before it is parsed;
-/// `None` for any other row. A row that is not an entry at all is counted in `unreadable`.
-fn tenant_reveal<'r>(
-    row: &'r AuditRow,
-    tenant: &str,
-    unreadable: &mut u64,
-) -> Option<EntryView<'r>> {
-    if !row.entry.contains("\"kind\":\"reveal\"")
-        && !row.entry.contains("\"kind\":\"archive.export\"")
-    {
-        return None;
-    }
-    let Some(e) = parse_entry(row) else {
-        *unreadable += 1;
-        return None;
-    };
-    ((e.kind == "reveal" || e.kind == "archive.export") && e.tenant.as_deref() == Some(tenant))
-        .then_some(e)
-}
-
-/// When an entry was written; `None`, counted in `unreadable`, if its time does not parse.
-fn entry_time(e: &EntryView<'_>, unreadable: &mut u64) -> Option<OffsetDateTime> {
-    let t = OffsetDateTime::parse(&e.time, &Rfc3339).ok();
-    if t.is_none() {
-        *unreadable += 1;
-    }
-    t
-}
-
-/// The pattern of each concrete path, kept only if it is one of `keep` (every pattern when
-/// `keep` is `None`). Paths repeat across millions of entries, so each is looked up, and
-/// filtered, once; after that it costs one hash lookup.
-struct PathPatterns<'k> {
-    keep: Option<&'k BTreeSet<String>>,
-    cache: HashMap<String, Option<String>>,
-}
-
-impl<'k> PathPatterns<'k> {
-    fn new(keep: Option<&'k BTreeSet<String>>) -> Self {
-        PathPatterns {
-            keep,
-            cache: HashMap::new(),
-        }
-    }
-
-    fn get(&mut self, coffer: &Coffer, path: &str) -> Option<String> {
-        if let Some(p) = self.cache.get(path) {
-            return p.clone();
-        }
-        let p = pattern_of(coffer, path).filter(|p| self.keep.is_none_or(|k| k.contains(p)));
-        self.cache.insert(path.to_owned(), p.clone());
-        p
-    }
-}
-
-/// An instant from RFC 3339, or an ISO date meaning its midnight UTC.
-pub(crate) fn parse_instant(name: &'static str, text: &str) -> Result<OffsetDateTime> {
-    if let Ok(t) = OffsetDateTime::parse(text, &Rfc3339) {
-        return Ok(t);
-    }
-    let format = time::macros::format_description!("[year]-[month]-[day]");
-    time::Date::parse(text, &format)
-        .map(|d| d.midnight().assume_utc())
-        .map_err(|_| Error::InvalidArgument {
-            name,
-            reason: "expected an RFC 3339 date-time (2026-11-27T08:00:00Z) or a date (2026-11-27)"
-                .into(),
-        })
-}
-
-fn rfc3339(t: OffsetDateTime) -> String {
-    t.format(&Rfc3339).unwrap_or_default()
-}
-
-/// Which field patterns a list of selectors names (the policy's selector language, without
-/// positions).
-fn select_patterns(coffer: &Coffer, selectors: &[String]) -> Result<BTreeSet<String>> {
-    let schema = coffer.schema();
-    let mut known: Vec<String> = FIELD_PATTERNS.iter().map(|p| (*p).to_owned()).collect();
-    known.extend(schema.declared_custom().map(|(k, _)| format!("custom.{k}")));
-    let spec = |p: &str| schema.spec_for_pattern(p);
-    let personal =
-        |p: &String| spec(p).is_some_and(|s| s.classification >= Classification::Personal);
-    if selectors.is_empty() {
-        return Ok(known.into_iter().filter(personal).collect());
-    }
-    let mut out = BTreeSet::new();
-    for sel in selectors {
-        let matched: Vec<&String> = if sel == "*" {
-            known.iter().collect()
-        } else if let Some(class) = sel.strip_prefix("class:") {
-            let class = Classification::parse(class).ok_or_else(|| Error::InvalidArgument {
-                name: "fields",
-                reason: format!("`{sel}`: unknown classification"),
-            })?;
-            known
-                .iter()
-                .filter(|p| spec(p).is_some_and(|s| s.classification == class))
-                .collect()
-        } else if let Some(cat) = sel.strip_prefix("category:") {
-            known
-                .iter()
-                .filter(|p| spec(p).is_some_and(|s| s.category == cat))
-                .collect()
-        } else if let Some(prefix) = sel.strip_suffix('*') {
-            known.iter().filter(|p| p.starts_with(prefix)).collect()
-        } else {
-            known.iter().filter(|p| *p == sel).collect()
-        };
-        if matched.is_empty() {
-            return Err(Error::InvalidArgument {
-                name: "fields",
-                reason: format!(
-                    "`{sel}` names no field of schema `{}` (use patterns such as `phones[]`, `bank_accounts[].*`, `class:sensitive` or `category:banking`; positions such as `phones[0]` are not patterns)",
-                    schema.name()
-                ),
-            });
-        }
-        out.extend(matched.into_iter().cloned());
-    }
-    Ok(out)
-}
-
-/// The pattern of a concrete path (`phones[2]` → `phones[]`; an undeclared custom field →
-/// `custom.*`), as the policy and the schema name it.
-fn pattern_of(coffer: &Coffer, path: &str) -> Option<String> {
-    let p = FieldPath::parse(path).ok()?;
-    let key = p.pattern_key();
-    if coffer.schema().spec_for_pattern(&key).is_some() {
-        Some(key)
-    } else if key.starts_with("custom.") {
-        Some("custom.*".into())
-    } else {
-        None
-    }
-}
-
-fn check_trail(
-    report: &AuditReport,
-    unreadable: u64,
-    options: &ReportOptions,
-    what: &str,
-) -> Result<TrailCheck> {
-    let mut trail = TrailCheck::from(report);
-    trail.unreadable = unreadable;
-    if (!trail.intact || unreadable > 0) && !options.accept_broken_trail {
-        return Err(Error::Integrity {
-            what: format!(
-                "audit trail: {}; no {what} was made from it, because an answer built on a broken trail could silently miss accesses (ask again accepting the broken trail to see what the rest says)",
-                trail.summary()
-            ),
-        });
-    }
-    Ok(trail)
-}
 
 impl Coffer {
     /// Walks the whole trail once, verifying it, and hands each row to `visit`. Two threads
@@ -655,7 +420,7 @@ impl Coffer {
             .tenant
             .clone()
             .unwrap_or_else(|| access.principal.tenant.clone());
-        let patterns = select_patterns(self, &query.fields)?;
+        let patterns = select_patterns(&self.schema, &query.fields)?;
         let pattern_list: Vec<String> = patterns.iter().cloned().collect();
         self.authorize_report(access, "incident", &tenant, &pattern_list)?;
         let now = self.clock.now();
@@ -768,7 +533,7 @@ impl Coffer {
                 if effect != "reveal" && effect != "export" {
                     continue;
                 }
-                if let Some(p) = path_patterns.get(self, path) {
+                if let Some(p) = path_patterns.get(&self.schema, path) {
                     hit.push((path.as_ref(), p));
                 }
             }
@@ -870,7 +635,7 @@ impl Coffer {
                 reason: "lies in the future; a review counts use from a past date".into(),
             });
         }
-        let mut roles = review_grants(self, &policy);
+        let mut roles = review_grants(&self.schema, &policy);
         // Usage: reveal entries since the date, by (role, purpose, rule, pattern).
         let mut used: HashMap<(String, String, String, String), (u64, String)> = HashMap::new();
         let mut path_patterns = PathPatterns::new(None);
@@ -891,7 +656,7 @@ impl Coffer {
                 if effect.starts_with("deny") {
                     continue;
                 }
-                let Some(pattern) = path_patterns.get(self, path) else {
+                let Some(pattern) = path_patterns.get(&self.schema, path) else {
                     continue;
                 };
                 for role in entry_roles.split(',').filter(|r| !r.is_empty()) {
@@ -1182,7 +947,7 @@ impl Coffer {
         }
 
         // Policy rules that reveal sensitive fields without a ticket, or abroad without a basis.
-        let (no_ticket, no_basis) = policy_findings(self, &policy);
+        let (no_ticket, no_basis) = policy_findings(&self.schema, &policy);
         if !no_ticket.is_empty() {
             findings.push(Finding::new(
                 "policy.sensitive_without_ticket",
@@ -1220,197 +985,4 @@ impl Coffer {
             counts,
         })
     }
-}
-
-/// The bits of the purposes a rule serves (every purpose when 0).
-fn purpose_names(policy: &Policy, bits: u128) -> Vec<String> {
-    if bits == 0 {
-        return policy.purpose_names.clone();
-    }
-    (0..policy.purpose_names.len())
-        .filter(|i| bits & (1u128 << i) != 0)
-        .map(|i| policy.purpose_names[i].clone())
-        .collect()
-}
-
-/// Whether a rule covers a role (with what the role inherits), `read`, a slot and a purpose.
-fn covers(
-    policy: &Policy,
-    rule: &crate::policy::Rule,
-    role: usize,
-    slot: usize,
-    purpose: usize,
-) -> bool {
-    rule.actions & Action::Read.bit() != 0
-        && rule.fields & (1u128 << slot) != 0
-        && rule
-            .roles
-            .is_none_or(|r| r & policy.role_closure[role] != 0)
-        && (rule.purposes == 0 || policy.purpose_ancestry[purpose] & rule.purposes != 0)
-}
-
-fn unconditional(rule: &crate::policy::Rule) -> bool {
-    rule.when.is_empty() && rule.valid_from.is_none() && rule.valid_until.is_none()
-}
-
-/// Every grant of every role on personal and sensitive fields, without usage.
-fn review_grants(coffer: &Coffer, policy: &Policy) -> Vec<RoleReview> {
-    let mut out = Vec::new();
-    for (role, name) in policy.role_names.iter().enumerate() {
-        let inherits: Vec<String> = (0..policy.role_names.len())
-            .filter(|&i| i != role && policy.role_closure[role] & (1u128 << i) != 0)
-            .map(|i| policy.role_names[i].clone())
-            .collect();
-        let mut grants = Vec::new();
-        for (slot, pattern) in policy.slots.iter().enumerate() {
-            let Some(spec) = coffer.schema.spec_for_pattern(pattern) else {
-                continue;
-            };
-            if spec.classification < Classification::Personal {
-                continue;
-            }
-            for rule in policy.rules.iter().filter(|r| r.effect == Effect::Allow) {
-                for purpose in purpose_names(policy, rule.purposes) {
-                    let Some(&p) = policy.purposes.get(&purpose) else {
-                        continue;
-                    };
-                    if !covers(policy, rule, role, slot, p) {
-                        continue;
-                    }
-                    let guards: Vec<&crate::policy::Rule> = policy
-                        .rules
-                        .iter()
-                        .filter(|g| g.effect != Effect::Allow && covers(policy, g, role, slot, p))
-                        .collect();
-                    let effect = if guards
-                        .iter()
-                        .any(|g| g.effect == Effect::Deny && unconditional(g))
-                    {
-                        "deny"
-                    } else if guards
-                        .iter()
-                        .any(|g| g.effect == Effect::Mask && unconditional(g))
-                    {
-                        "mask"
-                    } else {
-                        "reveal"
-                    };
-                    grants.push(Grant {
-                        field: pattern.clone(),
-                        classification: spec.classification.as_str().into(),
-                        purpose,
-                        rule: rule.id.clone(),
-                        effect: effect.into(),
-                        conditional: !unconditional(rule),
-                        requires: crate::policy::Requirement::from_bits(rule.require)
-                            .map(|r| r.as_str().to_owned())
-                            .collect(),
-                        guardrails: guards
-                            .iter()
-                            .filter(|g| !unconditional(g))
-                            .map(|g| g.id.clone())
-                            .collect(),
-                        used: 0,
-                        last_used: None,
-                    });
-                }
-            }
-        }
-        out.push(RoleReview {
-            role: name.clone(),
-            inherits,
-            grants,
-        });
-    }
-    out
-}
-
-/// Whether a condition keeps data in CN or asks for a transfer basis.
-fn guards_transfer(c: &crate::policy::Cond) -> bool {
-    use crate::policy::{AttrRef, Cond, Literal};
-    let cn = |l: &Literal| matches!(l, Literal::String(s) if s == "CN");
-    match c {
-        Cond::Eq(AttrRef::ContextDestinationRegion, l) => cn(l),
-        Cond::In(AttrRef::ContextDestinationRegion, ls) => !ls.is_empty() && ls.iter().all(cn),
-        Cond::Present(AttrRef::Context(name), true) => name.contains("transfer"),
-        Cond::Eq(AttrRef::Context(name), _) | Cond::In(AttrRef::Context(name), _) => {
-            name.contains("transfer")
-        }
-        Cond::All(cs) => cs.iter().any(guards_transfer),
-        _ => false,
-    }
-}
-
-/// Allow rules that reveal sensitive fields without a ticket, and without a transfer guard.
-fn policy_findings(coffer: &Coffer, policy: &Policy) -> (Vec<String>, Vec<String>) {
-    let sensitive: u128 = policy
-        .slots
-        .iter()
-        .enumerate()
-        .filter(|(_, p)| {
-            coffer
-                .schema
-                .spec_for_pattern(p)
-                .is_some_and(|s| s.classification == Classification::Sensitive)
-        })
-        .fold(0, |bits, (i, _)| bits | (1u128 << i));
-    // Deny rules for every role that keep reads of those fields in CN.
-    let guarded_by_deny: u128 = policy
-        .rules
-        .iter()
-        .filter(|r| {
-            r.effect == Effect::Deny
-                && r.roles.is_none()
-                && r.actions & Action::Read.bit() != 0
-                && r.purposes == 0
-                && r.when.iter().any(|c| {
-                    use crate::policy::{AttrRef, Cond, Literal};
-                    matches!(c, Cond::Ne(AttrRef::ContextDestinationRegion, Literal::String(s)) if s == "CN")
-                        || matches!(c, Cond::NotIn(AttrRef::ContextDestinationRegion, ls) if ls.iter().any(|l| matches!(l, Literal::String(s) if s == "CN")))
-                })
-        })
-        .fold(0, |bits, r| bits | r.fields);
-    let (mut no_ticket, mut no_basis) = (Vec::new(), Vec::new());
-    for rule in &policy.rules {
-        if rule.effect != Effect::Allow
-            || rule.actions & Action::Read.bit() == 0
-            || rule.fields & sensitive == 0
-        {
-            continue;
-        }
-        let fields: Vec<&str> = (0..policy.slots.len())
-            .filter(|&i| rule.fields & sensitive & (1u128 << i) != 0)
-            .map(|i| policy.slots[i].as_str())
-            .collect();
-        // Masked everywhere it applies is not "in clear": an unconditional mask rule that covers
-        // every role and purpose this allow covers narrows it for good.
-        let masked: u128 = policy
-            .rules
-            .iter()
-            .filter(|m| {
-                m.effect == Effect::Mask
-                    && unconditional(m)
-                    && m.actions & Action::Read.bit() != 0
-                    && (m.roles.is_none() || m.roles == rule.roles)
-                    && (m.purposes == 0 || (rule.purposes != 0 && rule.purposes & !m.purposes == 0))
-            })
-            .fold(0, |bits, m| bits | m.fields);
-        if rule.fields & sensitive & !masked == 0 {
-            continue;
-        }
-        let label = format!(
-            "rule `{}` (line {}): {}",
-            rule.id,
-            rule.line,
-            fields.join(", ")
-        );
-        if rule.require & crate::policy::Requirement::Ticket.bit() == 0 {
-            no_ticket.push(label.clone());
-        }
-        if rule.fields & sensitive & !guarded_by_deny != 0 && !rule.when.iter().any(guards_transfer)
-        {
-            no_basis.push(label);
-        }
-    }
-    (no_ticket, no_basis)
 }

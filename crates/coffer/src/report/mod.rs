@@ -17,9 +17,11 @@ use zeroize::Zeroizing;
 use crate::audit::{AuditReport, Checkpoint, Tampering};
 use crate::error::{Error, Result};
 use crate::record::Sensitive;
-use crate::store::LegalHold;
+use crate::retention::types::LegalHold;
 
+pub(crate) mod grants;
 mod render;
+pub(crate) mod trail;
 
 /// The format tag every report carries.
 pub const REPORT_FORMAT: &str = "coffer-report/1";

@@ -1,0 +1,397 @@
+//! Revealing: envelopes in, views out. Each field is decided by the policy, the decision
+//! audited (with the rate counts it spends) in one transaction, and only then opened.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+
+use super::*;
+use crate::audit::AuditEntry;
+use crate::crypto::{self};
+use crate::envelope::{self, Envelope};
+use crate::error::{Error, Result};
+use crate::mask::{MaskForm, MaskRule, Masked, Profile};
+use crate::policy::{Action, FieldEffect, Policy, Request};
+use crate::record::FieldPath;
+
+impl Coffer {
+    /// Reads an envelope from JSON and checks its MAC.
+    pub fn open_envelope(&self, json: &str) -> Result<Envelope> {
+        let env = Envelope::from_json(json)?;
+        env.check_mac(&self.keyring().envelope_mac)?;
+        Ok(env)
+    }
+
+    // ---- revealing -------------------------------------------------------------------------
+
+    pub(super) fn plan_reveal(
+        &self,
+        policy: &Policy,
+        env: &Envelope,
+        access: &Access,
+        paths: &[(String, FieldPath, Option<usize>)],
+        restricted: Option<&lifecycle::Restrictions>,
+        gate: &mut RateGate<'_>,
+    ) -> (crate::policy::Decision, AuditEntry, Vec<AuditEntry>) {
+        let mut context = access.context.clone();
+        // The host's time (already checked to be near the clock) keeps its offset for hour
+        // conditions; without one, the clock's.
+        context.time.get_or_insert(gate.now);
+        let mut facts = access.record.clone();
+        facts.tenant = env.tenant.clone();
+        facts.kind = Some(env.kind);
+        facts.subject = Some(env.subject.clone());
+        // Restricted categories (after an erasure request) from the store; if they could not
+        // be read (`None`), every category is treated as restricted to no purpose: fail closed.
+        match restricted {
+            Some(r) => facts
+                .restricted
+                .extend(r.iter().map(|(c, p)| (c.clone(), p.clone()))),
+            None => {
+                for spec in crate::record::FIELD_PATTERNS
+                    .iter()
+                    .filter_map(|p| self.schema.spec_for_pattern(p))
+                {
+                    facts.restricted.insert(spec.category.clone(), Vec::new());
+                }
+            }
+        }
+        let req = Request {
+            principal: access.principal.clone(),
+            action: Action::Read,
+            purpose: access.purpose.clone(),
+            record: facts,
+            context,
+        };
+        let mut decision = policy.decide(&req);
+        let slots: Vec<usize> = paths.iter().filter_map(|(_, _, s)| *s).collect();
+        let exceeded =
+            crate::policy::rate::apply_with(policy, &req, &mut decision, &slots, gate.admit);
+        let mut e = self.entry("reveal", &access.principal.id);
+        e.tenant = Some(env.tenant.clone());
+        e.record = Some(env.record.clone());
+        e.subject = Some(env.subject.clone());
+        e.purpose = Some(access.purpose.clone());
+        e.policy_version = Some(policy.version().to_owned());
+        e.detail
+            .insert("roles".into(), access.principal.roles.join(","));
+        if let Some(c) = &access.context.client {
+            // Incident scoping asks "what went out through this client?".
+            e.detail.insert("client".into(), c.clone());
+        }
+        if let Some(d) = decision.denial() {
+            e.detail.insert("denied".into(), d.to_string());
+        }
+        if decision.evaluation_errors() > 0 {
+            e.detail.insert(
+                "evaluation_errors".into(),
+                decision.evaluation_errors().to_string(),
+            );
+        }
+        if decision.audit_detail() {
+            e.detail.insert("audit".into(), "detail".into());
+        }
+        let mut rules = std::collections::BTreeSet::new();
+        for (text, _, slot) in paths {
+            let fd = slot.and_then(|s| decision.slot(s));
+            if let Some(fd) = &fd {
+                rules.extend(fd.rule_ids(policy).into_iter().map(str::to_owned));
+            }
+            let effect = effect_text(fd.as_ref());
+            e.fields.insert(text.clone(), effect);
+        }
+        e.rules = rules.into_iter().collect();
+        let alerts = exceeded
+            .into_iter()
+            .map(|x| {
+                let mut a = self.entry("rate_limit.exceeded", &access.principal.id);
+                a.tenant = Some(env.tenant.clone());
+                a.record = Some(env.record.clone());
+                a.detail.insert("limit".into(), x.limit);
+                a.detail.insert("requested".into(), x.requested.to_string());
+                a.detail.insert("max".into(), x.max.to_string());
+                a
+            })
+            .collect();
+        (decision, e, alerts)
+    }
+
+    /// Whether a field's view needs its value decrypted: revealed, or masked other than as the
+    /// envelope's stored standard mask.
+    pub(super) fn must_open(
+        &self,
+        env: &Envelope,
+        effect: FieldEffect,
+        path_text: &str,
+        path: &FieldPath,
+    ) -> bool {
+        match effect {
+            FieldEffect::Reveal => true,
+            FieldEffect::Mask { rule, profile } => {
+                // Addresses are always masked afresh: envelopes sealed before the allow-list
+                // address mask stored a form that could keep a street or a phone number.
+                !(profile == Profile::Standard
+                    && rule != MaskRule::Partial(MaskForm::Address)
+                    && self.schema.spec_for(path).is_some_and(|s| s.mask == rule)
+                    && env.has_stored_mask(path_text))
+            }
+            FieldEffect::Deny => false,
+        }
+    }
+
+    pub(super) fn build_view(
+        &self,
+        env: &Envelope,
+        decision: &crate::policy::Decision,
+        audit_seq: u64,
+        paths: &[(String, FieldPath, Option<usize>)],
+        ready: &LoadedKeys<'_>,
+    ) -> Result<View> {
+        let keyring = self.keyring();
+        let mut fields = BTreeMap::new();
+        // One cipher per retention category: a data-key lookup and an HKDF, not one per field.
+        let mut ciphers: HashMap<String, Option<crypto::AeadKey>> = HashMap::new();
+        let mut mask_ciphers: HashMap<String, Option<crypto::AeadKey>> = HashMap::new();
+        for (path_text, path, slot) in paths {
+            let path_text = path_text.clone();
+            let fd = slot.and_then(|s| decision.slot(s));
+            let (effect, reason) = match &fd {
+                Some(f) => (f.effect, f.reason.to_string()),
+                None => (
+                    FieldEffect::Deny,
+                    "not a field of the policy's schema".to_owned(),
+                ),
+            };
+            if effect == FieldEffect::Deny {
+                fields.insert(path_text, FieldView::Denied(reason));
+                continue;
+            }
+            // Removed by a redaction: its key was destroyed.
+            if env.shredded.contains_key(&path_text) {
+                fields.insert(path_text, FieldView::Shredded);
+                continue;
+            }
+            let mut stored_mask = None;
+            // Decrypt only what the decision needs.
+            let value = if let Some(v) = env.clear.get(&path_text) {
+                Some(v.clone())
+            } else if let Some(f) = env.fields.get(&path_text) {
+                let v = env
+                    .keys
+                    .get(&f.category)
+                    .copied()
+                    .ok_or_else(|| crypto::integrity("envelope"))?;
+                let id = (
+                    env.tenant.as_str(),
+                    env.subject.as_str(),
+                    f.category.as_str(),
+                    v,
+                );
+                // The category's data key: loaded for the batch, else read (`None` once
+                // destroyed).
+                let data_key = || match ready.get(&id) {
+                    Some(k) => Ok(k.clone()),
+                    None => self.data_key(&env.tenant, &env.subject, &f.category, v),
+                };
+                if self.must_open(env, effect, &path_text, path) {
+                    if !ciphers.contains_key(&f.category) {
+                        let cipher = data_key()?
+                            .map(|dk| envelope::field_cipher(env, &dk, &f.category))
+                            .transpose()?;
+                        ciphers.insert(f.category.clone(), cipher);
+                    }
+                    match &ciphers[&f.category] {
+                        None => {
+                            fields.insert(path_text, FieldView::Shredded);
+                            continue;
+                        }
+                        Some(cipher) => Some(envelope::open_field(cipher, &path_text, f)?),
+                    }
+                } else {
+                    // The stored standard mask is shown only while the category's key exists:
+                    // a destroyed category reads shredded for every effect, masks included.
+                    if matches!(ready.get(&id), Some(None)) {
+                        fields.insert(path_text, FieldView::Shredded);
+                        continue;
+                    }
+                    // Version 2: the stored mask is sealed under the category's mask key.
+                    if let Some(m) = env.sealed_masks.get(&path_text) {
+                        if !mask_ciphers.contains_key(&m.category) {
+                            let cipher = data_key()?
+                                .map(|dk| envelope::mask_cipher(env, &dk, &m.category))
+                                .transpose()?;
+                            mask_ciphers.insert(m.category.clone(), cipher);
+                        }
+                        match &mask_ciphers[&m.category] {
+                            None => {
+                                fields.insert(path_text, FieldView::Shredded);
+                                continue;
+                            }
+                            Some(cipher) => {
+                                stored_mask = Some(envelope::open_mask(cipher, &path_text, m)?);
+                            }
+                        }
+                    }
+                    None
+                }
+            } else {
+                None
+            };
+            let view = match (effect, value) {
+                (FieldEffect::Reveal, Some(v)) => FieldView::Revealed(v),
+                (FieldEffect::Mask { .. }, None) => FieldView::Masked(match stored_mask {
+                    Some(m) => m.expose().to_owned(),
+                    None => env.masked.get(&path_text).cloned().unwrap_or_default(),
+                }),
+                (FieldEffect::Mask { rule, profile }, Some(v)) => {
+                    match rule.apply(v.expose(), profile) {
+                        Masked::Text(t) => FieldView::Masked(t),
+                        Masked::KeyedHash => FieldView::Masked(self.keyed_token(
+                            &keyring,
+                            &env.tenant,
+                            path,
+                            v.expose(),
+                        )),
+                        Masked::Withheld => FieldView::Denied("withheld by a mask rule".into()),
+                    }
+                }
+                _ => FieldView::Denied(reason),
+            };
+            fields.insert(path_text, view);
+        }
+        Ok(View {
+            record: env.record.clone(),
+            policy_version: decision.policy_version().to_owned(),
+            audit_seq,
+            fields,
+        })
+    }
+
+    pub(super) fn require_policy(&self) -> Result<Arc<Policy>> {
+        self.policy().ok_or_else(|| Error::Unsupported {
+            what: "no policy is loaded; Coffer reveals nothing without one".into(),
+        })
+    }
+
+    /// Reveals an envelope to `access`: decides with the policy, applies rate limits, commits
+    /// the audit entry, and only then decrypts what the decision allows (masked forms are
+    /// computed from it where needed). If the audit entry cannot be written, nothing is returned.
+    pub fn reveal(&self, envelope: &Envelope, access: &Access) -> Result<View> {
+        let mut views = self.reveal_many(std::slice::from_ref(envelope), access)?;
+        views.pop().ok_or_else(|| Error::Internal {
+            message: "reveal produced no view".into(),
+        })
+    }
+
+    /// Reveals many envelopes to one principal, with one audit transaction for the batch.
+    pub fn reveal_many(&self, envelopes: &[Envelope], access: &Access) -> Result<Vec<View>> {
+        check_access(access)?;
+        let policy = self.require_policy()?;
+        let keyring = self.keyring();
+        for env in envelopes {
+            env.check_mac(&keyring.envelope_mac)?;
+        }
+        let mut decisions = Vec::with_capacity(envelopes.len());
+        let mut entries: Vec<AuditEntry> = Vec::with_capacity(envelopes.len());
+        let mut reveal_index = Vec::with_capacity(envelopes.len());
+        // Each path parsed, and its policy slot found, once per envelope.
+        let parsed: Vec<Vec<(String, FieldPath, Option<usize>)>> = envelopes
+            .iter()
+            .map(|env| {
+                env.paths()
+                    .into_iter()
+                    .map(|p| {
+                        FieldPath::parse(&p).map(|fp| {
+                            let slot = policy.slot_for(&fp);
+                            (p, fp, slot)
+                        })
+                    })
+                    .collect::<Result<Vec<_>>>()
+            })
+            .collect::<Result<_>>()?;
+        let subjects: BTreeSet<(&str, &str)> = envelopes
+            .iter()
+            .map(|e| (e.tenant.as_str(), e.subject.as_str()))
+            .collect();
+        let unrestricted = BTreeMap::new();
+        // One time for the whole batch, the handle's own, so that its rate-limit counts fall in
+        // one window that no request can move.
+        let now = self.request_time(access)?;
+        let (_, mac) = self.batch(&keyring, &[]);
+        // Restrictions and rate-limit counts are read, the batch decided, the counts added and
+        // the entries appended in one write transaction: another process's erasure or reveals
+        // land wholly before or wholly after it, never between the read and the write.
+        let appended = self.store.retention_tx(&mac, &mut |tx| {
+            decisions.clear();
+            entries.clear();
+            reveal_index.clear();
+            // If the restrictions cannot be read, every envelope is planned as fully
+            // restricted; if the counts cannot, limited fields are denied.
+            let restrictions = Self::restrictions_many(tx, &subjects).ok();
+            let mut budget = RateBudget::read(tx, &policy, access, now);
+            self.pause("reveal.decide");
+            let mut admit = |li: usize, _: i64, n: u32| budget.admit(&policy, li, n);
+            for (env, paths) in envelopes.iter().zip(&parsed) {
+                let restricted = restrictions.as_ref().map(|r| {
+                    r.get(env.tenant.as_str())
+                        .and_then(|t| t.get(env.subject.as_str()))
+                        .unwrap_or(&unrestricted)
+                });
+                let mut gate = RateGate {
+                    now,
+                    admit: &mut admit,
+                };
+                let (d, e, alerts) =
+                    self.plan_reveal(&policy, env, access, paths, restricted, &mut gate);
+                decisions.push(d);
+                reveal_index.push(entries.len());
+                entries.push(e);
+                entries.extend(alerts);
+            }
+            budget.commit(tx)?;
+            Ok(entries.iter().map(AuditEntry::canonical).collect())
+        });
+        let seqs = appended.map_err(|e| Error::Audit {
+            reason: e.to_string(),
+        })?;
+        self.notify(&entries, &seqs);
+        // After the entries commit: a destruction that committed before them is seen, so no
+        // key is used from the cache after its destruction is in the trail.
+        self.sync_with_store()?;
+        // The keys the views need, in one read rather than one per envelope and category.
+        let mut wanted = BTreeSet::new();
+        for ((env, d), paths) in envelopes.iter().zip(&decisions).zip(&parsed) {
+            for (path_text, _, slot) in paths {
+                let effect = slot
+                    .and_then(|s| d.slot(s))
+                    .map_or(FieldEffect::Deny, |f| f.effect);
+                // Every category a shown field belongs to, opened or not: a masked field of a
+                // destroyed category must read shredded, so its key's state is needed too (a
+                // cache lookup, or one unwrap on a miss; no field key is derived unless a field
+                // is opened).
+                if let Some(f) = env.fields.get(path_text)
+                    && let Some(&v) = env.keys.get(&f.category)
+                    && effect != FieldEffect::Deny
+                {
+                    wanted.insert((
+                        env.tenant.as_str(),
+                        env.subject.as_str(),
+                        f.category.as_str(),
+                        v,
+                    ));
+                }
+            }
+        }
+        let ready = self.load_data_keys(wanted)?;
+        envelopes
+            .iter()
+            .zip(&decisions)
+            .zip(&reveal_index)
+            .zip(&parsed)
+            .map(|(((env, d), &i), paths)| {
+                self.build_view(env, d, seqs.get(i).copied().unwrap_or(0), paths, &ready)
+            })
+            .collect()
+    }
+
+    // ---- audit -----------------------------------------------------------------------------
+}

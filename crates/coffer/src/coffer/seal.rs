@@ -1,0 +1,347 @@
+//! Sealing: records in, envelopes out, with the data keys they need made and stored (and
+//! audited) in one transaction per batch; resealing under the current keys.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+
+use super::*;
+use crate::audit::AuditEntry;
+use crate::crypto::{self, SecretKey, hmac_sha256, lp};
+use crate::envelope::{self, Envelope, SealedField};
+use crate::error::{Error, Result};
+use crate::mask::{Masked, Profile};
+use crate::record::{CustomerRecord, FieldPath, Protection, Sensitive};
+
+impl Coffer {
+    pub(super) fn seal_one(
+        &self,
+        keyring: &Keyring,
+        record: CustomerRecord,
+        actor: &str,
+    ) -> Result<(Envelope, AuditEntry)> {
+        let (record, _warnings) = self.schema.check(record, self.clock.today())?;
+        self.seal_checked(keyring, record, actor, &BatchKeys::new())
+    }
+
+    /// Seals a record that the schema has already normalised and checked, under the keys in
+    /// `ready` when they are there.
+    pub(super) fn seal_checked(
+        &self,
+        keyring: &Keyring,
+        record: CustomerRecord,
+        actor: &str,
+        ready: &BatchKeys,
+    ) -> Result<(Envelope, AuditEntry)> {
+        let tenant = record.tenant.clone();
+        let subject = record.subject_id().to_owned();
+        let mut salt = [0u8; 16];
+        crypto::fill_random(&mut salt)?;
+        let mut env = Envelope {
+            tenant: tenant.clone(),
+            record: record.id.clone(),
+            subject: subject.clone(),
+            kind: record.kind,
+            schema: self.schema.name().to_owned(),
+            salt,
+            keys: BTreeMap::new(),
+            fields: BTreeMap::new(),
+            clear: BTreeMap::new(),
+            index: BTreeMap::new(),
+            masked: BTreeMap::new(),
+            sealed_masks: BTreeMap::new(),
+            shredded: BTreeMap::new(),
+            version: envelope::ENVELOPE_VERSION,
+            mac: [0; 32],
+        };
+        // Per category: the field cipher and the mask cipher, both from its data key.
+        let mut record_keys: HashMap<String, (crypto::AeadKey, crypto::AeadKey)> = HashMap::new();
+        let (mut counter, mut mask_counter) = (0u32, 0u32);
+        let mut audited = BTreeMap::new();
+        for field in record.fields() {
+            let path = field.path.to_string();
+            let spec = self
+                .schema
+                .spec_for(&field.path)
+                .ok_or_else(|| Error::Internal {
+                    message: format!("no schema entry for `{path}`"),
+                })?;
+            match spec.protection {
+                Protection::Clear => {
+                    env.clear.insert(path.clone(), Sensitive::new(field.value));
+                    audited.insert(path.clone(), "clear".to_owned());
+                }
+                Protection::Encrypted => {
+                    if !record_keys.contains_key(&spec.category) {
+                        let (version, dk) = match ready.get(&(
+                            tenant.clone(),
+                            subject.clone(),
+                            spec.category.clone(),
+                        )) {
+                            Some((v, k)) => (*v, Arc::clone(k)),
+                            None => {
+                                self.current_data_key(&tenant, &subject, &spec.category, actor)?
+                            }
+                        };
+                        env.keys.insert(spec.category.clone(), version);
+                        record_keys.insert(
+                            spec.category.clone(),
+                            (
+                                crypto::AeadKey::new(&envelope::record_key(
+                                    &dk,
+                                    &salt,
+                                    &tenant,
+                                    &record.id,
+                                    &spec.category,
+                                )?)?,
+                                envelope::mask_cipher(&env, &dk, &spec.category)?,
+                            ),
+                        );
+                    }
+                    let (rk, mk) = &record_keys[&spec.category];
+                    let ciphertext = rk.seal(
+                        crypto::counter_nonce(counter),
+                        &envelope::field_aad(&path),
+                        field.value.as_bytes(),
+                    )?;
+                    env.fields.insert(
+                        path.clone(),
+                        SealedField {
+                            category: spec.category.clone(),
+                            counter,
+                            ciphertext,
+                        },
+                    );
+                    counter += 1;
+                    audited.insert(path.clone(), "sealed".to_owned());
+                    // The standard masked form, sealed under the category's mask key: it dies
+                    // with the data key.
+                    let form = match spec.mask.apply(field.value, Profile::Standard) {
+                        Masked::Text(t) => Some(zeroize::Zeroizing::new(t)),
+                        Masked::KeyedHash => Some(zeroize::Zeroizing::new(self.keyed_token(
+                            keyring,
+                            &tenant,
+                            &field.path,
+                            field.value,
+                        ))),
+                        Masked::Withheld => None,
+                    };
+                    if let Some(form) = form {
+                        let sealed =
+                            envelope::seal_mask(mk, &path, &spec.category, mask_counter, &form)?;
+                        env.sealed_masks.insert(path.clone(), sealed);
+                        mask_counter += 1;
+                    }
+                }
+            }
+            if let Some(index) = spec.index
+                && let Some(t) = index.transform.apply(field.value)
+            {
+                let pattern = field.path.pattern_key();
+                let mut tokens = BTreeMap::new();
+                for (&epoch, (_, active)) in &keyring.index {
+                    if *active {
+                        let key = self.index_key(keyring, &tenant, &pattern, epoch)?;
+                        tokens.insert(epoch.to_string(), Self::token(&key, t.expose(), index.bits));
+                    }
+                }
+                env.index.insert(path.clone(), tokens);
+            }
+        }
+        env.mac = env.compute_mac(&keyring.envelope_mac);
+        let mut e = self.entry("seal", actor);
+        e.tenant = Some(tenant);
+        e.record = Some(env.record.clone());
+        e.subject = Some(subject);
+        e.fields = audited;
+        e.detail.insert(
+            "keys".into(),
+            env.keys
+                .iter()
+                .map(|(c, v)| format!("{c}:{v}"))
+                .collect::<Vec<_>>()
+                .join(","),
+        );
+        Ok((env, e))
+    }
+
+    pub(super) fn keyed_token(
+        &self,
+        keyring: &Keyring,
+        tenant: &str,
+        path: &FieldPath,
+        value: &str,
+    ) -> String {
+        let mac = hmac_sha256(
+            &keyring.mask,
+            &[&lp(&[
+                tenant.as_bytes(),
+                path.pattern_key().as_bytes(),
+                value.as_bytes(),
+            ])],
+        );
+        crypto::hex(&mac[..8])
+    }
+
+    /// Normalises, validates and seals a record; refused with the validation report if invalid.
+    /// The seal is audited before the envelope is returned.
+    pub fn seal(&self, record: CustomerRecord, actor: &str) -> Result<Envelope> {
+        check_name("actor", actor)?;
+        // One path for one record and many: the subject's missing keys are made together,
+        // under one audit entry.
+        self.seal_many(vec![record], actor)?
+            .pop()
+            .unwrap_or_else(|| {
+                Err(Error::Internal {
+                    message: "sealing returned no envelope".into(),
+                })
+            })
+    }
+
+    /// Seals many records, with one audit transaction for the batch. Each record gets its
+    /// envelope or its own error (an invalid record does not stop the others).
+    pub fn seal_many(
+        &self,
+        records: Vec<CustomerRecord>,
+        actor: &str,
+    ) -> Result<Vec<Result<Envelope>>> {
+        check_name("actor", actor)?;
+        self.sync_with_store()?;
+        let keyring = self.keyring();
+        let today = self.clock.today();
+        let checked: Vec<Result<CustomerRecord>> = records
+            .into_iter()
+            .map(|r| self.schema.check(r, today).map(|(r, _warnings)| r))
+            .collect();
+        // New customers' data keys are made up front, in one transaction for the batch, not
+        // one durable commit per key.
+        let mut needs = BTreeSet::new();
+        for r in checked.iter().flatten() {
+            for field in r.fields() {
+                if let Some(spec) = self.schema.spec_for(&field.path)
+                    && spec.protection == Protection::Encrypted
+                {
+                    needs.insert((
+                        r.tenant.clone(),
+                        r.subject_id().to_owned(),
+                        spec.category.clone(),
+                    ));
+                }
+            }
+        }
+        let ready = self.prepare_data_keys(&keyring, needs, actor)?;
+        let mut out = Vec::with_capacity(checked.len());
+        let mut entries = Vec::new();
+        for r in checked {
+            match r.and_then(|r| self.seal_checked(&keyring, r, actor, &ready)) {
+                Ok((env, e)) => {
+                    entries.push(e);
+                    out.push(Ok(env));
+                }
+                Err(e) => out.push(Err(e)),
+            }
+        }
+        self.append(entries)?;
+        Ok(out)
+    }
+
+    /// Makes sure each (tenant, subject, category) has a current data key: looks the unknown
+    /// ones up in one read transaction and creates the missing ones (with their audit entries)
+    /// in one write transaction. Returns the keys it loaded or made, for sealing the batch.
+    pub(super) fn prepare_data_keys(
+        &self,
+        keyring: &Keyring,
+        needs: BTreeSet<(String, String, String)>,
+        actor: &str,
+    ) -> Result<BatchKeys> {
+        let unknown: Vec<(String, String, String)> = {
+            let latest = self
+                .latest
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            needs
+                .into_iter()
+                .filter(|id| !latest.contains_key(id))
+                .collect()
+        };
+        let query: Vec<(String, String, String, Option<u32>)> = unknown
+            .iter()
+            .map(|(t, s, c)| (t.clone(), s.clone(), c.clone(), None))
+            .collect();
+        let rows = if query.is_empty() {
+            Vec::new()
+        } else {
+            self.store.data_keys_batch(&query)?
+        };
+        let mut ready = BatchKeys::with_capacity(unknown.len());
+        let mut new_keys = Vec::new();
+        for ((tenant, subject, category), row) in unknown.into_iter().zip(rows) {
+            match row {
+                Some(r) if r.wrapped.is_some() => {
+                    let wrapped = r.wrapped.as_deref().unwrap_or_default();
+                    let key = self.unwrap_data_key(
+                        &tenant,
+                        &subject,
+                        &category,
+                        r.version,
+                        r.kek_version,
+                        wrapped,
+                    )?;
+                    ready.insert((tenant, subject, category), (r.version, Arc::new(key)));
+                }
+                // None yet, or the newest was destroyed: make the next version.
+                other => {
+                    let version = other.map_or(1, |r| r.version + 1);
+                    new_keys.push(((tenant, subject, category, version), SecretKey::generate()?));
+                }
+            }
+        }
+        let ids: Vec<DataKeyId> = new_keys.iter().map(|(id, _)| id.clone()).collect();
+        let keys = self.store_data_keys(keyring, "key.create", new_keys, actor)?;
+        let mut latest = self
+            .latest
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for ((tenant, subject, category, version), key) in ids.into_iter().zip(keys) {
+            self.latest_put(
+                &mut latest,
+                (tenant.clone(), subject.clone(), category.clone()),
+                version,
+            );
+            ready.insert((tenant, subject, category), (version, key));
+        }
+        Ok(ready)
+    }
+
+    /// Reseals an envelope under the newest data keys (after a data-key rotation); the host
+    /// replaces the stored envelope with the result.
+    pub fn reseal(&self, envelope: &Envelope, actor: &str) -> Result<Envelope> {
+        check_name("actor", actor)?;
+        self.sync_with_store()?;
+        let keyring = self.keyring();
+        envelope.check_mac(&keyring.envelope_mac)?;
+        let mut values: Vec<(String, Sensitive)> = Vec::new();
+        for (path, f) in &envelope.fields {
+            let v = envelope
+                .keys
+                .get(&f.category)
+                .copied()
+                .ok_or_else(|| crypto::integrity("envelope"))?;
+            let Some(dk) = self.data_key(&envelope.tenant, &envelope.subject, &f.category, v)?
+            else {
+                return Err(Error::Shredded {
+                    what: format!("field `{path}`"),
+                });
+            };
+            let cipher = envelope::field_cipher(envelope, &dk, &f.category)?;
+            values.push((path.clone(), envelope::open_field(&cipher, path, f)?));
+        }
+        for (path, v) in &envelope.clear {
+            values.push((path.clone(), v.clone()));
+        }
+        let record = rebuild_record(envelope, values)?;
+        let (env, mut e) = self.seal_one(&keyring, record, actor)?;
+        e.kind = "reseal".into();
+        self.append(vec![e])?;
+        Ok(env)
+    }
+}

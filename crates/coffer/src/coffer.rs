@@ -244,21 +244,11 @@ pub struct Coffer {
     retention_base: Option<Retention>,
     retention: RwLock<Option<Arc<Retention>>>,
     clock: Arc<dyn Clock>,
-    master: RwLock<MasterKey>,
-    keys: RwLock<Arc<Keyring>>,
-    data_keys: Mutex<HashMap<DataKeyId, Option<Arc<SecretKey>>>>,
-    latest: Mutex<HashMap<(String, String, String), u32>>,
-    /// The store's destruction count when the two caches above were last checked against it.
-    destructions_seen: std::sync::atomic::AtomicU64,
-    /// The keyring's signature (see `keyring_signature`) when it was last loaded.
-    keyring_seen: std::sync::atomic::AtomicU64,
+    /// The key hierarchy as this handle holds it: master key, keyring, key caches and what
+    /// they were last checked against.
+    keys: keys::KeyManager,
     /// The store's count of rule overrides when they were last loaded.
     overrides_seen: std::sync::atomic::AtomicU64,
-    /// SQLite's data version of this handle's connection when the counters above were last
-    /// read (`u64::MAX`: never).
-    data_version_seen: std::sync::atomic::AtomicU64,
-    index_keys: Mutex<HashMap<(String, String, u32), Arc<SecretKey>>>,
-    cache_capacity: usize,
     subscribers: RwLock<Vec<Arc<Subscriber>>>,
     pause_hook: std::sync::OnceLock<PauseHook>,
 }
@@ -334,16 +324,8 @@ impl Coffer {
             retention: RwLock::new(options.retention.clone().map(Arc::new)),
             retention_base: options.retention,
             clock: options.clock,
-            master: RwLock::new(master.clone()),
-            keys: RwLock::new(Arc::new(keyring)),
-            data_keys: Mutex::new(HashMap::new()),
-            latest: Mutex::new(HashMap::new()),
-            destructions_seen: std::sync::atomic::AtomicU64::new(0),
-            keyring_seen: std::sync::atomic::AtomicU64::new(signature),
+            keys: keys::KeyManager::new(master.clone(), keyring, signature, options.data_key_cache),
             overrides_seen: std::sync::atomic::AtomicU64::new(0),
-            data_version_seen: std::sync::atomic::AtomicU64::new(u64::MAX),
-            index_keys: Mutex::new(HashMap::new()),
-            cache_capacity: options.data_key_cache.max(16),
             subscribers: RwLock::new(Vec::new()),
             pause_hook: std::sync::OnceLock::new(),
         };

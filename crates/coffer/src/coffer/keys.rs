@@ -1,7 +1,10 @@
 //! The key hierarchy: the keyring (KEKs, index keys, the MAC, mask and signing keys, wrapped
 //! under the master key), data keys (wrapped under a KEK, cached, created on first use),
-//! blind-index keys and tokens, and their rotation and retirement. A first step towards a key
-//! manager of its own over the store (issue 17): still methods of the facade, in their own file.
+//! blind-index keys and tokens, and their rotation and retirement. The state is one type,
+//! [`KeyManager`]; the operations that also audit, or follow other processes' changes, are
+//! methods of the facade that hold it.
+
+use std::sync::atomic::AtomicU64;
 
 use super::*;
 
@@ -151,9 +154,52 @@ pub(super) fn load_keyring(master: &MasterKey, rows: &[KeyringRow]) -> Result<Ke
     })
 }
 
+/// The key hierarchy as one handle holds it: the master key, the unwrapped keyring, the caches
+/// of unwrapped data keys, newest versions and blind-index keys, and what they were last
+/// checked against in the store. The caches are only ever trusted between two reads of the
+/// store's change token (`Coffer::sync_with_store`): a destruction, rotation or retirement by
+/// any process empties or reloads them before the next use.
+pub(super) struct KeyManager {
+    pub(super) master: RwLock<MasterKey>,
+    pub(super) keyring: RwLock<Arc<Keyring>>,
+    pub(super) data_keys: Mutex<HashMap<DataKeyId, Option<Arc<SecretKey>>>>,
+    pub(super) latest: Mutex<HashMap<(String, String, String), u32>>,
+    /// The store's destruction count when the two caches above were last checked against it.
+    pub(super) destructions_seen: AtomicU64,
+    /// The keyring's signature (see `keyring_signature`) when it was last loaded.
+    pub(super) keyring_seen: AtomicU64,
+    /// The store's change token when the counters above were last read (`u64::MAX`: never).
+    pub(super) data_version_seen: AtomicU64,
+    pub(super) index_keys: Mutex<HashMap<(String, String, u32), Arc<SecretKey>>>,
+    /// How many unwrapped data keys the cache keeps at most.
+    pub(super) cache_capacity: usize,
+}
+
+impl KeyManager {
+    pub(super) fn new(
+        master: MasterKey,
+        keyring: Keyring,
+        signature: u64,
+        cache_capacity: usize,
+    ) -> KeyManager {
+        KeyManager {
+            master: RwLock::new(master),
+            keyring: RwLock::new(Arc::new(keyring)),
+            data_keys: Mutex::new(HashMap::new()),
+            latest: Mutex::new(HashMap::new()),
+            destructions_seen: AtomicU64::new(0),
+            keyring_seen: AtomicU64::new(signature),
+            data_version_seen: AtomicU64::new(u64::MAX),
+            index_keys: Mutex::new(HashMap::new()),
+            cache_capacity: cache_capacity.max(16),
+        }
+    }
+}
+
 impl Coffer {
     pub(super) fn master_key(&self) -> MasterKey {
-        self.master
+        self.keys
+            .master
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clone()
@@ -161,6 +207,7 @@ impl Coffer {
 
     pub(super) fn keyring(&self) -> Arc<Keyring> {
         self.keys
+            .keyring
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clone()
@@ -169,15 +216,17 @@ impl Coffer {
     pub(super) fn reload_keyring(&self) -> Result<Arc<Keyring>> {
         let rows = self.store.keyring()?;
         let k = Arc::new(load_keyring(&self.master_key(), &rows)?);
-        self.keyring_seen.store(
+        self.keys.keyring_seen.store(
             keyring_signature(&rows),
             std::sync::atomic::Ordering::Release,
         );
         *self
             .keys
+            .keyring
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner) = k.clone();
-        self.index_keys
+        self.keys
+            .index_keys
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clear();
@@ -209,7 +258,7 @@ impl Coffer {
             // and the counters need not be read. This keeps the check off hot paths such as
             // search (one pragma instead of three queries).
             let v = tx.change_token()?;
-            if v == self.data_version_seen.load(Ordering::Acquire) {
+            if v == self.keys.data_version_seen.load(Ordering::Acquire) {
                 return Ok(());
             }
             version = Some(v);
@@ -221,35 +270,40 @@ impl Coffer {
         let Some(version) = version else {
             return Ok(());
         };
-        if self.keyring_seen.load(Ordering::Acquire) != signature {
+        if self.keys.keyring_seen.load(Ordering::Acquire) != signature {
             self.reload_keyring()?;
         }
         if self.overrides_seen.load(Ordering::Acquire) != overrides {
             self.load_overrides()?;
             self.overrides_seen.store(overrides, Ordering::Release);
         }
-        if self.destructions_seen.swap(now, Ordering::AcqRel) != now {
-            self.data_keys
+        if self.keys.destructions_seen.swap(now, Ordering::AcqRel) != now {
+            self.keys
+                .data_keys
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .clear();
-            self.latest
+            self.keys
+                .latest
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .clear();
         }
         // Only now: a failure above leaves the version unseen, so the next call reads again.
-        self.data_version_seen.store(version, Ordering::Release);
+        self.keys
+            .data_version_seen
+            .store(version, Ordering::Release);
         Ok(())
     }
 
     pub(super) fn cache_put(&self, id: DataKeyId, key: Option<Arc<SecretKey>>) {
         let mut cache = self
+            .keys
             .data_keys
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         // Dropping evicted entries wipes the keys (SecretKey zeroizes on drop).
-        bounded_insert(&mut cache, self.cache_capacity, id, key);
+        bounded_insert(&mut cache, self.keys.cache_capacity, id, key);
     }
 
     /// Remembers the newest version of a data key (bounded: a bulk import of a million
@@ -260,7 +314,12 @@ impl Coffer {
         id: (String, String, String),
         version: u32,
     ) {
-        bounded_insert(latest, self.cache_capacity.saturating_mul(4), id, version);
+        bounded_insert(
+            latest,
+            self.keys.cache_capacity.saturating_mul(4),
+            id,
+            version,
+        );
     }
 
     /// The unwrapped data key, or `None` when it was destroyed or never existed.
@@ -278,6 +337,7 @@ impl Coffer {
             version,
         );
         if let Some(k) = self
+            .keys
             .data_keys
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -342,6 +402,7 @@ impl Coffer {
     ) -> Result<(u32, Arc<SecretKey>)> {
         let lid = (tenant.to_owned(), subject.to_owned(), category.to_owned());
         let cached = self
+            .keys
             .latest
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -375,6 +436,7 @@ impl Coffer {
         };
         self.latest_put(
             &mut self
+                .keys
                 .latest
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner),
@@ -549,6 +611,7 @@ impl Coffer {
     ) -> Result<Arc<SecretKey>> {
         let id = (tenant.to_owned(), pattern.to_owned(), epoch);
         if let Some(k) = self
+            .keys
             .index_keys
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -568,10 +631,11 @@ impl Coffer {
             &[tenant.as_bytes(), pattern.as_bytes()],
         )?);
         let mut cache = self
+            .keys
             .index_keys
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if cache.len() >= self.cache_capacity {
+        if cache.len() >= self.keys.cache_capacity {
             cache.clear();
         }
         cache.insert(id, key.clone());
@@ -601,6 +665,7 @@ impl Coffer {
         let mut misses = Vec::new();
         {
             let cache = self
+                .keys
                 .data_keys
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -671,6 +736,7 @@ impl Coffer {
             Ok(((), seqs))
         })?;
         *self
+            .keys
             .master
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner) = new_master.clone();
@@ -825,6 +891,7 @@ impl Coffer {
         let (v, _) = self.create_data_key(tenant, subject, category, next, actor)?;
         self.latest_put(
             &mut self
+                .keys
                 .latest
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner),

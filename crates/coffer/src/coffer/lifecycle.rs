@@ -457,10 +457,12 @@ impl Coffer {
             let _ = self.store.purge_log();
         }
         let mut cache = self
+            .keys
             .data_keys
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let mut latest = self
+            .keys
             .latest
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);

@@ -255,6 +255,7 @@ impl Coffer {
     ) -> Result<BatchKeys> {
         let unknown: Vec<(String, String, String)> = {
             let latest = self
+                .keys
                 .latest
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -298,6 +299,7 @@ impl Coffer {
         let ids: Vec<DataKeyId> = new_keys.iter().map(|(id, _)| id.clone()).collect();
         let keys = self.store_data_keys(keyring, "key.create", new_keys, actor)?;
         let mut latest = self
+            .keys
             .latest
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);

@@ -53,6 +53,7 @@ static const struct named_status STATUSES[] = {
     {"read_only", COFFER_STATUS_READ_ONLY}, {"audit", COFFER_STATUS_AUDIT},
     {"audit_tampered", COFFER_STATUS_AUDIT_TAMPERED}, {"io", COFFER_STATUS_IO},
     {"closed", COFFER_STATUS_CLOSED}, {"unsupported", COFFER_STATUS_UNSUPPORTED},
+    {"store_unavailable", COFFER_STATUS_STORE_UNAVAILABLE},
 };
 #define N_STATUSES (sizeof STATUSES / sizeof STATUSES[0])
 

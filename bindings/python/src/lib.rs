@@ -106,14 +106,13 @@ pub(crate) fn record_from(py: Python<'_>, record: &Bound<'_, PyAny>) -> PyResult
 fn parse_date(py: Python<'_>, today: Option<&str>) -> PyResult<time::Date> {
     match today {
         None => Ok(time::OffsetDateTime::now_utc().date()),
-        Some(s) => time::Date::parse(s, &time::format_description::well_known::Iso8601::DATE)
-            .map_err(|_| {
-                error_from_kind(
-                    py,
-                    ErrorKind::InvalidArgument,
-                    "today: expected an ISO date (YYYY-MM-DD)".into(),
-                )
-            }),
+        Some(s) => coffer::clock::text::parse_date(s).ok_or_else(|| {
+            error_from_kind(
+                py,
+                ErrorKind::InvalidArgument,
+                "today: expected an ISO date (YYYY-MM-DD)".into(),
+            )
+        }),
     }
 }
 

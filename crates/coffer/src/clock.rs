@@ -61,3 +61,36 @@ impl Clock for FixedClock {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
+
+/// The text forms of time, in one place: instants are RFC 3339 (`2026-11-27T10:00:00+08:00`),
+/// dates ISO 8601 (`2026-11-27`). Every document, request and record Coffer reads or writes uses
+/// these.
+pub mod text {
+    use time::format_description::well_known::{Iso8601, Rfc3339};
+    use time::{Date, OffsetDateTime};
+
+    /// An RFC 3339 instant.
+    pub fn parse_instant(text: &str) -> Option<OffsetDateTime> {
+        OffsetDateTime::parse(text, &Rfc3339).ok()
+    }
+
+    /// An ISO date (`YYYY-MM-DD`).
+    pub fn parse_date(text: &str) -> Option<Date> {
+        Date::parse(text, &Iso8601::DATE).ok()
+    }
+
+    /// An RFC 3339 instant, or an ISO date meaning its midnight UTC.
+    pub fn parse_instant_or_date(text: &str) -> Option<OffsetDateTime> {
+        parse_instant(text).or_else(|| parse_date(text).map(|d| d.midnight().assume_utc()))
+    }
+
+    /// An instant as RFC 3339.
+    pub fn instant(t: OffsetDateTime) -> String {
+        t.format(&Rfc3339).unwrap_or_default()
+    }
+
+    /// A date as ISO 8601 (`YYYY-MM-DD`).
+    pub fn date(d: Date) -> String {
+        d.format(&Iso8601::DATE).unwrap_or_default()
+    }
+}

@@ -545,10 +545,7 @@ impl Coffer {
 }
 
 fn now_text(clock: &dyn Clock) -> String {
-    clock
-        .now()
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default()
+    crate::clock::text::instant(clock.now())
 }
 
 /// Normalises a search value the way sealing normalises the field.

@@ -35,20 +35,17 @@ fn str_field(o: &Map<String, Value>, key: &str, what: &'static str) -> Result<Op
 
 /// Parses an RFC 3339 date-time.
 pub fn parse_time(text: &str) -> Result<time::OffsetDateTime> {
-    time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).map_err(
-        |_| {
-            bad(
-                "time",
-                "expected an RFC 3339 date-time such as 2026-11-27T10:00:00+08:00",
-            )
-        },
-    )
+    crate::clock::text::parse_instant(text).ok_or_else(|| {
+        bad(
+            "time",
+            "expected an RFC 3339 date-time such as 2026-11-27T10:00:00+08:00",
+        )
+    })
 }
 
 /// Parses an ISO date (`YYYY-MM-DD`).
 pub fn parse_date(text: &str) -> Result<time::Date> {
-    time::Date::parse(text, &time::format_description::well_known::Iso8601::DATE)
-        .map_err(|_| bad("date", "expected a date as YYYY-MM-DD"))
+    crate::clock::text::parse_date(text).ok_or_else(|| bad("date", "expected a date as YYYY-MM-DD"))
 }
 
 /// An attribute value: a string, number, boolean, array of strings (a set), or `{"time": "…"}`.

@@ -15,16 +15,12 @@ use crate::retention::{Event, Lifecycle, Lock, Period, Retention};
 use crate::store::{KeyState, LegalHold, Restriction, RetentionTx};
 
 fn iso(d: Date) -> String {
-    d.format(&time::format_description::well_known::Iso8601::DATE)
-        .unwrap_or_default()
+    crate::clock::text::date(d)
 }
 
+/// The date of a stored date or instant (its first ten characters).
 fn parse_iso(s: &str) -> Option<Date> {
-    Date::parse(
-        s.get(..10).unwrap_or(s),
-        &time::format_description::well_known::Iso8601::DATE,
-    )
-    .ok()
+    crate::clock::text::parse_date(s.get(..10).unwrap_or(s))
 }
 
 pub(crate) use crate::retention::types::CERT_FORMAT;

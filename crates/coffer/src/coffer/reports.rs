@@ -5,8 +5,8 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
+use crate::clock::text::parse_instant as instant_of;
 use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 
 use super::{Access, Coffer, FieldView, now_text};
 use crate::audit::{self, AuditEntry, AuditReport};
@@ -771,8 +771,7 @@ impl Coffer {
         }
         let stale = match &last_checkpoint {
             None => true,
-            Some(t) => OffsetDateTime::parse(t, &Rfc3339)
-                .map_or(true, |t| t < days_ago(check.checkpoint_interval_days)),
+            Some(t) => instant_of(t).is_none_or(|t| t < days_ago(check.checkpoint_interval_days)),
         };
         if stale {
             findings.push(Finding::new(
@@ -845,8 +844,8 @@ impl Coffer {
                 self.store.retention_read(&mut |tx| {
                     for (state, out) in [("proposed", &mut unapproved), ("approved", &mut unexecuted)] {
                         for (id, created, _, approvals) in tx.lists_in(state)? {
-                            let old = OffsetDateTime::parse(&created, &Rfc3339)
-                                .is_ok_and(|c| c < days_ago(check.max_list_age_days));
+                            let old = instant_of(&created)
+                                .is_some_and(|c| c < days_ago(check.max_list_age_days));
                             if old {
                                 let n = serde_json::from_str::<Vec<serde_json::Value>>(&approvals)
                                     .map_or(0, |v| v.len());
@@ -888,7 +887,7 @@ impl Coffer {
             if !newest {
                 continue;
             }
-            let created = OffsetDateTime::parse(&row.created, &Rfc3339).ok();
+            let created = instant_of(&row.created);
             if created.is_some_and(|c| c < days_ago(check.max_key_age_days)) {
                 old_keys.push((row.kind.clone(), row.version, row.created.clone()));
             }
@@ -927,8 +926,7 @@ impl Coffer {
         let exposed: Vec<String> = exposed
             .into_iter()
             .filter(|(_, _, earliest)| {
-                OffsetDateTime::parse(earliest, &Rfc3339)
-                    .is_ok_and(|t| t < days_ago(check.max_backup_exposure_days))
+                instant_of(earliest).is_some_and(|t| t < days_ago(check.max_backup_exposure_days))
             })
             .map(|(v, n, earliest)| {
                 format!("kek v{v}: {n} destroyed data key(s), the first destroyed {earliest}")

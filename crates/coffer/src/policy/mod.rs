@@ -287,12 +287,7 @@ impl fmt::Display for Literal {
             Self::String(s) => write!(f, "{s:?}"),
             Self::Number(n) => write!(f, "{n}"),
             Self::Bool(b) => write!(f, "{b}"),
-            Self::Time(t) => write!(
-                f,
-                "{}",
-                t.format(&time::format_description::well_known::Rfc3339)
-                    .unwrap_or_default()
-            ),
+            Self::Time(t) => write!(f, "{}", crate::clock::text::instant(*t)),
         }
     }
 }

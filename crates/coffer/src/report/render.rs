@@ -601,8 +601,7 @@ fn bar_chart<'a>(id: &str, title: &str, data: impl IntoIterator<Item = (&'a str,
 
 /// Days since 1970 of an ISO date's first ten characters.
 fn day_number(s: &str) -> Option<i64> {
-    let format = time::macros::format_description!("[year]-[month]-[day]");
-    let d = time::Date::parse(s.get(..10)?, &format).ok()?;
+    let d = crate::clock::text::parse_date(s.get(..10)?)?;
     Some(i64::from(d.to_julian_day()))
 }
 

@@ -6,7 +6,6 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde::Deserialize;
 use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 
 use super::{ReportOptions, TrailCheck};
 use crate::audit::AuditReport;
@@ -118,7 +117,7 @@ pub(crate) fn tenant_reveal<'r>(
 
 /// When an entry was written; `None`, counted in `unreadable`, if its time does not parse.
 pub(crate) fn entry_time(e: &EntryView<'_>, unreadable: &mut u64) -> Option<OffsetDateTime> {
-    let t = OffsetDateTime::parse(&e.time, &Rfc3339).ok();
+    let t = crate::clock::text::parse_instant(&e.time);
     if t.is_none() {
         *unreadable += 1;
     }
@@ -153,21 +152,15 @@ impl<'k> PathPatterns<'k> {
 
 /// An instant from RFC 3339, or an ISO date meaning its midnight UTC.
 pub(crate) fn parse_instant(name: &'static str, text: &str) -> Result<OffsetDateTime> {
-    if let Ok(t) = OffsetDateTime::parse(text, &Rfc3339) {
-        return Ok(t);
-    }
-    let format = time::macros::format_description!("[year]-[month]-[day]");
-    time::Date::parse(text, &format)
-        .map(|d| d.midnight().assume_utc())
-        .map_err(|_| Error::InvalidArgument {
-            name,
-            reason: "expected an RFC 3339 date-time (2026-11-27T08:00:00Z) or a date (2026-11-27)"
-                .into(),
-        })
+    crate::clock::text::parse_instant_or_date(text).ok_or_else(|| Error::InvalidArgument {
+        name,
+        reason: "expected an RFC 3339 date-time (2026-11-27T08:00:00Z) or a date (2026-11-27)"
+            .into(),
+    })
 }
 
 pub(crate) fn rfc3339(t: OffsetDateTime) -> String {
-    t.format(&Rfc3339).unwrap_or_default()
+    crate::clock::text::instant(t)
 }
 
 /// Which field patterns a list of selectors names (the policy's selector language, without

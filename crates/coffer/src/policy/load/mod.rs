@@ -145,12 +145,7 @@ fn get<'n>(table: &'n [(Key, Node)], key: &str) -> Option<&'n Node> {
 
 /// Parses an RFC 3339 date-time, or a plain date as its midnight UTC.
 pub(crate) fn parse_time(text: &str) -> Option<OffsetDateTime> {
-    use time::format_description::well_known::{Iso8601, Rfc3339};
-    OffsetDateTime::parse(text, &Rfc3339).ok().or_else(|| {
-        time::Date::parse(text, &Iso8601::DATE)
-            .ok()
-            .map(|d| d.midnight().assume_utc())
-    })
+    crate::clock::text::parse_instant_or_date(text)
 }
 
 fn parse_window(text: &str) -> Option<i64> {

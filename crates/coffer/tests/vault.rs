@@ -1311,3 +1311,17 @@ fn an_index_rotation_by_another_handle_reaches_a_running_one() {
     );
     assert!(ops.audit_verify(None).unwrap().intact);
 }
+
+/// A PostgreSQL store that cannot be reached is `StoreUnavailable`, and the URL's password
+/// never appears in the message; a malformed `schema` parameter is refused before connecting.
+#[test]
+fn an_unreachable_postgresql_store_is_store_unavailable_and_keeps_its_password() {
+    let key = MasterKey::generate().unwrap();
+    // Port 1 on loopback: nothing listens, the connection is refused at once.
+    let err = Coffer::open("postgres://app:s3cret-pw@127.0.0.1:1/erp", &key).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::StoreUnavailable, "{err}");
+    assert!(!err.to_string().contains("s3cret-pw"), "{err}");
+    assert!(!format!("{err:?}").contains("s3cret-pw"));
+    let err = Coffer::open("postgres://app@127.0.0.1:1/erp?schema=Not-A-Name", &key).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{err}");
+}

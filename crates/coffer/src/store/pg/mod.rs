@@ -97,13 +97,15 @@ pub(crate) fn pg_error(e: postgres::Error) -> Error {
             Error::Store { reason }
         };
     }
-    if e.is_closed() || std::error::Error::source(&e).is_some_and(|s| s.is::<std::io::Error>()) {
-        return Error::StoreUnavailable {
-            reason: format!("the PostgreSQL server cannot be reached: {e}"),
-        };
-    }
-    let text = e.to_string();
-    if text.contains("connection") || text.contains("timed out") || text.contains("closed") {
+    // Not the server's answer: the connection (refused, reset, timed out, closed) or TLS. The
+    // cause is named (the driver's own text is only "error connecting to server").
+    let cause = std::error::Error::source(&e).map(ToString::to_string);
+    let text = match &cause {
+        Some(c) => format!("{e}: {c}"),
+        None => e.to_string(),
+    };
+    let io = std::error::Error::source(&e).is_some_and(|s| s.is::<std::io::Error>());
+    if e.is_closed() || io || text.contains("timed out") {
         Error::StoreUnavailable {
             reason: format!("the PostgreSQL server cannot be reached: {text}"),
         }

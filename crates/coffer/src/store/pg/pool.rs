@@ -10,7 +10,7 @@ use postgres::types::ToSql;
 use postgres::{Client, Row, Statement};
 
 use super::{POOL_SIZE, pg_error};
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 /// One pooled connection and the statements prepared on it.
 pub(super) struct Conn {
@@ -37,10 +37,7 @@ impl Pool {
             Some(tls) => self.config.connect(tls.clone()),
             None => self.config.connect(postgres::NoTls),
         }
-        .map_err(|e| match pg_error(e) {
-            Error::Store { reason } => Error::StoreUnavailable { reason },
-            other => other,
-        })?;
+        .map_err(pg_error)?;
         client.batch_execute(&self.setup).map_err(pg_error)?;
         Ok(Conn {
             client,

@@ -5,7 +5,7 @@
 use std::sync::{Arc, RwLock};
 
 use pyo3::prelude::*;
-use pyo3::types::PyBytes;
+use pyo3::types::{PyBytes, PyDict, PyString};
 
 use coffer::clock::FixedClock;
 use coffer::retention::Event;
@@ -19,6 +19,47 @@ pub(crate) struct Vault {
     inner: RwLock<Option<Arc<Coffer>>>,
     /// Set when the store was opened with a fixed clock (for tests and back-dated runs).
     clock: Option<Arc<FixedClock>>,
+}
+
+/// Views as Python objects, built directly: each a `coffer.View` (through `View._of`) whose
+/// fields are `coffer.FieldView`s. Values cross as Python `str` copies, as they did inside the
+/// JSON text this replaces (one encode and one `json.loads` a view fewer).
+fn views_to_py(py: Python<'_>, views: &[coffer::View]) -> PyResult<Vec<Py<PyAny>>> {
+    let module = py.import("coffer._vault")?;
+    let field = module.getattr("FieldView")?;
+    let make = module.getattr("View")?.getattr("_of")?;
+    let states = [
+        PyString::intern(py, "revealed"),
+        PyString::intern(py, "masked"),
+        PyString::intern(py, "denied"),
+        PyString::intern(py, "shredded"),
+    ];
+    let none = py.None();
+    views
+        .iter()
+        .map(|v| {
+            let fields = PyDict::new(py);
+            for (path, f) in &v.fields {
+                let fv = match f {
+                    coffer::FieldView::Revealed(s) => {
+                        field.call1((&states[0], s.expose(), &none))?
+                    }
+                    coffer::FieldView::Masked(m) => field.call1((&states[1], m.as_str(), &none))?,
+                    coffer::FieldView::Denied(r) => field.call1((&states[2], &none, r.as_str()))?,
+                    coffer::FieldView::Shredded => field.call1((&states[3], &none, &none))?,
+                };
+                fields.set_item(path.as_str(), fv)?;
+            }
+            Ok(make
+                .call1((
+                    v.record.as_str(),
+                    v.policy_version.as_str(),
+                    v.audit_seq,
+                    fields,
+                ))?
+                .unbind())
+        })
+        .collect()
 }
 
 fn time_arg(py: Python<'_>, text: &str) -> PyResult<time::OffsetDateTime> {
@@ -184,15 +225,27 @@ impl Vault {
         Ok(out)
     }
 
-    /// The view as JSON. It holds plaintext; the Python side keeps it only inside `View`.
-    fn reveal(&self, py: Python<'_>, envelope: &str, access: &str) -> PyResult<String> {
-        self.call(py, |c| wire::reveal_json(c, envelope, access))
-            .map(|s| s.to_string())
+    /// The view, as a `coffer.View` built here (no JSON in between).
+    fn reveal(&self, py: Python<'_>, envelope: &str, access: &str) -> PyResult<Py<PyAny>> {
+        let view = self.call(py, |c| {
+            let env = c.open_envelope(envelope)?;
+            c.reveal(&env, &wire::access_from_json(access)?)
+        })?;
+        Ok(views_to_py(py, std::slice::from_ref(&view))?.remove(0))
     }
 
-    fn reveal_many(&self, py: Python<'_>, envelopes: &str, access: &str) -> PyResult<String> {
-        self.call(py, |c| wire::reveal_many_json(c, envelopes, access))
-            .map(|s| s.to_string())
+    /// The views, as a list of `coffer.View` built here (no JSON in between).
+    fn reveal_many(
+        &self,
+        py: Python<'_>,
+        envelopes: &str,
+        access: &str,
+    ) -> PyResult<Vec<Py<PyAny>>> {
+        let views = self.call(py, |c| {
+            let envs = wire::envelopes_from_json(envelopes, wire::MAX_BATCH)?;
+            c.reveal_many(&envs, &wire::access_from_json(access)?)
+        })?;
+        views_to_py(py, &views)
     }
 
     fn redact(&self, py: Python<'_>, envelopes: &str, actor: &str) -> PyResult<String> {

@@ -272,6 +272,16 @@ class View(Mapping[str, FieldView]):
             for path, f in parsed.get("fields", {}).items()
         }
 
+    @classmethod
+    def _of(
+        cls, record: str, policy_version: str, audit_seq: int, fields: Dict[str, FieldView]
+    ) -> "View":
+        """A view from its parts, as the native module builds it (no JSON in between)."""
+        view = cls.__new__(cls)
+        view.record, view.policy_version, view.audit_seq, view._fields = (
+            record, policy_version, audit_seq, fields)
+        return view
+
     def __getitem__(self, path: str) -> FieldView:
         return self._fields[path]
 
@@ -597,7 +607,7 @@ class Coffer:
         if not isinstance(sealed, SealedRecord):
             raise TypeError(f"sealed must be a SealedRecord, not {type(sealed).__name__}")
         access = _access(tenant, principal, roles, purpose, context, attributes, record)
-        return View(json.loads(self._vault.reveal(sealed.to_json(), access)))
+        return self._vault.reveal(sealed.to_json(), access)
 
     def reveal_many(
         self,
@@ -613,8 +623,7 @@ class Coffer:
         """Reveals many envelopes to one request with one audit transaction."""
         envelopes = _envelope_array(sealed)
         access = _access(tenant, principal, roles, purpose, context, attributes, None)
-        views = json.loads(self._vault.reveal_many(envelopes, access))
-        return [View(v) for v in views]
+        return self._vault.reveal_many(envelopes, access)
 
     def redact(self, sealed: Iterable[SealedRecord], *, actor: str) -> List[Redaction]:
         """For every retention category whose data key was destroyed, removes its

@@ -24,9 +24,21 @@ pub(crate) struct Vault {
 /// Views as Python objects, built directly: each a `coffer.View` (through `View._of`) whose
 /// fields are `coffer.FieldView`s. Values cross as Python `str` copies, as they did inside the
 /// JSON text this replaces (one encode and one `json.loads` a view fewer).
-fn views_to_py(py: Python<'_>, views: &[coffer::View]) -> PyResult<Vec<Py<PyAny>>> {
+fn views_to_py<'py>(py: Python<'py>, views: &[coffer::View]) -> PyResult<Vec<Py<PyAny>>> {
     let module = py.import("coffer._vault")?;
-    let field = module.getattr("FieldView")?;
+    let field_class = module.getattr("FieldView")?;
+    // `FieldView` is a NamedTuple: `tuple.__new__(FieldView, (state, value, reason))` makes the
+    // same object without going through its Python-level `__new__`.
+    let tuple_new = py
+        .import("builtins")?
+        .getattr("tuple")?
+        .getattr("__new__")?;
+    let field = |state: &Bound<'py, PyString>,
+                 value: Option<&str>,
+                 reason: Option<&str>|
+     -> PyResult<Bound<'py, PyAny>> {
+        tuple_new.call1((&field_class, (state, value, reason)))
+    };
     let make = module.getattr("View")?.getattr("_of")?;
     let states = [
         PyString::intern(py, "revealed"),
@@ -34,19 +46,16 @@ fn views_to_py(py: Python<'_>, views: &[coffer::View]) -> PyResult<Vec<Py<PyAny>
         PyString::intern(py, "denied"),
         PyString::intern(py, "shredded"),
     ];
-    let none = py.None();
     views
         .iter()
         .map(|v| {
             let fields = PyDict::new(py);
             for (path, f) in &v.fields {
                 let fv = match f {
-                    coffer::FieldView::Revealed(s) => {
-                        field.call1((&states[0], s.expose(), &none))?
-                    }
-                    coffer::FieldView::Masked(m) => field.call1((&states[1], m.as_str(), &none))?,
-                    coffer::FieldView::Denied(r) => field.call1((&states[2], &none, r.as_str()))?,
-                    coffer::FieldView::Shredded => field.call1((&states[3], &none, &none))?,
+                    coffer::FieldView::Revealed(s) => field(&states[0], Some(s.expose()), None)?,
+                    coffer::FieldView::Masked(m) => field(&states[1], Some(m), None)?,
+                    coffer::FieldView::Denied(r) => field(&states[2], None, Some(r))?,
+                    coffer::FieldView::Shredded => field(&states[3], None, None)?,
                 };
                 fields.set_item(path.as_str(), fv)?;
             }

@@ -55,6 +55,12 @@ def test_seal_reveal_round_trip(store: coffer.Coffer) -> None:
     assert view.value("id_documents[0].number") == "110101198001010037"
     assert view.value("bank_accounts[0].account_number") == "6222021001123456789"
     assert view.audit_seq > 0 and len(view.policy_version) == 64
+    # Built natively: the package's own classes, with their value-free repr.
+    assert type(view) is coffer.View and type(view["name"]) is coffer.FieldView
+    assert "张三" not in repr(view) and "张三" not in repr(view["name"])
+    many = store.reveal_many([again, again], tenant="firm-a", principal="u-1", roles=["accountant"],
+                             purpose="payments")
+    assert [type(v) for v in many] == [coffer.View, coffer.View] and many[1]["name"] == view["name"]
 
 
 def test_clerk_sees_masked_and_denied(store: coffer.Coffer) -> None:

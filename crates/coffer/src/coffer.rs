@@ -544,6 +544,42 @@ impl Coffer {
     }
 }
 
+/// Fewest items per thread worth a thread of their own (a thread costs tens of microseconds to
+/// start; a record takes a few to seal or open).
+const PER_THREAD: usize = 128;
+
+/// `f` of every item, in order, computed on up to as many threads as there are cores when there
+/// are enough items to pay for them (issue 18: large batches use every core). A panic in a
+/// worker is an `Internal` error, never carried on (its message is not passed on).
+fn in_parallel<I: Send, T: Send>(items: Vec<I>, f: impl Fn(I) -> T + Sync) -> Result<Vec<T>> {
+    let n = items.len();
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    let threads = cores.min(n / PER_THREAD).max(1);
+    if threads == 1 {
+        return Ok(items.into_iter().map(f).collect());
+    }
+    let chunk = n.div_ceil(threads);
+    let mut chunks = Vec::with_capacity(threads);
+    let mut items = items.into_iter();
+    for _ in 0..threads {
+        chunks.push(items.by_ref().take(chunk).collect::<Vec<I>>());
+    }
+    let f = &f;
+    std::thread::scope(|s| {
+        let workers: Vec<_> = chunks
+            .into_iter()
+            .map(|c| s.spawn(move || c.into_iter().map(f).collect::<Vec<T>>()))
+            .collect();
+        let mut out = Vec::with_capacity(n);
+        for w in workers {
+            out.extend(w.join().map_err(|_| Error::Internal {
+                message: "a worker thread panicked during a batch".into(),
+            })?);
+        }
+        Ok(out)
+    })
+}
+
 fn now_text(clock: &dyn Clock) -> String {
     crate::clock::text::instant(clock.now())
 }

@@ -382,14 +382,14 @@ impl Coffer {
             }
         }
         let ready = self.load_data_keys(wanted)?;
-        envelopes
-            .iter()
-            .zip(&decisions)
-            .zip(&reveal_index)
-            .zip(&parsed)
-            .map(|(((env, d), &i), paths)| {
-                self.build_view(env, d, seqs.get(i).copied().unwrap_or(0), paths, &ready)
-            })
+        // Everything the views need is decided, audited and loaded: opening the fields is
+        // pure work per envelope, shared out over the cores for large batches.
+        let build = |k: usize| {
+            let seq = seqs.get(reveal_index[k]).copied().unwrap_or(0);
+            self.build_view(&envelopes[k], &decisions[k], seq, &parsed[k], &ready)
+        };
+        in_parallel((0..envelopes.len()).collect(), build)?
+            .into_iter()
             .collect()
     }
 

@@ -208,10 +208,10 @@ impl Coffer {
         self.sync_with_store()?;
         let keyring = self.keyring();
         let today = self.clock.today();
-        let checked: Vec<Result<CustomerRecord>> = records
-            .into_iter()
-            .map(|r| self.schema.check(r, today).map(|(r, _warnings)| r))
-            .collect();
+        // Validation and sealing are work per record: large batches use every core.
+        let checked: Vec<Result<CustomerRecord>> = in_parallel(records, |r| {
+            self.schema.check(r, today).map(|(r, _warnings)| r)
+        })?;
         // New customers' data keys are made up front, in one transaction for the batch, not
         // one durable commit per key.
         let mut needs = BTreeSet::new();
@@ -231,8 +231,11 @@ impl Coffer {
         let ready = self.prepare_data_keys(&keyring, needs, actor)?;
         let mut out = Vec::with_capacity(checked.len());
         let mut entries = Vec::new();
-        for r in checked {
-            match r.and_then(|r| self.seal_checked(&keyring, r, actor, &ready)) {
+        let sealed = in_parallel(checked, |r| {
+            r.and_then(|r| self.seal_checked(&keyring, r, actor, &ready))
+        })?;
+        for r in sealed {
+            match r {
                 Ok((env, e)) => {
                     entries.push(e);
                     out.push(Ok(env));

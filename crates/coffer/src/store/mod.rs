@@ -355,7 +355,34 @@ pub const TABLES: &[(&str, &[&str])] = &[
 ];
 
 /// `meta` keys that belong to each store (its format and migrations), never copied.
-pub(crate) const OWN_META: &[&str] = &["format", "schema_version", "pg_migrations"];
+const OWN_META: &[&str] = &["format", "schema_version", "pg_migrations"];
+
+/// Whether a row of `table` is one of a store's own `meta` rows, which a copy leaves alone.
+pub(crate) fn is_own_meta(table: &str, row: &[Cell]) -> bool {
+    table == "meta" && matches!(row.first(), Some(Cell::Text(k)) if OWN_META.contains(&k.as_str()))
+}
+
+/// The columns of `table`, as [`TABLES`] lists them.
+pub(crate) fn columns_of(table: &str) -> Result<&'static [&'static str]> {
+    TABLES
+        .iter()
+        .find(|(name, _)| *name == table)
+        .map(|(_, columns)| *columns)
+        .ok_or_else(|| Error::Internal {
+            message: format!("unknown table {table}"),
+        })
+}
+
+/// Refuses to load a copy into a store that holds keys or audit entries (`used` of them).
+pub(crate) fn refuse_unless_new(used: i64) -> Result<()> {
+    if used > 0 {
+        return Err(Error::InvalidArgument {
+            name: "destination",
+            reason: "the destination store is not new (it has keys or audit entries)".into(),
+        });
+    }
+    Ok(())
+}
 
 /// One value of a row being copied. Its `Debug` names the type only: a copied row holds
 /// wrapped keys and audit entries.
@@ -409,10 +436,7 @@ pub fn copy(src: &dyn Store, dst: &dyn Store) -> Result<CopyReport> {
     dst.load(&tables)?;
     let back = dst.dump()?;
     for (a, b) in tables.iter().zip(&back) {
-        let own = |r: &&Vec<Cell>| {
-            a.table != "meta"
-                || !matches!(r.first(), Some(Cell::Text(k)) if OWN_META.contains(&k.as_str()))
-        };
+        let own = |r: &&Vec<Cell>| !is_own_meta(a.table, r);
         // Compared as sets: the two backends may sort text differently (collations).
         let (mut ra, mut rb): (Vec<_>, Vec<_>) = (
             a.rows.iter().filter(own).collect(),

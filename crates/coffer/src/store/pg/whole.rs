@@ -50,20 +50,9 @@ impl WholeStore for PgStore {
                     &[],
                 )?
                 .get(0);
-            if used > 0 {
-                return Err(Error::InvalidArgument {
-                    name: "destination",
-                    reason: "the destination store is not new (it has keys or audit entries)"
-                        .into(),
-                });
-            }
+            refuse_unless_new(used)?;
             for t in tables {
-                let (_, columns) = TABLES
-                    .iter()
-                    .find(|(name, _)| *name == t.table)
-                    .ok_or_else(|| Error::Internal {
-                        message: format!("unknown table {}", t.table),
-                    })?;
+                let columns = columns_of(t.table)?;
                 let marks: Vec<String> = (1..=columns.len()).map(|i| format!("${i}")).collect();
                 let conflict = if t.table == "meta" {
                     " ON CONFLICT (key) DO UPDATE SET value = excluded.value"
@@ -79,9 +68,7 @@ impl WholeStore for PgStore {
                 let st = x.statement(&sql)?;
                 let types = st.params().to_vec();
                 for row in &t.rows {
-                    if t.table == "meta"
-                        && matches!(row.first(), Some(Cell::Text(k)) if OWN_META.contains(&k.as_str()))
-                    {
+                    if is_own_meta(t.table, row) {
                         continue;
                     }
                     let values: Vec<Box<dyn ToSql + Sync>> = row

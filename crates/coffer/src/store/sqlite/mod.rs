@@ -823,19 +823,9 @@ impl WholeStore for SqliteStore {
                 |r| r.get(0),
             )
             .map_err(store_error)?;
-        if used > 0 {
-            return Err(Error::InvalidArgument {
-                name: "destination",
-                reason: "the destination store is not new (it has keys or audit entries)".into(),
-            });
-        }
+        refuse_unless_new(used)?;
         for t in tables {
-            let (_, columns) = TABLES
-                .iter()
-                .find(|(name, _)| *name == t.table)
-                .ok_or_else(|| Error::Internal {
-                    message: format!("unknown table {}", t.table),
-                })?;
+            let columns = columns_of(t.table)?;
             let marks: Vec<String> = (1..=columns.len()).map(|i| format!("?{i}")).collect();
             let mut st = tx
                 .prepare(&format!(
@@ -846,9 +836,7 @@ impl WholeStore for SqliteStore {
                 ))
                 .map_err(store_error)?;
             for row in &t.rows {
-                if t.table == "meta"
-                    && matches!(row.first(), Some(Cell::Text(k)) if OWN_META.contains(&k.as_str()))
-                {
+                if is_own_meta(t.table, row) {
                     continue;
                 }
                 let values: Vec<rusqlite::types::Value> = row

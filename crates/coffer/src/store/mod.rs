@@ -373,6 +373,71 @@ pub(crate) fn columns_of(table: &str) -> Result<&'static [&'static str]> {
         })
 }
 
+/// A store's summary from its counts and keyring rows (each backend counts in its own SQL).
+pub(crate) fn summary_of(
+    entries: u64,
+    chain_head: Vec<u8>,
+    keyring: &[KeyringRow],
+    live_data_keys: u64,
+    destroyed_data_keys: u64,
+) -> StoreSummary {
+    StoreSummary {
+        entries,
+        chain_head,
+        keyring_keys: keyring.len() as u64,
+        kek_versions: keyring
+            .iter()
+            .filter(|r| r.kind == "kek")
+            .map(|r| r.version)
+            .collect(),
+        live_data_keys,
+        destroyed_data_keys,
+    }
+}
+
+/// A keyring rewrap must give back as many keys as it was given.
+pub(crate) fn check_rewrap(before: usize, after: usize) -> Result<()> {
+    if before != after {
+        return Err(Error::Internal {
+            message: "a keyring rewrap changed the number of keys".into(),
+        });
+    }
+    Ok(())
+}
+
+/// KEKs older than `below` may be retired only once no live data key (`live` of them, counted
+/// inside the retiring transaction) is still wrapped under one.
+pub(crate) fn refuse_retiring_with_live_keys(
+    live: i64,
+    below: impl std::fmt::Display,
+) -> Result<()> {
+    if live > 0 {
+        return Err(Error::InvalidArgument {
+            name: "kek",
+            reason: format!(
+                "{live} live data key(s) are still wrapped under a KEK older than version {below}: \
+                 finish the rotation (continue_kek_rotation) before retiring"
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// A principal's usage in the window starting at `start` and in the one before it, from the
+/// stored `(window_start, count)` rows of those two windows.
+pub(crate) fn rate_windows(start: i64, rows: impl IntoIterator<Item = (i64, i64)>) -> (u32, u32) {
+    let (mut current, mut previous) = (0u32, 0u32);
+    for (at, n) in rows {
+        let n = u32::try_from(n).unwrap_or(u32::MAX);
+        if at == start {
+            current = n;
+        } else {
+            previous = n;
+        }
+    }
+    (current, previous)
+}
+
 /// Refuses to load a copy into a store that holds keys or audit entries (`used` of them).
 pub(crate) fn refuse_unless_new(used: i64) -> Result<()> {
     if used > 0 {

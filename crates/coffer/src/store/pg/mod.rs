@@ -562,19 +562,13 @@ fn summary(x: &Exec<'_, '_>) -> Result<StoreSummary> {
                 (SELECT count(*) FILTER (WHERE wrapped IS NULL) FROM data_keys)",
         &[],
     )?;
-    let rows = keyring_rows(x)?;
-    Ok(StoreSummary {
-        entries: r.get::<_, i64>(0) as u64,
-        chain_head: r.get(1),
-        keyring_keys: rows.len() as u64,
-        kek_versions: rows
-            .iter()
-            .filter(|r| r.kind == "kek")
-            .map(|r| r.version)
-            .collect(),
-        live_data_keys: r.get::<_, i64>(2) as u64,
-        destroyed_data_keys: r.get::<_, i64>(3) as u64,
-    })
+    Ok(summary_of(
+        r.get::<_, i64>(0) as u64,
+        r.get(1),
+        &keyring_rows(x)?,
+        r.get::<_, i64>(2) as u64,
+        r.get::<_, i64>(3) as u64,
+    ))
 }
 
 impl KeyStore for PgStore {
@@ -603,11 +597,7 @@ impl KeyStore for PgStore {
         self.write(audit, |x| {
             let rows = keyring_rows(x)?;
             let new = rewrap(&rows)?;
-            if new.len() != rows.len() {
-                return Err(Error::Internal {
-                    message: "a keyring rewrap changed the number of keys".into(),
-                });
-            }
+            check_rewrap(rows.len(), new.len())?;
             for r in &new {
                 x.execute(
                     "UPDATE keyring SET wrapped = $3 WHERE kind = $1 AND version = $2",
@@ -816,15 +806,7 @@ impl KeyStore for PgStore {
                     &[&below],
                 )?
                 .get(0);
-            if live > 0 {
-                return Err(Error::InvalidArgument {
-                    name: "kek",
-                    reason: format!(
-                        "{live} live data key(s) are still wrapped under a KEK older than version {below}: \
-                         finish the rotation (continue_kek_rotation) before retiring"
-                    ),
-                });
-            }
+            refuse_retiring_with_live_keys(live, below)?;
             let versions: Vec<u32> = x
                 .query(
                     "DELETE FROM keyring WHERE kind = 'kek' AND version < $1 RETURNING version",

@@ -373,16 +373,11 @@ impl RetentionTx for PgTx<'_, '_, '_> {
                AND window_start IN ($5, $5 - $4)",
             &[&key.limit, &key.tenant, &key.principal, &key.width, &start],
         )?;
-        let (mut current, mut previous) = (0u32, 0u32);
-        for r in rows {
-            let (at, n) = (r.get::<_, i64>(0), u32_of(r.get(1)));
-            if at == start {
-                current = n;
-            } else {
-                previous = n;
-            }
-        }
-        Ok((current, previous))
+        Ok(rate_windows(
+            start,
+            rows.iter()
+                .map(|r| (r.get::<_, i64>(0), r.get::<_, i64>(1))),
+        ))
     }
 
     fn add_rate_usage(&self, key: &RateKey<'_>, start: i64, n: u32) -> Result<()> {

@@ -76,18 +76,13 @@ fn summary(conn: &Connection) -> Result<StoreSummary> {
             |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64)),
         )
         .map_err(store_error)?;
-    Ok(StoreSummary {
+    Ok(summary_of(
         entries,
         chain_head,
-        keyring_keys: rows.len() as u64,
-        kek_versions: rows
-            .iter()
-            .filter(|r| r.kind == "kek")
-            .map(|r| r.version)
-            .collect(),
+        &rows,
         live_data_keys,
         destroyed_data_keys,
-    })
+    ))
 }
 
 mod retention;
@@ -428,11 +423,7 @@ impl KeyStore for SqliteStore {
         self.write(audit, |tx| {
             let rows = keyring_rows(tx)?;
             let new = rewrap(&rows)?;
-            if new.len() != rows.len() {
-                return Err(Error::Internal {
-                    message: "a keyring rewrap changed the number of keys".into(),
-                });
-            }
+            check_rewrap(rows.len(), new.len())?;
             let mut st = tx
                 .prepare_cached("UPDATE keyring SET wrapped = ?3 WHERE kind = ?1 AND version = ?2")
                 .map_err(store_error)?;
@@ -629,15 +620,7 @@ impl KeyStore for SqliteStore {
                 |r| r.get(0),
             )
             .map_err(store_error)?;
-        if live > 0 {
-            return Err(Error::InvalidArgument {
-                name: "kek",
-                reason: format!(
-                    "{live} live data key(s) are still wrapped under a KEK older than version {below}: \
-                     finish the rotation (continue_kek_rotation) before retiring"
-                ),
-            });
-        }
+        refuse_retiring_with_live_keys(live, below)?;
         let versions: Vec<u32> = tx
             .prepare(
                 "SELECT version FROM keyring WHERE kind = 'kek' AND version < ?1 ORDER BY version",

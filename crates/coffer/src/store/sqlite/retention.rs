@@ -460,17 +460,10 @@ impl RetentionTx for SqliteTx<'_> {
                 |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)),
             )
             .map_err(store_error)?;
-        let (mut current, mut previous) = (0u32, 0u32);
-        for row in rows {
-            let (at, n) = row.map_err(store_error)?;
-            let n = u32::try_from(n).unwrap_or(u32::MAX);
-            if at == start {
-                current = n;
-            } else {
-                previous = n;
-            }
-        }
-        Ok((current, previous))
+        let rows = rows
+            .collect::<rusqlite::Result<Vec<(i64, i64)>>>()
+            .map_err(store_error)?;
+        Ok(rate_windows(start, rows))
     }
 
     /// Adds `n` fields to the window that starts at `start` (added, not overwritten, so that

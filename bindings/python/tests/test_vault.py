@@ -513,8 +513,8 @@ def test_restore_drill_keeps_destroyed_keys_destroyed(tmp_path: pathlib.Path) ->
 
 
 def test_envelope_vectors_open_with_an_independent_implementation() -> None:
-    """The vectors' description is enough to open every sealed field and (version 2) every
-    sealed masked form with a general-purpose library, without Coffer."""
+    """The vectors' description is enough to open every sealed field and (versions 2 and 3)
+    every sealed masked form with a general-purpose library, without Coffer."""
     import base64
     import struct
 
@@ -532,34 +532,51 @@ def test_envelope_vectors_open_with_an_independent_implementation() -> None:
     versions = set()
     for case in vectors["cases"]:
         env = json.loads(case["envelope"])
-        versions.add(env["coffer"])
+        version = env["coffer"]
+        versions.add(version)
         keys = {(k["category"], k["version"]): bytes.fromhex(k["key"]) for k in case["data_keys"]}
+        salt = b64(env["salt"])
+        where = (env["tenant"].encode(), env["record"].encode())
 
         def key(label: bytes, category: str) -> AESGCM:
             ikm = keys[(category, env["keys"][category])]
-            info = lp(label, env["tenant"].encode(), env["record"].encode(), category.encode())
-            hkdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=b64(env["salt"]), info=info)
+            if version >= 3:
+                # One key per data key, for every envelope under it.
+                hkdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=lp(label))
+            else:
+                info = lp(label, *where, category.encode())
+                hkdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=salt, info=info)
             return AESGCM(hkdf.derive(ikm))
 
         def nonce(n: int) -> bytes:
+            if version >= 3:
+                # The seal's IV (the salt's first 12 bytes) with the counter XORed in.
+                iv = salt[:12]
+                return iv[:8] + bytes(a ^ b for a, b in zip(iv[8:], struct.pack(">I", n)))
             return bytes(8) + struct.pack(">I", n)
 
+        field_label, mask_label = (
+            (b"coffer/v3/field", b"coffer/v3/mask") if version >= 3 else (b"coffer/v1/record", b"coffer/v2/mask")
+        )
+
+        def aad(label: bytes, path: str) -> bytes:
+            return lp(label, *where, path.encode()) if version >= 3 else lp(label, path.encode())
+
         for path, f in env["fields"].items():
-            plain = key(b"coffer/v1/record", f["c"]).decrypt(
-                nonce(f["n"]), b64(f["ct"]), lp(b"coffer/v1/field", path.encode()))
+            plain = key(field_label, f["c"]).decrypt(
+                nonce(f["n"]), b64(f["ct"]), aad(b"coffer/v3/field" if version >= 3 else b"coffer/v1/field", path))
             assert plain.decode() == case["plaintexts"][path]
-        if env["coffer"] == 2:
+        if version >= 2:
             assert env["masked"]
             for path, f in env["masked"].items():
-                plain = key(b"coffer/v2/mask", f["c"]).decrypt(
-                    nonce(f["n"]), b64(f["ct"]), lp(b"coffer/v2/mask", path.encode()))
+                plain = key(mask_label, f["c"]).decrypt(nonce(f["n"]), b64(f["ct"]), aad(mask_label, path))
                 assert plain.decode() == case["plaintexts"][f"masked:{path}"]
-    assert versions == {1, 2}
+    assert versions == {1, 2, 3}
 
 
 def test_redaction_removes_what_a_destroyed_category_left(store: coffer.Coffer) -> None:
     sealed = store.seal(RECORD, actor="import")
-    assert sealed.version == 2 and sealed.masked == {} and "139****5678" not in sealed.to_json()
+    assert sealed.version == 3 and sealed.masked == {} and "139****5678" not in sealed.to_json()
     token = next(iter(sealed.index["phones[0]"].values()))
     # Nothing to do while every key lives.
     [r] = store.redact([sealed], actor="ops")

@@ -7,8 +7,8 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use crate::audit::{self, AuditEntry, AuditReport, Checkpoint, LoggedEntry};
 use crate::clock::{Clock, SystemClock};
-use crate::crypto::{self, MasterKey, SecretKey, SigningKey, hkdf32, hmac_sha256, lp};
-use crate::envelope::Envelope;
+use crate::crypto::{self, MacKey, MasterKey, SecretKey, SigningKey, hkdf32, hmac_sha256, lp};
+use crate::envelope::{DataKey, Envelope};
 use crate::error::{Error, Result};
 use crate::policy::{Context, Policy, Principal, RecordFacts};
 use crate::record::{CustomerRecord, FieldPath, Schema, Sensitive, normalize};
@@ -227,9 +227,9 @@ fn bounded_insert<K: Clone + Eq + std::hash::Hash, V>(
 }
 /// Data keys loaded for a batch of reveals, by (tenant, subject, category, version) borrowed
 /// from the envelopes; `None` for a destroyed key.
-type LoadedKeys<'a> = HashMap<(&'a str, &'a str, &'a str, u32), Option<Arc<SecretKey>>>;
+type LoadedKeys<'a> = HashMap<(&'a str, &'a str, &'a str, u32), Option<Arc<DataKey>>>;
 /// The data keys a batch seals under, by (tenant, subject, category): version and key.
-type BatchKeys = HashMap<(String, String, String), (u32, Arc<SecretKey>)>;
+type BatchKeys = HashMap<(String, String, String), (u32, Arc<DataKey>)>;
 
 /// A callback that receives every committed audit entry.
 type Subscriber = Box<dyn Fn(&LoggedEntry) + Send + Sync>;
@@ -722,23 +722,47 @@ mod tests {
             |e: &Envelope| envelope::field_cipher(e, &key(&a, "identity"), "identity").unwrap();
         // In place, it opens.
         assert_eq!(
-            envelope::open_field(&cipher(&a), "name", &name(&a))
+            envelope::open_field(&cipher(&a), &a, "name", &name(&a))
                 .unwrap()
                 .expose(),
             "张三"
         );
         // Another path of the same record and category.
         let idno = a.fields["id_documents[0].number"].clone();
-        assert!(envelope::open_field(&cipher(&a), "name", &idno).is_err());
+        assert!(envelope::open_field(&cipher(&a), &a, "name", &idno).is_err());
         // Another record (its own key and salt), another seal of the same record (another salt),
         // another tenant (another key): even given the right data key for where it now sits.
-        assert!(envelope::open_field(&cipher(&a), "name", &name(&b)).is_err());
-        assert!(envelope::open_field(&cipher(&a), "name", &name(&a2)).is_err());
-        assert!(envelope::open_field(&cipher(&a), "name", &name(&t)).is_err());
+        assert!(envelope::open_field(&cipher(&a), &a, "name", &name(&b)).is_err());
+        assert!(envelope::open_field(&cipher(&a), &a, "name", &name(&a2)).is_err());
+        assert!(envelope::open_field(&cipher(&a), &a, "name", &name(&t)).is_err());
         // The same field under another seal's salt.
         let mut moved = a.clone();
         moved.salt = a2.salt;
-        assert!(envelope::open_field(&cipher(&moved), "name", &name(&a)).is_err());
+        assert!(envelope::open_field(&cipher(&moved), &moved, "name", &name(&a)).is_err());
+        // Version 3: two records of one subject share the data key and so the field cipher;
+        // the AAD (tenant, record, path) and each seal's own IV still keep a ciphertext in
+        // its place.
+        let shared = |id: &str| {
+            let mut r = rec(id, "t1", "王五");
+            r.subject = Some("p-shared".into());
+            c.seal(r, "x").unwrap()
+        };
+        let (s1, s2) = (shared("c-10"), shared("c-11"));
+        assert_eq!((s1.version, s1.keys["identity"]), (3, s2.keys["identity"]));
+        let k = key(&s1, "identity");
+        let c1 = envelope::field_cipher(&s1, &k, "identity").unwrap();
+        let c2 = envelope::field_cipher(&s2, &k, "identity").unwrap();
+        assert!(Arc::ptr_eq(&c1, &c2), "one cipher per data key");
+        assert!(envelope::open_field(&c2, &s1, "name", &name(&s1)).is_ok());
+        assert!(envelope::open_field(&c2, &s2, "name", &name(&s1)).is_err());
+        // Its own record named, another seal's IV: still refused.
+        let mut s1_iv = s1.clone();
+        s1_iv.salt = s2.salt;
+        assert!(envelope::open_field(&c1, &s1_iv, "name", &name(&s1)).is_err());
+        // And in another tenant's envelope, even with the IV carried along.
+        let mut other_tenant = s1.clone();
+        other_tenant.tenant = "t2".into();
+        assert!(envelope::open_field(&c1, &other_tenant, "name", &name(&s1)).is_err());
         let _ = std::fs::remove_dir_all(dir);
     }
 
@@ -772,7 +796,7 @@ mod tests {
         let keyring = c.keyring();
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("../../tests/vectors/envelopes.json");
-        // The version 1 cases are kept as they are: version 1 envelopes must open forever.
+        // The older versions' cases are kept as they are: their envelopes must open forever.
         let old: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
         let mut cases: Vec<serde_json::Value> = old["cases"]
@@ -780,16 +804,14 @@ mod tests {
             .unwrap()
             .iter()
             .filter(|c| {
-                c["envelope"]
-                    .as_str()
-                    .unwrap()
-                    .starts_with("{\"coffer\":1,")
+                let e = c["envelope"].as_str().unwrap();
+                e.starts_with("{\"coffer\":1,") || e.starts_with("{\"coffer\":2,")
             })
             .cloned()
             .collect();
-        assert_eq!(cases.len(), 2, "the version 1 cases");
+        assert_eq!(cases.len(), 4, "the version 1 and 2 cases");
         for (name, json) in records {
-            let name = format!("{name}-v2");
+            let name = format!("{name}-v{}", envelope::ENVELOPE_VERSION);
             let env = c
                 .seal(CustomerRecord::from_json(json).unwrap(), "vectors")
                 .unwrap();
@@ -830,7 +852,7 @@ mod tests {
             }));
         }
         let doc = serde_json::json!({
-            "description": "Envelope known answers (versions 1 and 2), decrypt direction. For each case: verify the envelope's MAC with envelope_mac_key (HMAC-SHA256 over the length-prefixed encoding of every element but the mac, in the order docs/FORMAT.md gives for the envelope's version); then for each sealed field derive the record key HKDF-SHA256(ikm = data key of its category and the version in `keys`, salt = `salt`, info = lp(\"coffer/v1/record\", tenant, record, category)) and open AES-256-GCM with nonce = 8 zero bytes then the field's counter `n` as 4 big-endian bytes, aad = lp(\"coffer/v1/field\", path). Version 2 also seals each masked form: mask key HKDF-SHA256(ikm = the same data key, salt = `salt`, info = lp(\"coffer/v2/mask\", tenant, record, category)), AES-256-GCM with the counter nonce of its own `n` and aad = lp(\"coffer/v2/mask\", path); its plaintext is listed as `masked:<path>`. lp = each part as a 4-byte big-endian length then its bytes. Every plaintext in `plaintexts` (sealed and clear fields, masked forms of version 2) must result. All identifiers are synthetic. See docs/FORMAT.md.",
+            "description": "Envelope known answers (versions 1, 2 and 3), decrypt direction. lp = each part as a 4-byte big-endian length then its bytes. For each case: verify the envelope's MAC with envelope_mac_key (HMAC-SHA256 over the length-prefixed encoding of every element but the mac, in the order docs/FORMAT.md gives for the envelope's version). Versions 1 and 2: for each sealed field derive the record key HKDF-SHA256(ikm = data key of its category and the version in `keys`, salt = `salt`, info = lp(\"coffer/v1/record\", tenant, record, category)) and open AES-256-GCM with nonce = 8 zero bytes then the field's counter `n` as 4 big-endian bytes, aad = lp(\"coffer/v1/field\", path). Version 2 also seals each masked form: mask key HKDF-SHA256(ikm = the same data key, salt = `salt`, info = lp(\"coffer/v2/mask\", tenant, record, category)), AES-256-GCM with the counter nonce of its own `n` and aad = lp(\"coffer/v2/mask\", path). Version 3: the field key is HKDF-SHA256(ikm = the data key, no salt, info = lp(\"coffer/v3/field\")) and the mask key HKDF-SHA256(ikm = the data key, no salt, info = lp(\"coffer/v3/mask\")), the same for every envelope under that data key; nonce = the first 12 bytes of `salt` with the item's counter `n` (4 bytes big-endian) XORed into its last 4 bytes; aad = lp(\"coffer/v3/field\", tenant, record, path) for fields and lp(\"coffer/v3/mask\", tenant, record, path) for masked forms. A masked form's plaintext is listed as `masked:<path>`. Every plaintext in `plaintexts` (sealed and clear fields, masked forms of versions 2 and 3) must result. All identifiers are synthetic. See docs/FORMAT.md.",
             "cases": cases,
         });
         std::fs::write(path, serde_json::to_string_pretty(&doc).unwrap() + "\n").unwrap();

@@ -5,17 +5,19 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::{Arc, OnceLock};
 
 use serde::{Deserialize, Serialize};
 
 use crate::crypto::{
-    self, SecretKey, b64url, from_b64url, hkdf32, hmac_sha256, hmac_verify, integrity, lp,
+    self, AeadKey, MacKey, MacWriter, SecretKey, b64url, from_b64url, hkdf32, integrity, lp,
 };
 use crate::error::{Error, Result};
 use crate::record::{CustomerKind, Sensitive};
 
-/// The envelope format version this build writes, and the newest it reads (it reads 1 too).
-pub const ENVELOPE_VERSION: u32 = 2;
+/// The envelope format version this build writes, and the newest it reads (it reads 1 and 2
+/// too).
+pub const ENVELOPE_VERSION: u32 = 3;
 /// Largest envelope accepted, in bytes.
 pub const MAX_ENVELOPE_BYTES: usize = 4 * 1024 * 1024;
 
@@ -49,7 +51,7 @@ pub struct Envelope {
     /// Version 2: fields a redaction removed (their category's key was destroyed): path →
     /// category.
     pub(crate) shredded: BTreeMap<String, String>,
-    /// 1 or 2.
+    /// 1, 2 or 3.
     pub(crate) version: u32,
     pub(crate) mac: [u8; 32],
 }
@@ -101,7 +103,7 @@ struct Wire {
     mac: Option<String>,
 }
 
-/// A masked form: in clear (version 1) or sealed (version 2).
+/// A masked form: in clear (version 1) or sealed (versions 2 and 3).
 #[derive(Serialize, Deserialize)]
 #[serde(untagged)]
 enum WireMask {
@@ -156,86 +158,78 @@ impl Envelope {
         }
     }
 
-    /// The bytes the MAC covers: every element of the envelope but the MAC, in a fixed order,
-    /// each length-prefixed (a 4-byte big-endian length, then the bytes), ciphertexts and salt
-    /// raw. Canonical without any JSON rules, and cheaper than re-serialising.
-    pub(crate) fn mac_input(&self) -> zeroize::Zeroizing<Vec<u8>> {
-        let mut b = zeroize::Zeroizing::new(Vec::with_capacity(1024));
-        fn put(b: &mut Vec<u8>, part: &[u8]) {
-            b.extend_from_slice(&u32::try_from(part.len()).unwrap_or(u32::MAX).to_be_bytes());
-            b.extend_from_slice(part);
-        }
+    /// Writes the bytes the MAC covers: every element of the envelope but the MAC, in a fixed
+    /// order, each length-prefixed (a 4-byte big-endian length, then the bytes), ciphertexts
+    /// and salt raw. Canonical without any JSON rules, and streamed into the MAC rather than
+    /// gathered first.
+    fn mac_feed(&self, b: &mut MacWriter) {
         let count = |n: usize| u32::try_from(n).unwrap_or(u32::MAX).to_be_bytes();
-        put(
-            &mut b,
-            if self.version == 1 {
-                b"coffer/v1/envelope"
-            } else {
-                b"coffer/v2/envelope"
-            },
-        );
-        put(&mut b, &self.version.to_be_bytes());
+        b.put(match self.version {
+            1 => b"coffer/v1/envelope",
+            2 => b"coffer/v2/envelope",
+            _ => b"coffer/v3/envelope",
+        });
+        b.put(&self.version.to_be_bytes());
         for part in [&self.tenant, &self.record, &self.subject] {
-            put(&mut b, part.as_bytes());
+            b.put(part.as_bytes());
         }
-        put(&mut b, self.kind.as_str().as_bytes());
-        put(&mut b, self.schema.as_bytes());
-        put(&mut b, &self.salt);
-        put(&mut b, &count(self.keys.len()));
+        b.put(self.kind.as_str().as_bytes());
+        b.put(self.schema.as_bytes());
+        b.put(&self.salt);
+        b.put(&count(self.keys.len()));
         for (c, v) in &self.keys {
-            put(&mut b, c.as_bytes());
-            put(&mut b, &v.to_be_bytes());
+            b.put(c.as_bytes());
+            b.put(&v.to_be_bytes());
         }
-        put(&mut b, &count(self.fields.len()));
+        b.put(&count(self.fields.len()));
         for (p, f) in &self.fields {
-            put(&mut b, p.as_bytes());
-            put(&mut b, f.category.as_bytes());
-            put(&mut b, &f.counter.to_be_bytes());
-            put(&mut b, &f.ciphertext);
+            b.put(p.as_bytes());
+            b.put(f.category.as_bytes());
+            b.put(&f.counter.to_be_bytes());
+            b.put(&f.ciphertext);
         }
-        put(&mut b, &count(self.clear.len()));
+        b.put(&count(self.clear.len()));
         for (p, v) in &self.clear {
-            put(&mut b, p.as_bytes());
-            put(&mut b, v.expose().as_bytes());
+            b.put(p.as_bytes());
+            b.put(v.expose().as_bytes());
         }
-        put(&mut b, &count(self.index.len()));
+        b.put(&count(self.index.len()));
         for (p, epochs) in &self.index {
-            put(&mut b, p.as_bytes());
-            put(&mut b, &count(epochs.len()));
+            b.put(p.as_bytes());
+            b.put(&count(epochs.len()));
             for (e, t) in epochs {
-                put(&mut b, e.as_bytes());
-                put(&mut b, t.as_bytes());
+                b.put(e.as_bytes());
+                b.put(t.as_bytes());
             }
         }
         if self.version == 1 {
-            put(&mut b, &count(self.masked.len()));
+            b.put(&count(self.masked.len()));
             for (p, v) in &self.masked {
-                put(&mut b, p.as_bytes());
-                put(&mut b, v.as_bytes());
+                b.put(p.as_bytes());
+                b.put(v.as_bytes());
             }
         } else {
-            put(&mut b, &count(self.sealed_masks.len()));
+            b.put(&count(self.sealed_masks.len()));
             for (p, f) in &self.sealed_masks {
-                put(&mut b, p.as_bytes());
-                put(&mut b, f.category.as_bytes());
-                put(&mut b, &f.counter.to_be_bytes());
-                put(&mut b, &f.ciphertext);
+                b.put(p.as_bytes());
+                b.put(f.category.as_bytes());
+                b.put(&f.counter.to_be_bytes());
+                b.put(&f.ciphertext);
             }
-            put(&mut b, &count(self.shredded.len()));
+            b.put(&count(self.shredded.len()));
             for (p, c) in &self.shredded {
-                put(&mut b, p.as_bytes());
-                put(&mut b, c.as_bytes());
+                b.put(p.as_bytes());
+                b.put(c.as_bytes());
             }
         }
-        b
     }
 
-    pub(crate) fn compute_mac(&self, key: &SecretKey) -> [u8; 32] {
-        hmac_sha256(key, &[&self.mac_input()])
+    pub(crate) fn compute_mac(&self, key: &MacKey) -> [u8; 32] {
+        key.sign_with(|w| self.mac_feed(w))
     }
 
-    pub(crate) fn check_mac(&self, key: &SecretKey) -> Result<()> {
-        if hmac_verify(key, &[&self.mac_input()], &self.mac) {
+    pub(crate) fn check_mac(&self, key: &MacKey) -> Result<()> {
+        if key.verify_with(|w| self.mac_feed(w), &self.mac) {
             Ok(())
         } else {
             Err(integrity("envelope"))
@@ -243,13 +237,13 @@ impl Envelope {
     }
 
     /// The envelope as JSON text, what the host stores. (Clear fields and blind-index tokens
-    /// are in it; sealed fields, and in version 2 masked forms, are not readable without the
+    /// are in it; sealed fields, and since version 2 masked forms, are not readable without the
     /// keys.)
     pub fn to_json(&self) -> zeroize::Zeroizing<String> {
         zeroize::Zeroizing::new(serde_json::to_string(&self.wire()).unwrap_or_default())
     }
 
-    /// Reads an envelope (version 1 or 2). A version this build does not read is
+    /// Reads an envelope (version 1, 2 or 3). A version this build does not read is
     /// [`Error::UnsupportedVersion`]; anything else that is not a well-formed envelope is
     /// [`Error::Integrity`]: an envelope is a sealed artefact, and damage to it is
     /// damage to its integrity. The MAC is checked when the envelope is opened.
@@ -265,12 +259,11 @@ impl Envelope {
             Ok(w) => w,
             Err(_) => {
                 if let Ok(v) = serde_json::from_str::<VersionOnly>(text)
-                    && v.coffer != serde_json::json!(1)
-                    && v.coffer != serde_json::json!(2)
+                    && !v.coffer.as_u64().is_some_and(|n| (1..=3).contains(&n))
                 {
                     return Err(Error::UnsupportedVersion {
                         what: format!(
-                            "envelope version {}; this build reads versions 1 and {ENVELOPE_VERSION}",
+                            "envelope version {}; this build reads versions 1 to {ENVELOPE_VERSION}",
                             v.coffer
                         ),
                     });
@@ -278,10 +271,10 @@ impl Envelope {
                 return Err(integrity("envelope (not a well-formed envelope)"));
             }
         };
-        if wire.coffer != 1 && wire.coffer != ENVELOPE_VERSION {
+        if !(1..=ENVELOPE_VERSION).contains(&wire.coffer) {
             return Err(Error::UnsupportedVersion {
                 what: format!(
-                    "envelope version {}; this build reads versions 1 and {ENVELOPE_VERSION}",
+                    "envelope version {}; this build reads versions 1 to {ENVELOPE_VERSION}",
                     wire.coffer
                 ),
             });
@@ -307,14 +300,15 @@ impl Envelope {
         for (path, f) in wire.fields {
             fields.insert(path, sealed(f)?);
         }
-        // Version 1 has masked forms in clear and nothing shredded; version 2 sealed forms.
+        // Version 1 has masked forms in clear and nothing shredded; versions 2 and 3 sealed
+        // forms.
         let (mut masked, mut sealed_masks) = (BTreeMap::new(), BTreeMap::new());
         for (path, m) in wire.masked {
             match (wire.coffer, m) {
                 (1, WireMask::Clear(t)) => {
                     masked.insert(path, t);
                 }
-                (2, WireMask::Sealed(f)) => {
+                (2 | 3, WireMask::Sealed(f)) => {
                     sealed_masks.insert(path, sealed(f)?);
                 }
                 _ => return Err(integrity("envelope (a masked form of the wrong version)")),
@@ -375,13 +369,13 @@ impl Envelope {
     }
 
     /// Masked display forms (standard profile) in clear: only version 1 envelopes have them
-    /// (empty for version 2, whose masked forms are sealed and shown through a reveal whose
+    /// (empty since version 2, whose masked forms are sealed and shown through a reveal whose
     /// decision is to mask). Still personal data (de-identified, not anonymous).
     pub fn masked(&self) -> &BTreeMap<String, String> {
         &self.masked
     }
 
-    /// The envelope format version: 1 or 2.
+    /// The envelope format version: 1, 2 or 3.
     pub fn version(&self) -> u32 {
         self.version
     }
@@ -411,10 +405,69 @@ impl Envelope {
     }
 }
 
-/// The record key of one retention category in one seal:
+/// A data key, with the field and mask ciphers envelope version 3 derives from it once, on
+/// first use, and keeps beside it: in the key cache they live and die with the key (a
+/// destroyed key's entry goes, ciphers and all). Derefs to its [`SecretKey`].
+pub(crate) struct DataKey {
+    secret: SecretKey,
+    ciphers: OnceLock<Option<KeyCiphers>>,
+}
+
+/// Version 3's ciphers of one data key: fields, and standard masked forms.
+struct KeyCiphers {
+    field: Arc<AeadKey>,
+    mask: Arc<AeadKey>,
+}
+
+impl DataKey {
+    pub(crate) fn new(secret: SecretKey) -> DataKey {
+        DataKey {
+            secret,
+            ciphers: OnceLock::new(),
+        }
+    }
+
+    /// `HKDF-SHA256(data key, no salt, lp("coffer/v3/field"))` and `… lp("coffer/v3/mask")`
+    /// as AES-256-GCM keys, derived on first use.
+    fn ciphers(&self) -> Result<&KeyCiphers> {
+        let derive = |label: &[u8]| -> Result<Arc<AeadKey>> {
+            Ok(Arc::new(AeadKey::new(&hkdf32(
+                self.secret.expose(),
+                &[],
+                &[label],
+            )?)?))
+        };
+        self.ciphers
+            .get_or_init(|| {
+                Some(KeyCiphers {
+                    field: derive(b"coffer/v3/field").ok()?,
+                    mask: derive(b"coffer/v3/mask").ok()?,
+                })
+            })
+            .as_ref()
+            .ok_or_else(|| Error::Internal {
+                message: "deriving a data key's ciphers".into(),
+            })
+    }
+}
+
+impl std::ops::Deref for DataKey {
+    type Target = SecretKey;
+    fn deref(&self) -> &SecretKey {
+        &self.secret
+    }
+}
+
+impl fmt::Debug for DataKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("DataKey([redacted])")
+    }
+}
+
+/// The record key of one retention category in one seal (versions 1 and 2):
 /// `HKDF-SHA256(data key, salt, "coffer/v1/record" ‖ tenant ‖ record ‖ category)`, parts
 /// length-prefixed.
-pub(crate) fn record_key(
+fn record_key(
     data_key: &SecretKey,
     salt: &[u8; 16],
     tenant: &str,
@@ -433,14 +486,38 @@ pub(crate) fn record_key(
     )
 }
 
-/// The mask key of one retention category in one seal (version 2):
+/// The AES-256-GCM key of one retention category's fields in this envelope: version 3 its
+/// data key's field cipher (the same for every envelope under that key); versions 1 and 2 a
+/// record key derived from the data key and the envelope's salt.
+pub(crate) fn field_cipher(
+    env: &Envelope,
+    data_key: &DataKey,
+    category: &str,
+) -> Result<Arc<AeadKey>> {
+    if env.version >= 3 {
+        return Ok(Arc::clone(&data_key.ciphers()?.field));
+    }
+    Ok(Arc::new(AeadKey::new(&record_key(
+        data_key,
+        &env.salt,
+        &env.tenant,
+        &env.record,
+        category,
+    )?)?))
+}
+
+/// The AES-256-GCM key of one retention category's sealed masked forms in this envelope:
+/// version 3 its data key's mask cipher; version 2
 /// `HKDF-SHA256(data key, salt, "coffer/v2/mask" ‖ tenant ‖ record ‖ category)`.
 pub(crate) fn mask_cipher(
     env: &Envelope,
-    data_key: &SecretKey,
+    data_key: &DataKey,
     category: &str,
-) -> Result<crypto::AeadKey> {
-    crypto::AeadKey::new(&hkdf32(
+) -> Result<Arc<AeadKey>> {
+    if env.version >= 3 {
+        return Ok(Arc::clone(&data_key.ciphers()?.mask));
+    }
+    Ok(Arc::new(AeadKey::new(&hkdf32(
         data_key.expose(),
         &env.salt,
         &[
@@ -449,18 +526,77 @@ pub(crate) fn mask_cipher(
             env.record.as_bytes(),
             category.as_bytes(),
         ],
-    )?)
+    )?)?))
 }
 
-/// The associated data of a sealed masked form: `"coffer/v2/mask" ‖ path`, length-prefixed.
-pub(crate) fn mask_aad(path: &str) -> Vec<u8> {
-    lp(&[b"coffer/v2/mask", path.as_bytes()])
+/// The nonce of the sealed item with `counter`: version 3 the salt's first 12 bytes with the
+/// counter XORed into the last four (its keys serve every envelope under a data key, so
+/// every seal draws its own IV); versions 1 and 2 the counter alone (their keys are the
+/// seal's own).
+fn nonce(env: &Envelope, counter: u32) -> [u8; 12] {
+    if env.version >= 3 {
+        let mut iv = [0u8; 12];
+        iv.copy_from_slice(&env.salt[..12]);
+        crypto::iv_nonce(&iv, counter)
+    } else {
+        crypto::counter_nonce(counter)
+    }
+}
+
+/// The associated data of a sealed field: version 3 `lp("coffer/v3/field", tenant, record,
+/// path)` (the key no longer names the record, so the AAD does); versions 1 and 2
+/// `lp("coffer/v1/field", path)`.
+fn field_aad(env: &Envelope, path: &str) -> Vec<u8> {
+    if env.version >= 3 {
+        lp(&[
+            b"coffer/v3/field",
+            env.tenant.as_bytes(),
+            env.record.as_bytes(),
+            path.as_bytes(),
+        ])
+    } else {
+        lp(&[b"coffer/v1/field", path.as_bytes()])
+    }
+}
+
+/// The associated data of a sealed masked form: version 3 `lp("coffer/v3/mask", tenant,
+/// record, path)`; version 2 `lp("coffer/v2/mask", path)`.
+fn mask_aad(env: &Envelope, path: &str) -> Vec<u8> {
+    if env.version >= 3 {
+        lp(&[
+            b"coffer/v3/mask",
+            env.tenant.as_bytes(),
+            env.record.as_bytes(),
+            path.as_bytes(),
+        ])
+    } else {
+        lp(&[b"coffer/v2/mask", path.as_bytes()])
+    }
+}
+
+/// Seals one field's value of `path` (in `category`) with its category's field cipher, under
+/// the envelope's field counter `counter` (the envelope's version, salt, tenant and record
+/// must already be set).
+pub(crate) fn seal_field(
+    cipher: &AeadKey,
+    env: &Envelope,
+    path: &str,
+    category: &str,
+    counter: u32,
+    value: &str,
+) -> Result<SealedField> {
+    Ok(SealedField {
+        category: category.to_owned(),
+        counter,
+        ciphertext: cipher.seal(nonce(env, counter), &field_aad(env, path), value.as_bytes())?,
+    })
 }
 
 /// Seals one standard masked form of `path` (in `category`) with its category's mask cipher,
-/// under the seal's mask counter `counter`.
+/// under the envelope's mask counter `counter`.
 pub(crate) fn seal_mask(
-    cipher: &crypto::AeadKey,
+    cipher: &AeadKey,
+    env: &Envelope,
     path: &str,
     category: &str,
     counter: u32,
@@ -469,73 +605,59 @@ pub(crate) fn seal_mask(
     Ok(SealedField {
         category: category.to_owned(),
         counter,
-        ciphertext: cipher.seal(
-            crypto::counter_nonce(counter),
-            &mask_aad(path),
-            form.as_bytes(),
-        )?,
+        ciphertext: cipher.seal(nonce(env, counter), &mask_aad(env, path), form.as_bytes())?,
     })
 }
 
 /// Opens one sealed masked form with its category's mask cipher.
 pub(crate) fn open_mask(
-    cipher: &crypto::AeadKey,
+    cipher: &AeadKey,
+    env: &Envelope,
     path: &str,
     f: &SealedField,
 ) -> Result<Sensitive> {
     open_sealed(
         cipher,
-        &mask_aad(path),
+        nonce(env, f.counter),
+        &mask_aad(env, path),
         &format!("masked form of `{path}`"),
         f,
     )
 }
 
-/// Opens a sealed field or masked form (counter nonce, `aad`) as UTF-8 text; `what` names it
-/// in errors.
+/// Decrypts one sealed field with its category's cipher (see [`field_cipher`]).
+pub(crate) fn open_field(
+    cipher: &AeadKey,
+    env: &Envelope,
+    path: &str,
+    f: &SealedField,
+) -> Result<Sensitive> {
+    open_sealed(
+        cipher,
+        nonce(env, f.counter),
+        &field_aad(env, path),
+        &format!("field `{path}`"),
+        f,
+    )
+}
+
+/// Opens a sealed field or masked form (`nonce`, `aad`) as UTF-8 text; `what` names it in
+/// errors.
 fn open_sealed(
-    cipher: &crypto::AeadKey,
+    cipher: &AeadKey,
+    nonce: [u8; 12],
     aad: &[u8],
     what: &str,
     f: &SealedField,
 ) -> Result<Sensitive> {
-    let plain = cipher.open(crypto::counter_nonce(f.counter), aad, &f.ciphertext, what)?;
+    let plain = cipher.open(nonce, aad, &f.ciphertext, what)?;
     let text = std::str::from_utf8(&plain).map_err(|_| integrity(what))?;
     Ok(Sensitive::new(text))
 }
 
-/// The associated data of a sealed field: `"coffer/v1/field" ‖ path`, length-prefixed.
-pub(crate) fn field_aad(path: &str) -> Vec<u8> {
-    lp(&[b"coffer/v1/field", path.as_bytes()])
-}
-
-/// The AES-256-GCM key of one retention category in this envelope, from its data key.
-pub(crate) fn field_cipher(
-    env: &Envelope,
-    data_key: &SecretKey,
-    category: &str,
-) -> Result<crypto::AeadKey> {
-    crypto::AeadKey::new(&record_key(
-        data_key,
-        &env.salt,
-        &env.tenant,
-        &env.record,
-        category,
-    )?)
-}
-
-/// Decrypts one sealed field with its category's cipher (see [`field_cipher`]).
-pub(crate) fn open_field(
-    cipher: &crypto::AeadKey,
-    path: &str,
-    f: &SealedField,
-) -> Result<Sensitive> {
-    open_sealed(cipher, &field_aad(path), &format!("field `{path}`"), f)
-}
-
 /// Opens an envelope with explicit keys, outside any store: the envelope MAC key and the data
 /// keys by (category, version). Returns every field's plaintext, sealed and clear, and for a
-/// version 2 envelope each sealed masked form as `masked:<path>`. For
+/// version 2 or 3 envelope each sealed masked form as `masked:<path>`. For
 /// conformance tests in other languages and for offline recovery; applications use
 /// [`crate::Coffer::reveal`], which decides and audits.
 pub fn open_with_keys(
@@ -544,9 +666,9 @@ pub fn open_with_keys(
     data_keys: &BTreeMap<(String, u32), Vec<u8>>,
 ) -> Result<BTreeMap<String, Sensitive>> {
     let env = Envelope::from_json(envelope_json)?;
-    env.check_mac(&SecretKey::from_bytes(envelope_mac_key)?)?;
+    env.check_mac(&MacKey::new(SecretKey::from_bytes(envelope_mac_key)?))?;
     // The data key of a category, at the version the envelope names.
-    let key_of = |category: &str| -> Result<SecretKey> {
+    let key_of = |category: &str| -> Result<DataKey> {
         let version = env
             .keys
             .get(category)
@@ -557,16 +679,16 @@ pub fn open_with_keys(
             .ok_or_else(|| Error::KeyNotFound {
                 what: format!("data key {category}:{version}"),
             })?;
-        SecretKey::from_bytes(key)
+        SecretKey::from_bytes(key).map(DataKey::new)
     };
     let mut out: BTreeMap<String, Sensitive> = env.clear.clone();
     for (path, f) in &env.fields {
         let cipher = field_cipher(&env, &key_of(&f.category)?, &f.category)?;
-        out.insert(path.clone(), open_field(&cipher, path, f)?);
+        out.insert(path.clone(), open_field(&cipher, &env, path, f)?);
     }
     for (path, f) in &env.sealed_masks {
         let cipher = mask_cipher(&env, &key_of(&f.category)?, &f.category)?;
-        out.insert(format!("masked:{path}"), open_mask(&cipher, path, f)?);
+        out.insert(format!("masked:{path}"), open_mask(&cipher, &env, path, f)?);
     }
     Ok(out)
 }

@@ -137,7 +137,7 @@ def open_with_keys(envelope: str, keys: Mapping[str, Any]) -> Dict[str, str]:
     """Opens an envelope (JSON) with explicit keys, outside any store, deciding and auditing
     nothing: ``keys`` is ``{"envelope_mac_key": hex, "data_keys": [{"category", "version",
     "key": hex}]}`` (a case of ``tests/vectors/envelopes.json``). Returns each field's value by
-    path and, for a version 2 envelope, each sealed masked form as ``masked:<path>``. For
+    path and, for a version 2 or 3 envelope, each sealed masked form as ``masked:<path>``. For
     conformance tests and offline recovery by someone who already holds the keys; applications
     call :meth:`Coffer.reveal`."""
     result: Dict[str, str] = json.loads(_native.open_with_keys(envelope, _dumps(keys, "keys")))
@@ -148,8 +148,8 @@ class SealedRecord:
     """A sealed record (an envelope): what the host stores instead of the record.
 
     Holds no plaintext of the encrypted fields; ``index`` gives the blind-index tokens for the
-    host's indexed columns. Envelopes of version 2 (``version``) keep their masked display
-    forms sealed with the fields; ``shredded`` lists the fields a redaction removed.
+    host's indexed columns. Envelopes of version 2 and later (``version``) keep their masked
+    display forms sealed with the fields; ``shredded`` lists the fields a redaction removed.
     """
 
     __slots__ = ("_json", "_parsed")
@@ -210,12 +210,12 @@ class SealedRecord:
     @property
     def masked(self) -> Dict[str, str]:
         """Display forms in clear, field path to masked value: only version 1 envelopes have
-        them (version 2 seals them; a reveal whose decision is to mask shows them)."""
+        them (versions 2 and 3 seal them; a reveal whose decision is to mask shows them)."""
         return {p: m for p, m in self._fields().get("masked", {}).items() if isinstance(m, str)}
 
     @property
     def version(self) -> int:
-        """The envelope format version (1 or 2)."""
+        """The envelope format version (1, 2 or 3)."""
         return int(self._fields().get("coffer", 0))
 
     @property

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::crypto::{SecretKey, b64url, from_b64url, hmac_sha256, hmac_verify, verify_signature};
+use crate::crypto::{MacKey, b64url, from_b64url, verify_signature};
 use crate::error::{Error, Result};
 use crate::store::AuditRow;
 
@@ -80,27 +80,27 @@ pub struct LoggedEntry {
 }
 
 /// The chain MAC of one entry.
-pub(crate) fn chain_mac(key: &SecretKey, prev: &[u8], seq: u64, entry: &str) -> [u8; 32] {
-    hmac_sha256(
-        key,
-        &[
-            b"coffer/v1/audit",
-            prev,
-            &seq.to_be_bytes(),
-            entry.as_bytes(),
-        ],
-    )
+pub(crate) fn chain_mac(key: &MacKey, prev: &[u8], seq: u64, entry: &str) -> [u8; 32] {
+    key.sign(&[
+        b"coffer/v1/audit",
+        prev,
+        &seq.to_be_bytes(),
+        entry.as_bytes(),
+    ])
 }
 
-fn chain_ok(key: &SecretKey, prev: &[u8], seq: u64, row: &AuditRow) -> bool {
-    hmac_verify(
-        key,
-        &[
-            b"coffer/v1/audit",
-            prev,
-            &seq.to_be_bytes(),
-            row.entry.as_bytes(),
-        ],
+fn chain_ok(key: &MacKey, prev: &[u8], seq: u64, row: &AuditRow) -> bool {
+    key.verify_with(
+        |w| {
+            for part in [
+                &b"coffer/v1/audit"[..],
+                prev,
+                &seq.to_be_bytes(),
+                row.entry.as_bytes(),
+            ] {
+                w.write(part);
+            }
+        },
         &row.mac,
     )
 }
@@ -157,7 +157,7 @@ pub struct AuditReport {
 
 /// Walks the chain. Reads the rows in order from `next_batch`, which yields batches.
 pub(crate) fn verify(
-    key: &SecretKey,
+    key: &MacKey,
     next_batch: impl FnMut(u64) -> Result<Vec<AuditRow>>,
     checkpoint: Option<&Checkpoint>,
 ) -> Result<AuditReport> {
@@ -168,7 +168,7 @@ pub(crate) fn verify(
 /// (reports read the trail and verify it in one pass). The whole chain is known to be intact
 /// only at the end: the caller decides what to do with what it gathered once the report says.
 pub(crate) fn verify_visit(
-    key: &SecretKey,
+    key: &MacKey,
     mut next_batch: impl FnMut(u64) -> Result<Vec<AuditRow>>,
     checkpoint: Option<&Checkpoint>,
     mut visit: impl FnMut(AuditRow) -> Result<()>,
@@ -213,16 +213,7 @@ pub(crate) fn verify_visit(
                     Some(next) if chain_ok(key, &prev, row.seq, next) => {
                         // The next row is this position's original: something was put before it,
                         // or the two were swapped.
-                        if hmac_verify(
-                            key,
-                            &[
-                                b"coffer/v1/audit",
-                                &next.mac,
-                                &(row.seq + 1).to_be_bytes(),
-                                row.entry.as_bytes(),
-                            ],
-                            &row.mac,
-                        ) {
+                        if chain_ok(key, &next.mac, row.seq + 1, &row) {
                             Tampering::Reordered
                         } else {
                             Tampering::Inserted

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Access, Coffer, check_name};
 use crate::crypto::{self, SecretKey, b64url, from_b64url, lp};
-use crate::envelope::{self, Envelope};
+use crate::envelope::{self, DataKey, Envelope};
 use crate::error::{Error, Result};
 use crate::policy::{Action, FieldEffect, Request};
 use crate::record::FieldPath;
@@ -140,7 +140,7 @@ impl ArchiveBundle {
             for text in &self.envelopes {
                 let env = Envelope::from_json(text)?;
                 if let Some(mac_key) = &mac_key {
-                    env.check_mac(mac_key)?;
+                    env.check_mac(&crypto::MacKey::new(mac_key.clone()))?;
                 }
                 for (c, v) in &env.keys {
                     // A key destroyed before the export is not in the bundle, by design.
@@ -151,9 +151,9 @@ impl ArchiveBundle {
                     };
                     // Every field under the key opens (its tag holds): the signature covers
                     // the envelopes' text, this covers the keys that go with them.
-                    let cipher = envelope::field_cipher(&env, dk, c)?;
+                    let cipher = envelope::field_cipher(&env, &DataKey::new(dk.clone()), c)?;
                     for (path, f) in env.fields.iter().filter(|(_, f)| &f.category == c) {
-                        envelope::open_field(&cipher, path, f)?;
+                        envelope::open_field(&cipher, &env, path, f)?;
                     }
                 }
             }
@@ -443,7 +443,7 @@ impl Coffer {
             // A first-format bundle carries the old store's MAC key; the signature checked
             // above covers the envelopes of both formats.
             if let Some(old_mac) = &old_mac {
-                env.check_mac(old_mac)?;
+                env.check_mac(&crypto::MacKey::new(old_mac.clone()))?;
             }
             // New index tokens: the same transform and width, under this store's index keys.
             let mut index = BTreeMap::new();
@@ -468,7 +468,8 @@ impl Coffer {
                         v,
                     )) {
                         Some(dk) => Some(envelope::open_field(
-                            &envelope::field_cipher(&env, dk, &f.category)?,
+                            &*envelope::field_cipher(&env, &DataKey::new(dk.clone()), &f.category)?,
+                            &env,
                             path,
                             f,
                         )?),

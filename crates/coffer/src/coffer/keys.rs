@@ -13,8 +13,8 @@ pub(super) struct Keyring {
     pub(super) keks: BTreeMap<u32, SecretKey>,
     /// Index root keys by epoch, with whether the epoch is still written.
     pub(super) index: BTreeMap<u32, (SecretKey, bool)>,
-    pub(super) audit_mac: SecretKey,
-    pub(super) envelope_mac: SecretKey,
+    pub(super) audit_mac: MacKey,
+    pub(super) envelope_mac: MacKey,
     pub(super) mask: SecretKey,
     pub(super) signing: SigningKey,
 }
@@ -25,7 +25,7 @@ impl Keyring {
             .iter()
             .next_back()
             .map(|(v, k)| (*v, k))
-            .unwrap_or((0, &self.audit_mac))
+            .unwrap_or((0, &*self.audit_mac))
     }
 }
 
@@ -96,8 +96,8 @@ pub(super) fn new_keyring(master: &MasterKey, now: &str) -> Result<(Vec<KeyringR
     let keyring = Keyring {
         keks: BTreeMap::from([(1, take(&mut keys, "kek")?)]),
         index: BTreeMap::from([(1, (take(&mut keys, "index")?, true))]),
-        audit_mac: take(&mut keys, "audit_mac")?,
-        envelope_mac: take(&mut keys, "envelope_mac")?,
+        audit_mac: MacKey::new(take(&mut keys, "audit_mac")?),
+        envelope_mac: MacKey::new(take(&mut keys, "envelope_mac")?),
         mask: take(&mut keys, "mask")?,
         signing,
     };
@@ -147,8 +147,8 @@ pub(super) fn load_keyring(master: &MasterKey, rows: &[KeyringRow]) -> Result<Ke
     Ok(Keyring {
         keks,
         index,
-        audit_mac: audit_mac.ok_or_else(|| missing("audit"))?,
-        envelope_mac: envelope_mac.ok_or_else(|| missing("envelope"))?,
+        audit_mac: MacKey::new(audit_mac.ok_or_else(|| missing("audit"))?),
+        envelope_mac: MacKey::new(envelope_mac.ok_or_else(|| missing("envelope"))?),
         mask: mask.ok_or_else(|| missing("mask"))?,
         signing: signing.ok_or_else(|| missing("signing"))?,
     })
@@ -162,7 +162,7 @@ pub(super) fn load_keyring(master: &MasterKey, rows: &[KeyringRow]) -> Result<Ke
 pub(super) struct KeyManager {
     pub(super) master: RwLock<MasterKey>,
     pub(super) keyring: RwLock<Arc<Keyring>>,
-    pub(super) data_keys: Mutex<HashMap<DataKeyId, Option<Arc<SecretKey>>>>,
+    pub(super) data_keys: Mutex<HashMap<DataKeyId, Option<Arc<DataKey>>>>,
     pub(super) latest: Mutex<HashMap<(String, String, String), u32>>,
     /// The store's destruction count when the two caches above were last checked against it.
     pub(super) destructions_seen: AtomicU64,
@@ -296,7 +296,7 @@ impl Coffer {
         Ok(())
     }
 
-    pub(super) fn cache_put(&self, id: DataKeyId, key: Option<Arc<SecretKey>>) {
+    pub(super) fn cache_put(&self, id: DataKeyId, key: Option<Arc<DataKey>>) {
         let mut cache = self
             .keys
             .data_keys
@@ -329,7 +329,7 @@ impl Coffer {
         subject: &str,
         category: &str,
         version: u32,
-    ) -> Result<Option<Arc<SecretKey>>> {
+    ) -> Result<Option<Arc<DataKey>>> {
         let id = (
             tenant.to_owned(),
             subject.to_owned(),
@@ -371,7 +371,7 @@ impl Coffer {
         version: u32,
         kek_version: u32,
         wrapped: &[u8],
-    ) -> Result<SecretKey> {
+    ) -> Result<DataKey> {
         let mut keyring = self.keyring();
         if !keyring.keks.contains_key(&kek_version) {
             // Another process rotated the KEK.
@@ -389,7 +389,7 @@ impl Coffer {
             wrapped,
             "wrapped data key",
         )?;
-        SecretKey::from_bytes(&raw)
+        SecretKey::from_bytes(&raw).map(DataKey::new)
     }
 
     /// The newest live data key of a (tenant, subject, category), created on first use.
@@ -399,7 +399,7 @@ impl Coffer {
         subject: &str,
         category: &str,
         actor: &str,
-    ) -> Result<(u32, Arc<SecretKey>)> {
+    ) -> Result<(u32, Arc<DataKey>)> {
         let lid = (tenant.to_owned(), subject.to_owned(), category.to_owned());
         let cached = self
             .keys
@@ -453,7 +453,7 @@ impl Coffer {
         category: &str,
         version: u32,
         actor: &str,
-    ) -> Result<(u32, Arc<SecretKey>)> {
+    ) -> Result<(u32, Arc<DataKey>)> {
         let id = (tenant.into(), subject.into(), category.into(), version);
         let key = self
             .store_data_keys(
@@ -480,10 +480,10 @@ impl Coffer {
         kind: &str,
         keys: Vec<(DataKeyId, SecretKey)>,
         actor: &str,
-    ) -> Result<Vec<Arc<SecretKey>>> {
+    ) -> Result<Vec<Arc<DataKey>>> {
         let (ids, mut ours): (Vec<DataKeyId>, Vec<Option<SecretKey>>) =
             keys.into_iter().map(|(id, k)| (id, Some(k))).unzip();
-        let mut out: Vec<Option<Arc<SecretKey>>> = vec![None; ids.len()];
+        let mut out: Vec<Option<Arc<DataKey>>> = vec![None; ids.len()];
         let mut pending: Vec<usize> = (0..ids.len()).collect();
         // Each round either stores every pending key or finds at least one made by another
         // process (or the KEK it wrapped under retired by another process: the next round
@@ -542,9 +542,11 @@ impl Coffer {
             )?;
             if let Some(seqs) = stored {
                 for &i in &pending {
-                    let key = Arc::new(ours[i].take().ok_or_else(|| Error::Internal {
-                        message: "data key already taken".into(),
-                    })?);
+                    let key = Arc::new(DataKey::new(ours[i].take().ok_or_else(|| {
+                        Error::Internal {
+                            message: "data key already taken".into(),
+                        }
+                    })?));
                     self.cache_put(ids[i].clone(), Some(Arc::clone(&key)));
                     out[i] = Some(key);
                 }

@@ -7,6 +7,7 @@
 //! the envelope itself (they read `shredded`), and names the index columns the host must clear.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use serde::Serialize;
 
@@ -175,7 +176,10 @@ impl Coffer {
     /// (live) category's mask key.
     fn seal_v1_masks(&self, env: &mut Envelope) -> Result<()> {
         let clear = std::mem::take(&mut env.masked);
-        let mut ciphers: BTreeMap<String, crypto::AeadKey> = BTreeMap::new();
+        let mut ciphers: BTreeMap<String, Arc<crypto::AeadKey>> = BTreeMap::new();
+        // The fields keep their version 1 ciphers, which version 2 shares: the envelope becomes
+        // version 2 (not the newest), and its masked forms are sealed as version 2 seals them.
+        env.version = 2;
         let mut counter = 0u32;
         for (path, form) in clear {
             let form = zeroize::Zeroizing::new(form);
@@ -199,11 +203,10 @@ impl Coffer {
                 );
             }
             let sealed =
-                envelope::seal_mask(&ciphers[&category], &path, &category, counter, &form)?;
+                envelope::seal_mask(&ciphers[&category], env, &path, &category, counter, &form)?;
             env.sealed_masks.insert(path, sealed);
             counter += 1;
         }
-        env.version = envelope::ENVELOPE_VERSION;
         Ok(())
     }
 }

@@ -149,8 +149,8 @@ impl Coffer {
         let keyring = self.keyring();
         let mut fields = BTreeMap::new();
         // One cipher per retention category: a data-key lookup and an HKDF, not one per field.
-        let mut ciphers: HashMap<String, Option<crypto::AeadKey>> = HashMap::new();
-        let mut mask_ciphers: HashMap<String, Option<crypto::AeadKey>> = HashMap::new();
+        let mut ciphers: HashMap<String, Option<Arc<crypto::AeadKey>>> = HashMap::new();
+        let mut mask_ciphers: HashMap<String, Option<Arc<crypto::AeadKey>>> = HashMap::new();
         for (path_text, path, slot) in paths {
             let path_text = path_text.clone();
             let fd = slot.and_then(|s| decision.slot(s));
@@ -204,7 +204,7 @@ impl Coffer {
                             fields.insert(path_text, FieldView::Shredded);
                             continue;
                         }
-                        Some(cipher) => Some(envelope::open_field(cipher, &path_text, f)?),
+                        Some(cipher) => Some(envelope::open_field(cipher, env, &path_text, f)?),
                     }
                 } else {
                     // The stored standard mask is shown only while the category's key exists:
@@ -227,7 +227,8 @@ impl Coffer {
                                 continue;
                             }
                             Some(cipher) => {
-                                stored_mask = Some(envelope::open_mask(cipher, &path_text, m)?);
+                                stored_mask =
+                                    Some(envelope::open_mask(cipher, env, &path_text, m)?);
                             }
                         }
                     }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use super::*;
 use crate::audit::AuditEntry;
 use crate::crypto::{self, SecretKey, hmac_sha256, lp};
-use crate::envelope::{self, Envelope, SealedField};
+use crate::envelope::{self, Envelope};
 use crate::error::{Error, Result};
 use crate::mask::{Masked, Profile};
 use crate::record::{CustomerRecord, FieldPath, Protection, Sensitive};
@@ -53,8 +53,10 @@ impl Coffer {
             version: envelope::ENVELOPE_VERSION,
             mac: [0; 32],
         };
-        // Per category: the field cipher and the mask cipher, both from its data key.
-        let mut record_keys: HashMap<String, (crypto::AeadKey, crypto::AeadKey)> = HashMap::new();
+        // Per category: the field cipher and the mask cipher, both from its data key (version
+        // 3: the key's own, derived once and cached with it).
+        let mut record_keys: HashMap<String, (Arc<crypto::AeadKey>, Arc<crypto::AeadKey>)> =
+            HashMap::new();
         let (mut counter, mut mask_counter) = (0u32, 0u32);
         let mut audited = BTreeMap::new();
         for field in record.fields() {
@@ -86,31 +88,21 @@ impl Coffer {
                         record_keys.insert(
                             spec.category.clone(),
                             (
-                                crypto::AeadKey::new(&envelope::record_key(
-                                    &dk,
-                                    &salt,
-                                    &tenant,
-                                    &record.id,
-                                    &spec.category,
-                                )?)?,
+                                envelope::field_cipher(&env, &dk, &spec.category)?,
                                 envelope::mask_cipher(&env, &dk, &spec.category)?,
                             ),
                         );
                     }
                     let (rk, mk) = &record_keys[&spec.category];
-                    let ciphertext = rk.seal(
-                        crypto::counter_nonce(counter),
-                        &envelope::field_aad(&path),
-                        field.value.as_bytes(),
+                    let sealed = envelope::seal_field(
+                        rk,
+                        &env,
+                        &path,
+                        &spec.category,
+                        counter,
+                        field.value,
                     )?;
-                    env.fields.insert(
-                        path.clone(),
-                        SealedField {
-                            category: spec.category.clone(),
-                            counter,
-                            ciphertext,
-                        },
-                    );
+                    env.fields.insert(path.clone(), sealed);
                     counter += 1;
                     audited.insert(path.clone(), "sealed".to_owned());
                     // The standard masked form, sealed under the category's mask key: it dies
@@ -126,8 +118,14 @@ impl Coffer {
                         Masked::Withheld => None,
                     };
                     if let Some(form) = form {
-                        let sealed =
-                            envelope::seal_mask(mk, &path, &spec.category, mask_counter, &form)?;
+                        let sealed = envelope::seal_mask(
+                            mk,
+                            &env,
+                            &path,
+                            &spec.category,
+                            mask_counter,
+                            &form,
+                        )?;
                         env.sealed_masks.insert(path.clone(), sealed);
                         mask_counter += 1;
                     }
@@ -338,7 +336,10 @@ impl Coffer {
                 });
             };
             let cipher = envelope::field_cipher(envelope, &dk, &f.category)?;
-            values.push((path.clone(), envelope::open_field(&cipher, path, f)?));
+            values.push((
+                path.clone(),
+                envelope::open_field(&cipher, envelope, path, f)?,
+            ));
         }
         for (path, v) in &envelope.clear {
             values.push((path.clone(), v.clone()));

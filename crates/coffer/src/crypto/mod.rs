@@ -182,6 +182,92 @@ pub(crate) fn hmac_verify(key: &SecretKey, parts: &[&[u8]], tag: &[u8]) -> bool 
     hmac::verify(&k, &parts.concat(), tag).is_ok()
 }
 
+/// An HMAC-SHA256 key kept with its prepared inner and outer states, for keys that MAC many
+/// messages (envelopes, audit entries): each MAC then hashes only its message. Derefs to its
+/// [`SecretKey`]. (`ring` does not wipe the prepared states; they live as long as the key.)
+pub(crate) struct MacKey {
+    secret: SecretKey,
+    prepared: hmac::Key,
+}
+
+impl MacKey {
+    pub(crate) fn new(secret: SecretKey) -> MacKey {
+        let prepared = hmac::Key::new(hmac::HMAC_SHA256, secret.expose());
+        MacKey { secret, prepared }
+    }
+
+    /// A MAC computed over the message `feed` writes.
+    pub(crate) fn sign_with(&self, feed: impl FnOnce(&mut MacWriter)) -> [u8; 32] {
+        let mut w = MacWriter {
+            ctx: hmac::Context::with_key(&self.prepared),
+            buf: Zeroizing::new(Vec::with_capacity(MacWriter::CHUNK)),
+        };
+        feed(&mut w);
+        w.ctx.update(&w.buf);
+        let mut out = [0u8; 32];
+        out.copy_from_slice(w.ctx.sign().as_ref());
+        out
+    }
+
+    /// The HMAC-SHA256 of the concatenated `parts`.
+    pub(crate) fn sign(&self, parts: &[&[u8]]) -> [u8; 32] {
+        self.sign_with(|w| {
+            for p in parts {
+                w.write(p);
+            }
+        })
+    }
+
+    /// Whether `tag` is the MAC of the message `feed` writes, compared in constant time.
+    pub(crate) fn verify_with(&self, feed: impl FnOnce(&mut MacWriter), tag: &[u8]) -> bool {
+        let mac = self.sign_with(feed);
+        subtle::ConstantTimeEq::ct_eq(&mac[..], tag).into()
+    }
+}
+
+impl std::ops::Deref for MacKey {
+    type Target = SecretKey;
+    fn deref(&self) -> &SecretKey {
+        &self.secret
+    }
+}
+
+impl fmt::Debug for MacKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("MacKey([redacted])")
+    }
+}
+
+/// Where a MAC's message is written, piece by piece: gathered in chunks (a hash update per
+/// small piece costs more than the copy) that are wiped when done, since a message can hold
+/// clear fields.
+pub(crate) struct MacWriter {
+    ctx: hmac::Context,
+    buf: Zeroizing<Vec<u8>>,
+}
+
+impl MacWriter {
+    const CHUNK: usize = 4096;
+
+    pub(crate) fn write(&mut self, bytes: &[u8]) {
+        if self.buf.len() + bytes.len() > Self::CHUNK {
+            self.ctx.update(&self.buf);
+            self.buf.clear();
+        }
+        if bytes.len() >= Self::CHUNK {
+            self.ctx.update(bytes);
+        } else {
+            self.buf.extend_from_slice(bytes);
+        }
+    }
+
+    /// `bytes` length-prefixed: a 4-byte big-endian length, then the bytes (as [`lp`]).
+    pub(crate) fn put(&mut self, bytes: &[u8]) {
+        self.write(&u32::try_from(bytes.len()).unwrap_or(u32::MAX).to_be_bytes());
+        self.write(bytes);
+    }
+}
+
 fn aead_key(key: &SecretKey) -> Result<aead::LessSafeKey> {
     aead::UnboundKey::new(&aead::AES_256_GCM, key.expose())
         .map(aead::LessSafeKey::new)
@@ -195,6 +281,18 @@ fn aead_key(key: &SecretKey) -> Result<aead::LessSafeKey> {
 pub(crate) fn counter_nonce(counter: u32) -> [u8; 12] {
     let mut n = [0u8; 12];
     n[8..].copy_from_slice(&counter.to_be_bytes());
+    n
+}
+
+/// A 96-bit nonce from a random per-seal `iv` and a counter (as TLS 1.3 does): the counter,
+/// big-endian, XORed into the IV's last four bytes. Unique under a key used by many seals as
+/// long as no two seals draw IVs within a counter's reach of each other: 2^-64 and less for
+/// a key's lifetime of seals (envelope version 3, whose field keys are per data key).
+pub(crate) fn iv_nonce(iv: &[u8; 12], counter: u32) -> [u8; 12] {
+    let mut n = *iv;
+    for (b, c) in n[8..].iter_mut().zip(counter.to_be_bytes()) {
+        *b ^= c;
+    }
     n
 }
 

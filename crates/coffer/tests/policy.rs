@@ -630,3 +630,84 @@ purposes = []
         "{all}"
     );
 }
+
+/// Rules that share a condition (issue 18: each distinct condition is evaluated once per
+/// decision) still each count it: true grants every rule that holds it, false none, an error
+/// fails closed in each (counted once per rule), and many grants decide each field as few do.
+#[test]
+fn shared_conditions_decide_every_rule_that_holds_them() {
+    let mut text = String::from(
+        "version = 1\nname = \"shared\"\ndefault = \"deny\"\n[roles.clerk]\n[purposes.bookkeeping]\n\
+         [[rules]]\nid = \"guard\"\neffect = \"deny\"\nactions = [\"read\"]\nfields = [\"phones[]\"]\n\
+         when = [{ attr = \"context.destination_region\", in = [\"US\"] }]\n",
+    );
+    for i in 0..80 {
+        // Forty rules on one condition, forty on another; each covers two of three fields.
+        let (attr, value) = if i % 2 == 0 {
+            ("context.client", "ui")
+        } else {
+            ("context.destination_region", "CN")
+        };
+        let fields = ["\"name\"", "\"phones[]\"", "\"emails[]\""];
+        text.push_str(&format!(
+            "[[rules]]\nid = \"r{i}\"\neffect = \"allow\"\nroles = [\"clerk\"]\nactions = [\"read\"]\n\
+             fields = [{}, {}]\npurposes = [\"bookkeeping\"]\nwhen = [{{ attr = \"{attr}\", eq = \"{value}\" }}]\n",
+            fields[i % 3],
+            fields[(i + 1) % 3],
+        ));
+    }
+    let p = Policy::from_toml(&text, Schema::builtin()).unwrap();
+    let mut req = request(&["clerk"], Action::Read, "bookkeeping");
+    let slot = |path: &str| p.slot_for(&FieldPath::parse(path).unwrap()).unwrap();
+    // Both conditions true: every field granted by its forty-odd rules, in rule order.
+    req.context.client = Some("ui".into());
+    req.context.destination_region = Some("CN".into());
+    let d = p.decide(&req);
+    for path in ["name", "phones[0]", "emails[0]"] {
+        let f = d.slot(slot(path)).unwrap();
+        assert_eq!(f.effect, FieldEffect::Reveal, "{path}");
+        let ids = f.rule_ids(&p);
+        let want: Vec<String> = (0..80)
+            .filter(|i| {
+                let covered = [i % 3, (i + 1) % 3];
+                covered.contains(
+                    &["name", "phones[0]", "emails[0]"]
+                        .iter()
+                        .position(|x| *x == path)
+                        .unwrap(),
+                )
+            })
+            .map(|i| format!("r{i}"))
+            .collect();
+        assert_eq!(
+            ids,
+            want.iter().map(String::as_str).collect::<Vec<_>>(),
+            "{path}"
+        );
+    }
+    assert_eq!(d.evaluation_errors(), 0);
+    // One condition false: only the other's rules grant.
+    req.context.client = Some("batch".into());
+    let d = p.decide(&req);
+    let ids = d.slot(slot("name")).unwrap().rule_ids(&p);
+    assert!(
+        !ids.is_empty()
+            && ids
+                .iter()
+                .all(|id| id[1..].parse::<usize>().unwrap() % 2 == 1)
+    );
+    // The region unknown: the forty rules holding it error (allows do not apply), and so does
+    // the guard, which then applies (fail closed); the client's rules still grant.
+    req.context.client = Some("ui".into());
+    req.context.destination_region = None;
+    let d = p.decide(&req);
+    assert_eq!(d.evaluation_errors(), 41);
+    assert_eq!(d.slot(slot("phones[0]")).unwrap().effect, FieldEffect::Deny);
+    let ids = d.slot(slot("name")).unwrap().rule_ids(&p);
+    assert!(
+        !ids.is_empty()
+            && ids
+                .iter()
+                .all(|id| id[1..].parse::<usize>().unwrap() % 2 == 0)
+    );
+}

@@ -518,7 +518,22 @@ fn requirements_met(req: &Request) -> u8 {
     met
 }
 
-fn outcome(policy: &Policy, req: &Request, rule: &Rule, purpose: usize) -> Outcome {
+/// A condition's value in one decision, remembered: not evaluated yet, true, false, errored.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Memo {
+    Unknown,
+    True,
+    False,
+    Errored,
+}
+
+fn outcome(
+    policy: &Policy,
+    req: &Request,
+    rule: &Rule,
+    purpose: usize,
+    memo: &mut [Memo],
+) -> Outcome {
     if rule.purposes != 0 && !purpose_serves(policy.purpose_ancestry[purpose], rule.purposes) {
         return Outcome::NotApplicable("the purpose is not one the rule serves");
     }
@@ -536,10 +551,25 @@ fn outcome(policy: &Policy, req: &Request, rule: &Rule, purpose: usize) -> Outco
         }
     }
     for (i, c) in rule.when.iter().enumerate() {
-        match eval(policy, req, c) {
-            Ok(true) => {}
-            Ok(false) => return Outcome::ConditionFalse(i),
-            Err(_) => return Outcome::Errored(i),
+        let slot = rule.when_ids.get(i).and_then(|&n| memo.get_mut(n as usize));
+        let known = slot.as_ref().map_or(Memo::Unknown, |m| **m);
+        let value = if known == Memo::Unknown {
+            let v = match eval(policy, req, c) {
+                Ok(true) => Memo::True,
+                Ok(false) => Memo::False,
+                Err(_) => Memo::Errored,
+            };
+            if let Some(m) = slot {
+                *m = v;
+            }
+            v
+        } else {
+            known
+        };
+        match value {
+            Memo::True => {}
+            Memo::False => return Outcome::ConditionFalse(i),
+            Memo::Errored | Memo::Unknown => return Outcome::Errored(i),
         }
     }
     Outcome::Matched
@@ -652,9 +682,18 @@ impl Policy {
         let (mut denies, mut grants, mut masks, mut unmets) =
             (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         let (mut deny_bits, mut grant_bits, mut mask_bits) = (0u128, 0u128, 0u128);
+        // Remembered condition values: on the stack for the usual few dozen.
+        let mut memo_stack = [Memo::Unknown; 64];
+        let mut memo_heap = Vec::new();
+        let memo: &mut [Memo] = if self.conditions <= memo_stack.len() {
+            &mut memo_stack[..self.conditions]
+        } else {
+            memo_heap.resize(self.conditions, Memo::Unknown);
+            &mut memo_heap
+        };
         for i in self.candidates(role_bits, req.action) {
             let rule = &self.rules[usize::from(i)];
-            let matched = match outcome(self, req, rule, purpose) {
+            let matched = match outcome(self, req, rule, purpose, memo) {
                 Outcome::Matched => true,
                 Outcome::Errored(_) => {
                     d.errors += 1;
@@ -683,6 +722,28 @@ impl Policy {
             }
         }
 
+        // The granting rules of each slot, in candidate order: for many grants (dense policies
+        // grant one role hundreds of rules), one pass over each grant's fields (a counting
+        // sort) rather than a scan of every grant for every slot.
+        let sorted = grants.len() > 32;
+        let mut grant_start = vec![0usize; if sorted { n + 1 } else { 0 }];
+        for &i in grants.iter().filter(|_| sorted) {
+            for s in super::bits(self.rules[usize::from(i)].fields).filter(|&s| s < n) {
+                grant_start[s + 1] += 1;
+            }
+        }
+        for s in 0..grant_start.len().saturating_sub(1) {
+            grant_start[s + 1] += grant_start[s];
+        }
+        let mut grant_by_slot = vec![0u16; grant_start.last().copied().unwrap_or(0)];
+        let mut fill = grant_start.clone();
+        for &i in grants.iter().filter(|_| sorted) {
+            for s in super::bits(self.rules[usize::from(i)].fields).filter(|&s| s < n) {
+                grant_by_slot[fill[s]] = i;
+                fill[s] += 1;
+            }
+        }
+
         for slot in 0..n {
             let bit = 1u128 << slot;
             let covers = |i: &u16| self.rules[usize::from(*i)].fields & bit != 0;
@@ -707,7 +768,13 @@ impl Policy {
                     },
                 )
             } else {
-                d.rule_refs.extend(grants.iter().copied().filter(covers));
+                if sorted {
+                    d.rule_refs.extend_from_slice(
+                        &grant_by_slot[grant_start[slot]..grant_start[slot + 1]],
+                    );
+                } else {
+                    d.rule_refs.extend(grants.iter().copied().filter(covers));
+                }
                 if mask_bits & bit == 0 {
                     (FieldEffect::Reveal, Reason::Allowed)
                 } else {
@@ -770,6 +837,7 @@ impl Policy {
         let mut rules = Vec::new();
         let resolved = self.request_denial(req).ok();
         let met = requirements_met(req);
+        let mut memo = vec![Memo::Unknown; self.conditions];
         for rule in &self.rules {
             let status = match resolved {
                 None => RuleStatus::NotApplicable(
@@ -784,7 +852,7 @@ impl Policy {
                     } else if rule.roles.is_some_and(|r| r & role_bits == 0) {
                         RuleStatus::NotApplicable("the rule is for other roles".into())
                     } else {
-                        match outcome(self, req, rule, purpose) {
+                        match outcome(self, req, rule, purpose, &mut memo) {
                             Outcome::NotApplicable(why) => RuleStatus::NotApplicable(why.into()),
                             Outcome::ConditionFalse(i) => {
                                 RuleStatus::ConditionFalse(rule.when[i].to_string())

@@ -343,6 +343,9 @@ pub(crate) struct Rule {
     /// Purpose bits; 0 means every purpose (only for mask and deny rules).
     pub(crate) purposes: u128,
     pub(crate) when: Vec<Cond>,
+    /// Each condition of `when` by its number among the policy's distinct conditions (see
+    /// [`Policy::conditions`]).
+    pub(crate) when_ids: Vec<u32>,
     pub(crate) valid_from: Option<OffsetDateTime>,
     pub(crate) valid_until: Option<OffsetDateTime>,
     pub(crate) mask: Option<(MaskChoice, Profile)>,
@@ -399,6 +402,9 @@ pub struct Policy {
     pub(crate) index: Vec<Vec<u16>>,
     /// Rules that name no role, by action.
     pub(crate) any_role: [Vec<u16>; 6],
+    /// How many distinct conditions the rules hold: a decision evaluates each at most once,
+    /// however many rules share it (dense policies repeat a few conditions hundreds of times).
+    pub(crate) conditions: usize,
 }
 
 impl Policy {

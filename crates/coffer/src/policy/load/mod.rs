@@ -560,6 +560,20 @@ pub(super) fn load(text: &str, format: Format, schema: &Schema) -> Result<Policy
     let canonical = canonical(&root).to_string();
     let version: Arc<str> = Arc::from(crate::crypto::sha256_hex(canonical.as_bytes()));
 
+    // Distinct conditions numbered, so that a decision evaluates each once.
+    let mut distinct: HashMap<String, u32> = HashMap::new();
+    for rule in &mut rules {
+        rule.when_ids = rule
+            .when
+            .iter()
+            .map(|c| {
+                let next = u32::try_from(distinct.len()).unwrap_or(u32::MAX);
+                *distinct.entry(format!("{c:?}")).or_insert(next)
+            })
+            .collect();
+    }
+    let conditions = distinct.len();
+
     // The index: rules by role and action; rules for every role apart.
     let mut index = vec![Vec::new(); role_names.len() * 6];
     let mut any_role: [Vec<u16>; 6] = Default::default();
@@ -606,6 +620,7 @@ pub(super) fn load(text: &str, format: Format, schema: &Schema) -> Result<Policy
         slot_of,
         index,
         any_role,
+        conditions,
     })
 }
 

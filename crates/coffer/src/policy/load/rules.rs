@@ -275,6 +275,7 @@ pub(super) fn load_rule(l: &mut Loader<'_>, node: &Node, names: &Names) -> Optio
         fields,
         purposes,
         when,
+        when_ids: Vec::new(),
         valid_from,
         valid_until,
         mask,

@@ -1,6 +1,6 @@
 //! Requests, decisions and explanations.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::sync::Arc;
 
@@ -588,7 +588,129 @@ fn mask_rank(rule: MaskRule, profile: Profile) -> (u8, &'static str, Profile) {
     (r, rule.as_str(), profile)
 }
 
+/// What can be known of a decision before the request's facts are looked at, for one
+/// (roles, purpose, action): the candidate rules that serve the purpose, the plain allows (no
+/// requirement, no validity window) grouped by their conditions with their fields by slot, and
+/// the rest one by one. Made on first use and kept by the policy (issue 18: a dense policy
+/// grants one role hundreds of rules that share a few conditions).
+#[derive(Debug, Default)]
+pub(crate) struct Plan {
+    /// Denies, masks, allows with requirements or windows: decided rule by rule, in order.
+    singles: Vec<u16>,
+    groups: Vec<GrantGroup>,
+}
+
+/// Plain allows with the same conditions: they match, fail or error together.
+#[derive(Debug)]
+struct GrantGroup {
+    /// The group's first rule, whose outcome is every member's.
+    first: u16,
+    /// How many rules.
+    rules: u32,
+    /// The union of their fields.
+    fields: super::FieldSet,
+    /// The rules covering each slot, in rule order: `by_slot[starts[s]..starts[s + 1]]`.
+    starts: Vec<u32>,
+    by_slot: Vec<u16>,
+}
+
+impl GrantGroup {
+    fn refs(&self, slot: usize) -> &[u16] {
+        match (self.starts.get(slot), self.starts.get(slot + 1)) {
+            (Some(&a), Some(&b)) => self.by_slot.get(a as usize..b as usize).unwrap_or(&[]),
+            _ => &[],
+        }
+    }
+}
+
+/// Plans kept at most (distinct role sets, purposes and actions seen); past it they are made
+/// afresh, and the store starts over.
+const MAX_PLANS: usize = 4096;
+
 impl Policy {
+    /// The plan for `role_bits`, `purpose` and `action`, from the policy's cache or made now.
+    fn plan(&self, role_bits: u128, purpose: usize, action: Action) -> Arc<Plan> {
+        let key = (role_bits, purpose, action as u8);
+        let cached = self
+            .plans
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(&key)
+            .cloned();
+        if let Some(plan) = cached {
+            return plan;
+        }
+        let plan = Arc::new(self.make_plan(role_bits, purpose, action));
+        let mut plans = self
+            .plans
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if plans.len() >= MAX_PLANS {
+            plans.clear();
+        }
+        plans.insert(key, Arc::clone(&plan));
+        plan
+    }
+
+    fn make_plan(&self, role_bits: u128, purpose: usize, action: Action) -> Plan {
+        let n = self.slots.len();
+        let mut plan = Plan::default();
+        let mut members: Vec<Vec<u16>> = Vec::new();
+        let mut group_of: HashMap<&[u32], usize> = HashMap::new();
+        for i in self.candidates(role_bits, action) {
+            let rule = &self.rules[usize::from(i)];
+            // A rule that does not serve the purpose never applies to this request.
+            if rule.purposes != 0 && !purpose_serves(self.purpose_ancestry[purpose], rule.purposes)
+            {
+                continue;
+            }
+            let plain = rule.effect == Effect::Allow
+                && rule.require == 0
+                && rule.valid_from.is_none()
+                && rule.valid_until.is_none()
+                && rule.when_ids.len() == rule.when.len();
+            if !plain {
+                plan.singles.push(i);
+                continue;
+            }
+            let g = *group_of.entry(&rule.when_ids).or_insert_with(|| {
+                members.push(Vec::new());
+                members.len() - 1
+            });
+            members[g].push(i);
+        }
+        for rules in members {
+            let mut starts = vec![0u32; n + 1];
+            let mut fields: super::FieldSet = 0;
+            for &i in &rules {
+                let f = self.rules[usize::from(i)].fields;
+                fields |= f;
+                for s in bits(f).filter(|&s| s < n) {
+                    starts[s + 1] += 1;
+                }
+            }
+            for s in 0..n {
+                starts[s + 1] += starts[s];
+            }
+            let mut by_slot = vec![0u16; starts[n] as usize];
+            let mut fill = starts.clone();
+            for &i in &rules {
+                for s in bits(self.rules[usize::from(i)].fields).filter(|&s| s < n) {
+                    by_slot[fill[s] as usize] = i;
+                    fill[s] += 1;
+                }
+            }
+            plan.groups.push(GrantGroup {
+                first: rules[0],
+                rules: u32::try_from(rules.len()).unwrap_or(u32::MAX),
+                fields,
+                starts,
+                by_slot,
+            });
+        }
+        plan
+    }
+
     fn request_denial(&self, req: &Request) -> Result<(u128, usize), RequestDenial> {
         if req.principal.tenant != req.record.tenant {
             return Err(RequestDenial::TenantMismatch);
@@ -691,7 +813,21 @@ impl Policy {
             memo_heap.resize(self.conditions, Memo::Unknown);
             &mut memo_heap
         };
-        for i in self.candidates(role_bits, req.action) {
+        let plan = self.plan(role_bits, purpose, req.action);
+        // Plain allows sharing their conditions: one outcome per group.
+        let mut matched_groups: Vec<&GrantGroup> = Vec::new();
+        for g in &plan.groups {
+            match outcome(self, req, &self.rules[usize::from(g.first)], purpose, memo) {
+                Outcome::Matched => {
+                    grant_bits |= g.fields;
+                    matched_groups.push(g);
+                }
+                // Each rule of the group errored; an erroring allow does not apply.
+                Outcome::Errored(_) => d.errors += g.rules,
+                Outcome::NotApplicable(_) | Outcome::ConditionFalse(_) => {}
+            }
+        }
+        for &i in &plan.singles {
             let rule = &self.rules[usize::from(i)];
             let matched = match outcome(self, req, rule, purpose, memo) {
                 Outcome::Matched => true,
@@ -722,28 +858,6 @@ impl Policy {
             }
         }
 
-        // The granting rules of each slot, in candidate order: for many grants (dense policies
-        // grant one role hundreds of rules), one pass over each grant's fields (a counting
-        // sort) rather than a scan of every grant for every slot.
-        let sorted = grants.len() > 32;
-        let mut grant_start = vec![0usize; if sorted { n + 1 } else { 0 }];
-        for &i in grants.iter().filter(|_| sorted) {
-            for s in super::bits(self.rules[usize::from(i)].fields).filter(|&s| s < n) {
-                grant_start[s + 1] += 1;
-            }
-        }
-        for s in 0..grant_start.len().saturating_sub(1) {
-            grant_start[s + 1] += grant_start[s];
-        }
-        let mut grant_by_slot = vec![0u16; grant_start.last().copied().unwrap_or(0)];
-        let mut fill = grant_start.clone();
-        for &i in grants.iter().filter(|_| sorted) {
-            for s in super::bits(self.rules[usize::from(i)].fields).filter(|&s| s < n) {
-                grant_by_slot[fill[s]] = i;
-                fill[s] += 1;
-            }
-        }
-
         for slot in 0..n {
             let bit = 1u128 << slot;
             let covers = |i: &u16| self.rules[usize::from(*i)].fields & bit != 0;
@@ -768,12 +882,20 @@ impl Policy {
                     },
                 )
             } else {
-                if sorted {
-                    d.rule_refs.extend_from_slice(
-                        &grant_by_slot[grant_start[slot]..grant_start[slot + 1]],
-                    );
-                } else {
-                    d.rule_refs.extend(grants.iter().copied().filter(covers));
+                // The granting rules, in rule order: the single rules' and each matched
+                // group's (kept by slot in the plan), merged when more than one gives some.
+                let from = d.rule_refs.len();
+                d.rule_refs.extend(grants.iter().copied().filter(covers));
+                let mut sources = usize::from(d.rule_refs.len() > from);
+                for g in &matched_groups {
+                    let refs = g.refs(slot);
+                    if !refs.is_empty() {
+                        d.rule_refs.extend_from_slice(refs);
+                        sources += 1;
+                    }
+                }
+                if sources > 1 {
+                    d.rule_refs[from..].sort_unstable();
                 }
                 if mask_bits & bit == 0 {
                     (FieldEffect::Reveal, Reason::Allowed)

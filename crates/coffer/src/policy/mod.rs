@@ -405,7 +405,12 @@ pub struct Policy {
     /// How many distinct conditions the rules hold: a decision evaluates each at most once,
     /// however many rules share it (dense policies repeat a few conditions hundreds of times).
     pub(crate) conditions: usize,
+    /// Decision plans by (role bits, purpose, action), made on first use.
+    pub(crate) plans: PlanCache,
 }
+
+/// The policy's kept [`decide::Plan`]s.
+pub(crate) type PlanCache = std::sync::Mutex<HashMap<(u128, usize, u8), Arc<decide::Plan>>>;
 
 impl Policy {
     /// Loads a policy from TOML text and checks it against `schema`. A syntax error is

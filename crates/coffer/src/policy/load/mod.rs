@@ -621,6 +621,7 @@ pub(super) fn load(text: &str, format: Format, schema: &Schema) -> Result<Policy
         index,
         any_role,
         conditions,
+        plans: Default::default(),
     })
 }
 

@@ -21,6 +21,31 @@ pub(crate) struct Vault {
     clock: Option<Arc<FixedClock>>,
 }
 
+/// An envelope held parsed, for `coffer.SealedRecord` (issue 18): sealing hands it over
+/// without writing JSON, revealing takes it back without reading JSON; its JSON is written
+/// when the host asks for it, and text from the host is parsed once. Shared, never copied.
+#[pyclass(frozen, module = "coffer._native", name = "Envelope")]
+pub(crate) struct NativeEnvelope(Arc<coffer::Envelope>);
+
+#[pymethods]
+impl NativeEnvelope {
+    /// Reads an envelope's JSON (its MAC is checked when it is revealed).
+    #[staticmethod]
+    fn from_json(py: Python<'_>, text: &str) -> PyResult<Self> {
+        let env = guarded(py, || coffer::Envelope::from_json(text))?;
+        Ok(NativeEnvelope(Arc::new(env)))
+    }
+
+    /// The envelope's JSON, what the host stores.
+    fn to_json(&self) -> String {
+        self.0.to_json().to_string()
+    }
+
+    fn __repr__(&self) -> &'static str {
+        "<coffer._native.Envelope>"
+    }
+}
+
 /// Views as Python objects, built directly: each a `coffer.View` (through `View._of`) whose
 /// fields are `coffer.FieldView`s. Values cross as Python `str` copies, as they did inside the
 /// JSON text this replaces (one encode and one `json.loads` a view fewer).
@@ -174,10 +199,15 @@ impl Vault {
     }
 
     /// Seals a record given as a dict, a JSON `str` or UTF-8 `bytes`; the envelope as JSON.
-    fn seal(&self, py: Python<'_>, record: &Bound<'_, PyAny>, actor: &str) -> PyResult<String> {
+    fn seal(
+        &self,
+        py: Python<'_>,
+        record: &Bound<'_, PyAny>,
+        actor: &str,
+    ) -> PyResult<NativeEnvelope> {
         let record = crate::record_from(py, record)?;
-        self.call(py, |c| c.seal(record, actor).map(|e| e.to_json()))
-            .map(|s| s.to_string())
+        self.call(py, |c| c.seal(record, actor))
+            .map(|e| NativeEnvelope(Arc::new(e)))
     }
 
     /// Seals a list of records (dicts, JSON `str` or UTF-8 `bytes`) with one audit
@@ -218,7 +248,7 @@ impl Vault {
             let item = match slot {
                 Some(e) => e.into_value(py).into_bound(py).into_any(),
                 None => match sealed.next() {
-                    Some(Ok(env)) => pyo3::types::PyString::new(py, &env.to_json()).into_any(),
+                    Some(Ok(env)) => Bound::new(py, NativeEnvelope(Arc::new(env)))?.into_any(),
                     Some(Err(e)) => to_py_err(py, e).into_value(py).into_bound(py).into_any(),
                     None => {
                         return Err(error_from_kind(
@@ -235,23 +265,44 @@ impl Vault {
     }
 
     /// The view, as a `coffer.View` built here (no JSON in between).
-    fn reveal(&self, py: Python<'_>, envelope: &str, access: &str) -> PyResult<Py<PyAny>> {
-        let view = self.call(py, |c| {
-            let env = c.open_envelope(envelope)?;
-            c.reveal(&env, &wire::access_from_json(access)?)
+    fn reveal(
+        &self,
+        py: Python<'_>,
+        envelope: &NativeEnvelope,
+        access: &str,
+    ) -> PyResult<Py<PyAny>> {
+        let env = Arc::clone(&envelope.0);
+        let view = self.call(py, move |c| {
+            c.reveal_many(&[env], &wire::access_from_json(access)?)
+                .map(|mut v| v.pop())
+        })?;
+        let view = view.ok_or_else(|| {
+            error_from_kind(py, ErrorKind::Internal, "reveal produced no view".into())
         })?;
         Ok(views_to_py(py, std::slice::from_ref(&view))?.remove(0))
     }
 
-    /// The views, as a list of `coffer.View` built here (no JSON in between).
+    /// The views, as a list of `coffer.View` built here (no JSON in between), of envelopes
+    /// held natively.
     fn reveal_many(
         &self,
         py: Python<'_>,
-        envelopes: &str,
+        envelopes: Vec<PyRef<'_, NativeEnvelope>>,
         access: &str,
     ) -> PyResult<Vec<Py<PyAny>>> {
-        let views = self.call(py, |c| {
-            let envs = wire::envelopes_from_json(envelopes, wire::MAX_BATCH)?;
+        if envelopes.len() > wire::MAX_BATCH {
+            return Err(to_py_err(
+                py,
+                Error::LimitExceeded {
+                    what: "envelopes".into(),
+                    limit: wire::MAX_BATCH,
+                    unit: "items",
+                },
+            ));
+        }
+        let envs: Vec<Arc<coffer::Envelope>> = envelopes.iter().map(|e| Arc::clone(&e.0)).collect();
+        drop(envelopes);
+        let views = self.call(py, move |c| {
             c.reveal_many(&envs, &wire::access_from_json(access)?)
         })?;
         views_to_py(py, &views)

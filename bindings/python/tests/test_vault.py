@@ -43,6 +43,32 @@ def accountant(c: coffer.Coffer, sealed: coffer.SealedRecord) -> coffer.View:
     return c.reveal(sealed, tenant="firm-a", principal="u-1", roles=["accountant"], purpose="payments")
 
 
+def test_sealed_records_cross_natively_and_as_json(store: coffer.Coffer) -> None:
+    """Sealed and revealed in Python, an envelope stays native (no JSON written or read,
+    issue 18); its JSON, when asked for, opens the same way, and bad JSON is refused when it
+    is revealed, as before."""
+    sealed = store.seal_many([dict(RECORD, id=f"n-{i}") for i in range(5)], actor="import")
+    natives = [s for s in sealed if isinstance(s, coffer.SealedRecord)]
+    assert len(natives) == 5 and all(s._text is None for s in natives)
+    views = store.reveal_many(natives, tenant="firm-a", principal="u-1", roles=["accountant"], purpose="payments")
+    assert [v.record for v in views] == [f"n-{i}" for i in range(5)]
+    assert all(s._text is None for s in natives)
+    # From its JSON: equal, and the same view.
+    again = [coffer.SealedRecord.from_json(s.to_json()) for s in natives]
+    assert again == natives and all(a._native is None for a in again)
+    views2 = store.reveal_many(again, tenant="firm-a", principal="u-1", roles=["accountant"], purpose="payments")
+    assert [v.value("name") for v in views2] == [v.value("name") for v in views] == ["张三"] * 5
+    # A changed ciphertext: an integrity error at reveal, from a native or a JSON envelope.
+    env = json.loads(natives[0].to_json())
+    ct = env["fields"]["name"]["ct"]
+    env["fields"]["name"]["ct"] = ("B" if ct[0] == "A" else "A") + ct[1:]
+    with pytest.raises(coffer.IntegrityError):
+        accountant(store, coffer.SealedRecord.from_json(json.dumps(env)))
+    with pytest.raises(TypeError):
+        store.reveal_many([natives[0], "not sealed"], tenant="firm-a", principal="u-1",  # type: ignore[list-item]
+                          roles=["accountant"], purpose="payments")
+
+
 def test_seal_reveal_round_trip(store: coffer.Coffer) -> None:
     sealed = store.seal(RECORD, actor="import")
     text = sealed.to_json()

@@ -25,6 +25,15 @@ from ._errors import (
 RecordLike = Union[Mapping[str, Any], str, bytes]
 
 
+def _natives(sealed: Iterable["SealedRecord"]) -> List[_native.Envelope]:
+    out = []
+    for s in sealed:
+        if not isinstance(s, SealedRecord):
+            raise TypeError(f"every item must be a SealedRecord, not {type(s).__name__}")
+        out.append(s._envelope())
+    return out
+
+
 def _envelope_array(sealed: Iterable["SealedRecord"]) -> str:
     envelopes = []
     for s in sealed:
@@ -152,20 +161,46 @@ class SealedRecord:
     display forms sealed with the fields; ``shredded`` lists the fields a redaction removed.
     """
 
-    __slots__ = ("_json", "_parsed")
+    # The JSON text, the parsed JSON for the properties, and the envelope held natively for
+    # sealing and revealing: each made from another on first need, so that a batch sealed and
+    # revealed in Python never writes or reads JSON (issue 18).
+    __slots__ = ("_text", "_parsed", "_native")
 
     def __init__(self, envelope_json: str) -> None:
-        self._json = envelope_json
+        self._text: Optional[str] = envelope_json
         self._parsed: Optional[Dict[str, Any]] = None
+        self._native: Optional[_native.Envelope] = None
         self._fields()  # checks the shape now; the MAC is checked when revealed
 
     @classmethod
     def _from_store(cls, envelope_json: str) -> "SealedRecord":
         # Just written by the store: read lazily, on the first property access.
         s = cls.__new__(cls)
-        s._json = envelope_json
+        s._text = envelope_json
         s._parsed = None
+        s._native = None
         return s
+
+    @classmethod
+    def _from_native(cls, envelope: _native.Envelope) -> "SealedRecord":
+        s = cls.__new__(cls)
+        s._text = None
+        s._parsed = None
+        s._native = envelope
+        return s
+
+    @property
+    def _json(self) -> str:
+        if self._text is None:
+            assert self._native is not None
+            self._text = self._native.to_json()
+        return self._text
+
+    def _envelope(self) -> _native.Envelope:
+        """The envelope held natively, read from its JSON the first time."""
+        if self._native is None:
+            self._native = _native.Envelope.from_json(self._json)
+        return self._native
 
     def _fields(self) -> Dict[str, Any]:
         if self._parsed is None:
@@ -573,7 +608,7 @@ class Coffer:
             raise TypeError(
                 f"record must be a mapping, a JSON str or UTF-8 bytes, not {type(record).__name__}"
             )
-        return SealedRecord._from_store(
+        return SealedRecord._from_native(
             self._vault.seal(dict(record) if isinstance(record, Mapping) else record, actor)
         )
 
@@ -584,7 +619,7 @@ class Coffer:
         :class:`SealedRecord`, or the exception (not raised) for a record that failed."""
         items = [dict(r) if isinstance(r, Mapping) else r for r in records]
         return [
-            SealedRecord._from_store(r) if isinstance(r, str) else r
+            SealedRecord._from_native(r) if isinstance(r, _native.Envelope) else r
             for r in self._vault.seal_many(items, actor)
         ]
 
@@ -607,7 +642,7 @@ class Coffer:
         if not isinstance(sealed, SealedRecord):
             raise TypeError(f"sealed must be a SealedRecord, not {type(sealed).__name__}")
         access = _access(tenant, principal, roles, purpose, context, attributes, record)
-        return self._vault.reveal(sealed.to_json(), access)
+        return self._vault.reveal(sealed._envelope(), access)
 
     def reveal_many(
         self,
@@ -621,7 +656,7 @@ class Coffer:
         attributes: Optional[Mapping[str, Any]] = None,
     ) -> List[View]:
         """Reveals many envelopes to one request with one audit transaction."""
-        envelopes = _envelope_array(sealed)
+        envelopes = _natives(sealed)
         access = _access(tenant, principal, roles, purpose, context, attributes, None)
         return self._vault.reveal_many(envelopes, access)
 

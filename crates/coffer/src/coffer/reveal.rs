@@ -284,7 +284,15 @@ impl Coffer {
     }
 
     /// Reveals many envelopes to one principal, with one audit transaction for the batch.
-    pub fn reveal_many(&self, envelopes: &[Envelope], access: &Access) -> Result<Vec<View>> {
+    /// Takes envelopes or anything that borrows one (`Arc<Envelope>`, `&Envelope`), so that
+    /// bindings holding them shared pass them without copies.
+    pub fn reveal_many<E: std::borrow::Borrow<Envelope> + Sync>(
+        &self,
+        envelopes: &[E],
+        access: &Access,
+    ) -> Result<Vec<View>> {
+        let envelopes: Vec<&Envelope> = envelopes.iter().map(E::borrow).collect();
+        let envelopes = envelopes.as_slice();
         check_access(access)?;
         let policy = self.require_policy()?;
         let keyring = self.keyring();
@@ -387,7 +395,7 @@ impl Coffer {
         // pure work per envelope, shared out over the cores for large batches.
         let build = |k: usize| {
             let seq = seqs.get(reveal_index[k]).copied().unwrap_or(0);
-            self.build_view(&envelopes[k], &decisions[k], seq, &parsed[k], &ready)
+            self.build_view(envelopes[k], &decisions[k], seq, &parsed[k], &ready)
         };
         in_parallel((0..envelopes.len()).collect(), build)?
             .into_iter()

@@ -211,17 +211,19 @@ type DataKeyId = (String, String, String, u32);
 
 /// Inserts into a map that holds at most `capacity` entries: when full, half are dropped
 /// (whichever the hash order gives first; a miss only costs a store lookup).
-fn bounded_insert<K: Clone + Eq + std::hash::Hash, V>(
+fn bounded_insert<K: Eq + std::hash::Hash, V>(
     map: &mut HashMap<K, V>,
     capacity: usize,
     key: K,
     value: V,
 ) {
     if map.len() >= capacity && !map.contains_key(&key) {
-        let drop: Vec<K> = map.keys().take(capacity / 2 + 1).cloned().collect();
-        for k in drop {
-            map.remove(&k);
-        }
+        // The first half in the map's order, dropped in place (no copies of their keys).
+        let mut seen = 0usize;
+        map.retain(|_, _| {
+            seen += 1;
+            seen > capacity / 2 + 1
+        });
     }
     map.insert(key, value);
 }

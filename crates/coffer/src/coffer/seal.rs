@@ -203,6 +203,7 @@ impl Coffer {
         actor: &str,
     ) -> Result<Vec<Result<Envelope>>> {
         check_name("actor", actor)?;
+        let _running = BatchRunning::start();
         self.sync_with_store()?;
         let keyring = self.keyring();
         let today = self.clock.today();

@@ -543,40 +543,78 @@ fn nonce(env: &Envelope, counter: u32) -> [u8; 12] {
     }
 }
 
-/// The associated data of a sealed field: version 3 `lp("coffer/v3/field", tenant, record,
-/// path)` (the key no longer names the record, so the AAD does); versions 1 and 2
-/// `lp("coffer/v1/field", path)`.
-fn field_aad(env: &Envelope, path: &str) -> Vec<u8> {
-    if env.version >= 3 {
+/// What a sealed item is: a field's value, or its standard masked form.
+#[derive(Clone, Copy)]
+enum Item {
+    Field,
+    Mask,
+}
+
+/// The associated data of a sealed item: version 3 `lp(label, tenant, record, path)` (the key
+/// no longer names the record, so the AAD does), with `label` `"coffer/v3/field"` or
+/// `"coffer/v3/mask"`; versions 1 and 2 `lp("coffer/v1/field", path)` and
+/// `lp("coffer/v2/mask", path)`.
+fn aad(env: &Envelope, item: Item, path: &str) -> Vec<u8> {
+    let v3 = env.version >= 3;
+    let label: &[u8] = match (item, v3) {
+        (Item::Field, true) => b"coffer/v3/field",
+        (Item::Mask, true) => b"coffer/v3/mask",
+        (Item::Field, false) => b"coffer/v1/field",
+        (Item::Mask, false) => b"coffer/v2/mask",
+    };
+    if v3 {
         lp(&[
-            b"coffer/v3/field",
+            label,
             env.tenant.as_bytes(),
             env.record.as_bytes(),
             path.as_bytes(),
         ])
     } else {
-        lp(&[b"coffer/v1/field", path.as_bytes()])
+        lp(&[label, path.as_bytes()])
     }
 }
 
-/// The associated data of a sealed masked form: version 3 `lp("coffer/v3/mask", tenant,
-/// record, path)`; version 2 `lp("coffer/v2/mask", path)`.
-fn mask_aad(env: &Envelope, path: &str) -> Vec<u8> {
-    if env.version >= 3 {
-        lp(&[
-            b"coffer/v3/mask",
-            env.tenant.as_bytes(),
-            env.record.as_bytes(),
-            path.as_bytes(),
-        ])
-    } else {
-        lp(&[b"coffer/v2/mask", path.as_bytes()])
-    }
+/// Seals `text`, the item of `path` (in `category`), with its category's cipher of that kind
+/// under the item's counter (the envelope's version, salt, tenant and record must be set).
+fn seal_item(
+    item: Item,
+    cipher: &AeadKey,
+    env: &Envelope,
+    (path, category): (&str, &str),
+    counter: u32,
+    text: &str,
+) -> Result<SealedField> {
+    Ok(SealedField {
+        category: category.to_owned(),
+        counter,
+        ciphertext: cipher.seal(nonce(env, counter), &aad(env, item, path), text.as_bytes())?,
+    })
+}
+
+/// Opens the sealed item of `path` as UTF-8 text; a failure names the field or masked form.
+fn open_item(
+    item: Item,
+    cipher: &AeadKey,
+    env: &Envelope,
+    path: &str,
+    f: &SealedField,
+) -> Result<Sensitive> {
+    let what = match item {
+        Item::Field => format!("field `{path}`"),
+        Item::Mask => format!("masked form of `{path}`"),
+    };
+    let plain = cipher.open(
+        nonce(env, f.counter),
+        &aad(env, item, path),
+        &f.ciphertext,
+        &what,
+    )?;
+    let text = std::str::from_utf8(&plain).map_err(|_| integrity(&what))?;
+    Ok(Sensitive::new(text))
 }
 
 /// Seals one field's value of `path` (in `category`) with its category's field cipher, under
-/// the envelope's field counter `counter` (the envelope's version, salt, tenant and record
-/// must already be set).
+/// the envelope's field counter `counter`.
 pub(crate) fn seal_field(
     cipher: &AeadKey,
     env: &Envelope,
@@ -585,11 +623,7 @@ pub(crate) fn seal_field(
     counter: u32,
     value: &str,
 ) -> Result<SealedField> {
-    Ok(SealedField {
-        category: category.to_owned(),
-        counter,
-        ciphertext: cipher.seal(nonce(env, counter), &field_aad(env, path), value.as_bytes())?,
-    })
+    seal_item(Item::Field, cipher, env, (path, category), counter, value)
 }
 
 /// Seals one standard masked form of `path` (in `category`) with its category's mask cipher,
@@ -602,11 +636,7 @@ pub(crate) fn seal_mask(
     counter: u32,
     form: &str,
 ) -> Result<SealedField> {
-    Ok(SealedField {
-        category: category.to_owned(),
-        counter,
-        ciphertext: cipher.seal(nonce(env, counter), &mask_aad(env, path), form.as_bytes())?,
-    })
+    seal_item(Item::Mask, cipher, env, (path, category), counter, form)
 }
 
 /// Opens one sealed masked form with its category's mask cipher.
@@ -616,13 +646,7 @@ pub(crate) fn open_mask(
     path: &str,
     f: &SealedField,
 ) -> Result<Sensitive> {
-    open_sealed(
-        cipher,
-        nonce(env, f.counter),
-        &mask_aad(env, path),
-        &format!("masked form of `{path}`"),
-        f,
-    )
+    open_item(Item::Mask, cipher, env, path, f)
 }
 
 /// Decrypts one sealed field with its category's cipher (see [`field_cipher`]).
@@ -632,27 +656,7 @@ pub(crate) fn open_field(
     path: &str,
     f: &SealedField,
 ) -> Result<Sensitive> {
-    open_sealed(
-        cipher,
-        nonce(env, f.counter),
-        &field_aad(env, path),
-        &format!("field `{path}`"),
-        f,
-    )
-}
-
-/// Opens a sealed field or masked form (`nonce`, `aad`) as UTF-8 text; `what` names it in
-/// errors.
-fn open_sealed(
-    cipher: &AeadKey,
-    nonce: [u8; 12],
-    aad: &[u8],
-    what: &str,
-    f: &SealedField,
-) -> Result<Sensitive> {
-    let plain = cipher.open(nonce, aad, &f.ciphertext, what)?;
-    let text = std::str::from_utf8(&plain).map_err(|_| integrity(what))?;
-    Ok(Sensitive::new(text))
+    open_item(Item::Field, cipher, env, path, f)
 }
 
 /// Opens an envelope with explicit keys, outside any store: the envelope MAC key and the data

@@ -407,7 +407,8 @@ impl Envelope {
 
 /// A data key, with the field and mask ciphers envelope version 3 derives from it once, on
 /// first use, and keeps beside it: in the key cache they live and die with the key (a
-/// destroyed key's entry goes, ciphers and all). Derefs to its [`SecretKey`].
+/// destroyed key's entry goes, ciphers and all; the key bytes are wiped, the ciphers' key
+/// schedules, held by `ring`, are not: see docs/SECURITY.md). Derefs to its [`SecretKey`].
 pub(crate) struct DataKey {
     secret: SecretKey,
     ciphers: OnceLock<Option<KeyCiphers>>,

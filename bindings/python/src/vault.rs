@@ -36,9 +36,10 @@ impl NativeEnvelope {
         Ok(NativeEnvelope(Arc::new(env)))
     }
 
-    /// The envelope's JSON, what the host stores.
-    fn to_json(&self) -> String {
-        self.0.to_json().to_string()
+    /// The envelope's JSON, what the host stores (the Rust copy is wiped once Python has its
+    /// `str`).
+    fn to_json<'py>(&self, py: Python<'py>) -> Bound<'py, PyString> {
+        PyString::new(py, &self.0.to_json())
     }
 
     fn __repr__(&self) -> &'static str {

@@ -58,6 +58,13 @@ def test_sealed_records_cross_natively_and_as_json(store: coffer.Coffer) -> None
     assert again == natives and all(a._native is None for a in again)
     views2 = store.reveal_many(again, tenant="firm-a", principal="u-1", roles=["accountant"], purpose="payments")
     assert [v.value("name") for v in views2] == [v.value("name") for v in views] == ["张三"] * 5
+    # Pickled and copied as its JSON (a worker process can reveal it).
+    import copy
+    import pickle
+
+    for moved in (pickle.loads(pickle.dumps(natives[1])), copy.deepcopy(natives[1])):
+        assert moved == natives[1] and moved._native is None
+        assert accountant(store, moved).value("name") == "张三"
     # A changed ciphertext: an integrity error at reveal, from a native or a JSON envelope.
     env = json.loads(natives[0].to_json())
     ct = env["fields"]["name"]["ct"]

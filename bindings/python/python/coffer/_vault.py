@@ -12,7 +12,7 @@ import json
 import os
 from types import TracebackType
 from typing import (
-    Any, Callable, Dict, Iterable, Iterator, List, Mapping, NamedTuple, Optional, Sequence, Type,
+    Any, Callable, Dict, Iterable, Iterator, List, Mapping, NamedTuple, Optional, Sequence, Tuple, Type,
     Union,
 )
 
@@ -195,6 +195,11 @@ class SealedRecord:
             assert self._native is not None
             self._text = self._native.to_json()
         return self._text
+
+    def __reduce__(self) -> Tuple[Any, Tuple[str]]:
+        # Pickled (and copied) as its JSON, what the host stores: the native envelope is a
+        # cache of it, made again on the other side when it is needed.
+        return (SealedRecord._from_store, (self._json,))
 
     def _envelope(self) -> _native.Envelope:
         """The envelope held natively, read from its JSON the first time."""

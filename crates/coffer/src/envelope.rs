@@ -10,7 +10,8 @@ use std::sync::{Arc, OnceLock};
 use serde::{Deserialize, Serialize};
 
 use crate::crypto::{
-    self, AeadKey, MacKey, MacWriter, SecretKey, b64url, from_b64url, hkdf32, integrity, lp,
+    self, AeadKey, MacKey, MacWriter, SecretKey, b64url, from_b64url, hkdf32, hkdf32_each,
+    integrity, lp,
 };
 use crate::error::{Error, Result};
 use crate::record::{CustomerKind, Sensitive};
@@ -431,18 +432,17 @@ impl DataKey {
     /// `HKDF-SHA256(data key, no salt, lp("coffer/v3/field"))` and `… lp("coffer/v3/mask")`
     /// as AES-256-GCM keys, derived on first use.
     fn ciphers(&self) -> Result<&KeyCiphers> {
-        let derive = |label: &[u8]| -> Result<Arc<AeadKey>> {
-            Ok(Arc::new(AeadKey::new(&hkdf32(
-                self.secret.expose(),
-                &[],
-                &[label],
-            )?)?))
-        };
         self.ciphers
             .get_or_init(|| {
+                let [field, mask] = hkdf32_each(
+                    self.secret.expose(),
+                    &[],
+                    [&[b"coffer/v3/field"], &[b"coffer/v3/mask"]],
+                )
+                .ok()?;
                 Some(KeyCiphers {
-                    field: derive(b"coffer/v3/field").ok()?,
-                    mask: derive(b"coffer/v3/mask").ok()?,
+                    field: Arc::new(AeadKey::new(&field).ok()?),
+                    mask: Arc::new(AeadKey::new(&mask).ok()?),
                 })
             })
             .as_ref()

@@ -147,19 +147,32 @@ impl hkdf::KeyType for Len {
 
 /// HKDF-SHA256: a 32-byte key from `secret`, `salt` and the length-prefixed `info` parts.
 pub(crate) fn hkdf32(secret: &[u8], salt: &[u8], info: &[&[u8]]) -> Result<SecretKey> {
-    let info = lp(info);
+    let [key] = hkdf32_each(secret, salt, [info])?;
+    Ok(key)
+}
+
+/// HKDF-SHA256 of one `secret` and `salt` for each of `infos`: the same keys as [`hkdf32`]
+/// gives one by one, with the extract step (two of the HMACs) done once for all of them.
+pub(crate) fn hkdf32_each<const N: usize>(
+    secret: &[u8],
+    salt: &[u8],
+    infos: [&[&[u8]]; N],
+) -> Result<[SecretKey; N]> {
     let prk = hkdf::Salt::new(hkdf::HKDF_SHA256, salt).extract(secret);
-    let info_parts = [info.as_slice()];
-    let okm = prk
-        .expand(&info_parts, Len(32))
-        .map_err(|_| Error::Internal {
-            message: "HKDF expand".into(),
+    let mut out = std::array::from_fn(|_| SecretKey(Zeroizing::new([0u8; 32])));
+    for (key, info) in out.iter_mut().zip(infos) {
+        let info = lp(info);
+        let info_parts = [info.as_slice()];
+        let okm = prk
+            .expand(&info_parts, Len(32))
+            .map_err(|_| Error::Internal {
+                message: "HKDF expand".into(),
+            })?;
+        okm.fill(key.0.as_mut()).map_err(|_| Error::Internal {
+            message: "HKDF fill".into(),
         })?;
-    let mut out = Zeroizing::new([0u8; 32]);
-    okm.fill(out.as_mut()).map_err(|_| Error::Internal {
-        message: "HKDF fill".into(),
-    })?;
-    Ok(SecretKey(out))
+    }
+    Ok(out)
 }
 
 /// HMAC-SHA256 over the concatenation of `parts`.
@@ -450,6 +463,29 @@ mod tests {
             sha256_hex(b"abc"),
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
         );
+    }
+
+    #[test]
+    fn hkdf_known_answer_and_one_extract_for_many() {
+        // RFC 5869, test case 3 (no salt, no info): the first 32 bytes of its OKM.
+        let ikm = [0x0bu8; 22];
+        assert_eq!(
+            hex(hkdf32(&ikm, &[], &[]).unwrap().expose()),
+            "8da4e775a563c18f715f802a063c5a31b8a11f5c5ee1879ec3454e5f3c738d2d"
+        );
+        // Sharing the extract step changes no key.
+        let [a, b] = hkdf32_each(&ikm, b"salt", [&[b"coffer/v3/field"], &[b"x", b"y"]]).unwrap();
+        assert_eq!(
+            a.expose(),
+            hkdf32(&ikm, b"salt", &[b"coffer/v3/field"])
+                .unwrap()
+                .expose()
+        );
+        assert_eq!(
+            b.expose(),
+            hkdf32(&ikm, b"salt", &[b"x", b"y"]).unwrap().expose()
+        );
+        assert_ne!(a.expose(), b.expose());
     }
 
     #[test]

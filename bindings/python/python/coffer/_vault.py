@@ -173,20 +173,15 @@ class SealedRecord:
         self._fields()  # checks the shape now; the MAC is checked when revealed
 
     @classmethod
-    def _from_store(cls, envelope_json: str) -> "SealedRecord":
-        # Just written by the store: read lazily, on the first property access.
+    def _of(
+        cls, text: Optional[str] = None, native: Optional[_native.Envelope] = None
+    ) -> "SealedRecord":
+        # Made by the store, from its JSON or natively: trusted to be an envelope, read lazily
+        # on the first property access (the MAC is checked when revealed).
         s = cls.__new__(cls)
-        s._text = envelope_json
+        s._text = text
         s._parsed = None
-        s._native = None
-        return s
-
-    @classmethod
-    def _from_native(cls, envelope: _native.Envelope) -> "SealedRecord":
-        s = cls.__new__(cls)
-        s._text = None
-        s._parsed = None
-        s._native = envelope
+        s._native = native
         return s
 
     @property
@@ -199,7 +194,7 @@ class SealedRecord:
     def __reduce__(self) -> Tuple[Any, Tuple[str]]:
         # Pickled (and copied) as its JSON, what the host stores: the native envelope is a
         # cache of it, made again on the other side when it is needed.
-        return (SealedRecord._from_store, (self._json,))
+        return (SealedRecord._of, (self._json,))
 
     def _envelope(self) -> _native.Envelope:
         """The envelope held natively, read from its JSON the first time."""
@@ -613,8 +608,8 @@ class Coffer:
             raise TypeError(
                 f"record must be a mapping, a JSON str or UTF-8 bytes, not {type(record).__name__}"
             )
-        return SealedRecord._from_native(
-            self._vault.seal(dict(record) if isinstance(record, Mapping) else record, actor)
+        return SealedRecord._of(
+            native=self._vault.seal(dict(record) if isinstance(record, Mapping) else record, actor)
         )
 
     def seal_many(
@@ -624,7 +619,7 @@ class Coffer:
         :class:`SealedRecord`, or the exception (not raised) for a record that failed."""
         items = [dict(r) if isinstance(r, Mapping) else r for r in records]
         return [
-            SealedRecord._from_native(r) if isinstance(r, _native.Envelope) else r
+            SealedRecord._of(native=r) if isinstance(r, _native.Envelope) else r
             for r in self._vault.seal_many(items, actor)
         ]
 
@@ -674,7 +669,7 @@ class Coffer:
         done = json.loads(self._vault.redact(_envelope_array(sealed), actor))
         return [
             Redaction(
-                SealedRecord._from_store(
+                SealedRecord._of(
                     json.dumps(r["envelope"], ensure_ascii=False, separators=(",", ":"))
                 ),
                 bool(r["changed"]),
@@ -978,7 +973,7 @@ class Coffer:
         """Restores a bundle exported by the store whose ``public_key`` is given; returns the
         sealed records as this store now holds them (store them in place of the old ones)."""
         return [
-            SealedRecord._from_store(e)
+            SealedRecord._of(e)
             for e in self._vault.archive_restore(bundle, bytes(archive_key), bytes(public_key), actor)
         ]
 

@@ -158,7 +158,14 @@ pub(crate) fn hkdf32_each<const N: usize>(
     salt: &[u8],
     infos: [&[&[u8]]; N],
 ) -> Result<[SecretKey; N]> {
-    let prk = hkdf::Salt::new(hkdf::HKDF_SHA256, salt).extract(secret);
+    // The empty salt (version 3's ciphers) is the same HMAC key every time: prepared once.
+    static NO_SALT: std::sync::LazyLock<hkdf::Salt> =
+        std::sync::LazyLock::new(|| hkdf::Salt::new(hkdf::HKDF_SHA256, &[]));
+    let prk = if salt.is_empty() {
+        NO_SALT.extract(secret)
+    } else {
+        hkdf::Salt::new(hkdf::HKDF_SHA256, salt).extract(secret)
+    };
     let mut out = std::array::from_fn(|_| SecretKey(Zeroizing::new([0u8; 32])));
     for (key, info) in out.iter_mut().zip(infos) {
         let info = lp(info);

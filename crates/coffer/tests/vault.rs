@@ -1124,8 +1124,10 @@ fn a_key_another_process_made_first_is_used_and_not_audited_twice() {
     )
     .unwrap();
     let before = c.audit_len().unwrap();
-    // Two subjects; the other process makes subject s-0's first key just before us.
-    let records = (0..2)
+    // Twenty subjects (more keys than the store inserts in one statement); the other process
+    // makes subject s-0's first key just before us.
+    const SUBJECTS: usize = 20;
+    let records = (0..SUBJECTS)
         .map(|i| {
             let mut r = record(&format!("c-{i}"), "firm-a");
             r.subject = Some(format!("s-{i}"));
@@ -1146,9 +1148,9 @@ fn a_key_another_process_made_first_is_used_and_not_audited_twice() {
         .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
         .filter(|v| v["seq"].as_u64().unwrap() > before && v["kind"] == "key.create")
         .collect();
-    // The other process's entry, then ours for s-0's remaining keys and for s-1: no key is
-    // claimed twice.
-    assert_eq!(creations.len(), 3, "{creations:?}");
+    // The other process's entry, then ours for s-0's remaining keys and for each other
+    // subject: no key is claimed twice.
+    assert_eq!(creations.len(), SUBJECTS + 1, "{creations:?}");
     assert_eq!(creations[0]["actor"], "other-import");
     let mut claimed: Vec<String> = Vec::new();
     for e in &creations {

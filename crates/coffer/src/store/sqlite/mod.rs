@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, ToSql, TransactionBehavior, params};
 
 use super::*;
 use crate::error::{Error, Result};
@@ -347,20 +347,79 @@ fn append(tx: &rusqlite::Transaction<'_>, audit: &AuditBatch<'_>) -> Result<Vec<
         )
         .optional()
         .map_err(store_error)?;
-    let (mut seq, mut prev) = last.map_or((0u64, Vec::new()), |(s, m)| (s as u64, m));
-    let mut stmt = tx
-        .prepare_cached("INSERT INTO audit (seq, entry, mac) VALUES (?1, ?2, ?3)")
-        .map_err(store_error)?;
-    let mut seqs = Vec::with_capacity(audit.entries.len());
+    let (mut seq, prev) = last.map_or((0u64, Vec::new()), |(s, m)| (s as u64, m));
+    let mut rows: Vec<(i64, &str, [u8; 32])> = Vec::with_capacity(audit.entries.len());
     for entry in &audit.entries {
         seq += 1;
-        let mac = (audit.mac)(&prev, seq, entry);
-        stmt.execute(params![seq as i64, entry, &mac[..]])
-            .map_err(store_error)?;
-        prev = mac.to_vec();
-        seqs.push(seq);
+        let mac = (audit.mac)(rows.last().map_or(&prev[..], |r| &r.2[..]), seq, entry);
+        rows.push((seq as i64, entry, mac));
     }
-    Ok(seqs)
+    insert_rows(
+        tx,
+        "INSERT INTO audit (seq, entry, mac) VALUES",
+        "",
+        &rows,
+        |(seq, entry, mac), out| {
+            out.extend([seq as &dyn ToSql, entry, mac]);
+        },
+    )?;
+    Ok(rows.iter().map(|r| r.0 as u64).collect())
+}
+
+/// Rows per multi-row `INSERT`: one statement for many rows saves a run of the statement and
+/// its bindings per row (inserting a batch's data keys and audit entries row by row was ≈ 10%
+/// of sealing new customers).
+const ROWS_PER_INSERT: usize = 32;
+
+/// Inserts `rows` with `head` (`INSERT INTO t (a, b) VALUES`) and `tail` (a conflict clause):
+/// `ROWS_PER_INSERT` rows a statement, the rest one by one, every statement prepared once per
+/// connection. `values` gives a row's values in the columns' order. Returns how many rows were
+/// inserted (fewer than given when `tail` let some conflict).
+fn insert_rows<'a, R>(
+    tx: &rusqlite::Transaction<'_>,
+    head: &str,
+    tail: &str,
+    rows: &'a [R],
+    values: impl Fn(&'a R, &mut Vec<&'a dyn ToSql>),
+) -> Result<usize> {
+    let Some(first) = rows.first() else {
+        return Ok(0);
+    };
+    let mut bound: Vec<&'a dyn ToSql> = Vec::new();
+    values(first, &mut bound);
+    let width = bound.len();
+    let group = |n: usize| {
+        let one = format!("({})", vec!["?"; width].join(", "));
+        format!("{head} {}{tail}", vec![one; n].join(", "))
+    };
+    let mut inserted = 0;
+    let mut chunks = rows.chunks_exact(ROWS_PER_INSERT);
+    if rows.len() >= ROWS_PER_INSERT {
+        let mut stmt = tx
+            .prepare_cached(&group(ROWS_PER_INSERT))
+            .map_err(store_error)?;
+        for chunk in chunks.by_ref() {
+            bound.clear();
+            for row in chunk {
+                values(row, &mut bound);
+            }
+            inserted += stmt
+                .execute(rusqlite::params_from_iter(&bound))
+                .map_err(store_error)?;
+        }
+    }
+    let rest = chunks.remainder();
+    if !rest.is_empty() {
+        let mut stmt = tx.prepare_cached(&group(1)).map_err(store_error)?;
+        for row in rest {
+            bound.clear();
+            values(row, &mut bound);
+            inserted += stmt
+                .execute(rusqlite::params_from_iter(&bound))
+                .map_err(store_error)?;
+        }
+    }
+    Ok(inserted)
 }
 
 fn keyring_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<KeyringRow> {
@@ -551,28 +610,27 @@ impl KeyStore for SqliteStore {
                 return Ok(None);
             }
         }
-        {
-            let mut insert = tx
-                .prepare_cached("INSERT INTO data_keys (tenant, subject, category, version, kek_version, wrapped, created) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT DO NOTHING")
-                .map_err(store_error)?;
-            for row in rows {
-                let inserted = insert
-                    .execute(params![
-                        row.tenant,
-                        row.subject,
-                        row.category,
-                        row.version,
-                        row.kek_version,
-                        row.wrapped,
-                        row.created
-                    ])
-                    .map_err(store_error)?;
-                if inserted == 0 {
-                    // Another process made this key first: write nothing (the transaction
-                    // rolls back when dropped).
-                    return Ok(None);
-                }
-            }
+        let inserted = insert_rows(
+            &tx,
+            "INSERT INTO data_keys (tenant, subject, category, version, kek_version, wrapped, created) VALUES",
+            " ON CONFLICT DO NOTHING",
+            rows,
+            |r, out| {
+                out.extend([
+                    &r.tenant as &dyn ToSql,
+                    &r.subject,
+                    &r.category,
+                    &r.version,
+                    &r.kek_version,
+                    &r.wrapped,
+                    &r.created,
+                ]);
+            },
+        )?;
+        if inserted < rows.len() {
+            // Another process made one of these keys first: write nothing (the transaction
+            // rolls back when dropped).
+            return Ok(None);
         }
         let seqs = append(&tx, audit)?;
         tx.commit().map_err(store_error)?;

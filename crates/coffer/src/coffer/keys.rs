@@ -497,6 +497,7 @@ impl Coffer {
                 reloaded = Some(self.reload_keyring()?);
             }
             let (kek_version, kek) = reloaded.as_deref().unwrap_or(keyring).current_kek();
+            let created = self.now();
             let mut rows = Vec::with_capacity(pending.len());
             let mut groups: BTreeMap<(&str, &str), Vec<String>> = BTreeMap::new();
             for &i in &pending {
@@ -515,7 +516,7 @@ impl Coffer {
                         &data_key_aad(tenant, subject, category, *version, kek_version),
                         key.expose(),
                     )?),
-                    created: self.now(),
+                    created: created.clone(),
                 });
                 groups
                     .entry((tenant.as_str(), subject.as_str()))

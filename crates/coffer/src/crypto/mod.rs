@@ -220,10 +220,13 @@ impl MacKey {
     pub(crate) fn sign_with(&self, feed: impl FnOnce(&mut MacWriter)) -> [u8; 32] {
         let mut w = MacWriter {
             ctx: hmac::Context::with_key(&self.prepared),
-            buf: Zeroizing::new(Vec::with_capacity(MacWriter::CHUNK)),
+            buf: Chunk {
+                bytes: Vec::with_capacity(MacWriter::CHUNK),
+                used: 0,
+            },
         };
         feed(&mut w);
-        w.ctx.update(&w.buf);
+        w.ctx.update(&w.buf.bytes);
         let mut out = [0u8; 32];
         out.copy_from_slice(w.ctx.sign().as_ref());
         out
@@ -263,21 +266,41 @@ impl fmt::Debug for MacKey {
 /// clear fields.
 pub(crate) struct MacWriter {
     ctx: hmac::Context,
-    buf: Zeroizing<Vec<u8>>,
+    buf: Chunk,
+}
+
+/// A message's chunk: never grows past `MacWriter::CHUNK`, so it is never moved (which would
+/// leave a copy unwiped), and only the part ever filled is wiped when done. (`Zeroizing` would
+/// wipe the whole 4 KiB capacity byte by byte, which cost more than an audit entry's MAC.)
+struct Chunk {
+    bytes: Vec<u8>,
+    /// The most of `bytes` filled before a flush.
+    used: usize,
+}
+
+impl Drop for Chunk {
+    fn drop(&mut self) {
+        let used = self.used.max(self.bytes.len());
+        // Within the capacity: no reallocation; the stale bytes past `len` are overwritten.
+        self.bytes.resize(used, 0);
+        zeroize::Zeroize::zeroize(self.bytes.as_mut_slice());
+    }
 }
 
 impl MacWriter {
     const CHUNK: usize = 4096;
 
     pub(crate) fn write(&mut self, bytes: &[u8]) {
-        if self.buf.len() + bytes.len() > Self::CHUNK {
-            self.ctx.update(&self.buf);
-            self.buf.clear();
+        let buf = &mut self.buf;
+        if buf.bytes.len() + bytes.len() > Self::CHUNK {
+            self.ctx.update(&buf.bytes);
+            buf.used = buf.used.max(buf.bytes.len());
+            buf.bytes.clear();
         }
         if bytes.len() >= Self::CHUNK {
             self.ctx.update(bytes);
         } else {
-            self.buf.extend_from_slice(bytes);
+            buf.bytes.extend_from_slice(bytes);
         }
     }
 
@@ -493,6 +516,25 @@ mod tests {
             hkdf32(&ikm, b"salt", &[b"x", b"y"]).unwrap().expose()
         );
         assert_ne!(a.expose(), b.expose());
+    }
+
+    #[test]
+    fn mac_writer_gives_the_mac_of_the_whole_message_however_it_is_cut() {
+        let key = MacKey::new(SecretKey::from_bytes(&[7u8; 32]).unwrap());
+        let message: Vec<u8> = (0..3 * MacWriter::CHUNK + 17).map(|i| i as u8).collect();
+        let whole = hmac_sha256(&key, &[&message]);
+        // Pieces smaller than, equal to and larger than a chunk, and pieces that end exactly
+        // on a chunk's boundary.
+        for cut in [1, 63, 4095, 4096, 4097, 9000] {
+            let mac = key.sign_with(|w| {
+                for piece in message.chunks(cut) {
+                    w.write(piece);
+                }
+            });
+            assert_eq!(mac, whole, "pieces of {cut} bytes");
+        }
+        assert!(key.verify_with(|w| w.write(&message), &whole));
+        assert!(!key.verify_with(|w| w.write(&message[1..]), &whole));
     }
 
     #[test]

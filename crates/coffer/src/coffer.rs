@@ -422,6 +422,14 @@ impl Coffer {
         (entries.iter().map(AuditEntry::canonical).collect(), mac)
     }
 
+    fn has_subscribers(&self) -> bool {
+        !self
+            .subscribers
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .is_empty()
+    }
+
     fn notify(&self, entries: &[AuditEntry], seqs: &[u64]) {
         // A snapshot: the subscribers run without the list's lock held, so one that blocks
         // (a Python callback waiting for the GIL) never holds up `subscribe` on another thread.
@@ -464,6 +472,28 @@ impl Coffer {
         })?;
         self.notify(&entries, &seqs);
         Ok(out)
+    }
+
+    /// Appends entries given as their canonical text (made without an [`AuditEntry`], see
+    /// `seal_entry`); subscribers get them read back, when there are any.
+    fn append_texts(&self, keyring: &Keyring, texts: Vec<String>) -> Result<Vec<u64>> {
+        let mac = move |prev: &[u8], seq: u64, e: &str| {
+            audit::chain_mac(&keyring.audit_mac, prev, seq, e)
+        };
+        let batch = AuditBatch {
+            entries: texts,
+            mac: &mac,
+        };
+        let seqs = self.store.append_audit(&batch)?;
+        if self.has_subscribers() {
+            let entries: Vec<AuditEntry> = batch
+                .entries
+                .iter()
+                .map(|t| serde_json::from_str(t).unwrap_or_default())
+                .collect();
+            self.notify(&entries, &seqs);
+        }
+        Ok(seqs)
     }
 
     fn append(&self, entries: Vec<AuditEntry>) -> Result<Vec<u64>> {

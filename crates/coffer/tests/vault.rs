@@ -1383,3 +1383,73 @@ fn large_batches_keep_their_order_across_threads() {
     }
     assert!(c.audit_verify(None).unwrap().intact);
 }
+
+/// A seal's audit entry is written straight from the envelope, without an `AuditEntry`: it
+/// must still be that entry's canonical text, name every field with its outcome in path order
+/// and the data key versions, and hold no field's value.
+#[test]
+fn a_seal_entry_is_the_canonical_text_of_its_audit_entry() {
+    let d = Dir::new("seal-entry");
+    let key = MasterKey::generate().unwrap();
+    let c = open(&d.db(), &key);
+    let sealed: Vec<Envelope> = c
+        .seal_many(
+            vec![record("c-1", "firm-a"), record("c-2", "firm-a")],
+            "import",
+        )
+        .unwrap()
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    c.reseal(&sealed[0], "rotation").unwrap();
+    let rows = coffer::store::open(d.db(), false)
+        .unwrap()
+        .audit_rows(1, 1000)
+        .unwrap();
+    let mut seen = Vec::new();
+    for row in rows.iter().filter(|r| {
+        r.entry.contains("\"kind\":\"seal\"") || r.entry.contains("\"kind\":\"reseal\"")
+    }) {
+        let entry: coffer::audit::AuditEntry = serde_json::from_str(&row.entry).unwrap();
+        assert_eq!(entry.canonical(), row.entry);
+        for secret in [
+            "张三丰",
+            "110101200001010002",
+            "13912345678",
+            "6200000000000005",
+        ] {
+            assert!(!row.entry.contains(secret), "a value in the audit trail");
+        }
+        let fields: Vec<(&str, &str)> = entry
+            .fields
+            .iter()
+            .map(|(p, o)| (p.as_str(), o.as_str()))
+            .collect();
+        assert_eq!(
+            fields,
+            [
+                ("addresses[0]", "sealed"),
+                ("bank_accounts[0].account_number", "sealed"),
+                ("bank_accounts[0].account_type", "clear"),
+                ("bank_accounts[0].bank_name", "clear"),
+                ("emails[0]", "sealed"),
+                ("id_documents[0].number", "sealed"),
+                ("id_documents[0].type", "clear"),
+                ("name", "sealed"),
+                ("phones[0]", "sealed"),
+            ]
+        );
+        assert_eq!(entry.detail["keys"], "banking:1,contact:1,identity:1");
+        assert_eq!(entry.tenant.as_deref(), Some("firm-a"));
+        seen.push((entry.kind, entry.actor, entry.record.unwrap()));
+    }
+    assert_eq!(
+        seen,
+        [
+            ("seal".to_owned(), "import".to_owned(), "c-1".to_owned()),
+            ("seal".to_owned(), "import".to_owned(), "c-2".to_owned()),
+            ("reseal".to_owned(), "rotation".to_owned(), "c-1".to_owned()),
+        ]
+    );
+    assert!(c.audit_verify(None).unwrap().intact);
+}

@@ -485,15 +485,20 @@ impl Coffer {
             mac: &mac,
         };
         let seqs = self.store.append_audit(&batch)?;
+        self.notify_texts(&batch.entries, &seqs);
+        Ok(seqs)
+    }
+
+    /// [`Self::notify`] for entries written as canonical text: read back only when someone
+    /// listens.
+    fn notify_texts(&self, texts: &[String], seqs: &[u64]) {
         if self.has_subscribers() {
-            let entries: Vec<AuditEntry> = batch
-                .entries
+            let entries: Vec<AuditEntry> = texts
                 .iter()
                 .map(|t| serde_json::from_str(t).unwrap_or_default())
                 .collect();
-            self.notify(&entries, &seqs);
+            self.notify(&entries, seqs);
         }
-        Ok(seqs)
     }
 
     fn append(&self, entries: Vec<AuditEntry>) -> Result<Vec<u64>> {
@@ -720,6 +725,8 @@ fn rebuild_record(env: &Envelope, values: Vec<(String, Sensitive)>) -> Result<Cu
 /// (`admit(limit index, now, n)`; see `policy::rate::apply_with`).
 struct RateGate<'a> {
     now: time::OffsetDateTime,
+    /// The batch's audit time (the clock's, as text).
+    time: &'a str,
     admit: &'a mut dyn FnMut(usize, i64, u32) -> bool,
 }
 

@@ -1453,3 +1453,73 @@ fn a_seal_entry_is_the_canonical_text_of_its_audit_entry() {
     );
     assert!(c.audit_verify(None).unwrap().intact);
 }
+
+/// A reveal's audit entry is written straight from the decision, without an `AuditEntry`: it
+/// must still be that entry's canonical text, with every field's effect as the view shows it,
+/// the deciding rules sorted once each, and no field's value.
+#[test]
+fn a_reveal_entry_is_the_canonical_text_of_its_audit_entry() {
+    let d = Dir::new("reveal-entry");
+    let key = MasterKey::generate().unwrap();
+    let c = open(&d.db(), &key);
+    let env = c.seal(record("c-1", "firm-a"), "import").unwrap();
+    let mut views = Vec::new();
+    for (roles, purpose) in [
+        (&["accountant"][..], "payments"),
+        (&["clerk"][..], "bookkeeping"),
+        (&["nobody"][..], "payments"),
+    ] {
+        let mut a = access(roles, purpose, "firm-a");
+        a.context.client = Some("erp-7".into());
+        views.push((c.reveal(&env, &a).unwrap(), roles[0], purpose));
+    }
+    let rows = coffer::store::open(d.db(), false)
+        .unwrap()
+        .audit_rows(1, 1000)
+        .unwrap();
+    for (view, role, purpose) in &views {
+        let row = rows.iter().find(|r| r.seq == view.audit_seq).unwrap();
+        let entry: coffer::audit::AuditEntry = serde_json::from_str(&row.entry).unwrap();
+        assert_eq!(entry.canonical(), row.entry);
+        for secret in [
+            "张三丰",
+            "110101200001010002",
+            "13912345678",
+            "6200000000000005",
+        ] {
+            assert!(!row.entry.contains(secret), "a value in the audit trail");
+        }
+        assert_eq!(entry.kind, "reveal");
+        assert_eq!(entry.actor, "u-1");
+        assert_eq!(entry.purpose.as_deref(), Some(*purpose));
+        assert_eq!(entry.record.as_deref(), Some("c-1"));
+        assert_eq!(entry.detail["roles"], *role);
+        assert_eq!(entry.detail["client"], "erp-7");
+        assert_eq!(
+            entry.fields.keys().collect::<Vec<_>>(),
+            view.fields.keys().collect::<Vec<_>>()
+        );
+        for (path, shown) in &view.fields {
+            let effect = &entry.fields[path];
+            match shown {
+                FieldView::Revealed(_) => assert_eq!(effect, "reveal", "{path}"),
+                FieldView::Masked(_) => assert!(effect.starts_with("mask:"), "{path}: {effect}"),
+                _ => assert!(effect.starts_with("deny:"), "{path}: {effect}"),
+            }
+        }
+        let mut rules = entry.rules.clone();
+        rules.sort();
+        rules.dedup();
+        assert_eq!(rules, entry.rules);
+    }
+    // The three differ: something revealed, something masked, everything denied.
+    let effects = |i: usize| -> Vec<String> {
+        let row = rows.iter().find(|r| r.seq == views[i].0.audit_seq).unwrap();
+        let e: coffer::audit::AuditEntry = serde_json::from_str(&row.entry).unwrap();
+        e.fields.into_values().collect()
+    };
+    assert!(effects(0).iter().any(|e| e == "reveal"));
+    assert!(effects(1).iter().any(|e| e.starts_with("mask:")));
+    assert!(effects(2).iter().all(|e| e.starts_with("deny:")));
+    assert!(c.audit_verify(None).unwrap().intact);
+}

@@ -31,7 +31,7 @@ impl Coffer {
         paths: &[(String, FieldPath, Option<usize>)],
         restricted: Option<&lifecycle::Restrictions>,
         gate: &mut RateGate<'_>,
-    ) -> (crate::policy::Decision, AuditEntry, Vec<AuditEntry>) {
+    ) -> (crate::policy::Decision, String, Vec<AuditEntry>) {
         let mut context = access.context.clone();
         // The host's time (already checked to be near the clock) keeps its offset for hour
         // conditions; without one, the clock's.
@@ -66,40 +66,48 @@ impl Coffer {
         let slots: Vec<usize> = paths.iter().filter_map(|(_, _, s)| *s).collect();
         let exceeded =
             crate::policy::rate::apply_with(policy, &req, &mut decision, &slots, gate.admit);
-        let mut e = self.entry("reveal", &access.principal.id);
-        e.tenant = Some(env.tenant.clone());
-        e.record = Some(env.record.clone());
-        e.subject = Some(env.subject.clone());
-        e.purpose = Some(access.purpose.clone());
-        e.policy_version = Some(policy.version().to_owned());
-        e.detail
-            .insert("roles".into(), access.principal.roles.join(","));
+        let mut detail: BTreeMap<&str, String> = BTreeMap::new();
+        detail.insert("roles", access.principal.roles.join(","));
         if let Some(c) = &access.context.client {
             // Incident scoping asks "what went out through this client?".
-            e.detail.insert("client".into(), c.clone());
+            detail.insert("client", c.clone());
         }
         if let Some(d) = decision.denial() {
-            e.detail.insert("denied".into(), d.to_string());
+            detail.insert("denied", d.to_string());
         }
         if decision.evaluation_errors() > 0 {
-            e.detail.insert(
-                "evaluation_errors".into(),
+            detail.insert(
+                "evaluation_errors",
                 decision.evaluation_errors().to_string(),
             );
         }
         if decision.audit_detail() {
-            e.detail.insert("audit".into(), "detail".into());
+            detail.insert("audit", "detail".into());
         }
-        let mut rules = std::collections::BTreeSet::new();
-        for (text, _, slot) in paths {
-            let fd = slot.and_then(|s| decision.slot(s));
-            if let Some(fd) = &fd {
-                rules.extend(fd.rule_ids(policy).into_iter().map(str::to_owned));
+        let mut rules: Vec<&str> = Vec::new();
+        for (_, _, slot) in paths {
+            if let Some(fd) = slot.and_then(|s| decision.slot(s)) {
+                rules.extend(fd.rule_ids(policy));
             }
-            let effect = effect_text(fd.as_ref());
-            e.fields.insert(text.clone(), effect);
         }
-        e.rules = rules.into_iter().collect();
+        rules.sort_unstable();
+        rules.dedup();
+        let e = reveal_entry(&RevealEntry {
+            time: gate.time,
+            kind: "reveal",
+            actor: &access.principal.id,
+            tenant: &env.tenant,
+            record: &env.record,
+            subject: &env.subject,
+            purpose: &access.purpose,
+            policy_version: policy.version(),
+            fields: Effects {
+                paths,
+                decision: &decision,
+            },
+            rules,
+            detail,
+        });
         let alerts = exceeded
             .into_iter()
             .map(|x| {
@@ -301,7 +309,7 @@ impl Coffer {
             env.check_mac(&keyring.envelope_mac)?;
         }
         let mut decisions = Vec::with_capacity(envelopes.len());
-        let mut entries: Vec<AuditEntry> = Vec::with_capacity(envelopes.len());
+        let mut entries: Vec<String> = Vec::with_capacity(envelopes.len());
         let mut reveal_index = Vec::with_capacity(envelopes.len());
         // Each path parsed, and its policy slot found, once per envelope.
         let parsed: Vec<Vec<(String, FieldPath, Option<usize>)>> = envelopes
@@ -327,6 +335,7 @@ impl Coffer {
         // one window that no request can move.
         let now = self.request_time(access)?;
         let (_, mac) = self.batch(&keyring, &[]);
+        let listened = self.has_subscribers();
         // Restrictions and rate-limit counts are read, the batch decided, the counts added and
         // the entries appended in one write transaction: another process's erasure or reveals
         // land wholly before or wholly after it, never between the read and the write.
@@ -339,6 +348,7 @@ impl Coffer {
             let restrictions = Self::restrictions_many(tx, &subjects).ok();
             let mut budget = RateBudget::read(tx, &policy, access, now);
             self.pause("reveal.decide");
+            let time = self.now();
             let mut admit = |li: usize, _: i64, n: u32| budget.admit(&policy, li, n);
             for (env, paths) in envelopes.iter().zip(&parsed) {
                 let restricted = restrictions.as_ref().map(|r| {
@@ -348,6 +358,7 @@ impl Coffer {
                 });
                 let mut gate = RateGate {
                     now,
+                    time: &time,
                     admit: &mut admit,
                 };
                 let (d, e, alerts) =
@@ -355,15 +366,22 @@ impl Coffer {
                 decisions.push(d);
                 reveal_index.push(entries.len());
                 entries.push(e);
-                entries.extend(alerts);
+                entries.extend(alerts.iter().map(AuditEntry::canonical));
             }
             budget.commit(tx)?;
-            Ok(entries.iter().map(AuditEntry::canonical).collect())
+            // Subscribers get the entries read back from their text after the commit.
+            Ok(if listened {
+                entries.clone()
+            } else {
+                std::mem::take(&mut entries)
+            })
         });
         let seqs = appended.map_err(|e| Error::Audit {
             reason: e.to_string(),
         })?;
-        self.notify(&entries, &seqs);
+        if listened {
+            self.notify_texts(&entries, &seqs);
+        }
         // After the entries commit: a destruction that committed before them is seen, so no
         // key is used from the cache after its destruction is in the trail.
         self.sync_with_store()?;
@@ -404,4 +422,58 @@ impl Coffer {
     }
 
     // ---- audit -----------------------------------------------------------------------------
+}
+
+/// The fields of a reveal's [`AuditEntry`], in its order, borrowed from the decision: its
+/// canonical text is written without building the entry (whose maps of paths and effects
+/// were most of the cost of auditing a reveal).
+#[derive(serde::Serialize)]
+pub(super) struct RevealEntry<'a> {
+    pub(super) time: &'a str,
+    pub(super) kind: &'a str,
+    pub(super) actor: &'a str,
+    pub(super) tenant: &'a str,
+    pub(super) record: &'a str,
+    pub(super) subject: &'a str,
+    pub(super) purpose: &'a str,
+    pub(super) policy_version: &'a str,
+    #[serde(skip_serializing_if = "Effects::is_empty")]
+    pub(super) fields: Effects<'a>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub(super) rules: Vec<&'a str>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub(super) detail: BTreeMap<&'a str, String>,
+}
+
+/// Every path with its effect (`reveal`, `mask:…`, `deny:…`), as [`effect_text`] writes it.
+/// The paths come sorted; a path given twice keeps its last effect, as a map would.
+pub(super) struct Effects<'a> {
+    pub(super) paths: &'a [(String, FieldPath, Option<usize>)],
+    pub(super) decision: &'a crate::policy::Decision,
+}
+
+impl Effects<'_> {
+    fn is_empty(&self) -> bool {
+        self.paths.is_empty()
+    }
+}
+
+impl serde::Serialize for Effects<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = s.serialize_map(None)?;
+        for (i, (text, _, slot)) in self.paths.iter().enumerate() {
+            if self.paths.get(i + 1).is_some_and(|next| next.0 == *text) {
+                continue;
+            }
+            let fd = slot.and_then(|s| self.decision.slot(s));
+            map.serialize_entry(text, &effect_text(fd.as_ref()))?;
+        }
+        map.end()
+    }
+}
+
+/// A reveal's entry as canonical text.
+pub(super) fn reveal_entry(e: &RevealEntry<'_>) -> String {
+    serde_json::to_string(e).unwrap_or_default()
 }

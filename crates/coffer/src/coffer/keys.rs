@@ -10,7 +10,9 @@ use super::*;
 
 /// The keyring, unwrapped: every key the master key wraps, by kind and version.
 pub(super) struct Keyring {
-    pub(super) keks: BTreeMap<u32, SecretKey>,
+    /// Key-encryption keys by version, prepared for AES-GCM once per load (they wrap and
+    /// unwrap every data key).
+    pub(super) keks: BTreeMap<u32, crypto::AeadKey>,
     /// Index root keys by epoch, with whether the epoch is still written.
     pub(super) index: BTreeMap<u32, (SecretKey, bool)>,
     pub(super) audit_mac: MacKey,
@@ -20,12 +22,15 @@ pub(super) struct Keyring {
 }
 
 impl Keyring {
-    pub(super) fn current_kek(&self) -> (u32, &SecretKey) {
+    /// The newest KEK (a keyring always has one: loading refuses a keyring without).
+    pub(super) fn current_kek(&self) -> Result<(u32, &crypto::AeadKey)> {
         self.keks
             .iter()
             .next_back()
             .map(|(v, k)| (*v, k))
-            .unwrap_or((0, &*self.audit_mac))
+            .ok_or_else(|| Error::KeyNotFound {
+                what: "the keyring has no key-encryption key".into(),
+            })
     }
 }
 
@@ -94,7 +99,7 @@ pub(super) fn new_keyring(master: &MasterKey, now: &str) -> Result<(Vec<KeyringR
         })
     };
     let keyring = Keyring {
-        keks: BTreeMap::from([(1, take(&mut keys, "kek")?)]),
+        keks: BTreeMap::from([(1, crypto::AeadKey::new(&take(&mut keys, "kek")?)?)]),
         index: BTreeMap::from([(1, (take(&mut keys, "index")?, true))]),
         audit_mac: MacKey::new(take(&mut keys, "audit_mac")?),
         envelope_mac: MacKey::new(take(&mut keys, "envelope_mac")?),
@@ -123,7 +128,10 @@ pub(super) fn load_keyring(master: &MasterKey, rows: &[KeyringRow]) -> Result<Ke
         };
         match r.kind.as_str() {
             "kek" => {
-                keks.insert(r.version, SecretKey::from_bytes(&raw)?);
+                keks.insert(
+                    r.version,
+                    crypto::AeadKey::new(&SecretKey::from_bytes(&raw)?)?,
+                );
             }
             "index" => {
                 index.insert(
@@ -383,8 +391,7 @@ impl Coffer {
             .ok_or_else(|| Error::KeyNotFound {
                 what: format!("key-encryption key version {kek_version}"),
             })?;
-        let raw = crypto::unwrap(
-            kek,
+        let raw = kek.unwrap(
             &data_key_aad(tenant, subject, category, version, kek_version),
             wrapped,
             "wrapped data key",
@@ -496,7 +503,7 @@ impl Coffer {
             if round > 0 {
                 reloaded = Some(self.reload_keyring()?);
             }
-            let (kek_version, kek) = reloaded.as_deref().unwrap_or(keyring).current_kek();
+            let (kek_version, kek) = reloaded.as_deref().unwrap_or(keyring).current_kek()?;
             let created = self.now();
             let mut rows = Vec::with_capacity(pending.len());
             let mut groups: BTreeMap<(&str, &str), Vec<String>> = BTreeMap::new();
@@ -511,8 +518,7 @@ impl Coffer {
                     category: category.clone(),
                     version: *version,
                     kek_version,
-                    wrapped: Some(crypto::wrap(
-                        kek,
+                    wrapped: Some(kek.wrap(
                         &data_key_aad(tenant, subject, category, *version, kek_version),
                         key.expose(),
                     )?),
@@ -751,7 +757,7 @@ impl Coffer {
     /// where it stopped, across restarts.
     pub fn rotate_kek(&self, actor: &str) -> Result<u32> {
         check_name("actor", actor)?;
-        let version = self.keyring().current_kek().0 + 1;
+        let version = self.keyring().current_kek()?.0 + 1;
         self.add_keyring_key("kek", version, "version", actor)?;
         Ok(version)
     }
@@ -807,7 +813,7 @@ impl Coffer {
     pub fn continue_kek_rotation(&self, batch: usize, actor: &str) -> Result<usize> {
         check_name("actor", actor)?;
         let keyring = self.reload_keyring()?;
-        let (kek_version, kek) = keyring.current_kek();
+        let (kek_version, kek) = keyring.current_kek()?;
         let rows = self.store.data_keys_to_rewrap(kek_version, batch.max(1))?;
         if rows.is_empty() {
             return Ok(0);
@@ -823,8 +829,7 @@ impl Coffer {
                 r.kek_version,
                 w,
             )?;
-            let wrapped = crypto::wrap(
-                kek,
+            let wrapped = kek.wrap(
                 &data_key_aad(&r.tenant, &r.subject, &r.category, r.version, kek_version),
                 key.expose(),
             )?;
@@ -855,7 +860,7 @@ impl Coffer {
     pub fn retire_keks(&self, actor: &str) -> Result<Vec<u32>> {
         check_name("actor", actor)?;
         let keyring = self.reload_keyring()?;
-        let (current, _) = keyring.current_kek();
+        let (current, _) = keyring.current_kek()?;
         let older: Vec<String> = keyring
             .keks
             .keys()

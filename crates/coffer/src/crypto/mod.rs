@@ -363,6 +363,40 @@ impl AeadKey {
         Ok(buf)
     }
 
+    /// [`wrap`] under this key, prepared once (the keyring's KEKs wrap every new data key).
+    pub(crate) fn wrap(&self, aad: &[u8], key: &[u8]) -> Result<Vec<u8>> {
+        let mut nonce = [0u8; 12];
+        fill_random(&mut nonce)?;
+        let mut out = Vec::with_capacity(12 + key.len() + 16);
+        out.extend_from_slice(&nonce);
+        out.extend_from_slice(key);
+        self.0
+            .seal_in_place_separate_tag(
+                aead::Nonce::assume_unique_for_key(nonce),
+                aead::Aad::from(aad),
+                &mut out[12..],
+            )
+            .map(|tag| out.extend_from_slice(tag.as_ref()))
+            .map_err(|_| Error::Internal {
+                message: "AES-256-GCM seal".into(),
+            })?;
+        Ok(out)
+    }
+
+    /// [`unwrap`] under this key.
+    pub(crate) fn unwrap(
+        &self,
+        aad: &[u8],
+        wrapped: &[u8],
+        what: &str,
+    ) -> Result<Zeroizing<Vec<u8>>> {
+        if wrapped.len() < 12 + 16 {
+            return Err(integrity(what));
+        }
+        let nonce: [u8; 12] = wrapped[..12].try_into().map_err(|_| integrity(what))?;
+        self.open(nonce, aad, &wrapped[12..], what)
+    }
+
     /// Opens what [`AeadKey::seal`] produced; any failure is an integrity error naming `what`.
     pub(crate) fn open(
         &self,
@@ -386,35 +420,10 @@ impl AeadKey {
     }
 }
 
-/// AES-256-GCM under a key used once: ciphertext with its 16-byte tag appended.
-pub(crate) fn seal(
-    key: &SecretKey,
-    nonce: [u8; 12],
-    aad: &[u8],
-    plaintext: &[u8],
-) -> Result<Vec<u8>> {
-    AeadKey::new(key)?.seal(nonce, aad, plaintext)
-}
-
-/// Opens what [`seal`] produced; any failure is an integrity error naming `what`.
-pub(crate) fn open(
-    key: &SecretKey,
-    nonce: [u8; 12],
-    aad: &[u8],
-    sealed: &[u8],
-    what: &str,
-) -> Result<Zeroizing<Vec<u8>>> {
-    AeadKey::new(key)?.open(nonce, aad, sealed, what)
-}
-
 /// Wraps a key under a key-encryption key: a random nonce, then the sealed key. The associated
 /// data names the wrapped key (kind, ids, version), so a wrapped key moved elsewhere fails.
 pub(crate) fn wrap(kek: &SecretKey, aad: &[u8], key: &[u8]) -> Result<Vec<u8>> {
-    let mut nonce = [0u8; 12];
-    fill_random(&mut nonce)?;
-    let mut out = nonce.to_vec();
-    out.extend_from_slice(&seal(kek, nonce, aad, key)?);
-    Ok(out)
+    AeadKey::new(kek)?.wrap(aad, key)
 }
 
 /// Unwraps what [`wrap`] produced.
@@ -424,11 +433,7 @@ pub(crate) fn unwrap(
     wrapped: &[u8],
     what: &str,
 ) -> Result<Zeroizing<Vec<u8>>> {
-    if wrapped.len() < 12 + 16 {
-        return Err(integrity(what));
-    }
-    let nonce: [u8; 12] = wrapped[..12].try_into().map_err(|_| integrity(what))?;
-    open(kek, nonce, aad, &wrapped[12..], what)
+    AeadKey::new(kek)?.unwrap(aad, wrapped, what)
 }
 
 /// An Ed25519 signing key, held as its PKCS#8 document (wiped on drop).
@@ -554,24 +559,47 @@ mod tests {
 
     #[test]
     fn aead_round_trip_and_tamper() {
-        let k = SecretKey::generate().unwrap();
-        let ct = seal(&k, counter_nonce(3), b"aad", b"13800000000").unwrap();
+        let k = AeadKey::new(&SecretKey::generate().unwrap()).unwrap();
+        let ct = k.seal(counter_nonce(3), b"aad", b"13800000000").unwrap();
         assert_eq!(
-            &open(&k, counter_nonce(3), b"aad", &ct, "x").unwrap()[..],
+            &k.open(counter_nonce(3), b"aad", &ct, "x").unwrap()[..],
             b"13800000000"
         );
-        assert!(open(&k, counter_nonce(4), b"aad", &ct, "x").is_err());
-        assert!(open(&k, counter_nonce(3), b"aae", &ct, "x").is_err());
+        assert!(k.open(counter_nonce(4), b"aad", &ct, "x").is_err());
+        assert!(k.open(counter_nonce(3), b"aae", &ct, "x").is_err());
         let mut bad = ct.clone();
         bad[0] ^= 1;
-        assert!(open(&k, counter_nonce(3), b"aad", &bad, "x").is_err());
-        let other = SecretKey::generate().unwrap();
+        assert!(k.open(counter_nonce(3), b"aad", &bad, "x").is_err());
+        let other = AeadKey::new(&SecretKey::generate().unwrap()).unwrap();
         assert_eq!(
-            open(&other, counter_nonce(3), b"aad", &ct, "field")
+            other
+                .open(counter_nonce(3), b"aad", &ct, "field")
                 .unwrap_err()
                 .kind(),
             crate::ErrorKind::Integrity
         );
+    }
+
+    #[test]
+    fn wrapped_keys_open_only_under_their_kek_and_names() {
+        let secret = SecretKey::generate().unwrap();
+        let kek = AeadKey::new(&secret).unwrap();
+        let key = [9u8; 32];
+        // The prepared KEK and the one-off functions write and read the same format: nonce,
+        // ciphertext, tag.
+        let w = kek.wrap(b"names", &key).unwrap();
+        assert_eq!(w.len(), 12 + 32 + 16);
+        assert_eq!(&unwrap(&secret, b"names", &w, "k").unwrap()[..], &key);
+        let w2 = wrap(&secret, b"names", &key).unwrap();
+        assert_eq!(&kek.unwrap(b"names", &w2, "k").unwrap()[..], &key);
+        assert_ne!(w[..12], w2[..12], "a fresh nonce per wrap");
+        assert!(kek.unwrap(b"other names", &w, "k").is_err());
+        let mut bad = w.clone();
+        bad[20] ^= 1;
+        assert!(kek.unwrap(b"names", &bad, "k").is_err());
+        assert!(kek.unwrap(b"names", &w[..27], "k").is_err());
+        let other = AeadKey::new(&SecretKey::generate().unwrap()).unwrap();
+        assert!(other.unwrap(b"names", &w, "k").is_err());
     }
 
     #[test]

@@ -1401,6 +1401,12 @@ fn a_seal_entry_is_the_canonical_text_of_its_audit_entry() {
         .into_iter()
         .map(Result::unwrap)
         .collect();
+    // Each seal of the batch has its own salt.
+    let salt = |e: &Envelope| -> String {
+        let v: serde_json::Value = serde_json::from_str(&e.to_json()).unwrap();
+        v["salt"].as_str().unwrap().to_owned()
+    };
+    assert_ne!(salt(&sealed[0]), salt(&sealed[1]));
     c.reseal(&sealed[0], "rotation").unwrap();
     let rows = coffer::store::open(d.db(), false)
         .unwrap()

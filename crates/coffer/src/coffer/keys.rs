@@ -505,6 +505,7 @@ impl Coffer {
             }
             let (kek_version, kek) = reloaded.as_deref().unwrap_or(keyring).current_kek()?;
             let created = self.now();
+            let mut nonces = crypto::RandomBatch::new(12 * pending.len())?;
             let mut rows = Vec::with_capacity(pending.len());
             let mut groups: BTreeMap<(&str, &str), Vec<String>> = BTreeMap::new();
             for &i in &pending {
@@ -518,7 +519,8 @@ impl Coffer {
                     category: category.clone(),
                     version: *version,
                     kek_version,
-                    wrapped: Some(kek.wrap(
+                    wrapped: Some(kek.wrap_with(
+                        nonces.take()?,
                         &data_key_aad(tenant, subject, category, *version, kek_version),
                         key.expose(),
                     )?),

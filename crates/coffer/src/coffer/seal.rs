@@ -19,7 +19,9 @@ impl Coffer {
         actor: &str,
     ) -> Result<Envelope> {
         let (record, _warnings) = self.schema.check(record, self.clock.today())?;
-        self.seal_checked(keyring, record, actor, &BatchKeys::new())
+        let mut salt = [0u8; 16];
+        crypto::fill_random(&mut salt)?;
+        self.seal_checked(keyring, record, actor, &BatchKeys::new(), salt)
     }
 
     /// Seals a record that the schema has already normalised and checked, under the keys in
@@ -30,11 +32,10 @@ impl Coffer {
         record: CustomerRecord,
         actor: &str,
         ready: &BatchKeys,
+        salt: [u8; 16],
     ) -> Result<Envelope> {
         let tenant = record.tenant.clone();
         let subject = record.subject_id().to_owned();
-        let mut salt = [0u8; 16];
-        crypto::fill_random(&mut salt)?;
         let mut env = Envelope {
             tenant: tenant.clone(),
             record: record.id.clone(),
@@ -280,8 +281,14 @@ impl Coffer {
             }
         }
         let ready = self.prepare_data_keys(&keyring, needs, actor)?;
-        let sealed = in_parallel(checked, |r| {
-            r.and_then(|r| self.seal_checked(&keyring, r, actor, &ready))
+        // Every seal's salt, drawn in one call.
+        let mut random = crypto::RandomBatch::new(16 * checked.len())?;
+        let checked = checked
+            .into_iter()
+            .map(|r| Ok((r, random.take()?)))
+            .collect::<Result<Vec<_>>>()?;
+        let sealed = in_parallel(checked, |(r, salt)| {
+            r.and_then(|r| self.seal_checked(&keyring, r, actor, &ready, salt))
         })?;
         let time = self.now();
         let entries: Vec<String> = sealed
@@ -323,7 +330,7 @@ impl Coffer {
             self.store.data_keys_batch(&query)?
         };
         let mut ready = BatchKeys::with_capacity(unknown.len());
-        let mut new_keys = Vec::new();
+        let mut new_ids = Vec::new();
         for ((tenant, subject, category), row) in unknown.into_iter().zip(rows) {
             match row {
                 Some(r) if r.wrapped.is_some() => {
@@ -341,10 +348,15 @@ impl Coffer {
                 // None yet, or the newest was destroyed: make the next version.
                 other => {
                     let version = other.map_or(1, |r| r.version + 1);
-                    new_keys.push(((tenant, subject, category, version), SecretKey::generate()?));
+                    new_ids.push((tenant, subject, category, version));
                 }
             }
         }
+        let mut random = crypto::RandomBatch::new(32 * new_ids.len())?;
+        let new_keys = new_ids
+            .into_iter()
+            .map(|id| Ok((id, SecretKey::generate_from(&mut random)?)))
+            .collect::<Result<Vec<_>>>()?;
         let ids: Vec<DataKeyId> = new_keys.iter().map(|(id, _)| id.clone()).collect();
         let keys = self.store_data_keys(keyring, "key.create", new_keys, actor)?;
         let mut latest = self

@@ -28,7 +28,7 @@ impl Coffer {
         policy: &Policy,
         env: &Envelope,
         access: &Access,
-        paths: &[(String, FieldPath, Option<usize>)],
+        paths: &[&PathSlot],
         restricted: Option<&lifecycle::Restrictions>,
         gate: &mut RateGate<'_>,
     ) -> (crate::policy::Decision, String, Vec<AuditEntry>) {
@@ -63,7 +63,7 @@ impl Coffer {
             context,
         };
         let mut decision = policy.decide(&req);
-        let slots: Vec<usize> = paths.iter().filter_map(|(_, _, s)| *s).collect();
+        let slots: Vec<usize> = paths.iter().filter_map(|p| p.2).collect();
         let exceeded =
             crate::policy::rate::apply_with(policy, &req, &mut decision, &slots, gate.admit);
         let mut detail: BTreeMap<&str, String> = BTreeMap::new();
@@ -85,7 +85,7 @@ impl Coffer {
             detail.insert("audit", "detail".into());
         }
         let mut rules: Vec<&str> = Vec::new();
-        for (_, _, slot) in paths {
+        for (_, _, slot) in paths.iter().copied() {
             if let Some(fd) = slot.and_then(|s| decision.slot(s)) {
                 rules.extend(fd.rule_ids(policy));
             }
@@ -151,7 +151,7 @@ impl Coffer {
         env: &Envelope,
         decision: &crate::policy::Decision,
         audit_seq: u64,
-        paths: &[(String, FieldPath, Option<usize>)],
+        paths: &[&PathSlot],
         ready: &LoadedKeys<'_>,
     ) -> Result<View> {
         let keyring = self.keyring();
@@ -159,7 +159,7 @@ impl Coffer {
         // One cipher per retention category: a data-key lookup and an HKDF, not one per field.
         let mut ciphers: HashMap<String, Option<Arc<crypto::AeadKey>>> = HashMap::new();
         let mut mask_ciphers: HashMap<String, Option<Arc<crypto::AeadKey>>> = HashMap::new();
-        for (path_text, path, slot) in paths {
+        for (path_text, path, slot) in paths.iter().copied() {
             let path_text = path_text.clone();
             let fd = slot.and_then(|s| decision.slot(s));
             let (effect, reason) = match &fd {
@@ -311,21 +311,40 @@ impl Coffer {
         let mut decisions = Vec::with_capacity(envelopes.len());
         let mut entries: Vec<String> = Vec::with_capacity(envelopes.len());
         let mut reveal_index = Vec::with_capacity(envelopes.len());
-        // Each path parsed, and its policy slot found, once per envelope.
-        let parsed: Vec<Vec<(String, FieldPath, Option<usize>)>> = envelopes
+        // Each distinct path of the batch parsed, and its policy slot found, once (envelopes
+        // of one schema share most of their paths); each envelope's paths in order.
+        let mut table: Vec<PathSlot> = Vec::new();
+        let mut known: HashMap<&str, usize> = HashMap::new();
+        let mut orders: Vec<Vec<usize>> = Vec::with_capacity(envelopes.len());
+        for env in envelopes {
+            let mut here: Vec<&str> = env
+                .fields
+                .keys()
+                .chain(env.clear.keys())
+                .chain(env.shredded.keys())
+                .map(String::as_str)
+                .collect();
+            here.sort_unstable();
+            let mut order = Vec::with_capacity(here.len());
+            for p in here {
+                let i = match known.get(p) {
+                    Some(&i) => i,
+                    None => {
+                        let fp = FieldPath::parse(p)?;
+                        let slot = policy.slot_for(&fp);
+                        table.push((p.to_owned(), fp, slot));
+                        known.insert(p, table.len() - 1);
+                        table.len() - 1
+                    }
+                };
+                order.push(i);
+            }
+            orders.push(order);
+        }
+        let parsed: Vec<Vec<&PathSlot>> = orders
             .iter()
-            .map(|env| {
-                env.paths()
-                    .into_iter()
-                    .map(|p| {
-                        FieldPath::parse(&p).map(|fp| {
-                            let slot = policy.slot_for(&fp);
-                            (p, fp, slot)
-                        })
-                    })
-                    .collect::<Result<Vec<_>>>()
-            })
-            .collect::<Result<_>>()?;
+            .map(|o| o.iter().map(|&i| &table[i]).collect())
+            .collect();
         let subjects: BTreeSet<(&str, &str)> = envelopes
             .iter()
             .map(|e| (e.tenant.as_str(), e.subject.as_str()))
@@ -388,7 +407,7 @@ impl Coffer {
         // The keys the views need, in one read rather than one per envelope and category.
         let mut wanted = BTreeSet::new();
         for ((env, d), paths) in envelopes.iter().zip(&decisions).zip(&parsed) {
-            for (path_text, _, slot) in paths {
+            for (path_text, _, slot) in paths.iter().copied() {
                 let effect = slot
                     .and_then(|s| d.slot(s))
                     .map_or(FieldEffect::Deny, |f| f.effect);
@@ -424,6 +443,9 @@ impl Coffer {
     // ---- audit -----------------------------------------------------------------------------
 }
 
+/// A path of an envelope: its text, parsed, and its slot in the policy (if it has one).
+pub(super) type PathSlot = (String, FieldPath, Option<usize>);
+
 /// The fields of a reveal's [`AuditEntry`], in its order, borrowed from the decision: its
 /// canonical text is written without building the entry (whose maps of paths and effects
 /// were most of the cost of auditing a reveal).
@@ -448,7 +470,7 @@ pub(super) struct RevealEntry<'a> {
 /// Every path with its effect (`reveal`, `mask:…`, `deny:…`), as [`effect_text`] writes it.
 /// The paths come sorted; a path given twice keeps its last effect, as a map would.
 pub(super) struct Effects<'a> {
-    pub(super) paths: &'a [(String, FieldPath, Option<usize>)],
+    pub(super) paths: &'a [&'a PathSlot],
     pub(super) decision: &'a crate::policy::Decision,
 }
 
@@ -462,7 +484,7 @@ impl serde::Serialize for Effects<'_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
         use serde::ser::SerializeMap;
         let mut map = s.serialize_map(None)?;
-        for (i, (text, _, slot)) in self.paths.iter().enumerate() {
+        for (i, (text, _, slot)) in self.paths.iter().copied().enumerate() {
             if self.paths.get(i + 1).is_some_and(|next| next.0 == *text) {
                 continue;
             }

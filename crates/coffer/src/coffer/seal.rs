@@ -60,12 +60,9 @@ impl Coffer {
         let (mut counter, mut mask_counter) = (0u32, 0u32);
         for field in record.fields() {
             let path = field.path.to_string();
-            let spec = self
-                .schema
-                .spec_for(&field.path)
-                .ok_or_else(|| Error::Internal {
-                    message: format!("no schema entry for `{path}`"),
-                })?;
+            let spec = self.schema.spec_of(&field).ok_or_else(|| Error::Internal {
+                message: format!("no schema entry for `{path}`"),
+            })?;
             match spec.protection {
                 Protection::Clear => {
                     env.clear.insert(path.clone(), Sensitive::new(field.value));
@@ -269,7 +266,7 @@ impl Coffer {
         let mut needs = BTreeSet::new();
         for r in checked.iter().flatten() {
             for field in r.fields() {
-                if let Some(spec) = self.schema.spec_for(&field.path)
+                if let Some(spec) = self.schema.spec_of(&field)
                     && spec.protection == Protection::Encrypted
                 {
                     needs.insert((

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 use super::path::{FieldPath, truncate_for_message};
+use super::schema::slot;
 use super::{Sensitive, normalize};
 use crate::error::{Error, Format, Result};
 
@@ -238,13 +239,26 @@ fn deserialize_custom<'de, D: serde::Deserializer<'de>>(
     Ok(map)
 }
 
-/// One value of a record with its path, as [`CustomerRecord::fields`] lists them.
-#[derive(Clone, Debug)]
+/// One value of a record with its path, as [`CustomerRecord::fields`] lists them. `Debug`
+/// shows the path, never the value.
+#[derive(Clone)]
 pub struct Field<'a> {
     /// Where the value is.
     pub path: FieldPath,
     /// The value (plaintext: keep it out of logs).
     pub value: &'a str,
+    /// Its pattern's place in [`FIELD_PATTERNS`](super::FIELD_PATTERNS), so that the schema
+    /// finds its entry without writing the pattern out.
+    pub(crate) slot: usize,
+}
+
+impl fmt::Debug for Field<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Field")
+            .field("path", &self.path.to_string())
+            .field("value", &"[redacted]")
+            .finish()
+    }
 }
 
 impl CustomerRecord {
@@ -321,6 +335,7 @@ impl CustomerRecord {
         if let Some(n) = &self.name {
             out.push(Field {
                 path: FieldPath::key("name"),
+                slot: slot::NAME,
                 value: n.expose(),
             });
         }
@@ -329,28 +344,32 @@ impl CustomerRecord {
             let p = docs.at(i);
             out.push(Field {
                 path: p.child("type"),
+                slot: slot::DOC_TYPE,
                 value: d.doc_type.as_str(),
             });
             out.push(Field {
                 path: p.child("number"),
+                slot: slot::DOC_NUMBER,
                 value: d.number.expose(),
             });
             if let Some(c) = &d.country {
                 out.push(Field {
                     path: p.child("country"),
+                    slot: slot::DOC_COUNTRY,
                     value: c,
                 });
             }
         }
-        for (list, values) in [
-            ("phones", &self.phones),
-            ("emails", &self.emails),
-            ("addresses", &self.addresses),
+        for (list, values, slot) in [
+            ("phones", &self.phones, slot::PHONE),
+            ("emails", &self.emails, slot::EMAIL),
+            ("addresses", &self.addresses, slot::ADDRESS),
         ] {
             let base = FieldPath::key(list);
             for (i, v) in values.iter().enumerate() {
                 out.push(Field {
                     path: base.at(i),
+                    slot,
                     value: v.expose(),
                 });
             }
@@ -361,21 +380,25 @@ impl CustomerRecord {
             if let Some(v) = &a.bank_name {
                 out.push(Field {
                     path: p.child("bank_name"),
+                    slot: slot::BANK_NAME,
                     value: v.expose(),
                 });
             }
             if let Some(v) = &a.branch {
                 out.push(Field {
                     path: p.child("branch"),
+                    slot: slot::BRANCH,
                     value: v.expose(),
                 });
             }
             out.push(Field {
                 path: p.child("account_type"),
+                slot: slot::ACCOUNT_TYPE,
                 value: a.account_type.as_str(),
             });
             out.push(Field {
                 path: p.child("account_number"),
+                slot: slot::ACCOUNT_NUMBER,
                 value: a.account_number.expose(),
             });
         }
@@ -383,6 +406,7 @@ impl CustomerRecord {
         for (k, v) in &self.custom {
             out.push(Field {
                 path: custom.child(k),
+                slot: slot::CUSTOM,
                 value: v.expose(),
             });
         }

@@ -201,12 +201,15 @@ pub const FIELD_PATTERNS: [&str; 12] = [
 /// Index of a pattern in [`FIELD_PATTERNS`], used by validation's fast path.
 pub(crate) mod slot {
     pub(crate) const NAME: usize = 0;
+    pub(crate) const DOC_TYPE: usize = 1;
     pub(crate) const DOC_NUMBER: usize = 2;
+    pub(crate) const DOC_COUNTRY: usize = 3;
     pub(crate) const PHONE: usize = 4;
     pub(crate) const EMAIL: usize = 5;
     pub(crate) const ADDRESS: usize = 6;
     pub(crate) const BANK_NAME: usize = 7;
     pub(crate) const BRANCH: usize = 8;
+    pub(crate) const ACCOUNT_TYPE: usize = 9;
     pub(crate) const ACCOUNT_NUMBER: usize = 10;
     pub(crate) const CUSTOM: usize = 11;
 }
@@ -463,6 +466,15 @@ impl Schema {
         self.spec_for_pattern(&path.pattern_key())
     }
 
+    /// The entry for a field of a record: [`Schema::spec_for`] its path, found by the slot
+    /// [`CustomerRecord::fields`](super::CustomerRecord::fields) gave it.
+    pub(crate) fn spec_of(&self, field: &super::Field<'_>) -> Option<&FieldSpec> {
+        if field.slot == slot::CUSTOM {
+            return self.spec_for(&field.path);
+        }
+        self.slots.get(field.slot)
+    }
+
     pub(crate) fn slot(&self, i: usize) -> &FieldSpec {
         &self.slots[i]
     }
@@ -606,6 +618,42 @@ pub(crate) fn toml_error(what: &'static str, text: &str, err: &toml::de::Error) 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_field_finds_its_entry_by_slot_as_by_path() {
+        let r = crate::record::CustomerRecord::from_json(
+            r#"{"id":"c-1","tenant":"t","kind":"individual","name":"张三丰",
+                "id_documents":[{"type":"passport","number":"E12345678","country":"CN"}],
+                "phones":["13912345678"],"emails":["a@example.com"],"addresses":["x"],
+                "bank_accounts":[{"bank_name":"b","branch":"br","account_type":"card","account_number":"6200000000000005"}],
+                "custom":{"vip":"yes"}}"#,
+        )
+        .unwrap();
+        let fields = r.fields();
+        assert_eq!(fields.len(), 12, "every kind of field is listed");
+        // A declared custom field has its own entry; others fall to `custom.*`.
+        let declared = Schema::from_toml(&format!(
+            "{DEFAULT_SCHEMA_TOML}\n[fields.\"custom.vip\"]\nclass = \"internal\"\n\
+             protection = \"clear\"\nmask = \"clear\"\ncategory = \"crm\"\n"
+        ))
+        .unwrap();
+        for s in [Schema::builtin(), &declared] {
+            for f in &fields {
+                assert!(s.spec_of(f).is_some(), "{}", f.path);
+                assert_eq!(s.spec_of(f), s.spec_for(&f.path), "{}", f.path);
+            }
+        }
+        let vip = fields
+            .iter()
+            .find(|f| f.path.to_string() == "custom.vip")
+            .unwrap();
+        assert_eq!(declared.spec_of(vip).unwrap().category, "crm");
+        let debug = format!("{:?}", fields[0]);
+        assert!(
+            debug.contains("name") && !debug.contains("张三丰"),
+            "{debug}"
+        );
+    }
 
     #[test]
     fn builtin_loads_and_covers_every_pattern() {

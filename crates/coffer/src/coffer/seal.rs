@@ -69,11 +69,14 @@ impl Coffer {
                 }
                 Protection::Encrypted => {
                     if !record_keys.contains_key(&spec.category) {
-                        let (version, dk) = match ready.get(&(
-                            tenant.clone(),
-                            subject.clone(),
-                            spec.category.clone(),
-                        )) {
+                        // (Keys for the lookup are copied only when the batch made or loaded
+                        // any: a batch of known customers has none.)
+                        let made = if ready.is_empty() {
+                            None
+                        } else {
+                            ready.get(&(tenant.clone(), subject.clone(), spec.category.clone()))
+                        };
+                        let (version, dk) = match made {
                             Some((v, k)) => (*v, Arc::clone(k)),
                             None => {
                                 self.current_data_key(&tenant, &subject, &spec.category, actor)?

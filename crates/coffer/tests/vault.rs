@@ -1384,6 +1384,22 @@ fn large_batches_keep_their_order_across_threads() {
     assert!(c.audit_verify(None).unwrap().intact);
 }
 
+/// An audit row's entry, checked to be stored as its canonical text and to hold none of the
+/// test record's values.
+fn canonical_entry(row: &coffer::store::AuditRow) -> coffer::audit::AuditEntry {
+    let entry: coffer::audit::AuditEntry = serde_json::from_str(&row.entry).unwrap();
+    assert_eq!(entry.canonical(), row.entry);
+    for secret in [
+        "张三丰",
+        "110101200001010002",
+        "13912345678",
+        "6200000000000005",
+    ] {
+        assert!(!row.entry.contains(secret), "a value in the audit trail");
+    }
+    entry
+}
+
 /// A seal's audit entry is written straight from the envelope, without an `AuditEntry`: it
 /// must still be that entry's canonical text, name every field with its outcome in path order
 /// and the data key versions, and hold no field's value.
@@ -1416,16 +1432,7 @@ fn a_seal_entry_is_the_canonical_text_of_its_audit_entry() {
     for row in rows.iter().filter(|r| {
         r.entry.contains("\"kind\":\"seal\"") || r.entry.contains("\"kind\":\"reseal\"")
     }) {
-        let entry: coffer::audit::AuditEntry = serde_json::from_str(&row.entry).unwrap();
-        assert_eq!(entry.canonical(), row.entry);
-        for secret in [
-            "张三丰",
-            "110101200001010002",
-            "13912345678",
-            "6200000000000005",
-        ] {
-            assert!(!row.entry.contains(secret), "a value in the audit trail");
-        }
+        let entry = canonical_entry(row);
         let fields: Vec<(&str, &str)> = entry
             .fields
             .iter()
@@ -1485,16 +1492,7 @@ fn a_reveal_entry_is_the_canonical_text_of_its_audit_entry() {
         .unwrap();
     for (view, role, purpose) in &views {
         let row = rows.iter().find(|r| r.seq == view.audit_seq).unwrap();
-        let entry: coffer::audit::AuditEntry = serde_json::from_str(&row.entry).unwrap();
-        assert_eq!(entry.canonical(), row.entry);
-        for secret in [
-            "张三丰",
-            "110101200001010002",
-            "13912345678",
-            "6200000000000005",
-        ] {
-            assert!(!row.entry.contains(secret), "a value in the audit trail");
-        }
+        let entry = canonical_entry(row);
         assert_eq!(entry.kind, "reveal");
         assert_eq!(entry.actor, "u-1");
         assert_eq!(entry.purpose.as_deref(), Some(*purpose));

@@ -735,6 +735,40 @@ mod tests {
     use super::*;
     use crate::envelope;
 
+    /// The seal entry written from an envelope is the canonical text of the `AuditEntry` it
+    /// stands for, for a full envelope and for one with no fields at all.
+    #[test]
+    fn seal_entries_are_their_audit_entries_canonical_text() {
+        let vectors: serde_json::Value =
+            serde_json::from_str(include_str!("../../../tests/vectors/envelopes.json")).unwrap();
+        let mut env =
+            Envelope::from_json(vectors["cases"][4]["envelope"].as_str().unwrap()).unwrap();
+        let expected = |env: &Envelope| {
+            let mut e = AuditEntry::new("seal", "import", "2026-12-04T10:00:00Z");
+            e.tenant = Some(env.tenant.clone());
+            e.record = Some(env.record.clone());
+            e.subject = Some(env.subject.clone());
+            for p in env.fields.keys() {
+                e.fields.insert(p.clone(), "sealed".into());
+            }
+            for p in env.clear.keys() {
+                e.fields.insert(p.clone(), "clear".into());
+            }
+            let keys: Vec<String> = env.keys.iter().map(|(c, v)| format!("{c}:{v}")).collect();
+            e.detail.insert("keys".into(), keys.join(","));
+            e.canonical()
+        };
+        assert!(!env.fields.is_empty() && !env.clear.is_empty());
+        let text = Coffer::seal_entry(&env, "seal", "import", "2026-12-04T10:00:00Z");
+        assert_eq!(text, expected(&env));
+        env.fields.clear();
+        env.clear.clear();
+        env.keys.clear();
+        let text = Coffer::seal_entry(&env, "seal", "import", "2026-12-04T10:00:00Z");
+        assert_eq!(text, expected(&env));
+        assert!(!text.contains("\"fields\""));
+    }
+
     #[test]
     fn bounded_maps_stay_bounded() {
         let mut m = HashMap::new();

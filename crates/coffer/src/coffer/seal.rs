@@ -190,8 +190,15 @@ impl Coffer {
             tenant: &'a str,
             record: &'a str,
             subject: &'a str,
+            // As `AuditEntry` writes an empty map: not at all.
+            #[serde(skip_serializing_if = "Outcomes::is_empty")]
             fields: Outcomes<'a>,
             detail: Detail,
+        }
+        impl Outcomes<'_> {
+            fn is_empty(&self) -> bool {
+                self.0.fields.is_empty() && self.0.clear.is_empty()
+            }
         }
         let mut keys = String::new();
         for (c, v) in &env.keys {

@@ -147,9 +147,10 @@ impl Coffer {
     }
 
     /// The audit entry of a seal (`kind` `seal` or `reseal`), as its canonical text, written
-    /// straight from the envelope: the same text as the [`AuditEntry`](crate::audit::AuditEntry) with the envelope's
-    /// ids, every field `sealed` or `clear` and the data key versions in `detail.keys` would
-    /// give, without building that entry (which was a fifth of a seal's cost).
+    /// straight from the envelope: the same text as the [`AuditEntry`](crate::audit::AuditEntry)
+    /// with the envelope's ids, every field `sealed` or `clear` and the data key versions in
+    /// `detail.keys` would give, without building that entry (which was a fifth of a seal's
+    /// cost).
     pub(super) fn seal_entry(env: &Envelope, kind: &str, actor: &str, time: &str) -> String {
         /// Every field's outcome, in path order: `env.fields` and `env.clear` are each sorted
         /// and hold different paths.

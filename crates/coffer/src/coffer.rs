@@ -477,9 +477,7 @@ impl Coffer {
     /// Appends entries given as their canonical text (made without an [`AuditEntry`], see
     /// `seal_entry`); subscribers get them read back, when there are any.
     fn append_texts(&self, keyring: &Keyring, texts: Vec<String>) -> Result<Vec<u64>> {
-        let mac = move |prev: &[u8], seq: u64, e: &str| {
-            audit::chain_mac(&keyring.audit_mac, prev, seq, e)
-        };
+        let (_, mac) = self.batch(keyring, &[]);
         let batch = AuditBatch {
             entries: texts,
             mac: &mac,

@@ -312,7 +312,8 @@ impl Envelope {
     /// are in it; sealed fields, and since version 2 masked forms, are not readable without the
     /// keys.)
     pub fn to_json(&self) -> zeroize::Zeroizing<String> {
-        // Written into a buffer sized for it, so that no copy is left behind by growing.
+        // Written into a buffer sized from a generous estimate of the text, so that growing
+        // it (which leaves the old copy behind, unwiped) is rare.
         let mut out = zeroize::Zeroizing::new(Vec::with_capacity(self.json_size_hint()));
         if serde_json::to_writer(&mut *out, &WireOut(self)).is_err() {
             return zeroize::Zeroizing::new(String::new());

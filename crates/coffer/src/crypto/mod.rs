@@ -268,12 +268,13 @@ impl MacKey {
         let mut w = MacWriter {
             ctx: hmac::Context::with_key(&self.prepared),
             buf: Chunk {
-                bytes: Vec::with_capacity(MacWriter::CHUNK),
+                bytes: [0; MacWriter::CHUNK],
+                len: 0,
                 used: 0,
             },
         };
         feed(&mut w);
-        w.ctx.update(&w.buf.bytes);
+        w.ctx.update(&w.buf.bytes[..w.buf.len]);
         let mut out = [0u8; 32];
         out.copy_from_slice(w.ctx.sign().as_ref());
         out
@@ -316,38 +317,38 @@ pub(crate) struct MacWriter {
     buf: Chunk,
 }
 
-/// A message's chunk: never grows past `MacWriter::CHUNK`, so it is never moved (which would
-/// leave a copy unwiped), and only the part ever filled is wiped when done. (`Zeroizing` would
-/// wipe the whole 4 KiB capacity byte by byte, which cost more than an audit entry's MAC.)
+/// A message's chunk, on the stack (no allocation per MAC): filled
+/// in place and never moved once written, and only the part ever filled is wiped when done.
 struct Chunk {
-    bytes: Vec<u8>,
+    bytes: [u8; MacWriter::CHUNK],
+    /// How much of `bytes` holds the message's pending part.
+    len: usize,
     /// The most of `bytes` filled before a flush.
     used: usize,
 }
 
 impl Drop for Chunk {
     fn drop(&mut self) {
-        let used = self.used.max(self.bytes.len());
-        // Within the capacity: no reallocation; the stale bytes past `len` are overwritten.
-        self.bytes.resize(used, 0);
-        zeroize::Zeroize::zeroize(self.bytes.as_mut_slice());
+        let used = self.used.max(self.len);
+        zeroize::Zeroize::zeroize(&mut self.bytes[..used]);
     }
 }
 
 impl MacWriter {
-    const CHUNK: usize = 4096;
+    const CHUNK: usize = 1024;
 
     pub(crate) fn write(&mut self, bytes: &[u8]) {
         let buf = &mut self.buf;
-        if buf.bytes.len() + bytes.len() > Self::CHUNK {
-            self.ctx.update(&buf.bytes);
-            buf.used = buf.used.max(buf.bytes.len());
-            buf.bytes.clear();
+        if buf.len + bytes.len() > Self::CHUNK {
+            self.ctx.update(&buf.bytes[..buf.len]);
+            buf.used = buf.used.max(buf.len);
+            buf.len = 0;
         }
         if bytes.len() >= Self::CHUNK {
             self.ctx.update(bytes);
         } else {
-            buf.bytes.extend_from_slice(bytes);
+            buf.bytes[buf.len..buf.len + bytes.len()].copy_from_slice(bytes);
+            buf.len += bytes.len();
         }
     }
 

@@ -257,7 +257,7 @@ impl Coffer {
                         Masked::KeyedHash => FieldView::Masked(self.keyed_token(
                             &keyring,
                             &env.tenant,
-                            path,
+                            &path.pattern_key(),
                             v.expose(),
                         )),
                         Masked::Withheld => FieldView::Denied("withheld by a mask rule".into()),

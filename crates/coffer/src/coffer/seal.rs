@@ -9,7 +9,7 @@ use crate::crypto::{self, SecretKey, hmac_sha256, lp};
 use crate::envelope::{self, Envelope};
 use crate::error::{Error, Result};
 use crate::mask::{Masked, Profile};
-use crate::record::{CustomerRecord, FieldPath, Protection, Sensitive};
+use crate::record::{CustomerRecord, Protection, Sensitive};
 
 impl Coffer {
     pub(super) fn seal_one(
@@ -58,14 +58,14 @@ impl Coffer {
         let mut record_keys: HashMap<String, (Arc<crypto::AeadKey>, Arc<crypto::AeadKey>)> =
             HashMap::new();
         let (mut counter, mut mask_counter) = (0u32, 0u32);
-        for field in record.fields() {
-            let path = field.path.to_string();
-            let spec = self.schema.spec_of(&field).ok_or_else(|| Error::Internal {
+        for (place, value) in record.places() {
+            let path = place.to_string();
+            let spec = self.schema.spec_at(&place).ok_or_else(|| Error::Internal {
                 message: format!("no schema entry for `{path}`"),
             })?;
             match spec.protection {
                 Protection::Clear => {
-                    env.clear.insert(path.clone(), Sensitive::new(field.value));
+                    env.clear.insert(path.clone(), Sensitive::new(value));
                 }
                 Protection::Encrypted => {
                     if !record_keys.contains_key(&spec.category) {
@@ -92,25 +92,19 @@ impl Coffer {
                         );
                     }
                     let (rk, mk) = &record_keys[&spec.category];
-                    let sealed = envelope::seal_field(
-                        rk,
-                        &env,
-                        &path,
-                        &spec.category,
-                        counter,
-                        field.value,
-                    )?;
+                    let sealed =
+                        envelope::seal_field(rk, &env, &path, &spec.category, counter, value)?;
                     env.fields.insert(path.clone(), sealed);
                     counter += 1;
                     // The standard masked form, sealed under the category's mask key: it dies
                     // with the data key.
-                    let form = match spec.mask.apply(field.value, Profile::Standard) {
+                    let form = match spec.mask.apply(value, Profile::Standard) {
                         Masked::Text(t) => Some(zeroize::Zeroizing::new(t)),
                         Masked::KeyedHash => Some(zeroize::Zeroizing::new(self.keyed_token(
                             keyring,
                             &tenant,
-                            &field.path,
-                            field.value,
+                            &place.pattern(),
+                            value,
                         ))),
                         Masked::Withheld => None,
                     };
@@ -129,9 +123,9 @@ impl Coffer {
                 }
             }
             if let Some(index) = spec.index
-                && let Some(t) = index.transform.apply(field.value)
+                && let Some(t) = index.transform.apply(value)
             {
-                let pattern = field.path.pattern_key();
+                let pattern = place.pattern();
                 let mut tokens = BTreeMap::new();
                 for (&epoch, (_, active)) in &keyring.index {
                     if *active {
@@ -227,14 +221,14 @@ impl Coffer {
         &self,
         keyring: &Keyring,
         tenant: &str,
-        path: &FieldPath,
+        pattern: &str,
         value: &str,
     ) -> String {
         let mac = hmac_sha256(
             &keyring.mask,
             &[&lp(&[
                 tenant.as_bytes(),
-                path.pattern_key().as_bytes(),
+                pattern.as_bytes(),
                 value.as_bytes(),
             ])],
         );
@@ -276,15 +270,11 @@ impl Coffer {
         // one durable commit per key.
         let mut needs = BTreeSet::new();
         for r in checked.iter().flatten() {
-            for field in r.fields() {
-                if let Some(spec) = self.schema.spec_of(&field)
+            for (place, _) in r.places() {
+                if let Some(spec) = self.schema.spec_at(&place)
                     && spec.protection == Protection::Encrypted
                 {
-                    needs.insert((
-                        r.tenant.clone(),
-                        r.subject_id().to_owned(),
-                        spec.category.clone(),
-                    ));
+                    needs.insert((r.tenant.as_str(), r.subject_id(), spec.category.as_str()));
                 }
             }
         }
@@ -295,14 +285,25 @@ impl Coffer {
             .into_iter()
             .map(|r| Ok((r, random.take()?)))
             .collect::<Result<Vec<_>>>()?;
+        // Each seal's audit text is written beside it, while its envelope is still in the
+        // cache (written afterwards, a batch's envelopes were read back cold).
+        let time = self.now();
         let sealed = in_parallel(checked, |(r, salt)| {
             r.and_then(|r| self.seal_checked(&keyring, r, actor, &ready, salt))
+                .map(|env| {
+                    let entry = Self::seal_entry(&env, "seal", actor, &time);
+                    (env, entry)
+                })
         })?;
-        let time = self.now();
-        let entries: Vec<String> = sealed
-            .iter()
-            .flatten()
-            .map(|env| Self::seal_entry(env, "seal", actor, &time))
+        let mut entries = Vec::with_capacity(sealed.len());
+        let sealed: Vec<Result<Envelope>> = sealed
+            .into_iter()
+            .map(|r| {
+                r.map(|(env, entry)| {
+                    entries.push(entry);
+                    env
+                })
+            })
             .collect();
         self.append_texts(&keyring, entries)?;
         Ok(sealed)
@@ -314,7 +315,7 @@ impl Coffer {
     pub(super) fn prepare_data_keys(
         &self,
         keyring: &Keyring,
-        needs: BTreeSet<(String, String, String)>,
+        needs: BTreeSet<(&str, &str, &str)>,
         actor: &str,
     ) -> Result<BatchKeys> {
         let unknown: Vec<(String, String, String)> = {
@@ -325,6 +326,7 @@ impl Coffer {
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
             needs
                 .into_iter()
+                .map(|(t, s, c)| (t.to_owned(), s.to_owned(), c.to_owned()))
                 .filter(|id| !latest.contains_key(id))
                 .collect()
         };

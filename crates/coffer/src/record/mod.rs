@@ -13,6 +13,7 @@ mod validate;
 pub use checks::{
     luhn_check_digit, luhn_ok, resident_id_check_char, upgrade_resident_id_15, uscc_check_char,
 };
+pub(crate) use model::Place;
 pub(crate) use model::json_error;
 pub use model::{
     AccountType, BankAccount, CustomerKind, CustomerRecord, DocumentType, Field, IdDocument,

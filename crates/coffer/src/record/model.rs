@@ -247,9 +247,78 @@ pub struct Field<'a> {
     pub path: FieldPath,
     /// The value (plaintext: keep it out of logs).
     pub value: &'a str,
-    /// Its pattern's place in [`FIELD_PATTERNS`](super::FIELD_PATTERNS), so that the schema
-    /// finds its entry without writing the pattern out.
+}
+
+/// Where a value sits in a record: a member (`name`), a list item (`phones[1]`), a member of a
+/// list item (`bank_accounts[0].account_number`) or a custom field (`custom.vip_level`). The
+/// same path as a [`FieldPath`], without its allocations.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Place<'a> {
+    top: &'static str,
+    index: Option<usize>,
+    member: Option<&'a str>,
+    /// Its pattern's place in [`FIELD_PATTERNS`](super::FIELD_PATTERNS).
     pub(crate) slot: usize,
+}
+
+impl<'a> Place<'a> {
+    const fn new(
+        top: &'static str,
+        index: Option<usize>,
+        member: Option<&'a str>,
+        slot: usize,
+    ) -> Self {
+        Place {
+            top,
+            index,
+            member,
+            slot,
+        }
+    }
+
+    /// The place as a [`FieldPath`].
+    pub(crate) fn path(&self) -> FieldPath {
+        let mut p = FieldPath::key(self.top);
+        if let Some(i) = self.index {
+            p = p.at(i);
+        }
+        if let Some(m) = self.member {
+            p = p.child(m);
+        }
+        p
+    }
+
+    /// The key of a custom field (`vip_level` of `custom.vip_level`).
+    pub(crate) fn custom_key(&self) -> Option<&'a str> {
+        if self.top == "custom" {
+            self.member
+        } else {
+            None
+        }
+    }
+
+    /// The schema pattern (`bank_accounts[].account_number`, `custom.vip_level`): the
+    /// [`FieldPath::pattern_key`] of [`Self::path`].
+    pub(crate) fn pattern(&self) -> std::borrow::Cow<'static, str> {
+        match self.custom_key() {
+            Some(k) => std::borrow::Cow::Owned(format!("custom.{k}")),
+            None => std::borrow::Cow::Borrowed(super::FIELD_PATTERNS[self.slot]),
+        }
+    }
+}
+
+impl fmt::Display for Place<'_> {
+    /// The path's text, as [`FieldPath`]'s `Display` writes it.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.top)?;
+        if let Some(i) = self.index {
+            write!(f, "[{i}]")?;
+        }
+        if let Some(m) = self.member {
+            write!(f, ".{m}")?;
+        }
+        Ok(())
+    }
 }
 
 impl fmt::Debug for Field<'_> {
@@ -310,9 +379,9 @@ impl CustomerRecord {
         // Sized up front so that growing the buffer does not leave unwiped copies behind.
         let estimate = 512
             + self
-                .fields()
+                .places()
                 .iter()
-                .map(|f| f.value.len() * 2 + 48)
+                .map(|(_, value)| value.len() * 2 + 48)
                 .sum::<usize>();
         let mut buf = Zeroizing::new(Vec::with_capacity(estimate));
         // Serialising plain strings, enums and maps into a Vec cannot fail.
@@ -331,33 +400,35 @@ impl CustomerRecord {
     /// Every value in the record with its path, in a stable order. Document and account types
     /// are listed too (`id_documents[0].type`), since a schema may classify them.
     pub fn fields(&self) -> Vec<Field<'_>> {
-        let mut out: Vec<Field<'_>> = Vec::new();
+        self.places()
+            .into_iter()
+            .map(|(place, value)| Field {
+                path: place.path(),
+                value,
+            })
+            .collect()
+    }
+
+    /// What [`Self::fields`] lists, with each path as a [`Place`] that is written out only
+    /// where it is needed (a `FieldPath` per value, built and dropped, was a tenth of a seal).
+    pub(crate) fn places(&self) -> Vec<(Place<'_>, &str)> {
+        let mut out = Vec::with_capacity(
+            1 + 3 * self.id_documents.len()
+                + self.phones.len()
+                + self.emails.len()
+                + self.addresses.len()
+                + 4 * self.bank_accounts.len()
+                + self.custom.len(),
+        );
         if let Some(n) = &self.name {
-            out.push(Field {
-                path: FieldPath::key("name"),
-                slot: slot::NAME,
-                value: n.expose(),
-            });
+            out.push((Place::new("name", None, None, slot::NAME), n.expose()));
         }
-        let docs = FieldPath::key("id_documents");
         for (i, d) in self.id_documents.iter().enumerate() {
-            let p = docs.at(i);
-            out.push(Field {
-                path: p.child("type"),
-                slot: slot::DOC_TYPE,
-                value: d.doc_type.as_str(),
-            });
-            out.push(Field {
-                path: p.child("number"),
-                slot: slot::DOC_NUMBER,
-                value: d.number.expose(),
-            });
+            let at = |member, slot| Place::new("id_documents", Some(i), Some(member), slot);
+            out.push((at("type", slot::DOC_TYPE), d.doc_type.as_str()));
+            out.push((at("number", slot::DOC_NUMBER), d.number.expose()));
             if let Some(c) = &d.country {
-                out.push(Field {
-                    path: p.child("country"),
-                    slot: slot::DOC_COUNTRY,
-                    value: c,
-                });
+                out.push((at("country", slot::DOC_COUNTRY), c.as_str()));
             }
         }
         for (list, values, slot) in [
@@ -365,50 +436,32 @@ impl CustomerRecord {
             ("emails", &self.emails, slot::EMAIL),
             ("addresses", &self.addresses, slot::ADDRESS),
         ] {
-            let base = FieldPath::key(list);
             for (i, v) in values.iter().enumerate() {
-                out.push(Field {
-                    path: base.at(i),
-                    slot,
-                    value: v.expose(),
-                });
+                out.push((Place::new(list, Some(i), None, slot), v.expose()));
             }
         }
-        let accounts = FieldPath::key("bank_accounts");
         for (i, a) in self.bank_accounts.iter().enumerate() {
-            let p = accounts.at(i);
+            let at = |member, slot| Place::new("bank_accounts", Some(i), Some(member), slot);
             if let Some(v) = &a.bank_name {
-                out.push(Field {
-                    path: p.child("bank_name"),
-                    slot: slot::BANK_NAME,
-                    value: v.expose(),
-                });
+                out.push((at("bank_name", slot::BANK_NAME), v.expose()));
             }
             if let Some(v) = &a.branch {
-                out.push(Field {
-                    path: p.child("branch"),
-                    slot: slot::BRANCH,
-                    value: v.expose(),
-                });
+                out.push((at("branch", slot::BRANCH), v.expose()));
             }
-            out.push(Field {
-                path: p.child("account_type"),
-                slot: slot::ACCOUNT_TYPE,
-                value: a.account_type.as_str(),
-            });
-            out.push(Field {
-                path: p.child("account_number"),
-                slot: slot::ACCOUNT_NUMBER,
-                value: a.account_number.expose(),
-            });
+            out.push((
+                at("account_type", slot::ACCOUNT_TYPE),
+                a.account_type.as_str(),
+            ));
+            out.push((
+                at("account_number", slot::ACCOUNT_NUMBER),
+                a.account_number.expose(),
+            ));
         }
-        let custom = FieldPath::key("custom");
         for (k, v) in &self.custom {
-            out.push(Field {
-                path: custom.child(k),
-                slot: slot::CUSTOM,
-                value: v.expose(),
-            });
+            out.push((
+                Place::new("custom", None, Some(k), slot::CUSTOM),
+                v.expose(),
+            ));
         }
         out
     }
@@ -490,10 +543,10 @@ impl CustomerRecord {
                 unit: "fields",
             });
         }
-        for f in self.fields() {
-            if f.value.len() > MAX_VALUE_BYTES {
+        for (place, value) in self.places() {
+            if value.len() > MAX_VALUE_BYTES {
                 return Err(Error::LimitExceeded {
-                    what: format!("`{}`", f.path),
+                    what: format!("`{place}`"),
                     limit: MAX_VALUE_BYTES,
                     unit: "bytes",
                 });

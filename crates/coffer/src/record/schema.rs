@@ -466,13 +466,13 @@ impl Schema {
         self.spec_for_pattern(&path.pattern_key())
     }
 
-    /// The entry for a field of a record: [`Schema::spec_for`] its path, found by the slot
-    /// [`CustomerRecord::fields`](super::CustomerRecord::fields) gave it.
-    pub(crate) fn spec_of(&self, field: &super::Field<'_>) -> Option<&FieldSpec> {
-        if field.slot == slot::CUSTOM {
-            return self.spec_for(&field.path);
+    /// The entry for a value of a record: [`Schema::spec_for`] its path, found by the slot
+    /// [`CustomerRecord::places`](super::CustomerRecord::places) gave it.
+    pub(crate) fn spec_at(&self, place: &super::Place<'_>) -> Option<&FieldSpec> {
+        match place.custom_key() {
+            Some(key) => Some(self.custom_spec(key)),
+            None => self.slots.get(place.slot),
         }
-        self.slots.get(field.slot)
     }
 
     pub(crate) fn slot(&self, i: usize) -> &FieldSpec {
@@ -631,23 +631,30 @@ mod tests {
         .unwrap();
         let fields = r.fields();
         assert_eq!(fields.len(), 12, "every kind of field is listed");
+        let places = r.places();
+        assert_eq!(places.len(), fields.len());
         // A declared custom field has its own entry; others fall to `custom.*`.
         let declared = Schema::from_toml(&format!(
             "{DEFAULT_SCHEMA_TOML}\n[fields.\"custom.vip\"]\nclass = \"internal\"\n\
              protection = \"clear\"\nmask = \"clear\"\ncategory = \"crm\"\n"
         ))
         .unwrap();
-        for s in [Schema::builtin(), &declared] {
-            for f in &fields {
-                assert!(s.spec_of(f).is_some(), "{}", f.path);
-                assert_eq!(s.spec_of(f), s.spec_for(&f.path), "{}", f.path);
+        for ((place, value), f) in places.iter().zip(&fields) {
+            // A place is its field's path, written without one.
+            assert_eq!(place.path(), f.path);
+            assert_eq!(place.to_string(), f.path.to_string());
+            assert_eq!(place.pattern(), f.path.pattern_key());
+            assert_eq!(*value, f.value, "{}", f.path);
+            for s in [Schema::builtin(), &declared] {
+                assert!(s.spec_at(place).is_some(), "{}", f.path);
+                assert_eq!(s.spec_at(place), s.spec_for(&f.path), "{}", f.path);
             }
         }
-        let vip = fields
+        let vip = places
             .iter()
-            .find(|f| f.path.to_string() == "custom.vip")
+            .find(|(p, _)| p.to_string() == "custom.vip")
             .unwrap();
-        assert_eq!(declared.spec_of(vip).unwrap().category, "crm");
+        assert_eq!(declared.spec_at(&vip.0).unwrap().category, "crm");
         let debug = format!("{:?}", fields[0]);
         assert!(
             debug.contains("name") && !debug.contains("张三丰"),

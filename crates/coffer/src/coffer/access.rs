@@ -144,13 +144,31 @@ impl<'a> RateBudget<'a> {
 /// A field's outcome as the audit trail writes it: `reveal`, `mask:RULE:PROFILE` or
 /// `deny:REASON` (`deny:unknown_field` for a field the policy does not know).
 pub(super) fn effect_text(fd: Option<&FieldDecision<'_>>) -> String {
-    match fd {
-        Some(fd) => match fd.effect {
-            FieldEffect::Reveal => "reveal".to_owned(),
-            FieldEffect::Mask { rule, profile } => format!("mask:{rule}:{}", profile.as_str()),
-            FieldEffect::Deny => format!("deny:{}", reason_code(fd.reason)),
-        },
-        None => "deny:unknown_field".to_owned(),
+    EffectText(fd).to_string()
+}
+
+/// [`effect_text`], written where it is wanted (into an audit entry's JSON) without a
+/// `String` of its own.
+pub(super) struct EffectText<'a, 'b>(pub(super) Option<&'a FieldDecision<'b>>);
+
+impl std::fmt::Display for EffectText<'_, '_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Some(fd) => match fd.effect {
+                FieldEffect::Reveal => f.write_str("reveal"),
+                FieldEffect::Mask { rule, profile } => {
+                    write!(f, "mask:{rule}:{}", profile.as_str())
+                }
+                FieldEffect::Deny => write!(f, "deny:{}", reason_code(fd.reason)),
+            },
+            None => f.write_str("deny:unknown_field"),
+        }
+    }
+}
+
+impl serde::Serialize for EffectText<'_, '_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.collect_str(self)
     }
 }
 

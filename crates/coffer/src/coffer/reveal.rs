@@ -467,7 +467,7 @@ pub(super) struct RevealEntry<'a> {
     pub(super) detail: BTreeMap<&'a str, String>,
 }
 
-/// Every path with its effect (`reveal`, `mask:…`, `deny:…`), as [`effect_text`] writes it.
+/// Every path with its effect (`reveal`, `mask:…`, `deny:…`), as [`EffectText`] writes it.
 /// The paths come sorted; a path given twice keeps its last effect, as a map would.
 pub(super) struct Effects<'a> {
     pub(super) paths: &'a [&'a PathSlot],
@@ -489,7 +489,7 @@ impl serde::Serialize for Effects<'_> {
                 continue;
             }
             let fd = slot.and_then(|s| self.decision.slot(s));
-            map.serialize_entry(text, &effect_text(fd.as_ref()))?;
+            map.serialize_entry(text, &EffectText(fd.as_ref()))?;
         }
         map.end()
     }
@@ -497,5 +497,5 @@ impl serde::Serialize for Effects<'_> {
 
 /// A reveal's entry as canonical text.
 pub(super) fn reveal_entry(e: &RevealEntry<'_>) -> String {
-    serde_json::to_string(e).unwrap_or_default()
+    entry_text(e, 256 + 40 * e.fields.paths.len())
 }

@@ -25,8 +25,8 @@ mod reports;
 mod reveal;
 mod seal;
 mod search;
+use access::{EffectText, RateBudget};
 pub use access::{MAX_CLOCK_SKEW_SECS, MAX_NAME_BYTES};
-use access::{RateBudget, effect_text};
 pub(crate) use access::{check_access, check_name};
 use keys::{Keyring, keyring_signature, load_keyring, new_keyring};
 pub use search::{MAX_SEARCH_VALUES, SearchAnswer};
@@ -230,8 +230,30 @@ fn bounded_insert<K: Eq + std::hash::Hash, V>(
 /// Data keys loaded for a batch of reveals, by (tenant, subject, category, version) borrowed
 /// from the envelopes; `None` for a destroyed key.
 type LoadedKeys<'a> = HashMap<(&'a str, &'a str, &'a str, u32), Option<Arc<DataKey>>>;
-/// The data keys a batch seals under, by (tenant, subject, category): version and key.
-type BatchKeys = HashMap<(String, String, String), (u32, Arc<DataKey>)>;
+/// The data keys a batch seals under: version and key by tenant, subject and category, nested
+/// so that a seal looks its keys up by `&str` (a tuple of `String`s had to be built for every
+/// lookup).
+#[derive(Default)]
+struct BatchKeys(HashMap<String, HashMap<String, HashMap<String, (u32, Arc<DataKey>)>>>);
+
+impl BatchKeys {
+    fn get(&self, tenant: &str, subject: &str, category: &str) -> Option<&(u32, Arc<DataKey>)> {
+        self.0.get(tenant)?.get(subject)?.get(category)
+    }
+
+    fn insert(
+        &mut self,
+        (tenant, subject, category): (String, String, String),
+        key: (u32, Arc<DataKey>),
+    ) {
+        self.0
+            .entry(tenant)
+            .or_default()
+            .entry(subject)
+            .or_default()
+            .insert(category, key);
+    }
+}
 
 /// A callback that receives every committed audit entry.
 type Subscriber = Box<dyn Fn(&LoggedEntry) + Send + Sync>;
@@ -638,6 +660,17 @@ fn in_parallel<I: Send, T: Send>(items: Vec<I>, f: impl Fn(I) -> T + Sync) -> Re
         }
         Ok(out)
     })
+}
+
+/// An audit entry's canonical JSON, written into a buffer of `size_hint` bytes (grown from
+/// empty, as `serde_json::to_string` does, it was reallocated half a dozen times).
+fn entry_text(entry: &impl serde::Serialize, size_hint: usize) -> String {
+    let mut out = Vec::with_capacity(size_hint);
+    // Serialising strings and maps into a Vec cannot fail, and the output is UTF-8.
+    if serde_json::to_writer(&mut out, entry).is_err() {
+        return String::new();
+    }
+    String::from_utf8(out).unwrap_or_default()
 }
 
 fn now_text(clock: &dyn Clock) -> String {

@@ -21,7 +21,7 @@ impl Coffer {
         let (record, _warnings) = self.schema.check(record, self.clock.today())?;
         let mut salt = [0u8; 16];
         crypto::fill_random(&mut salt)?;
-        self.seal_checked(keyring, record, actor, &BatchKeys::new(), salt)
+        self.seal_checked(keyring, record, actor, &BatchKeys::default(), salt)
     }
 
     /// Seals a record that the schema has already normalised and checked, under the keys in
@@ -69,14 +69,9 @@ impl Coffer {
                 }
                 Protection::Encrypted => {
                     if !record_keys.contains_key(&spec.category) {
-                        // (Keys for the lookup are copied only when the batch made or loaded
-                        // any: a batch of known customers has none.)
-                        let made = if ready.is_empty() {
-                            None
-                        } else {
-                            ready.get(&(tenant.clone(), subject.clone(), spec.category.clone()))
-                        };
-                        let (version, dk) = match made {
+                        // The batch's keys were resolved once for it (a record sealed on
+                        // its own looks its keys up here).
+                        let (version, dk) = match ready.get(&tenant, &subject, &spec.category) {
                             Some((v, k)) => (*v, Arc::clone(k)),
                             None => {
                                 self.current_data_key(&tenant, &subject, &spec.category, actor)?
@@ -204,17 +199,19 @@ impl Coffer {
             keys.push(':');
             keys.push_str(&v.to_string());
         }
-        serde_json::to_string(&SealEntry {
-            time,
-            kind,
-            actor,
-            tenant: &env.tenant,
-            record: &env.record,
-            subject: &env.subject,
-            fields: Outcomes(env),
-            detail: Detail { keys },
-        })
-        .unwrap_or_default()
+        entry_text(
+            &SealEntry {
+                time,
+                kind,
+                actor,
+                tenant: &env.tenant,
+                record: &env.record,
+                subject: &env.subject,
+                fields: Outcomes(env),
+                detail: Detail { keys },
+            },
+            256 + 40 * (env.fields.len() + env.clear.len()),
+        )
     }
 
     pub(super) fn keyed_token(
@@ -309,16 +306,17 @@ impl Coffer {
         Ok(sealed)
     }
 
-    /// Makes sure each (tenant, subject, category) has a current data key: looks the unknown
-    /// ones up in one read transaction and creates the missing ones (with their audit entries)
-    /// in one write transaction. Returns the keys it loaded or made, for sealing the batch.
+    /// Makes sure each (tenant, subject, category) has a current data key: takes the known
+    /// ones from the cache, looks the unknown ones up in one read transaction and creates the
+    /// missing ones (with their audit entries) in one write transaction. Returns every key the
+    /// batch seals under, each resolved once for the batch rather than once per record.
     pub(super) fn prepare_data_keys(
         &self,
         keyring: &Keyring,
         needs: BTreeSet<(&str, &str, &str)>,
         actor: &str,
     ) -> Result<BatchKeys> {
-        let unknown: Vec<(String, String, String)> = {
+        let (known, unknown): (Vec<_>, Vec<_>) = {
             let latest = self
                 .keys
                 .latest
@@ -327,9 +325,15 @@ impl Coffer {
             needs
                 .into_iter()
                 .map(|(t, s, c)| (t.to_owned(), s.to_owned(), c.to_owned()))
-                .filter(|id| !latest.contains_key(id))
-                .collect()
+                .partition(|id| latest.contains_key(id))
         };
+        let mut ready = BatchKeys::default();
+        for (tenant, subject, category) in known {
+            // From the cache, or read again if it has let the key go (or the key was destroyed
+            // since: then the next version is made, as a seal on its own would).
+            let key = self.current_data_key(&tenant, &subject, &category, actor)?;
+            ready.insert((tenant, subject, category), key);
+        }
         let query: Vec<(String, String, String, Option<u32>)> = unknown
             .iter()
             .map(|(t, s, c)| (t.clone(), s.clone(), c.clone(), None))
@@ -339,7 +343,6 @@ impl Coffer {
         } else {
             self.store.data_keys_batch(&query)?
         };
-        let mut ready = BatchKeys::with_capacity(unknown.len());
         let mut new_ids = Vec::new();
         for ((tenant, subject, category), row) in unknown.into_iter().zip(rows) {
             match row {

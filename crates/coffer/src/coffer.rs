@@ -234,7 +234,10 @@ type LoadedKeys<'a> = HashMap<(&'a str, &'a str, &'a str, u32), Option<Arc<DataK
 /// so that a seal looks its keys up by `&str` (a tuple of `String`s had to be built for every
 /// lookup).
 #[derive(Default)]
-struct BatchKeys(HashMap<String, HashMap<String, HashMap<String, (u32, Arc<DataKey>)>>>);
+struct BatchKeys(HashMap<String, HashMap<String, SubjectKeys>>);
+
+/// One subject's keys in a [`BatchKeys`]: version and key by category.
+type SubjectKeys = HashMap<String, (u32, Arc<DataKey>)>;
 
 impl BatchKeys {
     fn get(&self, tenant: &str, subject: &str, category: &str) -> Option<&(u32, Arc<DataKey>)> {

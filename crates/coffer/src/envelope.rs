@@ -10,7 +10,7 @@ use std::sync::{Arc, OnceLock};
 use serde::{Deserialize, Serialize};
 
 use crate::crypto::{
-    self, AeadKey, MacKey, MacWriter, SecretKey, from_b64url, hkdf32, hkdf32_each, integrity, lp,
+    self, AeadKey, MacKey, MacWriter, SecretKey, from_b64url, hkdf32, hkdf32_each, integrity,
 };
 use crate::error::{Error, Result};
 use crate::record::{CustomerKind, Sensitive};
@@ -651,7 +651,8 @@ enum Item {
 /// no longer names the record, so the AAD does), with `label` `"coffer/v3/field"` or
 /// `"coffer/v3/mask"`; versions 1 and 2 `lp("coffer/v1/field", path)` and
 /// `lp("coffer/v2/mask", path)`.
-fn aad(env: &Envelope, item: Item, path: &str) -> Vec<u8> {
+/// Hands the AAD of `path`'s item to `f`.
+fn with_aad<R>(env: &Envelope, item: Item, path: &str, f: impl FnOnce(&[u8]) -> R) -> R {
     let v3 = env.version >= 3;
     let label: &[u8] = match (item, v3) {
         (Item::Field, true) => b"coffer/v3/field",
@@ -660,14 +661,17 @@ fn aad(env: &Envelope, item: Item, path: &str) -> Vec<u8> {
         (Item::Mask, false) => b"coffer/v2/mask",
     };
     if v3 {
-        lp(&[
-            label,
-            env.tenant.as_bytes(),
-            env.record.as_bytes(),
-            path.as_bytes(),
-        ])
+        crypto::with_lp(
+            &[
+                label,
+                env.tenant.as_bytes(),
+                env.record.as_bytes(),
+                path.as_bytes(),
+            ],
+            f,
+        )
     } else {
-        lp(&[label, path.as_bytes()])
+        crypto::with_lp(&[label, path.as_bytes()], f)
     }
 }
 
@@ -684,7 +688,9 @@ fn seal_item(
     Ok(SealedField {
         category: category.to_owned(),
         counter,
-        ciphertext: cipher.seal(nonce(env, counter), &aad(env, item, path), text.as_bytes())?,
+        ciphertext: with_aad(env, item, path, |aad| {
+            cipher.seal(nonce(env, counter), aad, text.as_bytes())
+        })?,
     })
 }
 
@@ -696,17 +702,18 @@ fn open_item(
     path: &str,
     f: &SealedField,
 ) -> Result<Sensitive> {
-    let what = match item {
-        Item::Field => format!("field `{path}`"),
-        Item::Mask => format!("masked form of `{path}`"),
+    // Named only when it fails (a name written for every field opened was a cost of its own).
+    let failed = || {
+        integrity(&match item {
+            Item::Field => format!("field `{path}`"),
+            Item::Mask => format!("masked form of `{path}`"),
+        })
     };
-    let plain = cipher.open(
-        nonce(env, f.counter),
-        &aad(env, item, path),
-        &f.ciphertext,
-        &what,
-    )?;
-    let text = std::str::from_utf8(&plain).map_err(|_| integrity(&what))?;
+    let plain = with_aad(env, item, path, |aad| {
+        cipher.open(nonce(env, f.counter), aad, &f.ciphertext, "")
+    })
+    .map_err(|_| failed())?;
+    let text = std::str::from_utf8(&plain).map_err(|_| failed())?;
     Ok(Sensitive::new(text))
 }
 

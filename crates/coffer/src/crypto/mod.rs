@@ -184,6 +184,24 @@ pub(crate) fn lp(parts: &[&[u8]]) -> Vec<u8> {
     out
 }
 
+/// Hands [`lp`] of `parts` to `f`, written on the stack when it is short (an AAD of a field
+/// is, and a heap buffer for each of a record's dozen items added up).
+pub(crate) fn with_lp<R>(parts: &[&[u8]], f: impl FnOnce(&[u8]) -> R) -> R {
+    const STACK: usize = 512;
+    let len: usize = parts.iter().map(|p| p.len() + 4).sum();
+    if len > STACK {
+        return f(&lp(parts));
+    }
+    let mut buf = [0u8; STACK];
+    let mut at = 0;
+    for p in parts {
+        buf[at..at + 4].copy_from_slice(&u32::try_from(p.len()).unwrap_or(u32::MAX).to_be_bytes());
+        buf[at + 4..at + 4 + p.len()].copy_from_slice(p);
+        at += 4 + p.len();
+    }
+    f(&buf[..at])
+}
+
 struct Len(usize);
 
 impl hkdf::KeyType for Len {

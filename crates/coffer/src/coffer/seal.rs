@@ -55,41 +55,60 @@ impl Coffer {
         };
         // Per category: the field cipher and the mask cipher, both from its data key (version
         // 3: the key's own, derived once and cached with it).
-        let mut record_keys: HashMap<String, (Arc<crypto::AeadKey>, Arc<crypto::AeadKey>)> =
+        let mut record_keys: HashMap<&str, (Arc<crypto::AeadKey>, Arc<crypto::AeadKey>)> =
             HashMap::new();
         let (mut counter, mut mask_counter) = (0u32, 0u32);
         for (place, value) in record.places() {
-            let path = place.to_string();
+            let mut path = place.to_string();
             let spec = self.schema.spec_at(&place).ok_or_else(|| Error::Internal {
                 message: format!("no schema entry for `{path}`"),
             })?;
+            let tokens = match spec.index {
+                Some(index) => match index.transform.apply(value) {
+                    Some(t) => {
+                        let pattern = place.pattern();
+                        let mut tokens = BTreeMap::new();
+                        for (&epoch, (_, active)) in &keyring.index {
+                            if *active {
+                                let key = self.index_key(keyring, &tenant, &pattern, epoch)?;
+                                tokens.insert(
+                                    epoch.to_string(),
+                                    Self::token(&key, t.expose(), index.bits),
+                                );
+                            }
+                        }
+                        Some(tokens)
+                    }
+                    None => None,
+                },
+                None => None,
+            };
+            // Each map that holds the path gets a copy of it but the last, which takes it.
             match spec.protection {
                 Protection::Clear => {
-                    env.clear.insert(path.clone(), Sensitive::new(value));
+                    let key = copy_or_take(&mut path, tokens.is_none());
+                    env.clear.insert(key, Sensitive::new(value));
                 }
                 Protection::Encrypted => {
-                    if !record_keys.contains_key(&spec.category) {
+                    let category = spec.category.as_str();
+                    if !record_keys.contains_key(category) {
                         // The batch's keys were resolved once for it (a record sealed on
                         // its own looks its keys up here).
-                        let (version, dk) = match ready.get(&tenant, &subject, &spec.category) {
+                        let (version, dk) = match ready.get(&tenant, &subject, category) {
                             Some((v, k)) => (*v, Arc::clone(k)),
-                            None => {
-                                self.current_data_key(&tenant, &subject, &spec.category, actor)?
-                            }
+                            None => self.current_data_key(&tenant, &subject, category, actor)?,
                         };
-                        env.keys.insert(spec.category.clone(), version);
+                        env.keys.insert(category.to_owned(), version);
                         record_keys.insert(
-                            spec.category.clone(),
+                            category,
                             (
-                                envelope::field_cipher(&env, &dk, &spec.category)?,
-                                envelope::mask_cipher(&env, &dk, &spec.category)?,
+                                envelope::field_cipher(&env, &dk, category)?,
+                                envelope::mask_cipher(&env, &dk, category)?,
                             ),
                         );
                     }
-                    let (rk, mk) = &record_keys[&spec.category];
-                    let sealed =
-                        envelope::seal_field(rk, &env, &path, &spec.category, counter, value)?;
-                    env.fields.insert(path.clone(), sealed);
+                    let (rk, mk) = &record_keys[category];
+                    let sealed = envelope::seal_field(rk, &env, &path, category, counter, value)?;
                     counter += 1;
                     // The standard masked form, sealed under the category's mask key: it dies
                     // with the data key.
@@ -103,32 +122,31 @@ impl Coffer {
                         ))),
                         Masked::Withheld => None,
                     };
-                    if let Some(form) = form {
-                        let sealed = envelope::seal_mask(
-                            mk,
-                            &env,
-                            &path,
-                            &spec.category,
-                            mask_counter,
-                            &form,
-                        )?;
-                        env.sealed_masks.insert(path.clone(), sealed);
-                        mask_counter += 1;
+                    let sealed_mask = match form {
+                        Some(form) => {
+                            let m = envelope::seal_mask(
+                                mk,
+                                &env,
+                                &path,
+                                category,
+                                mask_counter,
+                                &form,
+                            )?;
+                            mask_counter += 1;
+                            Some(m)
+                        }
+                        None => None,
+                    };
+                    let key = copy_or_take(&mut path, sealed_mask.is_none() && tokens.is_none());
+                    env.fields.insert(key, sealed);
+                    if let Some(m) = sealed_mask {
+                        let key = copy_or_take(&mut path, tokens.is_none());
+                        env.sealed_masks.insert(key, m);
                     }
                 }
             }
-            if let Some(index) = spec.index
-                && let Some(t) = index.transform.apply(value)
-            {
-                let pattern = place.pattern();
-                let mut tokens = BTreeMap::new();
-                for (&epoch, (_, active)) in &keyring.index {
-                    if *active {
-                        let key = self.index_key(keyring, &tenant, &pattern, epoch)?;
-                        tokens.insert(epoch.to_string(), Self::token(&key, t.expose(), index.bits));
-                    }
-                }
-                env.index.insert(path.clone(), tokens);
+            if let Some(tokens) = tokens {
+                env.index.insert(path, tokens);
             }
         }
         env.mac = env.compute_mac(&keyring.envelope_mac);
@@ -424,5 +442,14 @@ impl Coffer {
             vec![Self::seal_entry(&env, "reseal", actor, &self.now())],
         )?;
         Ok(env)
+    }
+}
+
+/// `path` itself when `last` (leaving it empty), else a copy of it.
+fn copy_or_take(path: &mut String, last: bool) -> String {
+    if last {
+        std::mem::take(path)
+    } else {
+        path.clone()
     }
 }

@@ -755,13 +755,14 @@ fn rebuild_record(env: &Envelope, values: Vec<(String, Sensitive)>) -> Result<Cu
     CustomerRecord::from_json(&text)
 }
 
-/// What every envelope of a reveal batch shares: the batch's time, and the rate-limit counter
-/// (`admit(limit index, now, n)`; see `policy::rate::apply_with`).
-struct RateGate<'a> {
-    now: time::OffsetDateTime,
+/// What every envelope of a reveal batch shares: the batch's audit time, the rate-limit
+/// counter (`admit(limit index, now, n)`; see `policy::rate::apply_with`) and the request
+/// that is aimed at each envelope in turn.
+struct RevealBatch<'a> {
     /// The batch's audit time (the clock's, as text).
     time: &'a str,
     admit: &'a mut dyn FnMut(usize, i64, u32) -> bool,
+    request: reveal::RequestTemplate,
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! Revealing: envelopes in, views out. Each field is decided by the policy, the decision
 //! audited (with the rate counts it spends) in one transaction, and only then opened.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
@@ -30,59 +31,30 @@ impl Coffer {
         access: &Access,
         paths: &[&PathSlot],
         restricted: Option<&lifecycle::Restrictions>,
-        gate: &mut RateGate<'_>,
+        batch: &mut RevealBatch<'_>,
     ) -> (crate::policy::Decision, String, Vec<AuditEntry>) {
-        let mut context = access.context.clone();
-        // The host's time (already checked to be near the clock) keeps its offset for hour
-        // conditions; without one, the clock's.
-        context.time.get_or_insert(gate.now);
-        let mut facts = access.record.clone();
-        facts.tenant = env.tenant.clone();
-        facts.kind = Some(env.kind);
-        facts.subject = Some(env.subject.clone());
-        // Restricted categories (after an erasure request) from the store; if they could not
-        // be read (`None`), every category is treated as restricted to no purpose: fail closed.
-        match restricted {
-            Some(r) => facts
-                .restricted
-                .extend(r.iter().map(|(c, p)| (c.clone(), p.clone()))),
-            None => {
-                for spec in crate::record::FIELD_PATTERNS
-                    .iter()
-                    .filter_map(|p| self.schema.spec_for_pattern(p))
-                {
-                    facts.restricted.insert(spec.category.clone(), Vec::new());
-                }
-            }
-        }
-        let req = Request {
-            principal: access.principal.clone(),
-            action: Action::Read,
-            purpose: access.purpose.clone(),
-            record: facts,
-            context,
-        };
-        let mut decision = policy.decide(&req);
+        let req = batch.request.aim(self, access, env, restricted);
+        let mut decision = policy.decide(req);
         let slots: Vec<usize> = paths.iter().filter_map(|p| p.2).collect();
         let exceeded =
-            crate::policy::rate::apply_with(policy, &req, &mut decision, &slots, gate.admit);
-        let mut detail: BTreeMap<&str, String> = BTreeMap::new();
-        detail.insert("roles", access.principal.roles.join(","));
+            crate::policy::rate::apply_with(policy, req, &mut decision, &slots, batch.admit);
+        let mut detail: BTreeMap<&str, Cow<'_, str>> = BTreeMap::new();
+        detail.insert("roles", Cow::Borrowed(&batch.request.roles));
         if let Some(c) = &access.context.client {
             // Incident scoping asks "what went out through this client?".
-            detail.insert("client", c.clone());
+            detail.insert("client", Cow::Borrowed(c));
         }
         if let Some(d) = decision.denial() {
-            detail.insert("denied", d.to_string());
+            detail.insert("denied", Cow::Owned(d.to_string()));
         }
         if decision.evaluation_errors() > 0 {
             detail.insert(
                 "evaluation_errors",
-                decision.evaluation_errors().to_string(),
+                Cow::Owned(decision.evaluation_errors().to_string()),
             );
         }
         if decision.audit_detail() {
-            detail.insert("audit", "detail".into());
+            detail.insert("audit", Cow::Borrowed("detail"));
         }
         let mut rules: Vec<&str> = Vec::new();
         for (_, _, slot) in paths.iter().copied() {
@@ -93,7 +65,7 @@ impl Coffer {
         rules.sort_unstable();
         rules.dedup();
         let e = reveal_entry(&RevealEntry {
-            time: gate.time,
+            time: batch.time,
             kind: "reveal",
             actor: &access.principal.id,
             tenant: &env.tenant,
@@ -157,20 +129,19 @@ impl Coffer {
         let keyring = self.keyring();
         let mut fields = BTreeMap::new();
         // One cipher per retention category: a data-key lookup and an HKDF, not one per field.
-        let mut ciphers: HashMap<String, Option<Arc<crypto::AeadKey>>> = HashMap::new();
-        let mut mask_ciphers: HashMap<String, Option<Arc<crypto::AeadKey>>> = HashMap::new();
+        let mut ciphers: HashMap<&str, Option<Arc<crypto::AeadKey>>> = HashMap::new();
+        let mut mask_ciphers: HashMap<&str, Option<Arc<crypto::AeadKey>>> = HashMap::new();
         for (path_text, path, slot) in paths.iter().copied() {
             let path_text = path_text.clone();
             let fd = slot.and_then(|s| decision.slot(s));
-            let (effect, reason) = match &fd {
-                Some(f) => (f.effect, f.reason.to_string()),
-                None => (
-                    FieldEffect::Deny,
-                    "not a field of the policy's schema".to_owned(),
-                ),
+            let effect = fd.as_ref().map_or(FieldEffect::Deny, |f| f.effect);
+            // Written only for a field denied.
+            let reason = || match &fd {
+                Some(f) => f.reason.to_string(),
+                None => "not a field of the policy's schema".to_owned(),
             };
             if effect == FieldEffect::Deny {
-                fields.insert(path_text, FieldView::Denied(reason));
+                fields.insert(path_text, FieldView::Denied(reason()));
                 continue;
             }
             // Removed by a redaction: its key was destroyed.
@@ -201,13 +172,13 @@ impl Coffer {
                     None => self.data_key(&env.tenant, &env.subject, &f.category, v),
                 };
                 if self.must_open(env, effect, &path_text, path) {
-                    if !ciphers.contains_key(&f.category) {
+                    if !ciphers.contains_key(f.category.as_str()) {
                         let cipher = data_key()?
                             .map(|dk| envelope::field_cipher(env, &dk, &f.category))
                             .transpose()?;
-                        ciphers.insert(f.category.clone(), cipher);
+                        ciphers.insert(&f.category, cipher);
                     }
-                    match &ciphers[&f.category] {
+                    match &ciphers[f.category.as_str()] {
                         None => {
                             fields.insert(path_text, FieldView::Shredded);
                             continue;
@@ -223,13 +194,13 @@ impl Coffer {
                     }
                     // Version 2: the stored mask is sealed under the category's mask key.
                     if let Some(m) = env.sealed_masks.get(&path_text) {
-                        if !mask_ciphers.contains_key(&m.category) {
+                        if !mask_ciphers.contains_key(m.category.as_str()) {
                             let cipher = data_key()?
                                 .map(|dk| envelope::mask_cipher(env, &dk, &m.category))
                                 .transpose()?;
-                            mask_ciphers.insert(m.category.clone(), cipher);
+                            mask_ciphers.insert(&m.category, cipher);
                         }
-                        match &mask_ciphers[&m.category] {
+                        match &mask_ciphers[m.category.as_str()] {
                             None => {
                                 fields.insert(path_text, FieldView::Shredded);
                                 continue;
@@ -263,7 +234,7 @@ impl Coffer {
                         Masked::Withheld => FieldView::Denied("withheld by a mask rule".into()),
                     }
                 }
-                _ => FieldView::Denied(reason),
+                _ => FieldView::Denied(reason()),
             };
             fields.insert(path_text, view);
         }
@@ -369,19 +340,19 @@ impl Coffer {
             self.pause("reveal.decide");
             let time = self.now();
             let mut admit = |li: usize, _: i64, n: u32| budget.admit(&policy, li, n);
+            let mut batch = RevealBatch {
+                time: &time,
+                admit: &mut admit,
+                request: RequestTemplate::new(access, now),
+            };
             for (env, paths) in envelopes.iter().zip(&parsed) {
                 let restricted = restrictions.as_ref().map(|r| {
                     r.get(env.tenant.as_str())
                         .and_then(|t| t.get(env.subject.as_str()))
                         .unwrap_or(&unrestricted)
                 });
-                let mut gate = RateGate {
-                    now,
-                    time: &time,
-                    admit: &mut admit,
-                };
                 let (d, e, alerts) =
-                    self.plan_reveal(&policy, env, access, paths, restricted, &mut gate);
+                    self.plan_reveal(&policy, env, access, paths, restricted, &mut batch);
                 decisions.push(d);
                 reveal_index.push(entries.len());
                 entries.push(e);
@@ -446,6 +417,68 @@ impl Coffer {
 /// A path of an envelope: its text, parsed, and its slot in the policy (if it has one).
 pub(super) type PathSlot = (String, FieldPath, Option<usize>);
 
+/// A batch's reveal request: the parts that are the same for every envelope (who, why, when)
+/// built once, and the record's facts aimed at each envelope in turn (a request built anew
+/// for every envelope copied the principal, the purpose and the context each time).
+pub(super) struct RequestTemplate {
+    req: Request,
+    /// The principal's roles as the audit entry lists them.
+    roles: String,
+}
+
+impl RequestTemplate {
+    pub(super) fn new(access: &Access, now: time::OffsetDateTime) -> Self {
+        let mut context = access.context.clone();
+        // The host's time (already checked to be near the clock) keeps its offset for hour
+        // conditions; without one, the clock's.
+        context.time.get_or_insert(now);
+        RequestTemplate {
+            req: Request {
+                principal: access.principal.clone(),
+                action: Action::Read,
+                purpose: access.purpose.clone(),
+                record: access.record.clone(),
+                context,
+            },
+            roles: access.principal.roles.join(","),
+        }
+    }
+
+    /// The request for `env`: the host's facts with the envelope's tenant, kind and subject,
+    /// and its restricted categories (from the store; if they could not be read, `None`, every
+    /// category is treated as restricted to no purpose: fail closed).
+    fn aim(
+        &mut self,
+        coffer: &Coffer,
+        access: &Access,
+        env: &Envelope,
+        restricted: Option<&lifecycle::Restrictions>,
+    ) -> &Request {
+        let facts = &mut self.req.record;
+        facts.tenant.clone_from(&env.tenant);
+        facts.kind = Some(env.kind);
+        match &mut facts.subject {
+            Some(s) => s.clone_from(&env.subject),
+            None => facts.subject = Some(env.subject.clone()),
+        }
+        facts.restricted.clone_from(&access.record.restricted);
+        match restricted {
+            Some(r) => facts
+                .restricted
+                .extend(r.iter().map(|(c, p)| (c.clone(), p.clone()))),
+            None => {
+                for spec in crate::record::FIELD_PATTERNS
+                    .iter()
+                    .filter_map(|p| coffer.schema.spec_for_pattern(p))
+                {
+                    facts.restricted.insert(spec.category.clone(), Vec::new());
+                }
+            }
+        }
+        &self.req
+    }
+}
+
 /// The fields of a reveal's [`AuditEntry`], in its order, borrowed from the decision: its
 /// canonical text is written without building the entry (whose maps of paths and effects
 /// were most of the cost of auditing a reveal).
@@ -464,7 +497,7 @@ pub(super) struct RevealEntry<'a> {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub(super) rules: Vec<&'a str>,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-    pub(super) detail: BTreeMap<&'a str, String>,
+    pub(super) detail: BTreeMap<&'a str, Cow<'a, str>>,
 }
 
 /// Every path with its effect (`reveal`, `mask:…`, `deny:…`), as [`EffectText`] writes it.

@@ -209,6 +209,33 @@ fn transplanted_ciphertexts_do_not_open() {
     }
 }
 
+/// A batch large enough that its MACs are checked on several threads: one tampered envelope
+/// deep in it fails the whole batch, before anything is decided or audited.
+#[test]
+fn one_tampered_envelope_in_a_large_batch_stops_it_before_any_entry() {
+    let d = Dir::new("tampered-batch");
+    let key = MasterKey::generate().unwrap();
+    let c = open(&d.db(), &key);
+    let records = (0..400)
+        .map(|i| record(&format!("c-{i}"), "firm-a"))
+        .collect();
+    let mut envelopes: Vec<Envelope> = c
+        .seal_many(records, "t")
+        .unwrap()
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    let auditor = access(&["auditor"], "statutory_audit", "firm-a");
+    assert_eq!(c.reveal_many(&envelopes, &auditor).unwrap().len(), 400);
+    // The envelope relabelled as another record parses, but its MAC no longer holds.
+    let relabelled = swap_json(&envelopes[333], |v| v["record"] = "c-0".into());
+    envelopes[333] = Envelope::from_json(&relabelled).unwrap();
+    let before = c.audit_len().unwrap();
+    let err = c.reveal_many(&envelopes, &auditor).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Integrity, "{err}");
+    assert_eq!(c.audit_len().unwrap(), before, "nothing was audited");
+}
+
 #[test]
 fn a_wrong_master_key_is_refused_before_anything_is_written() {
     let d = Dir::new("wrongkey");

@@ -5,7 +5,7 @@
 use std::sync::{Arc, RwLock};
 
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict, PyString};
+use pyo3::types::{PyBytes, PyDict, PyModule, PyString};
 
 use coffer::clock::FixedClock;
 use coffer::retention::Event;
@@ -47,10 +47,41 @@ impl NativeEnvelope {
     }
 }
 
+/// Python's cyclic garbage collector held off while a batch's views are built, and started
+/// again (if it was running) when dropped, on success or error. The views hold strings and
+/// tuples of strings, which cannot form cycles, yet making tens of thousands of them ran a
+/// young-generation collection every few hundred objects: a fifth of a `reveal_many` call
+/// from Python (1,000 envelopes, 17.6 ms against 13.9 ms without them).
+struct GcPaused<'py> {
+    gc: Bound<'py, PyModule>,
+    was_enabled: bool,
+}
+
+impl<'py> GcPaused<'py> {
+    fn new(py: Python<'py>) -> PyResult<Self> {
+        let gc = py.import("gc")?;
+        let was_enabled = gc.call_method0("isenabled")?.extract::<bool>()?;
+        if was_enabled {
+            gc.call_method0("disable")?;
+        }
+        Ok(GcPaused { gc, was_enabled })
+    }
+}
+
+impl Drop for GcPaused<'_> {
+    fn drop(&mut self) {
+        if self.was_enabled {
+            // Enabling cannot fail; were it to, the error is left for Python to report.
+            let _ = self.gc.call_method0("enable");
+        }
+    }
+}
+
 /// Views as Python objects, built directly: each a `coffer.View` (through `View._of`) whose
 /// fields are `coffer.FieldView`s. Values cross as Python `str` copies, as they did inside the
 /// JSON text this replaces (one encode and one `json.loads` a view fewer).
 fn views_to_py<'py>(py: Python<'py>, views: &[coffer::View]) -> PyResult<Vec<Py<PyAny>>> {
+    let _paused = GcPaused::new(py)?;
     let module = py.import("coffer._vault")?;
     let field_class = module.getattr("FieldView")?;
     // `FieldView` is a NamedTuple: `tuple.__new__(FieldView, (state, value, reason))` makes the
@@ -72,18 +103,24 @@ fn views_to_py<'py>(py: Python<'py>, views: &[coffer::View]) -> PyResult<Vec<Py<
         PyString::intern(py, "denied"),
         PyString::intern(py, "shredded"),
     ];
+    // A batch's views share their paths: each path's Python string is made once per batch.
+    let mut paths: std::collections::HashMap<&str, Bound<'py, PyString>> =
+        std::collections::HashMap::new();
     views
         .iter()
         .map(|v| {
             let fields = PyDict::new(py);
             for (path, f) in &v.fields {
+                let key = paths
+                    .entry(path.as_str())
+                    .or_insert_with(|| PyString::new(py, path));
                 let fv = match f {
                     coffer::FieldView::Revealed(s) => field(&states[0], Some(s.expose()), None)?,
                     coffer::FieldView::Masked(m) => field(&states[1], Some(m), None)?,
                     coffer::FieldView::Denied(r) => field(&states[2], None, Some(r))?,
                     coffer::FieldView::Shredded => field(&states[3], None, None)?,
                 };
-                fields.set_item(path.as_str(), fv)?;
+                fields.set_item(&*key, fv)?;
             }
             Ok(make
                 .call1((

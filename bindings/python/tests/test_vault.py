@@ -76,6 +76,28 @@ def test_sealed_records_cross_natively_and_as_json(store: coffer.Coffer) -> None
                           roles=["accountant"], purpose="payments")
 
 
+def test_revealing_leaves_the_garbage_collector_as_it_found_it(store: coffer.Coffer) -> None:
+    """Building a batch's views holds Python's cyclic collector off (issue 18); afterwards it
+    runs again if it ran before, and stays off if the host had turned it off."""
+    import gc
+
+    sealed = store.seal_many([dict(RECORD, id=f"g-{i}") for i in range(3)], actor="import")
+    natives = [s for s in sealed if isinstance(s, coffer.SealedRecord)]
+    assert gc.isenabled()
+    views = store.reveal_many(natives, tenant="firm-a", principal="u-1", roles=["accountant"], purpose="payments")
+    assert len(views) == 3 and gc.isenabled()
+    gc.disable()
+    try:
+        store.reveal_many(natives, tenant="firm-a", principal="u-1", roles=["accountant"], purpose="payments")
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+    # A refused batch (no principal) does not leave it off either.
+    with pytest.raises(coffer.InvalidArgumentError):
+        store.reveal_many(natives, tenant="firm-a", principal="", roles=["accountant"], purpose="payments")
+    assert gc.isenabled()
+
+
 def test_seal_reveal_round_trip(store: coffer.Coffer) -> None:
     sealed = store.seal(RECORD, actor="import")
     text = sealed.to_json()

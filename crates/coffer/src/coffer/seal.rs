@@ -59,7 +59,7 @@ impl Coffer {
             HashMap::new();
         let (mut counter, mut mask_counter) = (0u32, 0u32);
         for (place, value) in record.places() {
-            let mut path = place.to_string();
+            let mut path = place.text();
             let spec = self.schema.spec_at(&place).ok_or_else(|| Error::Internal {
                 message: format!("no schema entry for `{path}`"),
             })?;

@@ -643,6 +643,7 @@ mod tests {
             // A place is its field's path, written without one.
             assert_eq!(place.path(), f.path);
             assert_eq!(place.to_string(), f.path.to_string());
+            assert_eq!(place.text(), f.path.to_string());
             assert_eq!(place.pattern(), f.path.pattern_key());
             assert_eq!(*value, f.value, "{}", f.path);
             for s in [Schema::builtin(), &declared] {

@@ -647,11 +647,10 @@ enum Item {
     Mask,
 }
 
-/// The associated data of a sealed item: version 3 `lp(label, tenant, record, path)` (the key
-/// no longer names the record, so the AAD does), with `label` `"coffer/v3/field"` or
-/// `"coffer/v3/mask"`; versions 1 and 2 `lp("coffer/v1/field", path)` and
-/// `lp("coffer/v2/mask", path)`.
-/// Hands the AAD of `path`'s item to `f`.
+/// Hands `f` the associated data of `path`'s sealed item: version 3 `lp(label, tenant, record,
+/// path)` (the key no longer names the record, so the AAD does), with `label`
+/// `"coffer/v3/field"` or `"coffer/v3/mask"`; versions 1 and 2 `lp("coffer/v1/field", path)`
+/// and `lp("coffer/v2/mask", path)`.
 fn with_aad<R>(env: &Envelope, item: Item, path: &str, f: impl FnOnce(&[u8]) -> R) -> R {
     let v3 = env.version >= 3;
     let label: &[u8] = match (item, v3) {

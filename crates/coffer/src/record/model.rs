@@ -331,16 +331,9 @@ impl<'a> Place<'a> {
 }
 
 impl fmt::Display for Place<'_> {
-    /// The path's text, as [`FieldPath`]'s `Display` writes it.
+    /// The path's text: [`Place::text`].
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.top)?;
-        if let Some(i) = self.index {
-            write!(f, "[{i}]")?;
-        }
-        if let Some(m) = self.member {
-            write!(f, ".{m}")?;
-        }
-        Ok(())
+        f.write_str(&self.text())
     }
 }
 

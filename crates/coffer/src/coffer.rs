@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use crate::audit::{self, AuditEntry, AuditReport, Checkpoint, LoggedEntry};
 use crate::clock::{Clock, SystemClock};
-use crate::crypto::{self, MacKey, MasterKey, SecretKey, SigningKey, hkdf32, hmac_sha256, lp};
+use crate::crypto::{self, MacKey, MasterKey, SecretKey, SigningKey, hkdf32, lp};
 use crate::envelope::{DataKey, Envelope};
 use crate::error::{Error, Result};
 use crate::policy::{Context, Policy, Principal, RecordFacts};
@@ -1001,8 +1001,47 @@ mod tests {
     }
 
     #[test]
+    fn index_keys_are_cached_by_tenant_pattern_and_epoch_and_bounded() {
+        let key = |b: u8| {
+            Arc::new(crypto::MacKey::new(
+                SecretKey::from_bytes(&[b; 32]).unwrap(),
+            ))
+        };
+        let sign = |k: &crypto::MacKey| k.sign(&[b"x"]);
+        let mut cache = keys::IndexKeys::default();
+        cache.insert(4, "acme", "phones[]", 1, key(1));
+        cache.insert(4, "acme", "phones[]", 2, key(2));
+        cache.insert(4, "acme", "emails[]", 1, key(3));
+        cache.insert(4, "beta", "phones[]", 1, key(4));
+        for (tenant, pattern, epoch, b) in [
+            ("acme", "phones[]", 1, 1),
+            ("acme", "phones[]", 2, 2),
+            ("acme", "emails[]", 1, 3),
+            ("beta", "phones[]", 1, 4),
+        ] {
+            let got = cache.get(tenant, pattern, epoch).unwrap();
+            assert_eq!(sign(&got), sign(&key(b)), "{tenant} {pattern} {epoch}");
+        }
+        assert!(cache.get("acme", "phones[]", 3).is_none());
+        assert!(cache.get("beta", "emails[]", 1).is_none());
+        assert!(cache.get("gamma", "phones[]", 1).is_none());
+        // Replacing a key does not count twice; a fifth key empties the full cache first.
+        cache.insert(4, "acme", "phones[]", 1, key(5));
+        assert_eq!(
+            sign(&cache.get("acme", "phones[]", 1).unwrap()),
+            sign(&key(5))
+        );
+        cache.insert(4, "beta", "emails[]", 1, key(6));
+        assert!(cache.get("acme", "phones[]", 1).is_none());
+        assert_eq!(
+            sign(&cache.get("beta", "emails[]", 1).unwrap()),
+            sign(&key(6))
+        );
+    }
+
+    #[test]
     fn tokens_are_truncated_to_their_bits() {
-        let k = SecretKey::from_bytes(&[1; 32]).unwrap();
+        let k = crypto::MacKey::new(SecretKey::from_bytes(&[1; 32]).unwrap());
         assert_eq!(Coffer::token(&k, "x", 16).len(), 4);
         let t12 = Coffer::token(&k, "x", 12);
         assert_eq!(t12.len(), 4);

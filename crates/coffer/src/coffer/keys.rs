@@ -178,7 +178,7 @@ pub(super) struct KeyManager {
     pub(super) keyring_seen: AtomicU64,
     /// The store's change token when the counters above were last read (`u64::MAX`: never).
     pub(super) data_version_seen: AtomicU64,
-    pub(super) index_keys: Mutex<HashMap<(String, String, u32), Arc<SecretKey>>>,
+    pub(super) index_keys: Mutex<IndexKeys>,
     /// How many unwrapped data keys the cache keeps at most.
     pub(super) cache_capacity: usize,
 }
@@ -198,9 +198,68 @@ impl KeyManager {
             destructions_seen: AtomicU64::new(0),
             keyring_seen: AtomicU64::new(signature),
             data_version_seen: AtomicU64::new(u64::MAX),
-            index_keys: Mutex::new(HashMap::new()),
+            index_keys: Mutex::new(IndexKeys::default()),
             cache_capacity: cache_capacity.max(16),
         }
+    }
+}
+
+/// Blind-index keys by tenant, field pattern and epoch, prepared for HMAC: nested so that a
+/// seal or search looks its keys up by `&str` (a tuple of `String`s had to be built for every
+/// token), and each key's HMAC state is prepared once rather than for every token.
+#[derive(Default)]
+pub(super) struct IndexKeys {
+    by_tenant: HashMap<String, HashMap<String, EpochKeys>>,
+    len: usize,
+}
+
+/// One field pattern's index keys, by epoch (a keyring has one epoch or a few).
+type EpochKeys = Vec<(u32, Arc<MacKey>)>;
+
+impl IndexKeys {
+    pub(super) fn get(&self, tenant: &str, pattern: &str, epoch: u32) -> Option<Arc<MacKey>> {
+        self.by_tenant
+            .get(tenant)?
+            .get(pattern)?
+            .iter()
+            .find(|(e, _)| *e == epoch)
+            .map(|(_, k)| Arc::clone(k))
+    }
+
+    /// Keeps `key` (replacing the one kept for the same tenant, pattern and epoch); a full
+    /// cache is emptied before a new entry (keys are cheap to derive again).
+    pub(super) fn insert(
+        &mut self,
+        capacity: usize,
+        tenant: &str,
+        pattern: &str,
+        epoch: u32,
+        key: Arc<MacKey>,
+    ) {
+        if let Some(slot) = self
+            .by_tenant
+            .get_mut(tenant)
+            .and_then(|p| p.get_mut(pattern))
+            .and_then(|keys| keys.iter_mut().find(|(e, _)| *e == epoch))
+        {
+            slot.1 = key;
+            return;
+        }
+        if self.len >= capacity {
+            self.clear();
+        }
+        self.by_tenant
+            .entry(tenant.to_owned())
+            .or_default()
+            .entry(pattern.to_owned())
+            .or_default()
+            .push((epoch, key));
+        self.len += 1;
+    }
+
+    pub(super) fn clear(&mut self) {
+        self.by_tenant.clear();
+        self.len = 0;
     }
 }
 
@@ -619,16 +678,15 @@ impl Coffer {
         tenant: &str,
         pattern: &str,
         epoch: u32,
-    ) -> Result<Arc<SecretKey>> {
-        let id = (tenant.to_owned(), pattern.to_owned(), epoch);
+    ) -> Result<Arc<MacKey>> {
         if let Some(k) = self
             .keys
             .index_keys
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .get(&id)
+            .get(tenant, pattern, epoch)
         {
-            return Ok(k.clone());
+            return Ok(k);
         }
         let (root, _) = keyring
             .index
@@ -636,34 +694,35 @@ impl Coffer {
             .ok_or_else(|| Error::KeyNotFound {
                 what: format!("index epoch {epoch}"),
             })?;
-        let key = Arc::new(hkdf32(
+        let key = Arc::new(MacKey::new(hkdf32(
             root.expose(),
             b"coffer/v1/index",
             &[tenant.as_bytes(), pattern.as_bytes()],
-        )?);
-        let mut cache = self
-            .keys
+        )?));
+        self.keys
             .index_keys
             .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if cache.len() >= self.keys.cache_capacity {
-            cache.clear();
-        }
-        cache.insert(id, key.clone());
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(
+                self.keys.cache_capacity,
+                tenant,
+                pattern,
+                epoch,
+                Arc::clone(&key),
+            );
         Ok(key)
     }
 
-    pub(super) fn token(key: &SecretKey, transformed: &str, bits: u16) -> String {
-        let mac = hmac_sha256(key, &[transformed.as_bytes()]);
+    /// A blind-index token: the first `bits` of `HMAC-SHA256(index key, transformed)`, in hex
+    /// (the bits past `bits` in the last byte cleared).
+    pub(super) fn token(key: &MacKey, transformed: &str, bits: u16) -> String {
+        let mut mac = key.sign(&[transformed.as_bytes()]);
         let bytes = usize::from(bits).div_ceil(8).min(32);
-        let mut t = mac[..bytes].to_vec();
         let spare = bytes * 8 - usize::from(bits).min(256);
-        if spare > 0
-            && let Some(last) = t.last_mut()
-        {
-            *last &= 0xffu8 << spare;
+        if spare > 0 {
+            mac[bytes - 1] &= 0xffu8 << spare;
         }
-        crypto::hex(&t)
+        crypto::hex(&mac[..bytes])
     }
 
     /// The data keys that `ids` name, from the cache or, for the rest, one read of the store;

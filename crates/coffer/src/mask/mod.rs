@@ -216,7 +216,18 @@ impl fmt::Display for MaskRule {
 const STAR: char = '*';
 
 fn stars(n: usize) -> String {
-    std::iter::repeat_n(STAR, n).collect()
+    masked("", n, "")
+}
+
+/// `head`, `n` stars, then `tail`, written into one string of exactly their size (`format!`
+/// of `stars(n)` grew its string, leaving copies of the kept characters behind unwiped, and
+/// was a third of masking).
+fn masked(head: &str, n: usize, tail: &str) -> String {
+    let mut out = String::with_capacity(head.len() + n + tail.len());
+    out.push_str(head);
+    out.extend(std::iter::repeat_n(STAR, n));
+    out.push_str(tail);
+    out
 }
 
 fn first_chars(value: &str, n: usize) -> &str {
@@ -246,45 +257,20 @@ pub fn partial(form: MaskForm, profile: Profile, value: &str) -> String {
         MaskForm::Name => mask_name(value, privileged),
         MaskForm::Phone => mask_phone(value, privileged),
         MaskForm::IdNumber => match (len, privileged) {
-            (18, false) => format!(
-                "{}{}{}",
-                first_chars(value, 1),
-                stars(16),
-                last_chars(value, 1)
-            ),
-            (18, true) => format!(
-                "{}{}{}",
-                first_chars(value, 6),
-                stars(8),
-                last_chars(value, 4)
-            ),
-            (6.., false) => format!(
-                "{}{}{}",
-                first_chars(value, 1),
-                stars(6),
-                last_chars(value, 1)
-            ),
-            (8.., true) => format!(
-                "{}{}{}",
-                first_chars(value, 2),
-                stars(6),
-                last_chars(value, 3)
-            ),
+            (18, false) => masked(first_chars(value, 1), 16, last_chars(value, 1)),
+            (18, true) => masked(first_chars(value, 6), 8, last_chars(value, 4)),
+            (6.., false) => masked(first_chars(value, 1), 6, last_chars(value, 1)),
+            (8.., true) => masked(first_chars(value, 2), 6, last_chars(value, 3)),
             _ => stars(6),
         },
         MaskForm::Card => match (len, privileged) {
-            (14.., true) => format!(
-                "{}{}{}",
-                first_chars(value, 6),
-                stars(6),
-                last_chars(value, 4)
-            ),
-            (10.., _) => format!("{}{}", stars(12), last_chars(value, 4)),
+            (14.., true) => masked(first_chars(value, 6), 6, last_chars(value, 4)),
+            (10.., _) => masked("", 12, last_chars(value, 4)),
             _ => stars(4),
         },
         MaskForm::Account => {
             if len >= 8 {
-                format!("{}{}", stars(4), last_chars(value, 4))
+                masked("", 4, last_chars(value, 4))
             } else {
                 stars(4)
             }
@@ -297,7 +283,12 @@ pub fn partial(form: MaskForm, profile: Profile, value: &str) -> String {
                 } else {
                     1
                 };
-                format!("{}***@{domain}", first_chars(local, keep))
+                let head = first_chars(local, keep);
+                let mut out = String::with_capacity(head.len() + 4 + domain.len());
+                out.push_str(head);
+                out.push_str("***@");
+                out.push_str(domain);
+                out
             }
             _ => stars(3),
         },
@@ -312,13 +303,13 @@ pub fn partial(form: MaskForm, profile: Profile, value: &str) -> String {
         }
         MaskForm::Last4 => {
             if len > 4 {
-                format!("{}{}", stars(4), last_chars(value, 4))
+                masked("", 4, last_chars(value, 4))
             } else {
                 stars(4)
             }
         }
         MaskForm::Initial => match value.graphemes(true).next() {
-            Some(g) if len > 1 => format!("{g}{}", stars(3)),
+            Some(g) if len > 1 => masked(g, 3, ""),
             _ => stars(3),
         },
     }
@@ -331,8 +322,8 @@ fn mask_name(value: &str, privileged: bool) -> String {
         return match g.len() {
             0 => String::new(),
             1 => stars(1),
-            n if privileged && n >= 3 => format!("{}{}{}", g[0], stars(n - 2), g[n - 1]),
-            n => format!("{}{}", g[0], stars(n - 1)),
+            n if privileged && n >= 3 => masked(g[0], n - 2, g[n - 1]),
+            n => masked(g[0], n - 1, ""),
         };
     }
     value
@@ -340,7 +331,7 @@ fn mask_name(value: &str, privileged: bool) -> String {
         .map(|part| {
             let g: Vec<&str> = part.graphemes(true).collect();
             match g.first() {
-                Some(first) => format!("{first}{}", stars(g.len() - 1)),
+                Some(first) => masked(first, g.len() - 1, ""),
                 None => String::new(),
             }
         })
@@ -351,14 +342,14 @@ fn mask_name(value: &str, privileged: bool) -> String {
 fn mask_phone(value: &str, privileged: bool) -> String {
     use crate::record::checks::{PhoneKind, classify_phone, cn_area_code_len};
     match classify_phone(value) {
-        Ok(PhoneKind::CnMobile) => format!("{}****{}", &value[..3], &value[7..]),
+        Ok(PhoneKind::CnMobile) => masked(&value[..3], 4, &value[7..]),
         Ok(PhoneKind::CnLandline) => {
             let area = cn_area_code_len(value);
             let keep = if privileged { 4 } else { 2 };
             format!("{}-****{}", &value[..area], last_chars(value, keep))
         }
-        Ok(PhoneKind::E164) => format!("{}****{}", first_chars(value, 3), last_chars(value, 4)),
-        Err(_) if value.chars().count() > 6 => format!("****{}", last_chars(value, 2)),
+        Ok(PhoneKind::E164) => masked(first_chars(value, 3), 4, last_chars(value, 4)),
+        Err(_) if value.chars().count() > 6 => masked("", 4, last_chars(value, 2)),
         Err(_) => stars(4),
     }
 }
@@ -385,18 +376,12 @@ fn mask_iban(value: &str, privileged: bool) -> String {
     };
     let head = 4 + bank;
     if value.len() < head + 8 {
-        return format!(
-            "{}{}{}",
-            &value[..4],
-            stars(value.len() - 8),
-            &value[value.len() - 4..]
-        );
+        return masked(&value[..4], value.len() - 8, &value[value.len() - 4..]);
     }
-    format!(
-        "{}{}{}",
+    masked(
         &value[..head],
-        stars(value.len() - head - 4),
-        &value[value.len() - 4..]
+        value.len() - head - 4,
+        &value[value.len() - 4..],
     )
 }
 

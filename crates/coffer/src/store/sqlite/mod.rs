@@ -215,6 +215,11 @@ impl SqliteStore {
             // The keyring's columns have been the same since the first schema version.
             verify(&keyring_rows(&conn)?)?;
         }
+        if tables == 0 {
+            conn.query_row("PRAGMA page_size = 16384", [], |_| Ok(()))
+                .optional()
+                .map_err(store_error)?;
+        }
         for pragma in [
             "PRAGMA journal_mode = WAL",
             "PRAGMA synchronous = FULL",

@@ -228,15 +228,27 @@ impl SqliteStore {
             // 32 MiB of page cache (the default is 2 MiB): bulk sealing into a store of
             // millions of keys touches many index pages per batch.
             "PRAGMA cache_size = -32768",
-            // Checkpoint every 16 MiB of WAL rather than 4: pages that bulk sealing rewrites
-            // batch after batch (index leaves, the audit tail) are copied back once, not four
-            // times.
-            "PRAGMA wal_autocheckpoint = 4000",
         ] {
             conn.query_row(pragma, [], |_| Ok(()))
                 .optional()
                 .map_err(store_error)?;
         }
+        // Checkpoint every 16 MiB of WAL rather than 4 (SQLite's 1000 pages of 4 KiB): pages
+        // that bulk sealing rewrites batch after batch (index leaves, the audit tail) are
+        // copied back once, not four times. In pages of this file's size.
+        let page_size: i64 = conn
+            .query_row("PRAGMA page_size", [], |r| r.get(0))
+            .map_err(store_error)?;
+        conn.query_row(
+            &format!(
+                "PRAGMA wal_autocheckpoint = {}",
+                (16 << 20) / page_size.clamp(512, 65_536)
+            ),
+            [],
+            |_| Ok(()),
+        )
+        .optional()
+        .map_err(store_error)?;
         let store = SqliteStore {
             conn: Mutex::new(conn),
             path,

@@ -529,6 +529,7 @@ impl Coffer {
                 actor,
             )?
             .pop()
+            .map(|(_, key)| key)
             .ok_or_else(|| Error::Internal {
                 message: "no data key stored".into(),
             })?;
@@ -546,7 +547,7 @@ impl Coffer {
         kind: &str,
         keys: Vec<(DataKeyId, SecretKey)>,
         actor: &str,
-    ) -> Result<Vec<Arc<DataKey>>> {
+    ) -> Result<Vec<(DataKeyId, Arc<DataKey>)>> {
         let (ids, mut ours): (Vec<DataKeyId>, Vec<Option<SecretKey>>) =
             keys.into_iter().map(|(id, k)| (id, Some(k))).unzip();
         let mut out: Vec<Option<Arc<DataKey>>> = vec![None; ids.len()];
@@ -566,7 +567,8 @@ impl Coffer {
             let created = self.now();
             let mut nonces = crypto::RandomBatch::new(12 * pending.len())?;
             let mut rows = Vec::with_capacity(pending.len());
-            let mut groups: BTreeMap<(&str, &str), Vec<String>> = BTreeMap::new();
+            // Each subject's keys as `category:version,…`, written straight into one string.
+            let mut groups: BTreeMap<(&str, &str), String> = BTreeMap::new();
             for &i in &pending {
                 let (tenant, subject, category, version) = &ids[i];
                 let key = ours[i].as_ref().ok_or_else(|| Error::Internal {
@@ -585,10 +587,15 @@ impl Coffer {
                     )?),
                     created: created.clone(),
                 });
-                groups
+                let keys = groups
                     .entry((tenant.as_str(), subject.as_str()))
-                    .or_default()
-                    .push(format!("{category}:{version}"));
+                    .or_default();
+                if !keys.is_empty() {
+                    keys.push(',');
+                }
+                keys.push_str(category);
+                keys.push(':');
+                keys.push_str(&version.to_string());
             }
             let entries: Vec<AuditEntry> = groups
                 .into_iter()
@@ -596,7 +603,7 @@ impl Coffer {
                     let mut e = self.entry(kind, actor);
                     e.tenant = Some(tenant.to_owned());
                     e.subject = Some(subject.to_owned());
-                    e.detail.insert("keys".into(), keys.join(","));
+                    e.detail.insert("keys".into(), keys);
                     e
                 })
                 .collect();
@@ -655,15 +662,24 @@ impl Coffer {
                 reason: "other processes kept creating the same data keys".into(),
             });
         }
-        // The keys' keep-until dates, from their creation and their subjects' events.
-        let subjects: BTreeSet<(String, String)> = ids
-            .iter()
-            .map(|(t, s, _, _)| (t.clone(), s.clone()))
-            .collect();
-        self.refresh_retention_many(&subjects)?;
-        out.into_iter()
-            .map(|k| {
-                k.ok_or_else(|| Error::Internal {
+        // The keys' keep-until dates, from their creation and their subjects' events (each
+        // subject copied once, not once per key).
+        if self.has_retention() {
+            let subjects: BTreeSet<(&str, &str)> = ids
+                .iter()
+                .map(|(t, s, _, _)| (t.as_str(), s.as_str()))
+                .collect();
+            let subjects: BTreeSet<(String, String)> = subjects
+                .into_iter()
+                .map(|(t, s)| (t.to_owned(), s.to_owned()))
+                .collect();
+            self.refresh_retention_many(&subjects)?;
+        }
+        // Each id goes back to the caller with its key (the caller keeps it: no copy).
+        ids.into_iter()
+            .zip(out)
+            .map(|(id, k)| {
+                k.map(|k| (id, k)).ok_or_else(|| Error::Internal {
                     message: "a data key was not stored".into(),
                 })
             })

@@ -65,7 +65,7 @@ impl Coffer {
             })
     }
 
-    fn has_retention(&self) -> bool {
+    pub(super) fn has_retention(&self) -> bool {
         self.retention
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner)

@@ -346,17 +346,23 @@ impl Coffer {
             let key = self.current_data_key(&tenant, &subject, &category, actor)?;
             ready.insert((tenant, subject, category), key);
         }
+        // The ids move into the query and out of it again: no copies.
         let query: Vec<(String, String, String, Option<u32>)> = unknown
-            .iter()
-            .map(|(t, s, c)| (t.clone(), s.clone(), c.clone(), None))
+            .into_iter()
+            .map(|(t, s, c)| (t, s, c, None))
             .collect();
         let rows = if query.is_empty() {
             Vec::new()
         } else {
             self.store.data_keys_batch(&query)?
         };
+        if rows.len() != query.len() {
+            return Err(Error::Internal {
+                message: "the store answered a different number of data-key lookups".into(),
+            });
+        }
         let mut new_ids = Vec::new();
-        for ((tenant, subject, category), row) in unknown.into_iter().zip(rows) {
+        for ((tenant, subject, category, _), row) in query.into_iter().zip(rows) {
             match row {
                 Some(r) if r.wrapped.is_some() => {
                     let wrapped = r.wrapped.as_deref().unwrap_or_default();
@@ -382,14 +388,13 @@ impl Coffer {
             .into_iter()
             .map(|id| Ok((id, SecretKey::generate_from(&mut random)?)))
             .collect::<Result<Vec<_>>>()?;
-        let ids: Vec<DataKeyId> = new_keys.iter().map(|(id, _)| id.clone()).collect();
         let keys = self.store_data_keys(keyring, "key.create", new_keys, actor)?;
         let mut latest = self
             .keys
             .latest
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        for ((tenant, subject, category, version), key) in ids.into_iter().zip(keys) {
+        for ((tenant, subject, category, version), key) in keys {
             self.latest_put(
                 &mut latest,
                 (tenant.clone(), subject.clone(), category.clone()),

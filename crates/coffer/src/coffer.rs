@@ -209,6 +209,9 @@ pub fn plan_index(records: u64, distinct: u64) -> IndexPlan {
 
 type DataKeyId = (String, String, String, u32);
 
+/// A cache's name for a data key or a newest version (see [`key_name`]).
+type KeyName = Box<[u8]>;
+
 /// Inserts into a map that holds at most `capacity` entries: when full, half are dropped
 /// (whichever the hash order gives first; a miss only costs a store lookup).
 fn bounded_insert<K: Eq + std::hash::Hash, V>(
@@ -230,32 +233,31 @@ fn bounded_insert<K: Eq + std::hash::Hash, V>(
 /// Data keys loaded for a batch of reveals, by (tenant, subject, category, version) borrowed
 /// from the envelopes; `None` for a destroyed key.
 type LoadedKeys<'a> = HashMap<(&'a str, &'a str, &'a str, u32), Option<Arc<DataKey>>>;
-/// The data keys a batch seals under: version and key by tenant, subject and category, nested
-/// so that a seal looks its keys up by `&str` (a tuple of `String`s had to be built for every
-/// lookup).
-#[derive(Default)]
-struct BatchKeys(HashMap<String, HashMap<String, SubjectKeys>>);
+/// The data keys a batch seals under: version and key by tenant, subject and category,
+/// borrowed from the batch's records (no copies of the names).
+type BatchKeys<'a> = HashMap<(&'a str, &'a str, &'a str), (u32, Arc<DataKey>)>;
 
-/// One subject's keys in a [`BatchKeys`]: version and key by category.
-type SubjectKeys = HashMap<String, (u32, Arc<DataKey>)>;
-
-impl BatchKeys {
-    fn get(&self, tenant: &str, subject: &str, category: &str) -> Option<&(u32, Arc<DataKey>)> {
-        self.0.get(tenant)?.get(subject)?.get(category)
+/// A data key's name in the handle's caches, written into `buf` (cleared first): tenant,
+/// subject and category, each after its length (so no choice of names can make two ids
+/// collide), then the version when `version` is given. One buffer serves a whole batch's
+/// lookups, and an entry the cache keeps is one allocation rather than three strings.
+fn key_name<'b>(
+    buf: &'b mut Vec<u8>,
+    tenant: &str,
+    subject: &str,
+    category: &str,
+    version: Option<u32>,
+) -> &'b [u8] {
+    buf.clear();
+    for part in [tenant, subject, category] {
+        // In memory only, never stored: the native width will do.
+        buf.extend_from_slice(&part.len().to_le_bytes());
+        buf.extend_from_slice(part.as_bytes());
     }
-
-    fn insert(
-        &mut self,
-        (tenant, subject, category): (String, String, String),
-        key: (u32, Arc<DataKey>),
-    ) {
-        self.0
-            .entry(tenant)
-            .or_default()
-            .entry(subject)
-            .or_default()
-            .insert(category, key);
+    if let Some(v) = version {
+        buf.extend_from_slice(&v.to_le_bytes());
     }
+    buf
 }
 
 /// A callback that receives every committed audit entry.
@@ -998,6 +1000,34 @@ mod tests {
         assert_eq!((p.min_bits, p.max_bits), (10, 18));
         assert_eq!(p.recommended_bits, 16);
         assert!((p.expected_false_positives - 15.26).abs() < 0.1, "{p:?}");
+    }
+
+    #[test]
+    fn key_names_tell_every_id_apart() {
+        let name = |t: &str, s: &str, c: &str, v: Option<u32>| {
+            key_name(&mut Vec::new(), t, s, c, v).to_vec()
+        };
+        // Names that run together the same way, versions and none: all different.
+        let ids = [
+            ("acme", "s-1", "identity", None),
+            ("acme", "s-1", "identity", Some(1)),
+            ("acme", "s-1", "identity", Some(2)),
+            ("acme", "s-1", "contact", Some(1)),
+            ("acme", "s-2", "identity", Some(1)),
+            ("acm", "es-1", "identity", Some(1)),
+            ("acme", "s-1i", "dentity", Some(1)),
+            ("acme", "s", "-1identity", Some(1)),
+            ("other", "s-1", "identity", Some(1)),
+        ];
+        let names: BTreeSet<Vec<u8>> = ids.iter().map(|&(t, s, c, v)| name(t, s, c, v)).collect();
+        assert_eq!(names.len(), ids.len());
+        // The same id always gives the same name, and one buffer serves many (cleared first).
+        let mut buf = Vec::new();
+        key_name(&mut buf, "a-much-longer-tenant", "subject", "category", Some(9));
+        assert_eq!(
+            key_name(&mut buf, "acme", "s-1", "identity", Some(1)),
+            name("acme", "s-1", "identity", Some(1))
+        );
     }
 
     #[test]

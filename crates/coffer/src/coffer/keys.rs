@@ -170,8 +170,10 @@ pub(super) fn load_keyring(master: &MasterKey, rows: &[KeyringRow]) -> Result<Ke
 pub(super) struct KeyManager {
     pub(super) master: RwLock<MasterKey>,
     pub(super) keyring: RwLock<Arc<Keyring>>,
-    pub(super) data_keys: Mutex<HashMap<DataKeyId, Option<Arc<DataKey>>>>,
-    pub(super) latest: Mutex<HashMap<(String, String, String), u32>>,
+    /// Unwrapped data keys by [`key_name`] with the version.
+    pub(super) data_keys: Mutex<HashMap<KeyName, Option<Arc<DataKey>>>>,
+    /// The newest version of each (tenant, subject, category), by [`key_name`] without one.
+    pub(super) latest: Mutex<HashMap<KeyName, u32>>,
     /// The store's destruction count when the two caches above were last checked against it.
     pub(super) destructions_seen: AtomicU64,
     /// The keyring's signature (see `keyring_signature`) when it was last loaded.
@@ -363,28 +365,24 @@ impl Coffer {
         Ok(())
     }
 
-    pub(super) fn cache_put(&self, id: DataKeyId, key: Option<Arc<DataKey>>) {
+    /// Caches a data key (or its destruction) under its [`key_name`] with the version.
+    pub(super) fn cache_put(&self, name: &[u8], key: Option<Arc<DataKey>>) {
         let mut cache = self
             .keys
             .data_keys
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         // Dropping evicted entries wipes the keys (SecretKey zeroizes on drop).
-        bounded_insert(&mut cache, self.keys.cache_capacity, id, key);
+        bounded_insert(&mut cache, self.keys.cache_capacity, name.into(), key);
     }
 
     /// Remembers the newest version of a data key (bounded: a bulk import of a million
     /// customers must not keep three million entries).
-    pub(super) fn latest_put(
-        &self,
-        latest: &mut HashMap<(String, String, String), u32>,
-        id: (String, String, String),
-        version: u32,
-    ) {
+    pub(super) fn latest_put(&self, latest: &mut HashMap<KeyName, u32>, name: &[u8], version: u32) {
         bounded_insert(
             latest,
             self.keys.cache_capacity.saturating_mul(4),
-            id,
+            name.into(),
             version,
         );
     }
@@ -397,18 +395,14 @@ impl Coffer {
         category: &str,
         version: u32,
     ) -> Result<Option<Arc<DataKey>>> {
-        let id = (
-            tenant.to_owned(),
-            subject.to_owned(),
-            category.to_owned(),
-            version,
-        );
+        let mut name = Vec::new();
+        let name = key_name(&mut name, tenant, subject, category, Some(version));
         if let Some(k) = self
             .keys
             .data_keys
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .get(&id)
+            .get(name)
         {
             return Ok(k.clone());
         }
@@ -426,7 +420,7 @@ impl Coffer {
                 &wrapped,
             )?)),
         };
-        self.cache_put(id, key.clone());
+        self.cache_put(name, key.clone());
         Ok(key)
     }
 
@@ -466,13 +460,14 @@ impl Coffer {
         category: &str,
         actor: &str,
     ) -> Result<(u32, Arc<DataKey>)> {
-        let lid = (tenant.to_owned(), subject.to_owned(), category.to_owned());
+        let mut name = Vec::new();
+        let name = key_name(&mut name, tenant, subject, category, None);
         let cached = self
             .keys
             .latest
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .get(&lid)
+            .get(name)
             .copied();
         if let Some(v) = cached
             && let Some(k) = self.data_key(tenant, subject, category, v)?
@@ -506,7 +501,7 @@ impl Coffer {
                 .latest
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner),
-            lid,
+            name,
             version,
         );
         Ok((version, key))
@@ -556,6 +551,7 @@ impl Coffer {
         // process (or the KEK it wrapped under retired by another process: the next round
         // reloads the keyring); a handful of rounds ends any race.
         let mut reloaded: Option<Arc<Keyring>> = None;
+        let mut name = Vec::new();
         for round in 0..8 {
             if pending.is_empty() {
                 break;
@@ -622,7 +618,11 @@ impl Coffer {
                             message: "data key already taken".into(),
                         }
                     })?));
-                    self.cache_put(ids[i].clone(), Some(Arc::clone(&key)));
+                    let (t, s, c, v) = &ids[i];
+                    self.cache_put(
+                        key_name(&mut name, t, s, c, Some(*v)),
+                        Some(Arc::clone(&key)),
+                    );
                     out[i] = Some(key);
                 }
                 self.notify(&entries, &seqs);
@@ -649,7 +649,10 @@ impl Coffer {
                             theirs.kek_version,
                             w,
                         )?);
-                        self.cache_put(ids[i].clone(), Some(Arc::clone(&key)));
+                        self.cache_put(
+                            key_name(&mut name, tenant, subject, category, Some(*version)),
+                            Some(Arc::clone(&key)),
+                        );
                         out[i] = Some(key);
                     }
                     None => rest.push(i),
@@ -749,6 +752,8 @@ impl Coffer {
     ) -> Result<LoadedKeys<'a>> {
         let mut ready = LoadedKeys::with_capacity(ids.len());
         let mut misses = Vec::new();
+        // One buffer for every name looked up: a hit allocates nothing.
+        let mut name = Vec::new();
         {
             let cache = self
                 .keys
@@ -756,12 +761,11 @@ impl Coffer {
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
             for id in ids {
-                let owned: DataKeyId = (id.0.to_owned(), id.1.to_owned(), id.2.to_owned(), id.3);
-                match cache.get(&owned) {
+                match cache.get(key_name(&mut name, id.0, id.1, id.2, Some(id.3))) {
                     Some(k) => {
                         ready.insert(id, k.clone());
                     }
-                    None => misses.push((id, owned)),
+                    None => misses.push(id),
                 }
             }
         }
@@ -770,9 +774,9 @@ impl Coffer {
         }
         let query: Vec<(String, String, String, Option<u32>)> = misses
             .iter()
-            .map(|(_, (t, s, c, v))| (t.clone(), s.clone(), c.clone(), Some(*v)))
+            .map(|(t, s, c, v)| ((*t).to_owned(), (*s).to_owned(), (*c).to_owned(), Some(*v)))
             .collect();
-        for ((id, owned), row) in misses.into_iter().zip(self.store.data_keys_batch(&query)?) {
+        for (id, row) in misses.into_iter().zip(self.store.data_keys_batch(&query)?) {
             let key = match row.and_then(|r| r.wrapped.map(|w| (w, r.kek_version))) {
                 None => None,
                 Some((wrapped, kek_version)) => Some(Arc::new(self.unwrap_data_key(
@@ -784,7 +788,10 @@ impl Coffer {
                     &wrapped,
                 )?)),
             };
-            self.cache_put(owned, key.clone());
+            self.cache_put(
+                key_name(&mut name, id.0, id.1, id.2, Some(id.3)),
+                key.clone(),
+            );
             ready.insert(id, key);
         }
         Ok(ready)
@@ -980,7 +987,7 @@ impl Coffer {
                 .latest
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner),
-            (tenant.into(), subject.into(), category.into()),
+            key_name(&mut Vec::new(), tenant, subject, category, None),
             v,
         );
         Ok(v)

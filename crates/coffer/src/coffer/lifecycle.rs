@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use time::Date;
 
-use super::{Coffer, check_name};
+use super::{Coffer, check_name, key_name};
 use crate::audit::AuditEntry;
 use crate::crypto::b64url;
 use crate::error::{Error, Result};
@@ -462,14 +462,11 @@ impl Coffer {
             .latest
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut name = Vec::new();
         for i in items {
-            cache.remove(&(
-                i.tenant.clone(),
-                i.subject.clone(),
-                i.category.clone(),
-                i.version,
-            ));
-            latest.remove(&(i.tenant.clone(), i.subject.clone(), i.category.clone()));
+            let (t, s, c) = (&i.tenant, &i.subject, &i.category);
+            cache.remove(key_name(&mut name, t, s, c, Some(i.version)));
+            latest.remove(key_name(&mut name, t, s, c, None));
         }
     }
 

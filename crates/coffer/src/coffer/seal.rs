@@ -21,7 +21,7 @@ impl Coffer {
         let (record, _warnings) = self.schema.check(record, self.clock.today())?;
         let mut salt = [0u8; 16];
         crypto::fill_random(&mut salt)?;
-        self.seal_checked(keyring, record, actor, &BatchKeys::default(), salt)
+        self.seal_checked(keyring, &record, actor, &BatchKeys::default(), salt)
     }
 
     /// Seals a record that the schema has already normalised and checked, under the keys in
@@ -29,17 +29,16 @@ impl Coffer {
     pub(super) fn seal_checked(
         &self,
         keyring: &Keyring,
-        record: CustomerRecord,
+        record: &CustomerRecord,
         actor: &str,
-        ready: &BatchKeys,
+        ready: &BatchKeys<'_>,
         salt: [u8; 16],
     ) -> Result<Envelope> {
-        let tenant = record.tenant.clone();
-        let subject = record.subject_id().to_owned();
+        let (tenant, subject) = (record.tenant.as_str(), record.subject_id());
         let mut env = Envelope {
-            tenant: tenant.clone(),
+            tenant: tenant.to_owned(),
             record: record.id.clone(),
-            subject: subject.clone(),
+            subject: subject.to_owned(),
             kind: record.kind,
             schema: self.schema.name().to_owned(),
             salt,
@@ -80,9 +79,9 @@ impl Coffer {
                     if !record_keys.contains_key(category) {
                         // The batch's keys were resolved once for it (a record sealed on
                         // its own looks its keys up here).
-                        let (version, dk) = match ready.get(&tenant, &subject, category) {
+                        let (version, dk) = match ready.get(&(tenant, subject, category)) {
                             Some((v, k)) => (*v, Arc::clone(k)),
-                            None => self.current_data_key(&tenant, &subject, category, actor)?,
+                            None => self.current_data_key(tenant, subject, category, actor)?,
                         };
                         env.keys.insert(category.to_owned(), version);
                         record_keys.insert(
@@ -102,7 +101,7 @@ impl Coffer {
                         Masked::Text(t) => Some(zeroize::Zeroizing::new(t)),
                         Masked::KeyedHash => Some(zeroize::Zeroizing::new(self.keyed_token(
                             keyring,
-                            &tenant,
+                            tenant,
                             &place.pattern(),
                             value,
                         ))),
@@ -136,7 +135,7 @@ impl Coffer {
                 let mut tokens = BTreeMap::new();
                 for (&epoch, (_, active)) in &keyring.index {
                     if *active {
-                        let key = self.index_key(keyring, &tenant, &pattern, epoch)?;
+                        let key = self.index_key(keyring, tenant, &pattern, epoch)?;
                         tokens.insert(epoch.to_string(), Self::token(&key, t.expose(), index.bits));
                     }
                 }
@@ -288,30 +287,40 @@ impl Coffer {
             }
         }
         let ready = self.prepare_data_keys(&keyring, needs, actor)?;
-        // Every seal's salt, drawn in one call.
+        // Every seal's salt, drawn in one call. The records are sealed where they are: the
+        // batch's keys borrow their names.
         let mut random = crypto::RandomBatch::new(16 * checked.len())?;
-        let checked = checked
-            .into_iter()
-            .map(|r| Ok((r, random.take()?)))
+        let work = checked
+            .iter()
+            .map(|r| Ok((r.as_ref().ok(), random.take()?)))
             .collect::<Result<Vec<_>>>()?;
         // Each seal's audit text is written beside it, while its envelope is still in the
         // cache (written afterwards, a batch's envelopes were read back cold).
         let time = self.now();
-        let sealed = in_parallel(checked, |(r, salt)| {
-            r.and_then(|r| self.seal_checked(&keyring, r, actor, &ready, salt))
-                .map(|env| {
-                    let entry = Self::seal_entry(&env, "seal", actor, &time);
-                    (env, entry)
-                })
+        let sealed = in_parallel(work, |(r, salt)| {
+            r.map(|r| {
+                self.seal_checked(&keyring, r, actor, &ready, salt)
+                    .map(|env| {
+                        let entry = Self::seal_entry(&env, "seal", actor, &time);
+                        (env, entry)
+                    })
+            })
         })?;
+        drop(ready);
         let mut entries = Vec::with_capacity(sealed.len());
         let sealed: Vec<Result<Envelope>> = sealed
             .into_iter()
-            .map(|r| {
-                r.map(|(env, entry)| {
+            .zip(checked)
+            .map(|(sealed, checked)| match (sealed, checked) {
+                (Some(r), _) => r.map(|(env, entry)| {
                     entries.push(entry);
                     env
-                })
+                }),
+                // Invalid: its own error, as the schema gave it.
+                (None, Err(e)) => Err(e),
+                (None, Ok(_)) => Err(Error::Internal {
+                    message: "a valid record was not sealed".into(),
+                }),
             })
             .collect();
         self.append_texts(&keyring, entries)?;
@@ -322,34 +331,33 @@ impl Coffer {
     /// ones from the cache, looks the unknown ones up in one read transaction and creates the
     /// missing ones (with their audit entries) in one write transaction. Returns every key the
     /// batch seals under, each resolved once for the batch rather than once per record.
-    pub(super) fn prepare_data_keys(
+    pub(super) fn prepare_data_keys<'a>(
         &self,
         keyring: &Keyring,
-        needs: BTreeSet<(&str, &str, &str)>,
+        needs: BTreeSet<(&'a str, &'a str, &'a str)>,
         actor: &str,
-    ) -> Result<BatchKeys> {
+    ) -> Result<BatchKeys<'a>> {
+        let mut ready = BatchKeys::with_capacity(needs.len());
         let (known, unknown): (Vec<_>, Vec<_>) = {
             let latest = self
                 .keys
                 .latest
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let mut name = Vec::new();
             needs
                 .into_iter()
-                .map(|(t, s, c)| (t.to_owned(), s.to_owned(), c.to_owned()))
-                .partition(|id| latest.contains_key(id))
+                .partition(|&(t, s, c)| latest.contains_key(key_name(&mut name, t, s, c, None)))
         };
-        let mut ready = BatchKeys::default();
-        for (tenant, subject, category) in known {
+        for id @ (tenant, subject, category) in known {
             // From the cache, or read again if it has let the key go (or the key was destroyed
             // since: then the next version is made, as a seal on its own would).
-            let key = self.current_data_key(&tenant, &subject, &category, actor)?;
-            ready.insert((tenant, subject, category), key);
+            let key = self.current_data_key(tenant, subject, category, actor)?;
+            ready.insert(id, key);
         }
-        // The ids move into the query and out of it again: no copies.
         let query: Vec<(String, String, String, Option<u32>)> = unknown
-            .into_iter()
-            .map(|(t, s, c)| (t, s, c, None))
+            .iter()
+            .map(|&(t, s, c)| (t.to_owned(), s.to_owned(), c.to_owned(), None))
             .collect();
         let rows = if query.is_empty() {
             Vec::new()
@@ -361,8 +369,11 @@ impl Coffer {
                 message: "the store answered a different number of data-key lookups".into(),
             });
         }
+        // The query's ids move on into the new keys' ids: no more copies.
         let mut new_ids = Vec::new();
-        for ((tenant, subject, category, _), row) in query.into_iter().zip(rows) {
+        let mut new_names = Vec::new();
+        for (((tenant, subject, category, _), row), id) in query.into_iter().zip(rows).zip(unknown)
+        {
             match row {
                 Some(r) if r.wrapped.is_some() => {
                     let wrapped = r.wrapped.as_deref().unwrap_or_default();
@@ -374,12 +385,13 @@ impl Coffer {
                         r.kek_version,
                         wrapped,
                     )?;
-                    ready.insert((tenant, subject, category), (r.version, Arc::new(key)));
+                    ready.insert(id, (r.version, Arc::new(key)));
                 }
                 // None yet, or the newest was destroyed: make the next version.
                 other => {
                     let version = other.map_or(1, |r| r.version + 1);
                     new_ids.push((tenant, subject, category, version));
+                    new_names.push(id);
                 }
             }
         }
@@ -394,13 +406,16 @@ impl Coffer {
             .latest
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        for ((tenant, subject, category, version), key) in keys {
+        let mut name = Vec::new();
+        for (((_, _, _, version), key), id @ (tenant, subject, category)) in
+            keys.into_iter().zip(new_names)
+        {
             self.latest_put(
                 &mut latest,
-                (tenant.clone(), subject.clone(), category.clone()),
+                key_name(&mut name, tenant, subject, category, None),
                 version,
             );
-            ready.insert((tenant, subject, category), (version, key));
+            ready.insert(id, (version, key));
         }
         Ok(ready)
     }

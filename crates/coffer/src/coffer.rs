@@ -13,7 +13,7 @@ use crate::error::{Error, Result};
 use crate::policy::{Context, Policy, Principal, RecordFacts};
 use crate::record::{CustomerRecord, FieldPath, Schema, Sensitive, normalize};
 use crate::retention::Retention;
-use crate::store::{AuditBatch, DataKeyRow, KeyringRow, Store};
+use crate::store::{AuditBatch, DataKeyRow, KeyringRow, NewDataKey, Store};
 
 mod access;
 mod archive;
@@ -208,6 +208,9 @@ pub fn plan_index(records: u64, distinct: u64) -> IndexPlan {
 }
 
 type DataKeyId = (String, String, String, u32);
+
+/// A data key's (tenant, subject, category, version), borrowed.
+type DataKeyRef<'a> = (&'a str, &'a str, &'a str, u32);
 
 /// A cache's name for a data key or a newest version (see [`key_name`]).
 type KeyName = Box<[u8]>;
@@ -1023,7 +1026,13 @@ mod tests {
         assert_eq!(names.len(), ids.len());
         // The same id always gives the same name, and one buffer serves many (cleared first).
         let mut buf = Vec::new();
-        key_name(&mut buf, "a-much-longer-tenant", "subject", "category", Some(9));
+        key_name(
+            &mut buf,
+            "a-much-longer-tenant",
+            "subject",
+            "category",
+            Some(9),
+        );
         assert_eq!(
             key_name(&mut buf, "acme", "s-1", "identity", Some(1)),
             name("acme", "s-1", "identity", Some(1))

@@ -396,7 +396,7 @@ impl coffer::store::KeyStore for Faulty {
     }
     fn insert_data_keys(
         &self,
-        r: &[coffer::store::DataKeyRow],
+        r: &[coffer::store::NewDataKey<'_>],
         a: &coffer::store::AuditBatch<'_>,
     ) -> coffer::Result<Option<Vec<u64>>> {
         if self

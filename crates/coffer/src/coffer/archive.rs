@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
-use super::{Access, Coffer, check_name};
+use super::{Access, Coffer, DataKeyId, DataKeyRef, check_name};
 use crate::crypto::{self, SecretKey, b64url, from_b64url, lp};
 use crate::envelope::{self, DataKey, Envelope};
 use crate::error::{Error, Result};
@@ -435,7 +435,12 @@ impl Coffer {
         // The same key material, wrapped under this store's KEK; one transaction for them all.
         let imported = copies.len();
         if !copies.is_empty() {
-            self.store_data_keys(&keyring, "key.import", copies, actor)?;
+            let (ids, secrets): (Vec<DataKeyId>, Vec<SecretKey>) = copies.into_iter().unzip();
+            let ids: Vec<DataKeyRef<'_>> = ids
+                .iter()
+                .map(|(t, s, c, v)| (t.as_str(), s.as_str(), c.as_str(), *v))
+                .collect();
+            self.store_data_keys(&keyring, "key.import", &ids, secrets, actor)?;
         }
         let mut out = Vec::with_capacity(bundle.envelopes.len());
         for text in &bundle.envelopes {

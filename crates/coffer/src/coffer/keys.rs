@@ -515,36 +515,41 @@ impl Coffer {
         version: u32,
         actor: &str,
     ) -> Result<(u32, Arc<DataKey>)> {
-        let id = (tenant.into(), subject.into(), category.into(), version);
         let key = self
             .store_data_keys(
                 &self.keyring(),
                 "key.create",
-                vec![(id, SecretKey::generate()?)],
+                &[(tenant, subject, category, version)],
+                vec![SecretKey::generate()?],
                 actor,
             )?
             .pop()
-            .map(|(_, key)| key)
             .ok_or_else(|| Error::Internal {
                 message: "no data key stored".into(),
             })?;
         Ok((version, key))
     }
 
-    /// Stores data keys (new, or imported from an archive) wrapped under the current KEK, in
-    /// one transaction with one audit entry of `kind` per subject (`keys`: `category:version`,
-    /// …), then refreshes their subjects' keep-until dates in one more. A version another
-    /// process stored first wins: its key is returned (and cached) in place of ours, and ours
-    /// is neither stored nor audited.
+    /// Stores data keys (new, or imported from an archive: `keys[i]` is `ids[i]`) wrapped
+    /// under the current KEK, in one transaction with one audit entry of `kind` per subject
+    /// (`keys`: `category:version`, …), then refreshes their subjects' keep-until dates in one
+    /// more, and returns the keys in the order of `ids`. A version another process stored
+    /// first wins: its key is returned (and cached) in place of ours, and ours is neither
+    /// stored nor audited.
     pub(super) fn store_data_keys(
         &self,
         keyring: &Keyring,
         kind: &str,
-        keys: Vec<(DataKeyId, SecretKey)>,
+        ids: &[DataKeyRef<'_>],
+        keys: Vec<SecretKey>,
         actor: &str,
-    ) -> Result<Vec<(DataKeyId, Arc<DataKey>)>> {
-        let (ids, mut ours): (Vec<DataKeyId>, Vec<Option<SecretKey>>) =
-            keys.into_iter().map(|(id, k)| (id, Some(k))).unzip();
+    ) -> Result<Vec<Arc<DataKey>>> {
+        if ids.len() != keys.len() {
+            return Err(Error::Internal {
+                message: "data keys and their ids differ in number".into(),
+            });
+        }
+        let mut ours: Vec<Option<SecretKey>> = keys.into_iter().map(Some).collect();
         let mut out: Vec<Option<Arc<DataKey>>> = vec![None; ids.len()];
         let mut pending: Vec<usize> = (0..ids.len()).collect();
         // Each round either stores every pending key or finds at least one made by another
@@ -566,26 +571,24 @@ impl Coffer {
             // Each subject's keys as `category:version,…`, written straight into one string.
             let mut groups: BTreeMap<(&str, &str), String> = BTreeMap::new();
             for &i in &pending {
-                let (tenant, subject, category, version) = &ids[i];
+                let (tenant, subject, category, version) = ids[i];
                 let key = ours[i].as_ref().ok_or_else(|| Error::Internal {
                     message: "data key already taken".into(),
                 })?;
-                rows.push(DataKeyRow {
-                    tenant: tenant.clone(),
-                    subject: subject.clone(),
-                    category: category.clone(),
-                    version: *version,
+                rows.push(NewDataKey {
+                    tenant,
+                    subject,
+                    category,
+                    version,
                     kek_version,
-                    wrapped: Some(kek.wrap_with(
+                    wrapped: kek.wrap_with(
                         nonces.take()?,
-                        &data_key_aad(tenant, subject, category, *version, kek_version),
+                        &data_key_aad(tenant, subject, category, version, kek_version),
                         key.expose(),
-                    )?),
-                    created: created.clone(),
+                    )?,
+                    created: &created,
                 });
-                let keys = groups
-                    .entry((tenant.as_str(), subject.as_str()))
-                    .or_default();
+                let keys = groups.entry((tenant, subject)).or_default();
                 if !keys.is_empty() {
                     keys.push(',');
                 }
@@ -618,9 +621,9 @@ impl Coffer {
                             message: "data key already taken".into(),
                         }
                     })?));
-                    let (t, s, c, v) = &ids[i];
+                    let (t, s, c, v) = ids[i];
                     self.cache_put(
-                        key_name(&mut name, t, s, c, Some(*v)),
+                        key_name(&mut name, t, s, c, Some(v)),
                         Some(Arc::clone(&key)),
                     );
                     out[i] = Some(key);
@@ -632,10 +635,10 @@ impl Coffer {
             // Another process made some of these versions first: use its keys.
             let mut rest = Vec::new();
             for &i in &pending {
-                let (tenant, subject, category, version) = &ids[i];
+                let (tenant, subject, category, version) = ids[i];
                 match self
                     .store
-                    .data_key(tenant, subject, category, Some(*version))?
+                    .data_key(tenant, subject, category, Some(version))?
                 {
                     Some(theirs) => {
                         let w = theirs.wrapped.as_ref().ok_or_else(|| Error::KeyNotFound {
@@ -645,12 +648,12 @@ impl Coffer {
                             tenant,
                             subject,
                             category,
-                            *version,
+                            version,
                             theirs.kek_version,
                             w,
                         )?);
                         self.cache_put(
-                            key_name(&mut name, tenant, subject, category, Some(*version)),
+                            key_name(&mut name, tenant, subject, category, Some(version)),
                             Some(Arc::clone(&key)),
                         );
                         out[i] = Some(key);
@@ -667,22 +670,10 @@ impl Coffer {
         }
         // The keys' keep-until dates, from their creation and their subjects' events (each
         // subject copied once, not once per key).
-        if self.has_retention() {
-            let subjects: BTreeSet<(&str, &str)> = ids
-                .iter()
-                .map(|(t, s, _, _)| (t.as_str(), s.as_str()))
-                .collect();
-            let subjects: BTreeSet<(String, String)> = subjects
-                .into_iter()
-                .map(|(t, s)| (t.to_owned(), s.to_owned()))
-                .collect();
-            self.refresh_retention_many(&subjects)?;
-        }
-        // Each id goes back to the caller with its key (the caller keeps it: no copy).
-        ids.into_iter()
-            .zip(out)
-            .map(|(id, k)| {
-                k.map(|k| (id, k)).ok_or_else(|| Error::Internal {
+        self.refresh_retention_many(ids.iter().map(|&(t, s, _, _)| (t, s)))?;
+        out.into_iter()
+            .map(|k| {
+                k.ok_or_else(|| Error::Internal {
                     message: "a data key was not stored".into(),
                 })
             })
@@ -772,9 +763,9 @@ impl Coffer {
         if misses.is_empty() {
             return Ok(ready);
         }
-        let query: Vec<(String, String, String, Option<u32>)> = misses
+        let query: Vec<(&str, &str, &str, Option<u32>)> = misses
             .iter()
-            .map(|(t, s, c, v)| ((*t).to_owned(), (*s).to_owned(), (*c).to_owned(), Some(*v)))
+            .map(|&(t, s, c, v)| (t, s, c, Some(v)))
             .collect();
         for (id, row) in misses.into_iter().zip(self.store.data_keys_batch(&query)?) {
             let key = match row.and_then(|r| r.wrapped.map(|w| (w, r.kek_version))) {

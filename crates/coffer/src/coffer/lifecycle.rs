@@ -65,7 +65,7 @@ impl Coffer {
             })
     }
 
-    pub(super) fn has_retention(&self) -> bool {
+    fn has_retention(&self) -> bool {
         self.retention
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -232,17 +232,22 @@ impl Coffer {
         Ok(())
     }
 
-    /// [`Self::refresh_retention`] for many subjects in one transaction.
-    pub(crate) fn refresh_retention_many(
+    /// [`Self::refresh_retention`] for many subjects in one transaction, each once however
+    /// often it is named; nothing (not even the set of subjects) when no rules are loaded.
+    pub(crate) fn refresh_retention_many<'a>(
         &self,
-        subjects: &BTreeSet<(String, String)>,
+        subjects: impl IntoIterator<Item = (&'a str, &'a str)>,
     ) -> Result<()> {
-        if !self.has_retention() || subjects.is_empty() {
+        if !self.has_retention() {
+            return Ok(());
+        }
+        let subjects: BTreeSet<(&str, &str)> = subjects.into_iter().collect();
+        if subjects.is_empty() {
             return Ok(());
         }
         let mac = |_: &[u8], _: u64, _: &str| [0u8; 32];
         self.store.retention_tx(&mac, &mut |tx| {
-            for (tenant, subject) in subjects {
+            for &(tenant, subject) in &subjects {
                 self.recompute(tx, tenant, subject)?;
             }
             Ok(Vec::new())

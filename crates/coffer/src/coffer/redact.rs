@@ -85,9 +85,9 @@ impl Coffer {
                     .map(|(c, v)| (e.tenant.clone(), e.subject.clone(), c.clone(), *v))
             })
             .collect();
-        let query: Vec<(String, String, String, Option<u32>)> = ids
+        let query: Vec<(&str, &str, &str, Option<u32>)> = ids
             .iter()
-            .map(|(t, s, c, v)| (t.clone(), s.clone(), c.clone(), Some(*v)))
+            .map(|(t, s, c, v)| (t.as_str(), s.as_str(), c.as_str(), Some(*v)))
             .collect();
         let mut destroyed: BTreeSet<(String, String, String, u32)> = BTreeSet::new();
         for (id, row) in ids.iter().zip(self.store.data_keys_batch(&query)?) {

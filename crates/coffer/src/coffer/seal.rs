@@ -355,10 +355,8 @@ impl Coffer {
             let key = self.current_data_key(tenant, subject, category, actor)?;
             ready.insert(id, key);
         }
-        let query: Vec<(String, String, String, Option<u32>)> = unknown
-            .iter()
-            .map(|&(t, s, c)| (t.to_owned(), s.to_owned(), c.to_owned(), None))
-            .collect();
+        let query: Vec<(&str, &str, &str, Option<u32>)> =
+            unknown.iter().map(|&(t, s, c)| (t, s, c, None)).collect();
         let rows = if query.is_empty() {
             Vec::new()
         } else {
@@ -369,18 +367,16 @@ impl Coffer {
                 message: "the store answered a different number of data-key lookups".into(),
             });
         }
-        // The query's ids move on into the new keys' ids: no more copies.
+        // The names stay borrowed from the records all the way into the store's rows.
         let mut new_ids = Vec::new();
-        let mut new_names = Vec::new();
-        for (((tenant, subject, category, _), row), id) in query.into_iter().zip(rows).zip(unknown)
-        {
+        for (row, id @ (tenant, subject, category)) in rows.into_iter().zip(unknown) {
             match row {
                 Some(r) if r.wrapped.is_some() => {
                     let wrapped = r.wrapped.as_deref().unwrap_or_default();
                     let key = self.unwrap_data_key(
-                        &tenant,
-                        &subject,
-                        &category,
+                        tenant,
+                        subject,
+                        category,
                         r.version,
                         r.kek_version,
                         wrapped,
@@ -391,31 +387,28 @@ impl Coffer {
                 other => {
                     let version = other.map_or(1, |r| r.version + 1);
                     new_ids.push((tenant, subject, category, version));
-                    new_names.push(id);
                 }
             }
         }
         let mut random = crypto::RandomBatch::new(32 * new_ids.len())?;
         let new_keys = new_ids
-            .into_iter()
-            .map(|id| Ok((id, SecretKey::generate_from(&mut random)?)))
+            .iter()
+            .map(|_| SecretKey::generate_from(&mut random))
             .collect::<Result<Vec<_>>>()?;
-        let keys = self.store_data_keys(keyring, "key.create", new_keys, actor)?;
+        let keys = self.store_data_keys(keyring, "key.create", &new_ids, new_keys, actor)?;
         let mut latest = self
             .keys
             .latest
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let mut name = Vec::new();
-        for (((_, _, _, version), key), id @ (tenant, subject, category)) in
-            keys.into_iter().zip(new_names)
-        {
+        for ((tenant, subject, category, version), key) in new_ids.into_iter().zip(keys) {
             self.latest_put(
                 &mut latest,
                 key_name(&mut name, tenant, subject, category, None),
                 version,
             );
-            ready.insert(id, (version, key));
+            ready.insert((tenant, subject, category), (version, key));
         }
         Ok(ready)
     }

@@ -99,6 +99,26 @@ pub struct DataKeyRow {
     pub created: String,
 }
 
+/// A new data key to insert: its names and creation time borrowed from the caller (a batch of
+/// new keys is written without copying them).
+#[derive(Clone, Debug)]
+pub struct NewDataKey<'a> {
+    /// The tenant.
+    pub tenant: &'a str,
+    /// The data subject.
+    pub subject: &'a str,
+    /// The retention category.
+    pub category: &'a str,
+    /// The key's version.
+    pub version: u32,
+    /// The KEK version that wraps it.
+    pub kek_version: u32,
+    /// The wrapped key.
+    pub wrapped: Vec<u8>,
+    /// When it was made.
+    pub created: &'a str,
+}
+
 /// One row of the audit log.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AuditRow {
@@ -195,7 +215,7 @@ pub trait KeyStore {
     /// can.
     fn data_keys_batch(
         &self,
-        ids: &[(String, String, String, Option<u32>)],
+        ids: &[(&str, &str, &str, Option<u32>)],
     ) -> Result<Vec<Option<DataKeyRow>>> {
         ids.iter()
             .map(|(t, s, c, v)| self.data_key(t, s, c, *v))
@@ -207,7 +227,7 @@ pub trait KeyStore {
     /// and retries with the rest. Otherwise returns the sequence numbers of the entries.
     fn insert_data_keys(
         &self,
-        rows: &[DataKeyRow],
+        rows: &[NewDataKey<'_>],
         audit: &AuditBatch<'_>,
     ) -> Result<Option<Vec<u64>>>;
     /// Up to `limit` live data keys wrapped under a KEK older than `kek_version`.

@@ -651,18 +651,13 @@ impl KeyStore for PgStore {
         category: &str,
         version: Option<u32>,
     ) -> Result<Option<DataKeyRow>> {
-        let ids = [(
-            tenant.to_owned(),
-            subject.to_owned(),
-            category.to_owned(),
-            version,
-        )];
+        let ids = [(tenant, subject, category, version)];
         Ok(self.data_keys_batch(&ids)?.pop().flatten())
     }
 
     fn data_keys_batch(
         &self,
-        ids: &[(String, String, String, Option<u32>)],
+        ids: &[(&str, &str, &str, Option<u32>)],
     ) -> Result<Vec<Option<DataKeyRow>>> {
         if ids.is_empty() {
             return Ok(Vec::new());
@@ -679,9 +674,9 @@ impl KeyStore for PgStore {
         );
         for (i, (tenant, subject, category, version)) in ids.iter().enumerate() {
             pos.push(i as i64);
-            t.push(tenant.as_str());
-            s.push(subject.as_str());
-            c.push(category.as_str());
+            t.push(*tenant);
+            s.push(*subject);
+            c.push(*category);
             v.push(version.map(i64::from));
         }
         self.read(|x| {
@@ -717,7 +712,7 @@ impl KeyStore for PgStore {
 
     fn insert_data_keys(
         &self,
-        rows: &[DataKeyRow],
+        rows: &[NewDataKey<'_>],
         audit: &AuditBatch<'_>,
     ) -> Result<Option<Vec<u64>>> {
         let out = self.write_with(Some(audit), |x| {
@@ -749,13 +744,13 @@ impl KeyStore for PgStore {
                 Vec::with_capacity(n),
             );
             for r in rows {
-                t.push(r.tenant.as_str());
-                s.push(r.subject.as_str());
-                c.push(r.category.as_str());
+                t.push(r.tenant);
+                s.push(r.subject);
+                c.push(r.category);
                 v.push(i64::from(r.version));
                 k.push(i64::from(r.kek_version));
-                w.push(r.wrapped.as_deref());
-                cr.push(r.created.as_str());
+                w.push(r.wrapped.as_slice());
+                cr.push(r.created);
             }
             let inserted = x.execute(
                 "INSERT INTO data_keys (tenant, subject, category, version, kek_version, wrapped, created)

@@ -577,7 +577,7 @@ impl KeyStore for SqliteStore {
 
     fn data_keys_batch(
         &self,
-        ids: &[(String, String, String, Option<u32>)],
+        ids: &[(&str, &str, &str, Option<u32>)],
     ) -> Result<Vec<Option<DataKeyRow>>> {
         if ids.is_empty() {
             return Ok(Vec::new());
@@ -611,7 +611,7 @@ impl KeyStore for SqliteStore {
 
     fn insert_data_keys(
         &self,
-        rows: &[DataKeyRow],
+        rows: &[NewDataKey<'_>],
         audit: &AuditBatch<'_>,
     ) -> Result<Option<Vec<u64>>> {
         let mut conn = self.lock();

@@ -594,7 +594,7 @@ impl Coffer {
                 }
                 keys.push_str(category);
                 keys.push(':');
-                keys.push_str(&version.to_string());
+                keys.push_str(itoa::Buffer::new().format(version));
             }
             let entries: Vec<AuditEntry> = groups
                 .into_iter()

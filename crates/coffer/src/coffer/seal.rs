@@ -208,7 +208,7 @@ impl Coffer {
             }
             keys.push_str(c);
             keys.push(':');
-            keys.push_str(&v.to_string());
+            keys.push_str(itoa::Buffer::new().format(*v));
         }
         entry_text(
             &SealEntry {

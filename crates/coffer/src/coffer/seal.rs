@@ -63,8 +63,7 @@ impl Coffer {
                 message: format!("no schema entry for `{path}`"),
             })?;
             // The indexed form now (no cryptography: the blind-index HMACs run after the field's
-            // seals, as they always have; run before them, valgrind saw the seals' output as
-            // uninitialised, which we could not explain and did not want to ship).
+            // seals, as they always have).
             let indexed = spec
                 .index
                 .and_then(|index| index.transform.apply(value).map(|t| (index, t)));

@@ -263,6 +263,17 @@ fn key_name<'b>(
     buf
 }
 
+/// Appends `category:version` to an audit entry's `detail.keys` list (comma-separated): the
+/// one writer of that form, for `seal` and `key.create`/`key.import` entries alike.
+fn push_key_version(keys: &mut String, category: &str, version: u32) {
+    if !keys.is_empty() {
+        keys.push(',');
+    }
+    keys.push_str(category);
+    keys.push(':');
+    keys.push_str(itoa::Buffer::new().format(version));
+}
+
 /// A callback that receives every committed audit entry.
 type Subscriber = Box<dyn Fn(&LoggedEntry) + Send + Sync>;
 

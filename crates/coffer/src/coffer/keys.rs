@@ -588,13 +588,11 @@ impl Coffer {
                     )?,
                     created: &created,
                 });
-                let keys = groups.entry((tenant, subject)).or_default();
-                if !keys.is_empty() {
-                    keys.push(',');
-                }
-                keys.push_str(category);
-                keys.push(':');
-                keys.push_str(itoa::Buffer::new().format(version));
+                push_key_version(
+                    groups.entry((tenant, subject)).or_default(),
+                    category,
+                    version,
+                );
             }
             let entries: Vec<AuditEntry> = groups
                 .into_iter()
@@ -669,7 +667,7 @@ impl Coffer {
             });
         }
         // The keys' keep-until dates, from their creation and their subjects' events (each
-        // subject copied once, not once per key).
+        // subject once, however many of its keys were stored).
         self.refresh_retention_many(ids.iter().map(|&(t, s, _, _)| (t, s)))?;
         out.into_iter()
             .map(|k| {

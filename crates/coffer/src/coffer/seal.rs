@@ -202,12 +202,7 @@ impl Coffer {
         }
         let mut keys = String::new();
         for (c, v) in &env.keys {
-            if !keys.is_empty() {
-                keys.push(',');
-            }
-            keys.push_str(c);
-            keys.push(':');
-            keys.push_str(itoa::Buffer::new().format(*v));
+            push_key_version(&mut keys, c, *v);
         }
         entry_text(
             &SealEntry {
@@ -305,6 +300,7 @@ impl Coffer {
                     })
             })
         })?;
+        // The batch's keys borrow the records' names: let them go before the records move on.
         drop(ready);
         let mut entries = Vec::with_capacity(sealed.len());
         let sealed: Vec<Result<Envelope>> = sealed

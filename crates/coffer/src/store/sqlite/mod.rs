@@ -232,6 +232,12 @@ impl SqliteStore {
             // 32 MiB of page cache (the default is 2 MiB): bulk sealing into a store of
             // millions of keys touches many index pages per batch.
             "PRAGMA cache_size = -32768",
+            // Statement journals (a multi-row INSERT inside a transaction keeps one, to undo
+            // just that statement) and temporary tables stay in memory. SQLite otherwise
+            // spills a statement journal over 64 KiB to an unlinked file in the temp
+            // directory: a write call per page during bulk sealing, and copies of key and
+            // audit pages on a disk that `secure_delete` and crypto-shredding never reach.
+            "PRAGMA temp_store = MEMORY",
         ] {
             conn.query_row(pragma, [], |_| Ok(()))
                 .optional()
@@ -938,4 +944,25 @@ fn insert_keyring(tx: &rusqlite::Transaction<'_>, rows: &[KeyringRow]) -> Result
             .map_err(store_error)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A bulk insert's statement journal never reaches a file in the temp directory (where
+    /// neither `secure_delete` nor crypto-shredding would find its copies of key pages).
+    #[test]
+    fn temporary_data_stays_in_memory() {
+        let dir = std::env::temp_dir().join(format!("coffer-temp-store-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let store = SqliteStore::open(dir.join("s.db"), true).unwrap();
+        let mode: i64 = store
+            .lock()
+            .query_row("PRAGMA temp_store", [], |r| r.get(0))
+            .unwrap();
+        drop(store);
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(mode, 2, "temp_store = MEMORY");
+    }
 }

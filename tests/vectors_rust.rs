@@ -143,3 +143,30 @@ fn envelope_known_answers_open() {
         assert_eq!(&got, &case["plaintexts"], "{}", case["name"]);
     }
 }
+
+/// Batch entries in the audit trail: each stored entry is canonical, and expands to exactly the
+/// entries the vector lists (computed by `vectors/gen_audit.py`, not by this code).
+#[test]
+fn audit_batch_entries_expand_as_pinned() {
+    let v = vector("audit.json");
+    let cases = v["cases"].as_array().unwrap();
+    assert!(cases.len() >= 3);
+    for case in cases {
+        let name = case["name"].as_str().unwrap();
+        let text = case["entry"].as_str().unwrap();
+        let entry: coffer::audit::AuditEntry = serde_json::from_str(text).unwrap();
+        assert_eq!(entry.canonical(), text, "{name}: not canonical");
+        let expanded: Vec<String> = coffer::audit::expand(&entry)
+            .unwrap()
+            .iter()
+            .map(coffer::audit::AuditEntry::canonical)
+            .collect();
+        let want: Vec<&str> = case["expanded"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e.as_str().unwrap())
+            .collect();
+        assert_eq!(expanded, want, "{name}");
+    }
+}

@@ -130,7 +130,8 @@ pub struct View {
     pub record: String,
     /// The policy version that decided.
     pub policy_version: String,
-    /// The audit entry that records this reveal.
+    /// The audit entry that records this reveal: for a batch, the batch's one entry, which
+    /// lists this record (see [`audit::expand`]).
     pub audit_seq: u64,
     /// Every field path of the envelope with what may be shown.
     pub fields: BTreeMap<String, FieldView>,
@@ -529,14 +530,20 @@ impl Coffer {
     }
 
     /// [`Self::notify`] for entries written as canonical text: read back only when someone
-    /// listens.
+    /// listens. A batch entry is heard as the entries it stands for, each with its `seq`
+    /// (see [`audit::expand`]).
     fn notify_texts(&self, texts: &[String], seqs: &[u64]) {
         if self.has_subscribers() {
-            let entries: Vec<AuditEntry> = texts
-                .iter()
-                .map(|t| serde_json::from_str(t).unwrap_or_default())
-                .collect();
-            self.notify(&entries, seqs);
+            let mut entries = Vec::with_capacity(texts.len());
+            let mut at = Vec::with_capacity(texts.len());
+            for (t, &seq) in texts.iter().zip(seqs) {
+                let e: AuditEntry = serde_json::from_str(t).unwrap_or_default();
+                for one in audit::expand(&e).unwrap_or_default() {
+                    entries.push(one);
+                    at.push(seq);
+                }
+            }
+            self.notify(&entries, &at);
         }
     }
 
@@ -585,7 +592,8 @@ impl Coffer {
         ))
     }
 
-    /// Writes the audit trail as JSON Lines; returns how many entries were written.
+    /// Writes the audit trail as JSON Lines, one stored entry per line (a batch entry is one
+    /// line; [`audit::expand`] gives its records' entries); returns how many were written.
     pub fn audit_export(&self, out: &mut dyn std::io::Write) -> Result<u64> {
         let mut n = 0;
         let mut from = 1;
@@ -779,6 +787,9 @@ struct RevealBatch<'a> {
     time: &'a str,
     admit: &'a mut dyn FnMut(usize, i64, u32) -> bool,
     request: reveal::RequestTemplate,
+    /// Whether the envelope being planned gets an audit entry of its own (it is its tenant's
+    /// only one in the batch) or is one record of its tenant's batch entry.
+    whole: bool,
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 mod common;
 use common::Dir;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use coffer::audit::Tampering;
 use coffer::policy::{Context, Policy, Principal};
@@ -404,14 +404,18 @@ impl coffer::store::KeyStore for Faulty {
             .swap(false, std::sync::atomic::Ordering::SeqCst)
         {
             // The other process's key, with its own audit entry naming just that key.
-            let entry = &a.entries[0];
-            let start = entry.find("\"keys\":\"").unwrap() + "\"keys\":\"".len();
-            let end = start + entry[start..].find('"').unwrap();
-            let mine = format!("{}:{}", r[0].category, r[0].version);
-            let entry = format!("{}{mine}{}", &entry[..start], &entry[end..])
-                .replace("\"actor\":\"", "\"actor\":\"other-");
+            let mut entry = coffer::audit::AuditEntry::new(
+                "key.create",
+                "other-import",
+                "2026-12-04T10:00:00Z",
+            );
+            entry.tenant = Some(r[0].tenant.to_owned());
+            entry.subject = Some(r[0].subject.to_owned());
+            entry
+                .detail
+                .insert("keys".into(), format!("{}:{}", r[0].category, r[0].version));
             let theirs = coffer::store::AuditBatch {
-                entries: vec![entry],
+                entries: vec![entry.canonical()],
                 mac: a.mac,
             };
             assert!(self.inner.insert_data_keys(&r[..1], &theirs)?.is_some());
@@ -1041,16 +1045,10 @@ fn a_batch_of_new_customers_gets_its_keys_once_and_audited() {
         .map(Result::unwrap)
         .collect();
     let key_entries = |c: &Coffer| {
-        let mut out = Vec::new();
-        c.audit_export(&mut out).unwrap();
-        String::from_utf8(out)
-            .unwrap()
-            .lines()
-            .filter(|l| l.contains("\"key.create\""))
-            .map(|l| {
-                let v: serde_json::Value = serde_json::from_str(l).unwrap();
-                v["detail"]["keys"].as_str().unwrap().to_owned()
-            })
+        expanded_trail(c)
+            .into_iter()
+            .filter(|(_, e)| e.kind == "key.create")
+            .map(|(_, e)| e.detail["keys"].clone())
             .collect::<Vec<_>>()
     };
     let categories = sealed[0].key_versions().len();
@@ -1167,22 +1165,19 @@ fn a_key_another_process_made_first_is_used_and_not_audited_twice() {
         .into_iter()
         .map(Result::unwrap)
         .collect();
-    let mut out = Vec::new();
-    c.audit_export(&mut out).unwrap();
-    let creations: Vec<serde_json::Value> = String::from_utf8(out)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
-        .filter(|v| v["seq"].as_u64().unwrap() > before && v["kind"] == "key.create")
+    let creations: Vec<coffer::audit::AuditEntry> = expanded_trail(&c)
+        .into_iter()
+        .filter(|(seq, e)| *seq > before && e.kind == "key.create")
+        .map(|(_, e)| e)
         .collect();
     // The other process's entry, then ours for s-0's remaining keys and for each other
     // subject: no key is claimed twice.
     assert_eq!(creations.len(), SUBJECTS + 1, "{creations:?}");
-    assert_eq!(creations[0]["actor"], "other-import");
+    assert_eq!(creations[0].actor, "other-import");
     let mut claimed: Vec<String> = Vec::new();
     for e in &creations {
-        for k in e["detail"]["keys"].as_str().unwrap().split(',') {
-            claimed.push(format!("{}/{k}", e["subject"].as_str().unwrap()));
+        for k in e.detail["keys"].split(',') {
+            claimed.push(format!("{}/{k}", e.subject.as_deref().unwrap()));
         }
     }
     let total = claimed.len();
@@ -1402,13 +1397,67 @@ fn large_batches_keep_their_order_across_threads() {
         .reveal_many(&envelopes, &access(&["accountant"], "payments", "firm-a"))
         .unwrap();
     assert_eq!(views.len(), envelopes.len());
-    let mut seqs = std::collections::BTreeSet::new();
     for (env, v) in envelopes.iter().zip(&views) {
         assert_eq!(v.record, env.record());
         assert_eq!(v.revealed("name"), Some("张三丰"));
-        assert!(seqs.insert(v.audit_seq), "two views share an audit entry");
     }
+    // One tenant's batch: one `reveal.batch` entry, which every view names and which lists
+    // the views' records in their order, each as the `reveal` entry it would have had alone.
+    let seq = views[0].audit_seq;
+    assert!(views.iter().all(|v| v.audit_seq == seq));
+    let row = coffer::store::open(d.db(), false)
+        .unwrap()
+        .audit_rows(seq, 1)
+        .unwrap()
+        .pop()
+        .unwrap();
+    let batch = canonical_entry(&row);
+    assert_eq!(batch.kind, "reveal.batch");
+    let expanded = coffer::audit::expand(&batch).unwrap();
+    let records: Vec<&str> = expanded
+        .iter()
+        .map(|e| e.record.as_deref().unwrap())
+        .collect();
+    let wanted: Vec<&str> = views.iter().map(|v| v.record.as_str()).collect();
+    assert_eq!(records, wanted);
+    for (e, v) in expanded.iter().zip(&views) {
+        assert_eq!(e.kind, "reveal");
+        assert_eq!(e.tenant.as_deref(), Some("firm-a"));
+        assert_eq!(e.purpose.as_deref(), Some("payments"));
+        assert_eq!(e.fields.get("name").map(String::as_str), Some("reveal"));
+        assert_eq!(
+            e.fields.keys().collect::<Vec<_>>(),
+            v.fields.keys().collect::<Vec<_>>()
+        );
+    }
+    // A few dozen bytes a record, not the several hundred of one entry each.
+    assert!(
+        row.entry.len() < 100 * views.len(),
+        "{} bytes",
+        row.entry.len()
+    );
     assert!(c.audit_verify(None).unwrap().intact);
+}
+
+/// The whole trail as exported, each batch entry expanded into its records' entries (each
+/// under the batch's `seq`).
+fn expanded_trail(c: &Coffer) -> Vec<(u64, coffer::audit::AuditEntry)> {
+    let mut out = Vec::new();
+    c.audit_export(&mut out).unwrap();
+    String::from_utf8(out)
+        .unwrap()
+        .lines()
+        .flat_map(|l| {
+            let seq = serde_json::from_str::<serde_json::Value>(l).unwrap()["seq"]
+                .as_u64()
+                .unwrap();
+            let e: coffer::audit::AuditEntry = serde_json::from_str(l).unwrap();
+            coffer::audit::expand(&e)
+                .unwrap()
+                .into_iter()
+                .map(move |e| (seq, e))
+        })
+        .collect()
 }
 
 /// An audit row's entry, checked to be stored as its canonical text and to hold none of the
@@ -1456,10 +1505,19 @@ fn a_seal_entry_is_the_canonical_text_of_its_audit_entry() {
         .audit_rows(1, 1000)
         .unwrap();
     let mut seen = Vec::new();
-    for row in rows.iter().filter(|r| {
-        r.entry.contains("\"kind\":\"seal\"") || r.entry.contains("\"kind\":\"reseal\"")
-    }) {
-        let entry = canonical_entry(row);
+    // The batch's two seals are one `seal.batch` entry; the reseal, its own entry.
+    let entries: Vec<coffer::audit::AuditEntry> = rows
+        .iter()
+        .filter(|r| {
+            r.entry.contains("\"kind\":\"seal.batch\"") || r.entry.contains("\"kind\":\"reseal\"")
+        })
+        .flat_map(|row| coffer::audit::expand(&canonical_entry(row)).unwrap())
+        .collect();
+    for entry in entries {
+        assert!(
+            !rows.iter().any(|r| r.entry.contains("\"kind\":\"seal\"")),
+            "a batch of one tenant's records writes no plain seal entry"
+        );
         let fields: Vec<(&str, &str)> = entry
             .fields
             .iter()
@@ -1553,4 +1611,194 @@ fn a_reveal_entry_is_the_canonical_text_of_its_audit_entry() {
     assert!(effects(1).iter().any(|e| e.starts_with("mask:")));
     assert!(effects(2).iter().all(|e| e.starts_with("deny:")));
     assert!(c.audit_verify(None).unwrap().intact);
+}
+
+/// A batch's records are audited in one `seal.batch` or `reveal.batch` entry per tenant. It
+/// must stand for exactly the entries the records would have written one at a time (same
+/// fields, rules and detail, byte for byte), and everything that reads the trail by record
+/// (subscribers, the subject report) must see those entries.
+#[test]
+fn a_batch_entry_expands_to_the_entries_its_records_would_write_alone() {
+    use coffer::audit::{AuditEntry, expand};
+    let d = Dir::new("batch-entry");
+    let key = MasterKey::generate().unwrap();
+    let c = Coffer::open_with(
+        d.db(),
+        &key,
+        OpenOptions {
+            policy: Some(Policy::from_toml(POLICY, Schema::builtin()).unwrap()),
+            clock: Arc::new(coffer::clock::FixedClock::new(time::macros::datetime!(
+                2026-11-27 10:00 +08:00
+            ))),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let heard: Arc<Mutex<Vec<(u64, AuditEntry)>>> = Arc::default();
+    let h = Arc::clone(&heard);
+    c.subscribe(move |e| h.lock().unwrap().push((e.seq, e.entry.clone())));
+    // Records of different shapes, so the batch holds several distinct field maps; and one
+    // record of another tenant, which keeps its plain entry.
+    let mut slim = record("c-2", "firm-a");
+    slim.bank_accounts.clear();
+    slim.addresses.clear();
+    slim.subject = Some("s-2".into());
+    let records = || {
+        vec![
+            record("c-1", "firm-a"),
+            slim.clone(),
+            record("c-3", "firm-b"),
+            record("c-4", "firm-a"),
+        ]
+    };
+    let rows = |from: u64| {
+        coffer::store::open(d.db(), false)
+            .unwrap()
+            .audit_rows(from, 1000)
+            .unwrap()
+    };
+    let entry = |r: &coffer::store::AuditRow| -> AuditEntry {
+        let e: AuditEntry = serde_json::from_str(&r.entry).unwrap();
+        assert_eq!(e.canonical(), r.entry);
+        e
+    };
+
+    let before = c.audit_len().unwrap();
+    let batch: Vec<Envelope> = c
+        .seal_many(records(), "import")
+        .unwrap()
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    let written: Vec<AuditEntry> = rows(before + 1).iter().map(entry).collect();
+    let kinds: Vec<(&str, Option<&str>)> = written
+        .iter()
+        .map(|e| (e.kind.as_str(), e.tenant.as_deref()))
+        .collect();
+    // The new subjects' keys too: one entry for firm-a's three subjects, firm-b's own.
+    assert_eq!(
+        kinds,
+        [
+            ("key.create", Some("firm-b")),
+            ("key.create.batch", Some("firm-a")),
+            ("seal", Some("firm-b")),
+            ("seal.batch", Some("firm-a"))
+        ]
+    );
+    let keys_batch = expand(&written[1]).unwrap();
+    let subjects: Vec<&str> = keys_batch
+        .iter()
+        .map(|e| e.subject.as_deref().unwrap())
+        .collect();
+    // (A record without a subject id is its own subject.)
+    assert_eq!(subjects, ["c-1", "c-4", "s-2"]);
+    assert!(
+        keys_batch.iter().all(|e| e.kind == "key.create"
+            && e.record.is_none()
+            && e.detail["keys"].ends_with(":1"))
+    );
+    let sealed_batch = written.iter().find(|e| e.kind == "seal.batch").unwrap();
+    // Now each firm-a record alone: a plain entry each, which the batch must expand to.
+    let mut alone = Vec::new();
+    for r in records().into_iter().filter(|r| r.tenant == "firm-a") {
+        let from = c.audit_len().unwrap() + 1;
+        c.seal(r, "import").unwrap();
+        alone.extend(rows(from).iter().map(entry));
+    }
+    assert!(alone.iter().all(|e| e.kind == "seal"));
+    let expanded = expand(sealed_batch).unwrap();
+    assert_eq!(expanded, alone);
+    let texts = |es: &[AuditEntry]| es.iter().map(AuditEntry::canonical).collect::<Vec<_>>();
+    assert_eq!(texts(&expanded), texts(&alone));
+    assert!(expanded[0].fields.len() > expanded[1].fields.len());
+
+    // Reveals: the batch, then each firm-a envelope alone.
+    let a = access(&["accountant"], "payments", "firm-a");
+    let from = c.audit_len().unwrap() + 1;
+    let views = c.reveal_many(&batch, &a).unwrap();
+    let written: Vec<AuditEntry> = rows(from).iter().map(entry).collect();
+    let revealed_batch = written
+        .iter()
+        .find(|e| e.kind == "reveal.batch")
+        .unwrap()
+        .clone();
+    assert_eq!(views[0].audit_seq, views[1].audit_seq);
+    assert_eq!(views[0].audit_seq, views[3].audit_seq);
+    assert_ne!(views[0].audit_seq, views[2].audit_seq);
+    let mut alone = Vec::new();
+    for env in batch.iter().filter(|e| e.tenant() == "firm-a") {
+        let from = c.audit_len().unwrap() + 1;
+        c.reveal(env, &a).unwrap();
+        alone.extend(rows(from).iter().map(entry));
+    }
+    assert!(alone.iter().all(|e| e.kind == "reveal"));
+    let expanded = expand(&revealed_batch).unwrap();
+    assert_eq!(texts(&expanded), texts(&alone));
+    assert_eq!(expanded, alone);
+
+    // Subscribers heard per-record entries only, a batch's under its one seq.
+    let batch_seq = views[0].audit_seq;
+    {
+        // (Released before the report below, which is itself audited and heard.)
+        let heard = heard.lock().unwrap();
+        assert!(heard.iter().all(|(_, e)| !e.kind.ends_with(".batch")));
+        let at_batch: Vec<&str> = heard
+            .iter()
+            .filter(|(s, _)| *s == batch_seq)
+            .map(|(_, e)| e.record.as_deref().unwrap())
+            .collect();
+        assert_eq!(at_batch, ["c-1", "c-2", "c-4"]);
+    }
+
+    // The subject report finds the batch's seal and reveal of s-2 as its own.
+    let mut officer = access(&["privacy_officer"], "data_protection", "firm-a");
+    officer.context.ticket = Some("DSAR-7".into());
+    let r = c
+        .subject_report("firm-a", "s-2", &[], &officer, &Default::default())
+        .unwrap();
+    assert!(r.trail.intact);
+    assert!(
+        r.accesses
+            .iter()
+            .any(|x| x.seq == batch_seq && x.record.as_deref() == Some("c-2"))
+    );
+    assert!(
+        r.changes
+            .iter()
+            .any(|x| x.kind == "seal" && x.record.as_deref() == Some("c-2"))
+    );
+    assert_eq!(r.records, ["c-2"]);
+    assert!(c.audit_verify(None).unwrap().intact);
+}
+
+/// A batch entry whose body was forged (with a valid MAC, as only the audit key's holder
+/// could) does not expand: it is an integrity error, never a silently shorter list.
+#[test]
+fn a_malformed_batch_entry_does_not_expand() {
+    use coffer::audit::{AuditEntry, expand};
+    let mut e = AuditEntry::new("seal.batch", "import", "2026-12-04T10:00:00Z");
+    for body in [
+        "",
+        "{}",
+        r#"{"fields":[],"rules":[],"details":[],"records":[["c-1","s-1",0,0,0]]}"#,
+        r#"{"fields":[{}],"rules":[[]],"details":[{}],"records":[["c-1","s-1",0,0,0]],"x":1}"#,
+    ] {
+        e.detail.insert("batch".into(), body.into());
+        assert_eq!(
+            expand(&e).unwrap_err().kind(),
+            ErrorKind::Integrity,
+            "{body}"
+        );
+    }
+    e.detail.insert(
+        "batch".into(),
+        r#"{"fields":[{}],"rules":[[]],"details":[{}],"records":[["c-1","s-1",0,0,0]]}"#.into(),
+    );
+    let one = expand(&e).unwrap();
+    assert_eq!(one.len(), 1);
+    assert_eq!(one[0].kind, "seal");
+    assert!(one[0].detail.is_empty());
+    // Any other entry stands for itself.
+    let plain = AuditEntry::new("seal", "import", "2026-12-04T10:00:00Z");
+    assert_eq!(expand(&plain).unwrap(), [plain]);
 }

@@ -294,7 +294,8 @@ class FieldView(NamedTuple):
 class View(Mapping[str, FieldView]):
     """What a reveal returns: a mapping from field path to :class:`FieldView`, with the
     ``record`` id, the ``policy_version`` that decided and the ``audit_seq`` of the audit entry
-    that recorded it. ``repr`` never shows values."""
+    that recorded it (for a batch, the batch's one entry, which lists this record).
+    ``repr`` never shows values."""
 
     __slots__ = ("record", "policy_version", "audit_seq", "_fields")
 

@@ -67,6 +67,272 @@ impl AuditEntry {
     }
 }
 
+/// The suffix of a batch entry's kind: `seal.batch` stands for one `seal` entry per record.
+pub const BATCH_SUFFIX: &str = ".batch";
+
+/// The key in a batch entry's `detail` that holds the records (see [`expand`]).
+pub const BATCH_DETAIL: &str = "batch";
+
+/// Collects the per-record parts of entries that share their head (time, kind, actor, tenant,
+/// purpose, policy version) into one batch entry: each distinct `fields` map, `rules` list and
+/// `detail` map is written once, and each record as `[record, subject, fields, rules,
+/// detail]` (indexes into those lists). A batch costs a few dozen bytes a record instead of
+/// the several hundred that one entry a record repeats. (An entry without a record, such as
+/// `key.create`'s, has `null` in its place.)
+#[derive(Default)]
+pub(crate) struct BatchBuilder {
+    fields: Interned,
+    rules: Interned,
+    details: Interned,
+    records: String,
+    len: usize,
+}
+
+/// Distinct JSON texts in first-seen order.
+#[derive(Default)]
+struct Interned {
+    texts: Vec<String>,
+    index: std::collections::HashMap<String, usize>,
+}
+
+impl Interned {
+    fn intern(&mut self, text: &str) -> usize {
+        if let Some(&i) = self.index.get(text) {
+            return i;
+        }
+        self.texts.push(text.to_owned());
+        self.index.insert(text.to_owned(), self.texts.len() - 1);
+        self.texts.len() - 1
+    }
+
+    fn write(&self, out: &mut String) {
+        out.push('[');
+        for (i, t) in self.texts.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            out.push_str(t);
+        }
+        out.push(']');
+    }
+}
+
+fn push_json_str(out: &mut String, s: &str) {
+    // A string always serialises.
+    out.push_str(&serde_json::to_string(s).unwrap_or_default());
+}
+
+impl BatchBuilder {
+    /// Adds one record's entry, given as its parts' canonical JSON: `fields` an object of
+    /// strings, `rules` an array of strings, `detail` an object of strings (`{}` and `[]` when
+    /// empty).
+    pub(crate) fn push(
+        &mut self,
+        record: Option<&str>,
+        subject: Option<&str>,
+        fields: &str,
+        rules: &str,
+        detail: &str,
+    ) {
+        let (f, r, d) = (
+            self.fields.intern(fields),
+            self.rules.intern(rules),
+            self.details.intern(detail),
+        );
+        if self.len > 0 {
+            self.records.push(',');
+        }
+        self.records.push('[');
+        for (i, id) in [record, subject].into_iter().enumerate() {
+            if i > 0 {
+                self.records.push(',');
+            }
+            match id {
+                Some(id) => push_json_str(&mut self.records, id),
+                None => self.records.push_str("null"),
+            }
+        }
+        for i in [f, r, d] {
+            self.records.push(',');
+            self.records.push_str(itoa::Buffer::new().format(i));
+        }
+        self.records.push(']');
+        self.len += 1;
+    }
+
+    /// The batch entry: `head` (its kind the records' own, `seal` or `reveal`) with `.batch`
+    /// added to its kind and the records in `detail.batch`.
+    pub(crate) fn finish(self, mut head: AuditEntry) -> AuditEntry {
+        let mut body = String::with_capacity(self.records.len() + 256);
+        body.push_str("{\"fields\":");
+        self.fields.write(&mut body);
+        body.push_str(",\"rules\":");
+        self.rules.write(&mut body);
+        body.push_str(",\"details\":");
+        self.details.write(&mut body);
+        body.push_str(",\"records\":[");
+        body.push_str(&self.records);
+        body.push_str("]}");
+        head.kind.push_str(BATCH_SUFFIX);
+        head.detail.insert(BATCH_DETAIL.into(), body);
+        head
+    }
+}
+
+/// One record of a batch: `[record, subject, fields index, rules index, detail index]`.
+type BatchRecord = (Option<String>, Option<String>, usize, usize, usize);
+
+/// The records of a batch entry, as stored in its `detail.batch`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BatchBody {
+    fields: Vec<BTreeMap<String, String>>,
+    rules: Vec<Vec<String>>,
+    details: Vec<BTreeMap<String, String>>,
+    records: Vec<BatchRecord>,
+}
+
+/// The entries an entry stands for: a batch entry (kind `seal.batch`, `reveal.batch`) gives
+/// back one entry per record, in order, each exactly the entry that one record alone would
+/// have written (kind `seal` or `reveal`; the batch's time, actor, tenant, purpose and policy
+/// version; the record's own fields, rules and detail). Any other entry stands for itself.
+///
+/// Everything that reads the trail by record (reports, subscribers) reads it through this.
+/// A batch whose body does not parse is an integrity error: its MAC covers it, so only a
+/// forged row can hold one, and `verify` names it.
+pub fn expand(entry: &AuditEntry) -> Result<Vec<AuditEntry>> {
+    let Some(kind) = entry.kind.strip_suffix(BATCH_SUFFIX) else {
+        return Ok(vec![entry.clone()]);
+    };
+    let bad = || crate::crypto::integrity("audit batch entry");
+    let body: BatchBody = entry
+        .detail
+        .get(BATCH_DETAIL)
+        .and_then(|b| serde_json::from_str(b).ok())
+        .ok_or_else(bad)?;
+    body.records
+        .into_iter()
+        .map(|(record, subject, f, r, d)| {
+            Ok(AuditEntry {
+                time: entry.time.clone(),
+                kind: kind.to_owned(),
+                actor: entry.actor.clone(),
+                tenant: entry.tenant.clone(),
+                record,
+                subject,
+                purpose: entry.purpose.clone(),
+                policy_version: entry.policy_version.clone(),
+                fields: body.fields.get(f).cloned().ok_or_else(bad)?,
+                rules: body.rules.get(r).cloned().ok_or_else(bad)?,
+                detail: body.details.get(d).cloned().ok_or_else(bad)?,
+            })
+        })
+        .collect()
+}
+
+/// A stored row as the rows of the entries it stands for (see [`expand`]), each with the
+/// row's `seq` and MAC and its entry's canonical text; `None` for a row that is not a batch
+/// (the common case, found without parsing). A batch that does not expand gives one row with
+/// an empty entry, which readers count as unreadable.
+///
+/// Reports read a million entries this way, so each record's text is put together from
+/// pieces written once per batch (the shared fields, each distinct fields map, rules list and
+/// detail map), not serialised afresh; it is the same text as [`AuditEntry::canonical`] of
+/// the record's expanded entry.
+pub(crate) fn expand_row(row: &AuditRow) -> Option<Vec<AuditRow>> {
+    if !row.entry.contains(".batch\"") {
+        return None;
+    }
+    let entry: AuditEntry = serde_json::from_str(&row.entry).ok()?;
+    if !entry.kind.ends_with(BATCH_SUFFIX) {
+        return None;
+    }
+    let texts = expanded_texts(&entry).unwrap_or_else(|| vec![String::new()]);
+    Some(
+        texts
+            .into_iter()
+            .map(|entry| AuditRow {
+                seq: row.seq,
+                entry,
+                mac: row.mac.clone(),
+            })
+            .collect(),
+    )
+}
+
+/// The canonical texts of a batch entry's records, in order; `None` if it does not expand.
+fn expanded_texts(entry: &AuditEntry) -> Option<Vec<String>> {
+    let kind = entry.kind.strip_suffix(BATCH_SUFFIX)?;
+    let body: BatchBody = serde_json::from_str(entry.detail.get(BATCH_DETAIL)?).ok()?;
+    let json = |s: &str| serde_json::to_string(s).unwrap_or_default();
+    // The canonical field order: time, kind, actor, tenant, record, subject, purpose,
+    // policy_version, fields, rules, detail; absent and empty ones left out.
+    let mut head = format!(
+        "{{\"time\":{},\"kind\":{},\"actor\":{}",
+        json(&entry.time),
+        json(kind),
+        json(&entry.actor)
+    );
+    if let Some(t) = &entry.tenant {
+        head.push_str(&format!(",\"tenant\":{}", json(t)));
+    }
+    let mut middle = String::new();
+    if let Some(p) = &entry.purpose {
+        middle.push_str(&format!(",\"purpose\":{}", json(p)));
+    }
+    if let Some(v) = &entry.policy_version {
+        middle.push_str(&format!(",\"policy_version\":{}", json(v)));
+    }
+    fn piece<T: Serialize>(name: &str, value: &T, empty: bool) -> String {
+        if empty {
+            String::new()
+        } else {
+            format!(
+                ",\"{name}\":{}",
+                serde_json::to_string(value).unwrap_or_default()
+            )
+        }
+    }
+    let fields: Vec<String> = body
+        .fields
+        .iter()
+        .map(|f| piece("fields", f, f.is_empty()))
+        .collect();
+    let rules: Vec<String> = body
+        .rules
+        .iter()
+        .map(|r| piece("rules", r, r.is_empty()))
+        .collect();
+    let details: Vec<String> = body
+        .details
+        .iter()
+        .map(|d| piece("detail", d, d.is_empty()))
+        .collect();
+    body.records
+        .iter()
+        .map(|(record, subject, f, r, d)| {
+            let (f, r, d) = (fields.get(*f)?, rules.get(*r)?, details.get(*d)?);
+            let mut out =
+                String::with_capacity(head.len() + middle.len() + f.len() + r.len() + d.len() + 64);
+            out.push_str(&head);
+            if let Some(id) = record {
+                out.push_str(",\"record\":");
+                out.push_str(&json(id));
+            }
+            if let Some(id) = subject {
+                out.push_str(",\"subject\":");
+                out.push_str(&json(id));
+            }
+            out.push_str(&middle);
+            out.push_str(f);
+            out.push_str(r);
+            out.push_str(d);
+            out.push('}');
+            Some(out)
+        })
+        .collect()
+}
+
 /// An audit entry with its place in the chain, as exported.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct LoggedEntry {
@@ -330,5 +596,98 @@ impl Checkpoint {
     pub fn from_json(text: &str) -> Result<Checkpoint> {
         serde_json::from_str(text)
             .map_err(|e| crate::record::json_error("audit checkpoint", &e, ""))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The texts reports read for a batch are the canonical texts of its expanded entries.
+    #[test]
+    fn expanded_rows_are_the_expanded_entries_canonical_text() {
+        let mut b = BatchBuilder::default();
+        b.push(
+            Some("c-1"),
+            Some("s-\"1\""),
+            r#"{"a":"reveal","b[0]":"mask:x:y"}"#,
+            r#"["r1","r2"]"#,
+            r#"{"roles":"x"}"#,
+        );
+        b.push(Some("c-2"), Some("s-2"), "{}", "[]", "{}");
+        b.push(
+            None,
+            Some("s-3"),
+            r#"{"a":"deny:no"}"#,
+            "[]",
+            r#"{"keys":"contact:1"}"#,
+        );
+        b.push(
+            Some("c-1"),
+            None,
+            r#"{"a":"reveal","b[0]":"mask:x:y"}"#,
+            r#"["r1","r2"]"#,
+            "{}",
+        );
+        for (tenant, purpose, version) in [
+            (Some("firm-a"), Some("payments"), Some("ab12")),
+            (None, None, None),
+        ] {
+            let mut head = AuditEntry::new("reveal", "u-1", "2026-12-05T10:00:00Z");
+            head.tenant = tenant.map(Into::into);
+            head.purpose = purpose.map(Into::into);
+            head.policy_version = version.map(Into::into);
+            let batch = BatchBuilder {
+                fields: Interned {
+                    texts: b.fields.texts.clone(),
+                    index: b.fields.index.clone(),
+                },
+                rules: Interned {
+                    texts: b.rules.texts.clone(),
+                    index: b.rules.index.clone(),
+                },
+                details: Interned {
+                    texts: b.details.texts.clone(),
+                    index: b.details.index.clone(),
+                },
+                records: b.records.clone(),
+                len: b.len,
+            }
+            .finish(head);
+            assert_eq!(batch.kind, "reveal.batch");
+            let row = AuditRow {
+                seq: 7,
+                entry: batch.canonical(),
+                mac: vec![1; 32],
+            };
+            let rows = expand_row(&row).unwrap();
+            let entries = expand(&batch).unwrap();
+            assert_eq!(rows.len(), 4);
+            assert_eq!(entries.len(), 4);
+            for (r, e) in rows.iter().zip(&entries) {
+                assert_eq!(r.entry, e.canonical());
+                assert_eq!((r.seq, &r.mac), (7, &row.mac));
+            }
+            // Distinct parts are stored once.
+            assert_eq!(row.entry.matches("mask:x:y").count(), 1);
+        }
+        // A plain row is not touched.
+        let plain = AuditRow {
+            seq: 1,
+            entry: AuditEntry::new("seal", "a", "t").canonical(),
+            mac: Vec::new(),
+        };
+        assert!(expand_row(&plain).is_none());
+        // A forged body: one unreadable row.
+        let mut forged = AuditEntry::new("seal.batch", "a", "t");
+        forged.detail.insert(BATCH_DETAIL.into(), "{".into());
+        let rows = expand_row(&AuditRow {
+            seq: 2,
+            entry: forged.canonical(),
+            mac: Vec::new(),
+        })
+        .unwrap();
+        assert_eq!(rows.len(), 1);
+        assert!(rows[0].entry.is_empty());
     }
 }

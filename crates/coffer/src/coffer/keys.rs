@@ -7,6 +7,7 @@
 use std::sync::atomic::AtomicU64;
 
 use super::*;
+use crate::audit::BatchBuilder;
 
 /// The keyring, unwrapped: every key the master key wraps, by kind and version.
 pub(super) struct Keyring {
@@ -536,6 +537,47 @@ impl Coffer {
     /// more, and returns the keys in the order of `ids`. A version another process stored
     /// first wins: its key is returned (and cached) in place of ours, and ours is neither
     /// stored nor audited.
+    /// The audit entries of the data keys a transaction stores, as canonical text: one entry
+    /// of `kind` per subject (`detail.keys`: `category:version,…`), or, for a tenant with two
+    /// or more subjects among them, one `<kind>.batch` entry for that tenant's subjects (see
+    /// [`audit::expand`]).
+    fn key_entries(
+        &self,
+        kind: &str,
+        actor: &str,
+        groups: BTreeMap<(&str, &str), String>,
+    ) -> Vec<String> {
+        let mut per_tenant: BTreeMap<&str, usize> = BTreeMap::new();
+        for (tenant, _) in groups.keys() {
+            *per_tenant.entry(tenant).or_default() += 1;
+        }
+        let time = self.now();
+        let mut texts = Vec::new();
+        let mut batches: BTreeMap<&str, BatchBuilder> = BTreeMap::new();
+        for ((tenant, subject), keys) in groups {
+            if per_tenant.get(tenant).copied().unwrap_or(0) < 2 {
+                let mut e = AuditEntry::new(kind, actor, &time);
+                e.tenant = Some(tenant.to_owned());
+                e.subject = Some(subject.to_owned());
+                e.detail.insert("keys".into(), keys);
+                texts.push(e.canonical());
+            } else {
+                let detail =
+                    serde_json::to_string(&BTreeMap::from([("keys", keys)])).unwrap_or_default();
+                batches
+                    .entry(tenant)
+                    .or_default()
+                    .push(None, Some(subject), "{}", "[]", &detail);
+            }
+        }
+        for (tenant, b) in batches {
+            let mut head = AuditEntry::new(kind, actor, &time);
+            head.tenant = Some(tenant.to_owned());
+            texts.push(b.finish(head).canonical());
+        }
+        texts
+    }
+
     pub(super) fn store_data_keys(
         &self,
         keyring: &Keyring,
@@ -594,24 +636,13 @@ impl Coffer {
                     version,
                 );
             }
-            let entries: Vec<AuditEntry> = groups
-                .into_iter()
-                .map(|((tenant, subject), keys)| {
-                    let mut e = self.entry(kind, actor);
-                    e.tenant = Some(tenant.to_owned());
-                    e.subject = Some(subject.to_owned());
-                    e.detail.insert("keys".into(), keys);
-                    e
-                })
-                .collect();
-            let (texts, mac) = self.batch(keyring, &entries);
-            let stored = self.store.insert_data_keys(
-                &rows,
-                &AuditBatch {
-                    entries: texts,
-                    mac: &mac,
-                },
-            )?;
+            let texts = self.key_entries(kind, actor, groups);
+            let (_, mac) = self.batch(keyring, &[]);
+            let batch = AuditBatch {
+                entries: texts,
+                mac: &mac,
+            };
+            let stored = self.store.insert_data_keys(&rows, &batch)?;
             if let Some(seqs) = stored {
                 for &i in &pending {
                     let key = Arc::new(DataKey::new(ours[i].take().ok_or_else(|| {
@@ -626,7 +657,7 @@ impl Coffer {
                     );
                     out[i] = Some(key);
                 }
-                self.notify(&entries, &seqs);
+                self.notify_texts(&batch.entries, &seqs);
                 pending.clear();
                 break;
             }

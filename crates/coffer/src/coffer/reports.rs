@@ -59,8 +59,13 @@ impl Coffer {
                 |from| self.store.audit_rows(from, TRAIL_BATCH),
                 options.checkpoint.as_ref(),
                 |row| {
-                    batch.push(row);
-                    if batch.len() == TRAIL_BATCH {
+                    // A batch entry is read as the entries it stands for, put together on this
+                    // thread (which checks one MAC for the whole batch) while the other reads.
+                    match audit::expand_row(&row) {
+                        Some(rows) => batch.extend(rows),
+                        None => batch.push(row),
+                    }
+                    if batch.len() >= TRAIL_BATCH {
                         let full = std::mem::replace(&mut batch, Vec::with_capacity(TRAIL_BATCH));
                         if tx.send(full).is_err() {
                             // The reader stopped on an error; it says which below.

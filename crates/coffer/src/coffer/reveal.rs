@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use super::*;
-use crate::audit::AuditEntry;
+use crate::audit::{AuditEntry, BatchBuilder};
 use crate::crypto::{self};
 use crate::envelope::{self, Envelope};
 use crate::error::{Error, Result};
@@ -32,7 +32,7 @@ impl Coffer {
         paths: &[&PathSlot],
         restricted: Option<&lifecycle::Restrictions>,
         batch: &mut RevealBatch<'_>,
-    ) -> (crate::policy::Decision, String, Vec<AuditEntry>) {
+    ) -> (crate::policy::Decision, RevealText, Vec<AuditEntry>) {
         let req = batch.request.aim(self, access, env, restricted);
         let mut decision = policy.decide(req);
         let slots: Vec<usize> = paths.iter().filter_map(|p| p.2).collect();
@@ -64,22 +64,31 @@ impl Coffer {
         }
         rules.sort_unstable();
         rules.dedup();
-        let e = reveal_entry(&RevealEntry {
-            time: batch.time,
-            kind: "reveal",
-            actor: &access.principal.id,
-            tenant: &env.tenant,
-            record: &env.record,
-            subject: &env.subject,
-            purpose: &access.purpose,
-            policy_version: policy.version(),
-            fields: Effects {
-                paths,
-                decision: &decision,
-            },
-            rules,
-            detail,
-        });
+        let fields = Effects {
+            paths,
+            decision: &decision,
+        };
+        let e = if batch.whole {
+            RevealText::Whole(reveal_entry(&RevealEntry {
+                time: batch.time,
+                kind: "reveal",
+                actor: &access.principal.id,
+                tenant: &env.tenant,
+                record: &env.record,
+                subject: &env.subject,
+                purpose: &access.purpose,
+                policy_version: policy.version(),
+                fields,
+                rules,
+                detail,
+            }))
+        } else {
+            RevealText::Parts {
+                fields: entry_text(&fields, 16 + 40 * paths.len()),
+                rules: entry_text(&rules, 64),
+                detail: entry_text(&detail, 64),
+            }
+        };
         let alerts = exceeded
             .into_iter()
             .map(|x| {
@@ -325,6 +334,12 @@ impl Coffer {
             .map(|e| (e.tenant.as_str(), e.subject.as_str()))
             .collect();
         let unrestricted = BTreeMap::new();
+        // A tenant with two or more envelopes in the batch gets one `reveal.batch` entry for
+        // them (see `audit::expand`); a tenant's only envelope, its plain `reveal` entry.
+        let mut per_tenant: HashMap<&str, usize> = HashMap::new();
+        for env in envelopes {
+            *per_tenant.entry(env.tenant.as_str()).or_default() += 1;
+        }
         // One time for the whole batch, the handle's own, so that its rate-limit counts fall in
         // one window that no request can move.
         let now = self.request_time(access)?;
@@ -348,19 +363,53 @@ impl Coffer {
                 time: &time,
                 admit: &mut admit,
                 request: RequestTemplate::new(access, now),
+                whole: true,
             };
-            for (env, paths) in envelopes.iter().zip(&parsed) {
+            let mut batches: BTreeMap<&str, (BatchBuilder, Vec<usize>)> = BTreeMap::new();
+            for (k, (env, paths)) in envelopes.iter().zip(&parsed).enumerate() {
                 let restricted = restrictions.as_ref().map(|r| {
                     r.get(env.tenant.as_str())
                         .and_then(|t| t.get(env.subject.as_str()))
                         .unwrap_or(&unrestricted)
                 });
+                batch.whole = per_tenant.get(env.tenant.as_str()).copied().unwrap_or(0) < 2;
                 let (d, e, alerts) =
                     self.plan_reveal(&policy, env, access, paths, restricted, &mut batch);
                 decisions.push(d);
-                reveal_index.push(entries.len());
-                entries.push(e);
+                match e {
+                    RevealText::Whole(text) => {
+                        reveal_index.push(entries.len());
+                        entries.push(text);
+                    }
+                    RevealText::Parts {
+                        fields,
+                        rules,
+                        detail,
+                    } => {
+                        // Its place is the batch entry's, written below.
+                        reveal_index.push(usize::MAX);
+                        let (b, members) = batches.entry(env.tenant.as_str()).or_default();
+                        b.push(
+                            Some(&env.record),
+                            Some(&env.subject),
+                            &fields,
+                            &rules,
+                            &detail,
+                        );
+                        members.push(k);
+                    }
+                }
                 entries.extend(alerts.iter().map(AuditEntry::canonical));
+            }
+            for (tenant, (b, members)) in batches {
+                let mut head = AuditEntry::new("reveal", &access.principal.id, &time);
+                head.tenant = Some(tenant.to_owned());
+                head.purpose = Some(access.purpose.clone());
+                head.policy_version = Some(policy.version().to_owned());
+                for k in members {
+                    reveal_index[k] = entries.len();
+                }
+                entries.push(b.finish(head).canonical());
             }
             budget.commit(tx)?;
             // Subscribers get the entries read back from their text after the commit.
@@ -530,6 +579,17 @@ impl serde::Serialize for Effects<'_> {
         }
         map.end()
     }
+}
+
+/// One reveal's audit entry: its whole canonical text, or (for a record of a batch entry) the
+/// parts that differ from one record of the batch to the next, as canonical JSON.
+pub(super) enum RevealText {
+    Whole(String),
+    Parts {
+        fields: String,
+        rules: String,
+        detail: String,
+    },
 }
 
 /// A reveal's entry as canonical text.

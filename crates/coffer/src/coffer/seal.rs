@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use super::*;
+use crate::audit::{AuditEntry, BatchBuilder};
 use crate::crypto::{self, SecretKey, hmac_sha256, lp};
 use crate::envelope::{self, Envelope};
 use crate::error::{Error, Result};
@@ -151,36 +152,6 @@ impl Coffer {
     /// `detail.keys` would give, without building that entry (which was a fifth of a seal's
     /// cost).
     pub(super) fn seal_entry(env: &Envelope, kind: &str, actor: &str, time: &str) -> String {
-        /// Every field's outcome, in path order: `env.fields` and `env.clear` are each sorted
-        /// and hold different paths.
-        struct Outcomes<'a>(&'a Envelope);
-        impl serde::Serialize for Outcomes<'_> {
-            fn serialize<S: serde::Serializer>(
-                &self,
-                s: S,
-            ) -> std::result::Result<S::Ok, S::Error> {
-                use serde::ser::SerializeMap;
-                let mut map = s.serialize_map(Some(self.0.fields.len() + self.0.clear.len()))?;
-                let mut sealed = self.0.fields.keys().peekable();
-                let mut clear = self.0.clear.keys().peekable();
-                loop {
-                    let (path, outcome) = match (sealed.peek(), clear.peek()) {
-                        (Some(a), Some(b)) if a <= b => (sealed.next(), "sealed"),
-                        (Some(_), Some(_)) | (None, Some(_)) => (clear.next(), "clear"),
-                        (Some(_), None) => (sealed.next(), "sealed"),
-                        (None, None) => break,
-                    };
-                    if let Some(path) = path {
-                        map.serialize_entry(path, outcome)?;
-                    }
-                }
-                map.end()
-            }
-        }
-        #[derive(serde::Serialize)]
-        struct Detail {
-            keys: String,
-        }
         /// The fields of [`AuditEntry`] a seal fills, in its order.
         #[derive(serde::Serialize)]
         struct SealEntry<'a> {
@@ -193,16 +164,7 @@ impl Coffer {
             // As `AuditEntry` writes an empty map: not at all.
             #[serde(skip_serializing_if = "Outcomes::is_empty")]
             fields: Outcomes<'a>,
-            detail: Detail,
-        }
-        impl Outcomes<'_> {
-            fn is_empty(&self) -> bool {
-                self.0.fields.is_empty() && self.0.clear.is_empty()
-            }
-        }
-        let mut keys = String::new();
-        for (c, v) in &env.keys {
-            push_key_version(&mut keys, c, *v);
+            detail: SealDetail,
         }
         entry_text(
             &SealEntry {
@@ -213,10 +175,58 @@ impl Coffer {
                 record: &env.record,
                 subject: &env.subject,
                 fields: Outcomes(env),
-                detail: Detail { keys },
+                detail: SealDetail::of(env),
             },
             256 + 40 * (env.fields.len() + env.clear.len()),
         )
+    }
+
+    /// A seal's `fields` and `detail` as canonical JSON, for a batch entry
+    /// ([`BatchBuilder`](crate::audit::BatchBuilder)): the parts of [`Self::seal_entry`] that
+    /// differ from one record of a batch to the next.
+    pub(super) fn seal_parts(env: &Envelope) -> (String, String) {
+        (
+            entry_text(
+                &Outcomes(env),
+                16 + 40 * (env.fields.len() + env.clear.len()),
+            ),
+            entry_text(&SealDetail::of(env), 64),
+        )
+    }
+
+    /// The audit entries of a batch's seals: one `seal.batch` entry for each tenant with two
+    /// or more records in the batch, listing them in order; a tenant's only record gets its
+    /// plain `seal` entry.
+    fn seal_entries<'e>(
+        sealed: impl Iterator<Item = &'e (Envelope, (String, String))> + Clone,
+        actor: &str,
+        time: &str,
+    ) -> Vec<String> {
+        let mut per_tenant: HashMap<&str, usize> = HashMap::new();
+        for (env, _) in sealed.clone() {
+            *per_tenant.entry(env.tenant.as_str()).or_default() += 1;
+        }
+        let mut entries = Vec::new();
+        let mut batches: BTreeMap<&str, BatchBuilder> = BTreeMap::new();
+        for (env, (fields, detail)) in sealed {
+            if per_tenant.get(env.tenant.as_str()).copied().unwrap_or(0) < 2 {
+                entries.push(Self::seal_entry(env, "seal", actor, time));
+            } else {
+                batches.entry(env.tenant.as_str()).or_default().push(
+                    Some(&env.record),
+                    Some(&env.subject),
+                    fields,
+                    "[]",
+                    detail,
+                );
+            }
+        }
+        for (tenant, batch) in batches {
+            let mut head = AuditEntry::new("seal", actor, time);
+            head.tenant = Some(tenant.to_owned());
+            entries.push(batch.finish(head).canonical());
+        }
+        entries
     }
 
     pub(super) fn keyed_token(
@@ -288,29 +298,26 @@ impl Coffer {
             .iter()
             .map(|r| Ok((r.as_ref().ok(), random.take()?)))
             .collect::<Result<Vec<_>>>()?;
-        // Each seal's audit text is written beside it, while its envelope is still in the
+        // Each seal's audit parts are written beside it, while its envelope is still in the
         // cache (written afterwards, a batch's envelopes were read back cold).
         let time = self.now();
         let sealed = in_parallel(work, |(r, salt)| {
             r.map(|r| {
                 self.seal_checked(&keyring, r, actor, &ready, salt)
                     .map(|env| {
-                        let entry = Self::seal_entry(&env, "seal", actor, &time);
-                        (env, entry)
+                        let parts = Self::seal_parts(&env);
+                        (env, parts)
                     })
             })
         })?;
         // The batch's keys borrow the records' names: let them go before the records move on.
         drop(ready);
-        let mut entries = Vec::with_capacity(sealed.len());
+        let entries = Self::seal_entries(sealed.iter().flatten().flatten(), actor, &time);
         let sealed: Vec<Result<Envelope>> = sealed
             .into_iter()
             .zip(checked)
             .map(|(sealed, checked)| match (sealed, checked) {
-                (Some(r), _) => r.map(|(env, entry)| {
-                    entries.push(entry);
-                    env
-                }),
+                (Some(r), _) => r.map(|(env, _)| env),
                 // Invalid: its own error, as the schema gave it.
                 (None, Err(e)) => Err(e),
                 (None, Ok(_)) => Err(Error::Internal {
@@ -453,5 +460,52 @@ fn copy_or_take(path: &mut String, last: bool) -> String {
         std::mem::take(path)
     } else {
         path.clone()
+    }
+}
+
+/// Every field's outcome in a seal's audit entry, in path order: `env.fields` and `env.clear`
+/// are each sorted and hold different paths.
+struct Outcomes<'a>(&'a Envelope);
+
+impl Outcomes<'_> {
+    fn is_empty(&self) -> bool {
+        self.0.fields.is_empty() && self.0.clear.is_empty()
+    }
+}
+
+impl serde::Serialize for Outcomes<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = s.serialize_map(Some(self.0.fields.len() + self.0.clear.len()))?;
+        let mut sealed = self.0.fields.keys().peekable();
+        let mut clear = self.0.clear.keys().peekable();
+        loop {
+            let (path, outcome) = match (sealed.peek(), clear.peek()) {
+                (Some(a), Some(b)) if a <= b => (sealed.next(), "sealed"),
+                (Some(_), Some(_)) | (None, Some(_)) => (clear.next(), "clear"),
+                (Some(_), None) => (sealed.next(), "sealed"),
+                (None, None) => break,
+            };
+            if let Some(path) = path {
+                map.serialize_entry(path, outcome)?;
+            }
+        }
+        map.end()
+    }
+}
+
+/// A seal's `detail`: the data key versions it sealed under, as `category:version,…`.
+#[derive(serde::Serialize)]
+struct SealDetail {
+    keys: String,
+}
+
+impl SealDetail {
+    fn of(env: &Envelope) -> SealDetail {
+        let mut keys = String::new();
+        for (c, v) in &env.keys {
+            push_key_version(&mut keys, c, *v);
+        }
+        SealDetail { keys }
     }
 }

@@ -63,10 +63,14 @@ const MIGRATIONS: &[&str] = &["CREATE TABLE meta (key TEXT PRIMARY KEY, value TE
      CREATE TABLE rate_usage (
         limit_id TEXT NOT NULL, tenant TEXT NOT NULL, principal TEXT NOT NULL,
         width BIGINT NOT NULL, window_start BIGINT NOT NULL, count BIGINT NOT NULL,
-        PRIMARY KEY (limit_id, tenant, principal, width, window_start));"];
+        PRIMARY KEY (limit_id, tenant, principal, width, window_start));",
+    // Schema 5: the audit trail may hold batch entries (`seal.batch`, `reveal.batch`). The
+    // tables stay as they are; the version moves so that a build that cannot expand them
+    // refuses the store rather than reporting without them.
+    "SELECT 1;"];
 
 /// The logical store version the migrations above reach.
-const SCHEMA_AT: [u32; 1] = [4];
+const SCHEMA_AT: [u32; 2] = [4, 5];
 
 /// How many connections one handle keeps at most.
 const POOL_SIZE: usize = 8;

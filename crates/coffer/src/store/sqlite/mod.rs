@@ -57,6 +57,10 @@ const MIGRATIONS: &[&str] = &[
         limit_id TEXT NOT NULL, tenant TEXT NOT NULL, principal TEXT NOT NULL,
         width INTEGER NOT NULL, window_start INTEGER NOT NULL, count INTEGER NOT NULL,
         PRIMARY KEY (limit_id, tenant, principal, width, window_start));",
+    // 4 -> 5: the audit trail may hold batch entries (`seal.batch`, `reveal.batch`: one entry
+    // for a batch's records). The tables stay as they are; the version moves so that a build
+    // that cannot expand them refuses the store rather than reporting without them.
+    "",
 ];
 
 /// Reads a store's summary on `conn` (inside one read transaction where the caller holds one).

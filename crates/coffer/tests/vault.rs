@@ -1802,3 +1802,57 @@ fn a_malformed_batch_entry_does_not_expand() {
     let plain = AuditEntry::new("seal", "import", "2026-12-04T10:00:00Z");
     assert_eq!(expand(&plain).unwrap(), [plain]);
 }
+
+/// A batch entry is one link of the chain: hiding one record of a batch from the trail
+/// (deleting it from the batch's body), changing whose record it was, or giving a record another
+/// record's field effects all break that link, and verification names the batch's `seq`.
+#[test]
+fn tampering_inside_a_batch_entry_is_detected() {
+    let attacks = [
+        // Drop the second record from the body.
+        r#"UPDATE audit SET entry = replace(entry, ',[\"c-2\",\"c-2\",0,0,0]', '') WHERE entry LIKE '%seal.batch%'"#,
+        // Say the first record was someone else's.
+        r#"UPDATE audit SET entry = replace(entry, '[\"c-1\",\"c-1\"', '[\"c-9\",\"c-9\"') WHERE entry LIKE '%seal.batch%'"#,
+        // Point the third record at another field map.
+        r#"UPDATE audit SET entry = replace(entry, '[\"c-3\",\"c-3\",1', '[\"c-3\",\"c-3\",0') WHERE entry LIKE '%seal.batch%'"#,
+    ];
+    for (n, attack) in attacks.iter().enumerate() {
+        let d = Dir::new(&format!("batch-tamper-{n}"));
+        let key = MasterKey::generate().unwrap();
+        let seq = {
+            let c = open(&d.db(), &key);
+            let mut slim = record("c-3", "firm-a");
+            slim.addresses.clear();
+            c.seal_many(
+                vec![record("c-1", "firm-a"), record("c-2", "firm-a"), slim],
+                "t",
+            )
+            .unwrap();
+            assert!(c.audit_verify(None).unwrap().intact);
+            c.audit_len().unwrap()
+        };
+        let before = coffer::store::open(d.db(), false)
+            .unwrap()
+            .audit_rows(seq, 1)
+            .unwrap()
+            .pop()
+            .unwrap()
+            .entry;
+        assert!(before.contains("seal.batch"));
+        sql(&d.db(), attack);
+        let after = coffer::store::open(d.db(), false)
+            .unwrap()
+            .audit_rows(seq, 1)
+            .unwrap()
+            .pop()
+            .unwrap()
+            .entry;
+        assert_ne!(before, after, "attack {n} changed nothing");
+        let report = open(&d.db(), &key).audit_verify(None).unwrap();
+        assert_eq!(
+            report.first_problem,
+            Some((seq, Tampering::Changed)),
+            "attack {n}"
+        );
+    }
+}

@@ -531,12 +531,6 @@ impl Coffer {
         Ok((version, key))
     }
 
-    /// Stores data keys (new, or imported from an archive: `keys[i]` is `ids[i]`) wrapped
-    /// under the current KEK, in one transaction with one audit entry of `kind` per subject
-    /// (`keys`: `category:version`, …), then refreshes their subjects' keep-until dates in one
-    /// more, and returns the keys in the order of `ids`. A version another process stored
-    /// first wins: its key is returned (and cached) in place of ours, and ours is neither
-    /// stored nor audited.
     /// The audit entries of the data keys a transaction stores, as canonical text: one entry
     /// of `kind` per subject (`detail.keys`: `category:version,…`), or, for a tenant with two
     /// or more subjects among them, one `<kind>.batch` entry for that tenant's subjects (see
@@ -578,6 +572,12 @@ impl Coffer {
         texts
     }
 
+    /// Stores data keys (new, or imported from an archive: `keys[i]` is `ids[i]`) wrapped
+    /// under the current KEK, in one transaction with their audit entries (see
+    /// [`Self::key_entries`]), then refreshes their subjects' keep-until dates in one
+    /// more, and returns the keys in the order of `ids`. A version another process stored
+    /// first wins: its key is returned (and cached) in place of ours, and ours is neither
+    /// stored nor audited.
     pub(super) fn store_data_keys(
         &self,
         keyring: &Keyring,

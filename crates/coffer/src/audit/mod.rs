@@ -79,17 +79,16 @@ pub const BATCH_DETAIL: &str = "batch";
 /// detail]` (indexes into those lists). A batch costs a few dozen bytes a record instead of
 /// the several hundred that one entry a record repeats. (An entry without a record, such as
 /// `key.create`'s, has `null` in its place.)
-#[derive(Default)]
+#[derive(Clone, Default)]
 pub(crate) struct BatchBuilder {
     fields: Interned,
     rules: Interned,
     details: Interned,
     records: String,
-    len: usize,
 }
 
 /// Distinct JSON texts in first-seen order.
-#[derive(Default)]
+#[derive(Clone, Default)]
 struct Interned {
     texts: Vec<String>,
     index: std::collections::HashMap<String, usize>,
@@ -117,9 +116,10 @@ impl Interned {
     }
 }
 
-fn push_json_str(out: &mut String, s: &str) {
+/// `s` as a JSON string (quoted and escaped as `serde_json` writes it in canonical text).
+fn json_str(s: &str) -> String {
     // A string always serialises.
-    out.push_str(&serde_json::to_string(s).unwrap_or_default());
+    serde_json::to_string(s).unwrap_or_default()
 }
 
 impl BatchBuilder {
@@ -139,7 +139,7 @@ impl BatchBuilder {
             self.rules.intern(rules),
             self.details.intern(detail),
         );
-        if self.len > 0 {
+        if !self.records.is_empty() {
             self.records.push(',');
         }
         self.records.push('[');
@@ -148,7 +148,7 @@ impl BatchBuilder {
                 self.records.push(',');
             }
             match id {
-                Some(id) => push_json_str(&mut self.records, id),
+                Some(id) => self.records.push_str(&json_str(id)),
                 None => self.records.push_str("null"),
             }
         }
@@ -157,7 +157,6 @@ impl BatchBuilder {
             self.records.push_str(itoa::Buffer::new().format(i));
         }
         self.records.push(']');
-        self.len += 1;
     }
 
     /// The batch entry: `head` (its kind the records' own, `seal` or `reveal`) with `.batch`
@@ -176,6 +175,63 @@ impl BatchBuilder {
         head.kind.push_str(BATCH_SUFFIX);
         head.detail.insert(BATCH_DETAIL.into(), body);
         head
+    }
+}
+
+/// A call's audit entries grouped by tenant: a tenant with two or more records in the call gets
+/// one batch entry for them (its records in the call's order), a tenant's only record its own
+/// plain entry. Seals, reveals and key creations all group this way.
+pub(crate) struct TenantBatches<'a> {
+    counts: std::collections::HashMap<&'a str, usize>,
+    batches: BTreeMap<&'a str, (BatchBuilder, Vec<usize>)>,
+}
+
+impl<'a> TenantBatches<'a> {
+    /// For a call whose records belong to `tenants` (one item per record).
+    pub(crate) fn new(tenants: impl IntoIterator<Item = &'a str>) -> Self {
+        let mut counts = std::collections::HashMap::new();
+        for t in tenants {
+            *counts.entry(t).or_default() += 1;
+        }
+        TenantBatches {
+            counts,
+            batches: BTreeMap::new(),
+        }
+    }
+
+    /// Whether `tenant`'s records go into a batch entry (rather than one entry each).
+    pub(crate) fn batched(&self, tenant: &str) -> bool {
+        self.counts.get(tenant).copied().unwrap_or(0) >= 2
+    }
+
+    /// Adds record `item` of the call to its tenant's batch (see [`BatchBuilder::push`]).
+    #[allow(clippy::too_many_arguments)] // the builder's five parts, plus where they go
+    pub(crate) fn push(
+        &mut self,
+        tenant: &'a str,
+        item: usize,
+        record: Option<&str>,
+        subject: Option<&str>,
+        fields: &str,
+        rules: &str,
+        detail: &str,
+    ) {
+        let (b, items) = self.batches.entry(tenant).or_default();
+        b.push(record, subject, fields, rules, detail);
+        items.push(item);
+    }
+
+    /// Each tenant's batch entry as canonical text, `head` (kind, actor, time, and purpose and
+    /// policy version where they apply) with the tenant set, and the call's items it holds.
+    pub(crate) fn finish(self, head: &AuditEntry) -> Vec<(String, Vec<usize>)> {
+        self.batches
+            .into_iter()
+            .map(|(tenant, (b, items))| {
+                let mut h = head.clone();
+                h.tenant = Some(tenant.to_owned());
+                (b.finish(h).canonical(), items)
+            })
+            .collect()
     }
 }
 
@@ -264,7 +320,7 @@ pub(crate) fn expand_row(row: &AuditRow) -> Option<Vec<AuditRow>> {
 fn expanded_texts(entry: &AuditEntry) -> Option<Vec<String>> {
     let kind = entry.kind.strip_suffix(BATCH_SUFFIX)?;
     let body: BatchBody = serde_json::from_str(entry.detail.get(BATCH_DETAIL)?).ok()?;
-    let json = |s: &str| serde_json::to_string(s).unwrap_or_default();
+    let json = json_str;
     // The canonical field order: time, kind, actor, tenant, record, subject, purpose,
     // policy_version, fields, rules, detail; absent and empty ones left out.
     let mut head = format!(
@@ -637,23 +693,7 @@ mod tests {
             head.tenant = tenant.map(Into::into);
             head.purpose = purpose.map(Into::into);
             head.policy_version = version.map(Into::into);
-            let batch = BatchBuilder {
-                fields: Interned {
-                    texts: b.fields.texts.clone(),
-                    index: b.fields.index.clone(),
-                },
-                rules: Interned {
-                    texts: b.rules.texts.clone(),
-                    index: b.rules.index.clone(),
-                },
-                details: Interned {
-                    texts: b.details.texts.clone(),
-                    index: b.details.index.clone(),
-                },
-                records: b.records.clone(),
-                len: b.len,
-            }
-            .finish(head);
+            let batch = b.clone().finish(head);
             assert_eq!(batch.kind, "reveal.batch");
             let row = AuditRow {
                 seq: 7,

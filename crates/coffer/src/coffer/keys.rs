@@ -7,7 +7,7 @@
 use std::sync::atomic::AtomicU64;
 
 use super::*;
-use crate::audit::BatchBuilder;
+use crate::audit::TenantBatches;
 
 /// The keyring, unwrapped: every key the master key wraps, by kind and version.
 pub(super) struct Keyring {
@@ -541,34 +541,24 @@ impl Coffer {
         actor: &str,
         groups: BTreeMap<(&str, &str), String>,
     ) -> Vec<String> {
-        let mut per_tenant: BTreeMap<&str, usize> = BTreeMap::new();
-        for (tenant, _) in groups.keys() {
-            *per_tenant.entry(tenant).or_default() += 1;
-        }
+        let mut batches = TenantBatches::new(groups.keys().map(|&(tenant, _)| tenant));
         let time = self.now();
         let mut texts = Vec::new();
-        let mut batches: BTreeMap<&str, BatchBuilder> = BTreeMap::new();
-        for ((tenant, subject), keys) in groups {
-            if per_tenant.get(tenant).copied().unwrap_or(0) < 2 {
+        for (i, ((tenant, subject), keys)) in groups.into_iter().enumerate() {
+            if batches.batched(tenant) {
+                let detail =
+                    serde_json::to_string(&BTreeMap::from([("keys", keys)])).unwrap_or_default();
+                batches.push(tenant, i, None, Some(subject), "{}", "[]", &detail);
+            } else {
                 let mut e = AuditEntry::new(kind, actor, &time);
                 e.tenant = Some(tenant.to_owned());
                 e.subject = Some(subject.to_owned());
                 e.detail.insert("keys".into(), keys);
                 texts.push(e.canonical());
-            } else {
-                let detail =
-                    serde_json::to_string(&BTreeMap::from([("keys", keys)])).unwrap_or_default();
-                batches
-                    .entry(tenant)
-                    .or_default()
-                    .push(None, Some(subject), "{}", "[]", &detail);
             }
         }
-        for (tenant, b) in batches {
-            let mut head = AuditEntry::new(kind, actor, &time);
-            head.tenant = Some(tenant.to_owned());
-            texts.push(b.finish(head).canonical());
-        }
+        let head = AuditEntry::new(kind, actor, &time);
+        texts.extend(batches.finish(&head).into_iter().map(|(text, _)| text));
         texts
     }
 

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use super::*;
-use crate::audit::{AuditEntry, BatchBuilder};
+use crate::audit::{AuditEntry, TenantBatches};
 use crate::crypto::{self};
 use crate::envelope::{self, Envelope};
 use crate::error::{Error, Result};
@@ -334,12 +334,6 @@ impl Coffer {
             .map(|e| (e.tenant.as_str(), e.subject.as_str()))
             .collect();
         let unrestricted = BTreeMap::new();
-        // A tenant with two or more envelopes in the batch gets one `reveal.batch` entry for
-        // them (see `audit::expand`); a tenant's only envelope, its plain `reveal` entry.
-        let mut per_tenant: HashMap<&str, usize> = HashMap::new();
-        for env in envelopes {
-            *per_tenant.entry(env.tenant.as_str()).or_default() += 1;
-        }
         // One time for the whole batch, the handle's own, so that its rate-limit counts fall in
         // one window that no request can move.
         let now = self.request_time(access)?;
@@ -365,14 +359,16 @@ impl Coffer {
                 request: RequestTemplate::new(access, now),
                 whole: true,
             };
-            let mut batches: BTreeMap<&str, (BatchBuilder, Vec<usize>)> = BTreeMap::new();
+            // A tenant with two or more envelopes in the batch gets one `reveal.batch` entry
+            // for them (see `audit::expand`); a tenant's only envelope, its plain `reveal` entry.
+            let mut batches = TenantBatches::new(envelopes.iter().map(|e| e.tenant.as_str()));
             for (k, (env, paths)) in envelopes.iter().zip(&parsed).enumerate() {
                 let restricted = restrictions.as_ref().map(|r| {
                     r.get(env.tenant.as_str())
                         .and_then(|t| t.get(env.subject.as_str()))
                         .unwrap_or(&unrestricted)
                 });
-                batch.whole = per_tenant.get(env.tenant.as_str()).copied().unwrap_or(0) < 2;
+                batch.whole = !batches.batched(&env.tenant);
                 let (d, e, alerts) =
                     self.plan_reveal(&policy, env, access, paths, restricted, &mut batch);
                 decisions.push(d);
@@ -388,28 +384,27 @@ impl Coffer {
                     } => {
                         // Its place is the batch entry's, written below.
                         reveal_index.push(usize::MAX);
-                        let (b, members) = batches.entry(env.tenant.as_str()).or_default();
-                        b.push(
+                        batches.push(
+                            &env.tenant,
+                            k,
                             Some(&env.record),
                             Some(&env.subject),
                             &fields,
                             &rules,
                             &detail,
                         );
-                        members.push(k);
                     }
                 }
                 entries.extend(alerts.iter().map(AuditEntry::canonical));
             }
-            for (tenant, (b, members)) in batches {
-                let mut head = AuditEntry::new("reveal", &access.principal.id, &time);
-                head.tenant = Some(tenant.to_owned());
-                head.purpose = Some(access.purpose.clone());
-                head.policy_version = Some(policy.version().to_owned());
+            let mut head = AuditEntry::new("reveal", &access.principal.id, &time);
+            head.purpose = Some(access.purpose.clone());
+            head.policy_version = Some(policy.version().to_owned());
+            for (text, members) in batches.finish(&head) {
                 for k in members {
                     reveal_index[k] = entries.len();
                 }
-                entries.push(b.finish(head).canonical());
+                entries.push(text);
             }
             budget.commit(tx)?;
             // Subscribers get the entries read back from their text after the commit.

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use super::*;
-use crate::audit::{AuditEntry, BatchBuilder};
+use crate::audit::{AuditEntry, TenantBatches};
 use crate::crypto::{self, SecretKey, hmac_sha256, lp};
 use crate::envelope::{self, Envelope};
 use crate::error::{Error, Result};
@@ -202,30 +202,25 @@ impl Coffer {
         actor: &str,
         time: &str,
     ) -> Vec<String> {
-        let mut per_tenant: HashMap<&str, usize> = HashMap::new();
-        for (env, _) in sealed.clone() {
-            *per_tenant.entry(env.tenant.as_str()).or_default() += 1;
-        }
+        let mut batches = TenantBatches::new(sealed.clone().map(|(env, _)| env.tenant.as_str()));
         let mut entries = Vec::new();
-        let mut batches: BTreeMap<&str, BatchBuilder> = BTreeMap::new();
-        for (env, (fields, detail)) in sealed {
-            if per_tenant.get(env.tenant.as_str()).copied().unwrap_or(0) < 2 {
-                entries.push(Self::seal_entry(env, "seal", actor, time));
-            } else {
-                batches.entry(env.tenant.as_str()).or_default().push(
+        for (i, (env, (fields, detail))) in sealed.enumerate() {
+            if batches.batched(&env.tenant) {
+                batches.push(
+                    &env.tenant,
+                    i,
                     Some(&env.record),
                     Some(&env.subject),
                     fields,
                     "[]",
                     detail,
                 );
+            } else {
+                entries.push(Self::seal_entry(env, "seal", actor, time));
             }
         }
-        for (tenant, batch) in batches {
-            let mut head = AuditEntry::new("seal", actor, time);
-            head.tenant = Some(tenant.to_owned());
-            entries.push(batch.finish(head).canonical());
-        }
+        let head = AuditEntry::new("seal", actor, time);
+        entries.extend(batches.finish(&head).into_iter().map(|(text, _)| text));
         entries
     }
 

@@ -13,16 +13,29 @@ use coffer::{Access, Coffer, Envelope, ErrorKind, FieldView, MasterKey, OpenOpti
 const POLICY: &str = include_str!("../../../examples/policies/accounting-firm.toml");
 
 fn open(path: &Path, key: &MasterKey) -> Coffer {
+    open_clocked(path, key, OpenOptions::default().clock)
+}
+
+/// A Coffer under the example policy whose clock is `clock`.
+fn open_clocked(path: &Path, key: &MasterKey, clock: Arc<dyn coffer::clock::Clock>) -> Coffer {
     let policy = Policy::from_toml(POLICY, Schema::builtin()).unwrap();
     Coffer::open_with(
         path,
         key,
         OpenOptions {
             policy: Some(policy),
+            clock,
             ..Default::default()
         },
     )
     .unwrap()
+}
+
+/// A clock standing at 10:00 in Beijing on 2026-11-27 (office hours for the example policy).
+fn ten_am() -> Arc<coffer::clock::FixedClock> {
+    Arc::new(coffer::clock::FixedClock::new(time::macros::datetime!(
+        2026-11-27 10:00 +08:00
+    )))
 }
 
 fn record(id: &str, tenant: &str) -> CustomerRecord {
@@ -103,18 +116,7 @@ fn seal_and_reveal_by_role() {
 
     // Customer service gets the privileged mask, computed from the decrypted value, in office
     // hours by Coffer's clock (a request's own time must lie near it).
-    let at_ten = Coffer::open_with(
-        d.db(),
-        &key,
-        OpenOptions {
-            policy: Some(Policy::from_toml(POLICY, Schema::builtin()).unwrap()),
-            clock: Arc::new(coffer::clock::FixedClock::new(time::macros::datetime!(
-                2026-11-27 10:00 +08:00
-            ))),
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    let at_ten = open_clocked(&d.db(), &key, ten_am());
     let a = access(&["customer_service"], "customer_service", "firm-a");
     let v = at_ten.reveal(&env, &a).unwrap();
     assert_eq!(
@@ -1224,18 +1226,7 @@ fn rate_limits_hold_across_handles_and_reopening() {
     let clock = Arc::new(coffer::clock::FixedClock::new(
         time::macros::datetime!(2026-11-27 10:05 UTC),
     ));
-    let open_at = || {
-        Coffer::open_with(
-            d.db(),
-            &key,
-            OpenOptions {
-                policy: Some(Policy::from_toml(POLICY, Schema::builtin()).unwrap()),
-                clock: clock.clone(),
-                ..Default::default()
-            },
-        )
-        .unwrap()
-    };
+    let open_at = || open_clocked(&d.db(), &key, clock.clone());
     let envelopes: Vec<Envelope> = open_at()
         .seal_many(
             (0..150)
@@ -1622,18 +1613,7 @@ fn a_batch_entry_expands_to_the_entries_its_records_would_write_alone() {
     use coffer::audit::{AuditEntry, expand};
     let d = Dir::new("batch-entry");
     let key = MasterKey::generate().unwrap();
-    let c = Coffer::open_with(
-        d.db(),
-        &key,
-        OpenOptions {
-            policy: Some(Policy::from_toml(POLICY, Schema::builtin()).unwrap()),
-            clock: Arc::new(coffer::clock::FixedClock::new(time::macros::datetime!(
-                2026-11-27 10:00 +08:00
-            ))),
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    let c = open_clocked(&d.db(), &key, ten_am());
     let heard: Arc<Mutex<Vec<(u64, AuditEntry)>>> = Arc::default();
     let h = Arc::clone(&heard);
     c.subscribe(move |e| h.lock().unwrap().push((e.seq, e.entry.clone())));

@@ -1,7 +1,8 @@
 //! The facade: `Coffer::open(...)`, then seal, reveal, search, rotate and audit. The only door
 //! the bindings and the command use.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use crate::HashMap;
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex, RwLock};
 
@@ -796,6 +797,7 @@ struct RevealBatch<'a> {
 mod tests {
     use super::*;
     use crate::envelope;
+    use std::collections::BTreeSet;
 
     /// The seal entry written from an envelope is the canonical text of the `AuditEntry` it
     /// stands for, for a full envelope and for one with no fields at all.
@@ -833,7 +835,7 @@ mod tests {
 
     #[test]
     fn bounded_maps_stay_bounded() {
-        let mut m = HashMap::new();
+        let mut m = HashMap::default();
         for i in 0..10_000u32 {
             bounded_insert(&mut m, 100, i, i);
             assert!(m.len() <= 100);

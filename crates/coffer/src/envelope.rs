@@ -468,6 +468,16 @@ impl Envelope {
                 "envelope (a version 1 envelope cannot be redacted)",
             ));
         }
+        // A path is sealed, in clear or shredded: one of the three, never two (a reveal finds
+        // each path's value where it gathered the path, and looks for it nowhere else).
+        if !disjoint(fields.keys(), wire.clear.keys())
+            || !wire
+                .shredded
+                .keys()
+                .all(|p| !fields.contains_key(p) && !wire.clear.contains_key(p))
+        {
+            return Err(integrity("envelope (a path in two places)"));
+        }
         Ok(Envelope {
             tenant: wire.tenant,
             record: wire.record,
@@ -552,6 +562,24 @@ impl Envelope {
     pub(crate) fn has_stored_mask(&self, path: &str) -> bool {
         self.masked.contains_key(path) || self.sealed_masks.contains_key(path)
     }
+}
+
+/// Whether two ascending sequences of paths have none in common (a walk through both, no
+/// lookups).
+fn disjoint<'a>(a: impl Iterator<Item = &'a String>, b: impl Iterator<Item = &'a String>) -> bool {
+    let (mut a, mut b) = (a.peekable(), b.peekable());
+    while let (Some(x), Some(y)) = (a.peek(), b.peek()) {
+        match x.cmp(y) {
+            std::cmp::Ordering::Less => {
+                a.next();
+            }
+            std::cmp::Ordering::Greater => {
+                b.next();
+            }
+            std::cmp::Ordering::Equal => return false,
+        }
+    }
+    true
 }
 
 /// A data key, with the field and mask ciphers envelope version 3 derives from it once, on
@@ -856,6 +884,39 @@ pub fn open_with_keys(
 mod tests {
     use super::*;
 
+    /// A path is sealed, in clear or shredded, never two of these: text that puts one path in
+    /// two places is not a well-formed envelope, whatever its MAC.
+    #[test]
+    fn a_path_in_two_places_is_refused() {
+        let vectors: serde_json::Value =
+            serde_json::from_str(include_str!("../../../tests/vectors/envelopes.json")).unwrap();
+        for case in vectors["cases"].as_array().unwrap() {
+            let env = Envelope::from_json(case["envelope"].as_str().unwrap()).unwrap();
+            let sealed = env.fields.keys().next().unwrap().clone();
+            let clear = env.clear.keys().next().unwrap().clone();
+            let mut doubled = Vec::new();
+            let mut e = env.clone();
+            e.clear.insert(sealed.clone(), Sensitive::new("x"));
+            doubled.push(e);
+            if env.version > 1 {
+                let mut e = env.clone();
+                e.shredded.insert(sealed.clone(), "identity".into());
+                doubled.push(e);
+                let mut e = env.clone();
+                e.shredded.insert(clear.clone(), "identity".into());
+                doubled.push(e);
+            }
+            for e in doubled {
+                let err = Envelope::from_json(&e.to_json()).unwrap_err();
+                assert!(
+                    err.to_string().contains("a path in two places"),
+                    "{}: {err}",
+                    case["name"]
+                );
+            }
+        }
+    }
+
     /// `to_json` writes from the envelope without building a [`Wire`]: the text must stay
     /// what serialising the `Wire` gives, byte for byte, for every version, and the committed
     /// vectors (written by earlier builds) must come back unchanged.
@@ -877,7 +938,7 @@ mod tests {
             );
             // With shredded fields, and with text that needs escaping.
             if env.version > 1 {
-                env.shredded.insert("phones[0]".into(), "contact".into());
+                env.shredded.insert("phones[9]".into(), "contact".into());
             }
             env.clear
                 .insert("notes \"q\"\n".into(), Sensitive::new("a\\b \u{1}"));

@@ -91,7 +91,7 @@ pub(crate) struct BatchBuilder {
 #[derive(Clone, Default)]
 struct Interned {
     texts: Vec<String>,
-    index: std::collections::HashMap<String, usize>,
+    index: crate::HashMap<String, usize>,
 }
 
 impl Interned {
@@ -182,14 +182,14 @@ impl BatchBuilder {
 /// one batch entry for them (its records in the call's order), a tenant's only record its own
 /// plain entry. Seals, reveals and key creations all group this way.
 pub(crate) struct TenantBatches<'a> {
-    counts: std::collections::HashMap<&'a str, usize>,
+    counts: crate::HashMap<&'a str, usize>,
     batches: BTreeMap<&'a str, (BatchBuilder, Vec<usize>)>,
 }
 
 impl<'a> TenantBatches<'a> {
     /// For a call whose records belong to `tenants` (one item per record).
     pub(crate) fn new(tenants: impl IntoIterator<Item = &'a str>) -> Self {
-        let mut counts = std::collections::HashMap::new();
+        let mut counts = crate::HashMap::default();
         for t in tenants {
             *counts.entry(t).or_default() += 1;
         }

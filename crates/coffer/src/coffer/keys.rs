@@ -74,7 +74,7 @@ pub(super) fn keyring_signature(rows: &[KeyringRow]) -> u64 {
 
 pub(super) fn new_keyring(master: &MasterKey, now: &str) -> Result<(Vec<KeyringRow>, Keyring)> {
     let mut rows = Vec::new();
-    let mut keys = HashMap::new();
+    let mut keys = HashMap::default();
     for kind in KEYRING_KINDS {
         let k = SecretKey::generate()?;
         rows.push(KeyringRow {
@@ -196,8 +196,8 @@ impl KeyManager {
         KeyManager {
             master: RwLock::new(master),
             keyring: RwLock::new(Arc::new(keyring)),
-            data_keys: Mutex::new(HashMap::new()),
-            latest: Mutex::new(HashMap::new()),
+            data_keys: Mutex::new(HashMap::default()),
+            latest: Mutex::new(HashMap::default()),
             destructions_seen: AtomicU64::new(0),
             keyring_seen: AtomicU64::new(signature),
             data_version_seen: AtomicU64::new(u64::MAX),
@@ -758,9 +758,9 @@ impl Coffer {
     /// `None` for a destroyed key.
     pub(super) fn load_data_keys<'a>(
         &self,
-        ids: BTreeSet<(&'a str, &'a str, &'a str, u32)>,
+        ids: impl ExactSizeIterator<Item = (&'a str, &'a str, &'a str, u32)>,
     ) -> Result<LoadedKeys<'a>> {
-        let mut ready = LoadedKeys::with_capacity(ids.len());
+        let mut ready = LoadedKeys::with_capacity_and_hasher(ids.len(), Default::default());
         let mut misses = Vec::new();
         // One buffer for every name looked up: a hit allocates nothing.
         let mut name = Vec::new();
@@ -782,6 +782,8 @@ impl Coffer {
         if misses.is_empty() {
             return Ok(ready);
         }
+        // Read in a fixed order, whatever order the caller's set gave.
+        misses.sort_unstable();
         let query: Vec<(&str, &str, &str, Option<u32>)> = misses
             .iter()
             .map(|&(t, s, c, v)| (t, s, c, Some(v)))

@@ -1,7 +1,8 @@
 //! Retention on the facade: lifecycle events, holds, erasure, sweep, approvals, destruction and
 //! signed certificates.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use crate::HashMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use time::Date;
 
@@ -667,8 +668,7 @@ impl Coffer {
         let today = iso(self.today());
         let holds = self.holds(None)?;
         let mut due = Vec::new();
-        let mut listed: std::collections::HashSet<(String, String, String, u32)> =
-            std::collections::HashSet::new();
+        let mut listed: crate::HashSet<(String, String, String, u32)> = crate::HashSet::default();
         self.store.retention_read(&mut |tx| {
             due = tx.due_keys(&today, usize::MAX >> 1)?;
             // Keys already on a list waiting for approval are not proposed again.
@@ -903,7 +903,7 @@ impl Coffer {
         tx: &dyn RetentionTx,
         subjects: &BTreeSet<(&'s str, &'s str)>,
     ) -> Result<SubjectRestrictions<'s>> {
-        let mut out = SubjectRestrictions::new();
+        let mut out = SubjectRestrictions::default();
         if subjects.is_empty() {
             return Ok(out);
         }

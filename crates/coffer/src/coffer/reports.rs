@@ -2,7 +2,8 @@
 //! `admin`), built from the key store and one verifying pass over the audit trail, and recorded
 //! in the trail before it is returned.
 
-use std::collections::{BTreeMap, HashMap};
+use crate::HashMap;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use crate::clock::text::parse_instant as instant_of;
@@ -207,7 +208,7 @@ impl Coffer {
         let mut accesses = Vec::new();
         let mut changes = Vec::new();
         let mut records: Vec<String> = Vec::new();
-        let mut sealed: HashMap<String, BTreeMap<String, String>> = HashMap::new();
+        let mut sealed: HashMap<String, BTreeMap<String, String>> = HashMap::default();
         let mut unreadable = 0u64;
         let trail = self.scan_trail(options, |row| {
             if !row.entry.contains(&needle) {
@@ -461,7 +462,7 @@ impl Coffer {
         filled.from = from.map(rfc3339);
         filled.until = Some(rfc3339(until));
 
-        let mut subjects: HashMap<(String, String), AffectedSubject> = HashMap::new();
+        let mut subjects: HashMap<(String, String), AffectedSubject> = HashMap::default();
         let mut totals: BTreeMap<String, u64> = BTreeMap::new();
         let mut by_day: BTreeMap<String, u64> = BTreeMap::new();
         let mut principals: BTreeMap<String, u64> = BTreeMap::new();
@@ -642,7 +643,7 @@ impl Coffer {
         }
         let mut roles = review_grants(&self.schema, &policy);
         // Usage: reveal entries since the date, by (role, purpose, rule, pattern).
-        let mut used: HashMap<(String, String, String, String), (u64, String)> = HashMap::new();
+        let mut used: HashMap<(String, String, String, String), (u64, String)> = HashMap::default();
         let mut path_patterns = PathPatterns::new(None);
         let mut unreadable = 0u64;
         let trail = self.scan_trail(options, |row| {

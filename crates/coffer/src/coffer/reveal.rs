@@ -1,8 +1,9 @@
 //! Revealing: envelopes in, views out. Each field is decided by the policy, the decision
 //! audited (with the rate counts it spends) in one transaction, and only then opened.
 
+use crate::HashMap;
 use std::borrow::Cow;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use super::*;
@@ -133,14 +134,16 @@ impl Coffer {
         decision: &crate::policy::Decision,
         audit_seq: u64,
         paths: &[&PathSlot],
+        held: &[Held<'_>],
         ready: &LoadedKeys<'_>,
     ) -> Result<View> {
         let keyring = self.keyring();
-        let mut fields = BTreeMap::new();
+        // In the paths' order, which is the map's: built in one pass at the end.
+        let mut fields = Vec::with_capacity(paths.len());
         // One cipher per retention category: a data-key lookup and an HKDF, not one per field.
-        let mut ciphers: HashMap<&str, Option<Arc<crypto::AeadKey>>> = HashMap::new();
-        let mut mask_ciphers: HashMap<&str, Option<Arc<crypto::AeadKey>>> = HashMap::new();
-        for (path_text, path, slot) in paths.iter().copied() {
+        let mut ciphers: HashMap<&str, Option<Arc<crypto::AeadKey>>> = HashMap::default();
+        let mut mask_ciphers: HashMap<&str, Option<Arc<crypto::AeadKey>>> = HashMap::default();
+        for ((path_text, path, slot), held) in paths.iter().copied().zip(held) {
             let path_text = path_text.clone();
             let fd = slot.and_then(|s| decision.slot(s));
             let effect = fd.as_ref().map_or(FieldEffect::Deny, |f| f.effect);
@@ -150,80 +153,79 @@ impl Coffer {
                 None => "not a field of the policy's schema".to_owned(),
             };
             if effect == FieldEffect::Deny {
-                fields.insert(path_text, FieldView::Denied(reason()));
-                continue;
-            }
-            // Removed by a redaction: its key was destroyed.
-            if env.shredded.contains_key(&path_text) {
-                fields.insert(path_text, FieldView::Shredded);
+                fields.push((path_text, FieldView::Denied(reason())));
                 continue;
             }
             let mut stored_mask = None;
             // Decrypt only what the decision needs.
-            let value = if let Some(v) = env.clear.get(&path_text) {
-                Some(v.clone())
-            } else if let Some(f) = env.fields.get(&path_text) {
-                let v = env
-                    .keys
-                    .get(&f.category)
-                    .copied()
-                    .ok_or_else(|| crypto::integrity("envelope"))?;
-                let id = (
-                    env.tenant.as_str(),
-                    env.subject.as_str(),
-                    f.category.as_str(),
-                    v,
-                );
-                // The category's data key: loaded for the batch, else read (`None` once
-                // destroyed).
-                let data_key = || match ready.get(&id) {
-                    Some(k) => Ok(k.clone()),
-                    None => self.data_key(&env.tenant, &env.subject, &f.category, v),
-                };
-                if self.must_open(env, effect, &path_text, path) {
-                    if !ciphers.contains_key(f.category.as_str()) {
-                        let cipher = data_key()?
-                            .map(|dk| envelope::field_cipher(env, &dk, &f.category))
-                            .transpose()?;
-                        ciphers.insert(&f.category, cipher);
-                    }
-                    match &ciphers[f.category.as_str()] {
-                        None => {
-                            fields.insert(path_text, FieldView::Shredded);
-                            continue;
-                        }
-                        Some(cipher) => Some(envelope::open_field(cipher, env, &path_text, f)?),
-                    }
-                } else {
-                    // The stored standard mask is shown only while the category's key exists:
-                    // a destroyed category reads shredded for every effect, masks included.
-                    if matches!(ready.get(&id), Some(None)) {
-                        fields.insert(path_text, FieldView::Shredded);
-                        continue;
-                    }
-                    // Version 2: the stored mask is sealed under the category's mask key.
-                    if let Some(m) = env.sealed_masks.get(&path_text) {
-                        if !mask_ciphers.contains_key(m.category.as_str()) {
+            let value = match *held {
+                // Removed by a redaction: its key was destroyed.
+                Held::Shredded => {
+                    fields.push((path_text, FieldView::Shredded));
+                    continue;
+                }
+                Held::Clear(v) => Some(v.clone()),
+                Held::Sealed(f) => {
+                    let v = env
+                        .keys
+                        .get(&f.category)
+                        .copied()
+                        .ok_or_else(|| crypto::integrity("envelope"))?;
+                    let id = (
+                        env.tenant.as_str(),
+                        env.subject.as_str(),
+                        f.category.as_str(),
+                        v,
+                    );
+                    // The category's data key: loaded for the batch, else read (`None` once
+                    // destroyed).
+                    let data_key = || match ready.get(&id) {
+                        Some(k) => Ok(k.clone()),
+                        None => self.data_key(&env.tenant, &env.subject, &f.category, v),
+                    };
+                    if self.must_open(env, effect, &path_text, path) {
+                        if !ciphers.contains_key(f.category.as_str()) {
                             let cipher = data_key()?
-                                .map(|dk| envelope::mask_cipher(env, &dk, &m.category))
+                                .map(|dk| envelope::field_cipher(env, &dk, &f.category))
                                 .transpose()?;
-                            mask_ciphers.insert(&m.category, cipher);
+                            ciphers.insert(&f.category, cipher);
                         }
-                        match &mask_ciphers[m.category.as_str()] {
+                        match &ciphers[f.category.as_str()] {
                             None => {
-                                fields.insert(path_text, FieldView::Shredded);
+                                fields.push((path_text, FieldView::Shredded));
                                 continue;
                             }
-                            Some(cipher) => {
-                                stored_mask =
-                                    Some(envelope::open_mask(cipher, env, &path_text, m)?);
+                            Some(cipher) => Some(envelope::open_field(cipher, env, &path_text, f)?),
+                        }
+                    } else {
+                        // The stored standard mask is shown only while the category's key exists:
+                        // a destroyed category reads shredded for every effect, masks included.
+                        if matches!(ready.get(&id), Some(None)) {
+                            fields.push((path_text, FieldView::Shredded));
+                            continue;
+                        }
+                        // Version 2: the stored mask is sealed under the category's mask key.
+                        if let Some(m) = env.sealed_masks.get(&path_text) {
+                            if !mask_ciphers.contains_key(m.category.as_str()) {
+                                let cipher = data_key()?
+                                    .map(|dk| envelope::mask_cipher(env, &dk, &m.category))
+                                    .transpose()?;
+                                mask_ciphers.insert(&m.category, cipher);
+                            }
+                            match &mask_ciphers[m.category.as_str()] {
+                                None => {
+                                    fields.push((path_text, FieldView::Shredded));
+                                    continue;
+                                }
+                                Some(cipher) => {
+                                    stored_mask =
+                                        Some(envelope::open_mask(cipher, env, &path_text, m)?);
+                                }
                             }
                         }
+                        None
                     }
-                    None
                 }
-            } else {
-                None
             };
             let view = match (effect, value) {
                 (FieldEffect::Reveal, Some(v)) => FieldView::Revealed(v),
@@ -245,13 +247,15 @@ impl Coffer {
                 }
                 _ => FieldView::Denied(reason()),
             };
-            fields.insert(path_text, view);
+            fields.push((path_text, view));
         }
         Ok(View {
             record: env.record.clone(),
             policy_version: decision.policy_version().to_owned(),
             audit_seq,
-            fields,
+            // Ascending and distinct (an envelope holds each path once), so the map is built
+            // from the sorted run, not by a search per field.
+            fields: fields.into_iter().collect(),
         })
     }
 
@@ -298,19 +302,22 @@ impl Coffer {
         // Each distinct path of the batch parsed, and its policy slot found, once (envelopes
         // of one schema share most of their paths); each envelope's paths in order.
         let mut table: Vec<PathSlot> = Vec::new();
-        let mut known: HashMap<&str, usize> = HashMap::new();
+        let mut known: HashMap<&str, usize> = HashMap::default();
         let mut orders: Vec<Vec<usize>> = Vec::with_capacity(envelopes.len());
+        // Where each envelope holds each of its paths, in the same order.
+        let mut helds: Vec<Vec<Held<'_>>> = Vec::with_capacity(envelopes.len());
         for env in envelopes {
-            let mut here: Vec<&str> = env
+            let mut here: Vec<(&str, Held<'_>)> = env
                 .fields
-                .keys()
-                .chain(env.clear.keys())
-                .chain(env.shredded.keys())
-                .map(String::as_str)
+                .iter()
+                .map(|(p, f)| (p.as_str(), Held::Sealed(f)))
+                .chain(env.clear.iter().map(|(p, v)| (p.as_str(), Held::Clear(v))))
+                .chain(env.shredded.keys().map(|p| (p.as_str(), Held::Shredded)))
                 .collect();
-            here.sort_unstable();
+            here.sort_unstable_by_key(|h| h.0);
             let mut order = Vec::with_capacity(here.len());
-            for p in here {
+            helds.push(here.iter().map(|h| h.1).collect());
+            for (p, _) in here {
                 let i = match known.get(p) {
                     Some(&i) => i,
                     None => {
@@ -424,9 +431,9 @@ impl Coffer {
         // key is used from the cache after its destruction is in the trail.
         self.sync_with_store()?;
         // The keys the views need, in one read rather than one per envelope and category.
-        let mut wanted = BTreeSet::new();
-        for ((env, d), paths) in envelopes.iter().zip(&decisions).zip(&parsed) {
-            for (path_text, _, slot) in paths.iter().copied() {
+        let mut wanted = crate::HashSet::default();
+        for (((env, d), paths), held) in envelopes.iter().zip(&decisions).zip(&parsed).zip(&helds) {
+            for ((_, _, slot), held) in paths.iter().copied().zip(held) {
                 let effect = slot
                     .and_then(|s| d.slot(s))
                     .map_or(FieldEffect::Deny, |f| f.effect);
@@ -434,7 +441,7 @@ impl Coffer {
                 // destroyed category must read shredded, so its key's state is needed too (a
                 // cache lookup, or one unwrap on a miss; no field key is derived unless a field
                 // is opened).
-                if let Some(f) = env.fields.get(path_text)
+                if let Held::Sealed(f) = held
                     && let Some(&v) = env.keys.get(&f.category)
                     && effect != FieldEffect::Deny
                 {
@@ -447,12 +454,19 @@ impl Coffer {
                 }
             }
         }
-        let ready = self.load_data_keys(wanted)?;
+        let ready = self.load_data_keys(wanted.into_iter())?;
         // Everything the views need is decided, audited and loaded: opening the fields is
         // pure work per envelope, shared out over the cores for large batches.
         let build = |k: usize| {
             let seq = seqs.get(reveal_index[k]).copied().unwrap_or(0);
-            self.build_view(envelopes[k], &decisions[k], seq, &parsed[k], &ready)
+            self.build_view(
+                envelopes[k],
+                &decisions[k],
+                seq,
+                &parsed[k],
+                &helds[k],
+                &ready,
+            )
         };
         in_parallel((0..envelopes.len()).collect(), build)?
             .into_iter()
@@ -464,6 +478,16 @@ impl Coffer {
 
 /// A path of an envelope: its text, parsed, and its slot in the policy (if it has one).
 pub(super) type PathSlot = (String, FieldPath, Option<usize>);
+
+/// Where an envelope holds one of its paths: found while the batch gathers the paths, so that
+/// building the view searches the envelope's maps for none of them again.
+#[derive(Clone, Copy)]
+pub(super) enum Held<'e> {
+    Sealed(&'e envelope::SealedField),
+    Clear(&'e crate::record::Sensitive),
+    /// Removed by a redaction.
+    Shredded,
+}
 
 /// A batch's reveal request: the parts that are the same for every envelope (who, why, when)
 /// built once, and the record's facts aimed at each envelope in turn (a request built anew

@@ -1,7 +1,8 @@
 //! Sealing: records in, envelopes out, with the data keys they need made and stored (and
 //! audited) in one transaction per batch; resealing under the current keys.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use crate::HashMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use super::*;
@@ -56,7 +57,7 @@ impl Coffer {
         // Per category: the field cipher and the mask cipher, both from its data key (version
         // 3: the key's own, derived once and cached with it).
         let mut record_keys: HashMap<&str, (Arc<crypto::AeadKey>, Arc<crypto::AeadKey>)> =
-            HashMap::new();
+            HashMap::default();
         let (mut counter, mut mask_counter) = (0u32, 0u32);
         for (place, value) in record.places() {
             let mut path = place.text();
@@ -334,7 +335,7 @@ impl Coffer {
         needs: BTreeSet<(&'a str, &'a str, &'a str)>,
         actor: &str,
     ) -> Result<BatchKeys<'a>> {
-        let mut ready = BatchKeys::with_capacity(needs.len());
+        let mut ready = BatchKeys::with_capacity_and_hasher(needs.len(), Default::default());
         let (known, unknown): (Vec<_>, Vec<_>) = {
             let latest = self
                 .keys

@@ -1,6 +1,7 @@
 //! Requests, decisions and explanations.
 
-use std::collections::{BTreeMap, HashMap};
+use crate::HashMap;
+use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 
@@ -656,7 +657,7 @@ impl Policy {
         let n = self.slots.len();
         let mut plan = Plan::default();
         let mut members: Vec<Vec<u16>> = Vec::new();
-        let mut group_of: HashMap<&[u32], usize> = HashMap::new();
+        let mut group_of: HashMap<&[u32], usize> = HashMap::default();
         for i in self.candidates(role_bits, action) {
             let rule = &self.rules[usize::from(i)];
             // A rule that does not serve the purpose never applies to this request.

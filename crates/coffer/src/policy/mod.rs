@@ -19,7 +19,7 @@ mod doc;
 mod load;
 pub(crate) mod rate;
 
-use std::collections::HashMap;
+use crate::HashMap;
 use std::fmt;
 use std::sync::Arc;
 

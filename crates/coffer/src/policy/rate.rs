@@ -1,6 +1,6 @@
 //! Rate limits that catch bulk harvesting: per principal, sliding windows, bounded memory.
 
-use std::collections::HashMap;
+use crate::HashMap;
 use std::hash::{Hash, Hasher};
 use std::sync::Mutex;
 

@@ -1,8 +1,9 @@
 //! Reading the audit trail for reports: entries parsed without copying their text, times,
 //! the field patterns a report selects, and the check that refuses a broken trail.
 
+use crate::HashMap;
 use std::borrow::Cow;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Deserialize;
 use time::OffsetDateTime;
@@ -136,7 +137,7 @@ impl<'k> PathPatterns<'k> {
     pub(crate) fn new(keep: Option<&'k BTreeSet<String>>) -> Self {
         PathPatterns {
             keep,
-            cache: HashMap::new(),
+            cache: HashMap::default(),
         }
     }
 

@@ -1,6 +1,6 @@
 //! Loading a policy document: every key checked, every problem reported with its position.
 
-use std::collections::HashMap;
+use crate::HashMap;
 use std::sync::Arc;
 
 use time::OffsetDateTime;
@@ -272,8 +272,8 @@ pub(super) fn load(text: &str, format: Format, schema: &Schema) -> Result<Policy
         .map(|s| schema.spec_for_pattern(s).cloned())
         .collect();
     let mut names = Names {
-        roles: HashMap::new(),
-        purposes: HashMap::new(),
+        roles: HashMap::default(),
+        purposes: HashMap::default(),
         attributes: BUILTIN_ATTRIBUTES
             .iter()
             .map(|(n, t)| ((*n).to_owned(), *t))
@@ -510,7 +510,7 @@ pub(super) fn load(text: &str, format: Format, schema: &Schema) -> Result<Policy
                 if items.len() > MAX_RULES {
                     l.at(list.at, format!("more than {MAX_RULES} rules"));
                 }
-                let mut ids: HashMap<String, usize> = HashMap::new();
+                let mut ids: HashMap<String, usize> = HashMap::default();
                 for item in items.iter().take(MAX_RULES) {
                     if let Some(rule) = load_rule(&mut l, item, &names) {
                         if ids.insert(rule.id.clone(), item.at).is_some() {
@@ -561,7 +561,7 @@ pub(super) fn load(text: &str, format: Format, schema: &Schema) -> Result<Policy
     let version: Arc<str> = Arc::from(crate::crypto::sha256_hex(canonical.as_bytes()));
 
     // Distinct conditions numbered, so that a decision evaluates each once.
-    let mut distinct: HashMap<String, u32> = HashMap::new();
+    let mut distinct: HashMap<String, u32> = HashMap::default();
     for rule in &mut rules {
         rule.when_ids = rule
             .when

@@ -1,8 +1,8 @@
 //! The connection pool of a PostgreSQL store, and statements run through each connection's
 //! cache of prepared statements.
 
+use crate::HashMap;
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::sync::{Condvar, Mutex};
 use std::time::Duration;
 
@@ -41,7 +41,7 @@ impl Pool {
         client.batch_execute(&self.setup).map_err(pg_error)?;
         Ok(Conn {
             client,
-            statements: HashMap::new(),
+            statements: HashMap::default(),
             used: std::time::Instant::now(),
         })
     }

@@ -177,6 +177,12 @@ coffer_status coffer_audit_checkpoint(const coffer_t *coffer, const uint8_t *act
 // The whole audit trail as JSON Lines.
 coffer_status coffer_audit_export(const coffer_t *coffer, char **out, size_t *out_len);
 
+// The whole audit trail as JSON Lines, one line per event: each record of a batch entry on
+// a line of its own, with the batch's `seq` and its place in the batch (`item`, from 0), and
+// no line with a MAC. For reading and for a SIEM; [`coffer_audit_export`] is the trail to
+// keep as evidence.
+coffer_status coffer_audit_export_expanded(const coffer_t *coffer, char **out, size_t *out_len);
+
 // Subscribes `callback` to every audit entry committed after now (e.g. to forward them to a
 // SIEM). Coffer never reads `userdata`; the caller makes it safe to use from any thread.
 // The callback runs on the thread that committed the entry, after the commit: it must return

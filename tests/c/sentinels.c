@@ -106,6 +106,7 @@ int main(int argc, char **argv) {
           "\"purpose\":\"statutory_audit\",\"context\":{\"ticket\":\"AUD-1\",\"destination_region\":\"CN\"}}"),
         &out, &len));
     RUN("audit export", coffer_audit_export(c, &out, &len));
+    RUN("expanded audit export", coffer_audit_export_expanded(c, &out, &len));
     RUN("audit checkpoint", coffer_audit_checkpoint(c, S("c-auditor"), &out, &len));
     RUN("audit verify", coffer_audit_verify(c, S(""), &out, &len));
     coffer_close(c);

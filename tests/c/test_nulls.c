@@ -150,6 +150,9 @@ int main(int argc, char **argv) {
     NULL_ARG(coffer_audit_export(NULL, &out, &len), "coffer");
     NULL_ARG(coffer_audit_export(c, NULL, &len), "out");
     NULL_ARG(coffer_audit_export(c, &out, NULL), "out_len");
+    NULL_ARG(coffer_audit_export_expanded(NULL, &out, &len), "coffer");
+    NULL_ARG(coffer_audit_export_expanded(c, NULL, &len), "out");
+    NULL_ARG(coffer_audit_export_expanded(c, &out, NULL), "out_len");
     NULL_ARG(coffer_archive_export(NULL, TEXT, 1, TEXT, 64, TEXT, 1, &out, &len), "coffer");
     NULL_ARG(coffer_archive_export(c, NULL, 1, TEXT, 64, TEXT, 1, &out, &len), "envelopes");
     NULL_ARG(coffer_archive_export(c, TEXT, 1, NULL, 64, TEXT, 1, &out, &len), "archive_key");

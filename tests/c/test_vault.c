@@ -465,6 +465,13 @@ int main(int argc, char **argv) {
     coffer_string_free(cp);
     CHECK(coffer_audit_export(c, &out, &len) == COFFER_STATUS_OK && strstr(out, "\"kind\":\"reveal\""));
     CHECK(out && !strstr(out, "6200000000000005") && !strstr(out, "Zhang San"));
+    CHECK(out && strstr(out, "\"kind\":\"reveal.batch\"") && strstr(out, "\"mac\""));
+    coffer_string_free(out);
+    out = NULL;
+    /* Expanded: a batch's records each on a line of their own, no batch entries, no MACs. */
+    CHECK(coffer_audit_export_expanded(c, &out, &len) == COFFER_STATUS_OK && out && strlen(out) == len);
+    CHECK(out && !strstr(out, ".batch\"") && !strstr(out, "\"mac\"") && strstr(out, "\"item\":1,"));
+    CHECK(out && !strstr(out, "6200000000000005") && !strstr(out, "Zhang San"));
     coffer_string_free(out);
     out = NULL;
     pthread_mutex_lock(&audit_lock);

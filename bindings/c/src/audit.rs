@@ -64,6 +64,24 @@ pub unsafe extern "C" fn coffer_audit_export(
     }
 }
 
+/// The whole audit trail as JSON Lines, one line per event: each record of a batch entry on
+/// a line of its own, with the batch's `seq` and its place in the batch (`item`, from 0), and
+/// no line with a MAC. For reading and for a SIEM; [`coffer_audit_export`] is the trail to
+/// keep as evidence.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn coffer_audit_export_expanded(
+    coffer: *const coffer_t,
+    out: *mut *mut c_char,
+    out_len: *mut usize,
+) -> coffer_status {
+    // SAFETY: forwarded contract (see the function's documentation).
+    unsafe {
+        text_fn(coffer, [], out, out_len, |c: &Coffer, []: [&str; 0]| {
+            z(wire::audit_export_expanded_text(c)?)
+        })
+    }
+}
+
 /// Subscribes `callback` to every audit entry committed after now (e.g. to forward them to a
 /// SIEM). Coffer never reads `userdata`; the caller makes it safe to use from any thread.
 /// The callback runs on the thread that committed the entry, after the commit: it must return

@@ -375,6 +375,10 @@ impl Vault {
         self.call(py, wire::audit_export_text)
     }
 
+    fn audit_export_expanded(&self, py: Python<'_>) -> PyResult<String> {
+        self.call(py, wire::audit_export_expanded_text)
+    }
+
     fn signing_public_key<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
         let pk = self.call(py, |c| Ok(c.signing_public_key()))?;
         Ok(PyBytes::new(py, pk.as_ref()))

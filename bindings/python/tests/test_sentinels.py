@@ -140,6 +140,9 @@ def test_no_sentinel_outside_ciphertext(tmp_path: pathlib.Path) -> None:
             sealed[2:], archive_key=bytes(range(32)), tenant="acme", principal="aud-1", roles=["auditor"],
             purpose="statutory_audit", context={"ticket": "AUD-1", "destination_region": "CN"})))
         outputs.append(("audit export", json.dumps(c.audit.export(), ensure_ascii=False)))
+        outputs.append(
+            ("expanded audit export", json.dumps(c.audit.export(expanded=True), ensure_ascii=False))
+        )
         outputs.append(("checkpoint", c.audit.checkpoint(actor="auditor")))
         outputs.append(("verify", json.dumps(c.audit.verify())))
     with pytest.raises(coffer.CofferError) as wrong:

@@ -212,6 +212,21 @@ def test_wrong_key_and_bad_arguments(tmp_path: pathlib.Path) -> None:
     assert c.closed and "closed" in repr(c)
 
 
+def test_audit_export_expanded_has_a_line_per_event(store: coffer.Coffer) -> None:
+    store.seal_many([dict(RECORD, id=f"x-{i}") for i in range(3)], actor="import")
+    stored = store.audit.export()
+    events = store.audit.export(expanded=True)
+    batch = [e for e in stored if e["kind"] == "seal.batch"]
+    assert len(batch) == 1 and "mac" in batch[0]
+    assert not any(e["kind"].endswith(".batch") for e in events)
+    assert all("mac" not in e for e in events)
+    seals = [e for e in events if e["kind"] == "seal"]
+    assert [e["item"] for e in seals] == [0, 1, 2]
+    assert [e["record"] for e in seals] == ["x-0", "x-1", "x-2"]
+    assert {e["seq"] for e in seals} == {batch[0]["seq"]}
+    assert len(events) > len(stored)
+
+
 def test_audit_verifies_and_detects_tampering(tmp_path: pathlib.Path) -> None:
     key = coffer.generate_master_key()
     path = tmp_path / "c.db"

@@ -484,11 +484,20 @@ enum AuditCommand {
     },
     /// Export the audit trail as JSON Lines (entries carry no plaintext).
     ///
+    /// As stored, each entry with its seq and chain MAC: a batch of seals, reveals or key
+    /// creations is one entry (`seal.batch` …) listing its records. With --expanded, one line
+    /// per event instead, for reading or a SIEM.
+    ///
     /// Example: coffer audit export --out audit-2026.jsonl
     Export {
         /// Write here instead of standard output.
         #[arg(long, short)]
         out: Option<PathBuf>,
+        /// One line per event: each record of a batch entry on its own line, with the batch's
+        /// seq and its place in it (`item`, from 0), and no MAC (the chain's MAC is over the
+        /// stored entry; keep the plain export as evidence).
+        #[arg(long)]
+        expanded: bool,
     },
     /// Write a checkpoint of the chain's head, to keep outside the store.
     ///
@@ -785,8 +794,8 @@ fn run(
         Command::Audit(AuditCommand::Verify { checkpoint }) => {
             ops::audit_verify(out, store, checkpoint.as_deref(), json)
         }
-        Command::Audit(AuditCommand::Export { out: to }) => {
-            ops::audit_export(out, store, to.as_deref(), json)
+        Command::Audit(AuditCommand::Export { out: to, expanded }) => {
+            ops::audit_export(out, store, to.as_deref(), expanded, json)
         }
         Command::Audit(AuditCommand::Checkpoint { out: to }) => {
             ops::audit_checkpoint(out, store, to.as_deref(), json)

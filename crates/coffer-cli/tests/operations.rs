@@ -310,6 +310,35 @@ fn an_operators_day() {
     assert!(o.status.success(), "{}", text(&o));
     let exported = std::fs::read_to_string(env.path("audit.jsonl")).unwrap();
     assert!(!exported.contains(id), "no plaintext in the audit export");
+    // The CSV import sealed in batches: one stored line per batch, one expanded per customer.
+    let o = env.run(
+        &[
+            "audit",
+            "export",
+            "--expanded",
+            "--out",
+            "events.jsonl",
+            "--json",
+        ],
+        b"",
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let answer: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let events = std::fs::read_to_string(env.path("events.jsonl")).unwrap();
+    assert_eq!(
+        answer["entries"].as_u64(),
+        Some(events.lines().count() as u64)
+    );
+    assert!(!events.contains(id), "no plaintext in the expanded export");
+    let count = |text: &str, kind: &str| {
+        text.lines()
+            .filter(|l| l.contains(&format!("\"kind\":\"{kind}\"")))
+            .count()
+    };
+    assert!(count(&exported, "seal.batch") > 0);
+    assert_eq!(count(&events, "seal.batch"), 0);
+    assert!(count(&events, "seal") > count(&exported, "seal.batch") + count(&exported, "seal"));
+    assert!(!events.contains("\"mac\""));
     {
         let db = rusqlite::Connection::open(env.path("store.db")).unwrap();
         db.execute(

@@ -593,31 +593,62 @@ impl Coffer {
         ))
     }
 
-    /// Writes the audit trail as JSON Lines, one stored entry per line (a batch entry is one
-    /// line; [`audit::expand`] gives its records' entries); returns how many were written.
+    /// Writes the audit trail as JSON Lines, one stored entry per line with its `seq` and
+    /// chain MAC (a batch entry is one line; [`audit::expand`] gives its records' entries, and
+    /// [`audit_export_expanded`](Self::audit_export_expanded) writes them); returns how many
+    /// lines were written. What [`audit_verify`](Self::audit_verify) checks, line for line.
     pub fn audit_export(&self, out: &mut dyn std::io::Write) -> Result<u64> {
+        self.export_trail(out, false)
+    }
+
+    /// Writes the audit trail as JSON Lines, one line per event: a batch entry's records each
+    /// on a line of their own, as [`audit::expand`] gives them, with the batch's `seq` and
+    /// their place in it (`item`, from 0); any other entry as stored, with its `seq`. No line
+    /// carries a MAC (the chain's MAC is over the stored entry, so it proves nothing about one
+    /// record's line): this is the trail to read or to feed a SIEM, and
+    /// [`audit_export`](Self::audit_export) the one to keep as evidence. Returns how many
+    /// lines were written.
+    pub fn audit_export_expanded(&self, out: &mut dyn std::io::Write) -> Result<u64> {
+        self.export_trail(out, true)
+    }
+
+    fn export_trail(&self, out: &mut dyn std::io::Write, expanded: bool) -> Result<u64> {
         let mut n = 0;
         let mut from = 1;
+        let mut write = |line: String| {
+            n += 1;
+            writeln!(out, "{line}").map_err(|e| Error::Io {
+                what: "audit export".into(),
+                reason: e.to_string(),
+            })
+        };
         loop {
             let rows = self.store.audit_rows(from, 1000)?;
             if rows.is_empty() {
                 break;
             }
             for r in &rows {
+                from = r.seq + 1;
                 let entry: AuditEntry =
                     serde_json::from_str(&r.entry).map_err(|_| crypto::integrity("audit entry"))?;
-                let logged = LoggedEntry {
-                    seq: r.seq,
-                    mac: crypto::b64url(&r.mac),
-                    entry,
-                };
-                let line = serde_json::to_string(&logged).unwrap_or_default();
-                writeln!(out, "{line}").map_err(|e| Error::Io {
-                    what: "audit export".into(),
-                    reason: e.to_string(),
-                })?;
-                n += 1;
-                from = r.seq + 1;
+                if !expanded {
+                    let logged = LoggedEntry {
+                        seq: r.seq,
+                        mac: crypto::b64url(&r.mac),
+                        entry,
+                    };
+                    write(serde_json::to_string(&logged).unwrap_or_default())?;
+                    continue;
+                }
+                let batch = entry.kind.ends_with(audit::BATCH_SUFFIX);
+                for (item, entry) in audit::expand(&entry)?.into_iter().enumerate() {
+                    let line = audit::ExpandedLine {
+                        seq: r.seq,
+                        item: batch.then_some(item),
+                        entry,
+                    };
+                    write(serde_json::to_string(&line).unwrap_or_default())?;
+                }
             }
         }
         Ok(n)

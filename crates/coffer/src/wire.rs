@@ -775,6 +775,16 @@ pub fn audit_export_text(c: &crate::Coffer) -> Result<String> {
     })
 }
 
+/// The audit trail as JSON Lines, one line per event (see
+/// [`Coffer::audit_export_expanded`](crate::Coffer::audit_export_expanded)).
+pub fn audit_export_expanded_text(c: &crate::Coffer) -> Result<String> {
+    let mut buf = Vec::new();
+    c.audit_export_expanded(&mut buf)?;
+    String::from_utf8(buf).map_err(|_| Error::Internal {
+        message: "the audit export is not UTF-8".into(),
+    })
+}
+
 /// Makes a report from a request (JSON), returning the report's JSON (tagged by `report`):
 ///
 /// - `{"report": "subject", "access": {..}, "tenant", "subject", "envelopes": [..]}`

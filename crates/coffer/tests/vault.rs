@@ -1604,6 +1604,79 @@ fn a_reveal_entry_is_the_canonical_text_of_its_audit_entry() {
     assert!(c.audit_verify(None).unwrap().intact);
 }
 
+/// The expanded export has one line per event: a batch entry's records each on their own
+/// line (its `seq`, their place in it, no MAC), any other entry as stored (its `seq`, no MAC);
+/// the plain export keeps one line per stored entry, MAC and all.
+#[test]
+fn the_expanded_export_has_a_line_per_event() {
+    use coffer::audit::{AuditEntry, expand};
+    let d = Dir::new("expanded-export");
+    let key = MasterKey::generate().unwrap();
+    let c = open_clocked(&d.db(), &key, ten_am());
+    let records = vec![
+        record("c-1", "firm-a"),
+        record("c-2", "firm-a"),
+        record("c-3", "firm-b"),
+        record("c-4", "firm-a"),
+    ];
+    for r in c.seal_many(records, "import").unwrap() {
+        r.unwrap();
+    }
+    let lines = |expanded: bool| -> Vec<serde_json::Value> {
+        let mut out = Vec::new();
+        let n = if expanded {
+            c.audit_export_expanded(&mut out).unwrap()
+        } else {
+            c.audit_export(&mut out).unwrap()
+        };
+        let lines: Vec<serde_json::Value> = String::from_utf8(out)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(lines.len() as u64, n);
+        lines
+    };
+    let stored = lines(false);
+    assert_eq!(stored.len() as u64, c.audit_len().unwrap());
+    let expanded = lines(true);
+    let mut want = Vec::new();
+    for line in &stored {
+        assert!(line["mac"].is_string());
+        let mut entry = line.clone();
+        entry.as_object_mut().unwrap().remove("seq");
+        entry.as_object_mut().unwrap().remove("mac");
+        let entry: AuditEntry = serde_json::from_value(entry).unwrap();
+        let batch = entry.kind.ends_with(".batch");
+        for (item, e) in expand(&entry).unwrap().into_iter().enumerate() {
+            let mut v = serde_json::to_value(&e).unwrap();
+            v["seq"] = line["seq"].clone();
+            if batch {
+                v["item"] = item.into();
+            }
+            want.push(v);
+        }
+    }
+    assert_eq!(expanded, want);
+    // firm-a's three seals are one stored entry and three lines; firm-b's one seal is a
+    // plain entry and a line without `item`.
+    let seals: Vec<Option<u64>> = expanded
+        .iter()
+        .filter(|l| l["kind"] == "seal")
+        .map(|l| l["item"].as_u64())
+        .collect();
+    assert_eq!(seals.len(), 4);
+    assert_eq!(seals.iter().filter(|i| i.is_none()).count(), 1);
+    assert!(seals.contains(&Some(2)));
+    assert!(expanded.iter().all(|l| l.get("mac").is_none()));
+    assert!(
+        !expanded
+            .iter()
+            .any(|l| l["kind"].as_str().unwrap().ends_with(".batch"))
+    );
+    assert!(expanded.len() > stored.len());
+}
+
 /// A batch's records are audited in one `seal.batch` or `reveal.batch` entry per tenant. It
 /// must stand for exactly the entries the records would have written one at a time (same
 /// fields, rules and detail, byte for byte), and everything that reads the trail by record

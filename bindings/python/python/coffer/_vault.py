@@ -495,9 +495,15 @@ class Audit:
         cannot rewrite it."""
         return self._vault.audit_checkpoint(actor)
 
-    def export(self) -> List[Dict[str, Any]]:
-        """Every entry, oldest first."""
-        return [json.loads(line) for line in self._vault.audit_export().splitlines() if line]
+    def export(self, *, expanded: bool = False) -> List[Dict[str, Any]]:
+        """Every entry, oldest first, as stored: each with its ``seq`` and chain ``mac``, a
+        batch of seals, reveals or key creations as one entry (``seal.batch`` …) whose
+        ``detail.batch`` lists its records. With ``expanded=True``, one entry per event
+        instead: a batch's records each on their own, with the batch's ``seq`` and their place
+        in it (``item``, from 0), and no ``mac`` (the chain's MAC is over the stored entry).
+        Keep the stored form as evidence; read or forward the expanded one."""
+        text = self._vault.audit_export_expanded() if expanded else self._vault.audit_export()
+        return [json.loads(line) for line in text.splitlines() if line]
 
     def subscribe(self, callback: Callable[[Dict[str, Any]], None]) -> None:
         """Calls ``callback(entry)`` for every audit entry committed from now on (e.g. to

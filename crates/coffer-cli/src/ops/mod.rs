@@ -738,11 +738,16 @@ pub(crate) fn audit_export(
     out: &mut dyn Write,
     store: &StoreArgs,
     to: Option<&Path>,
+    expanded: bool,
     json: bool,
 ) -> Result<ExitCode, Failure> {
     let coffer = store.open(false)?;
     let mut file = Output::create(to)?;
-    let n = coffer.audit_export(&mut file)?;
+    let n = if expanded {
+        coffer.audit_export_expanded(&mut file)?
+    } else {
+        coffer.audit_export(&mut file)?
+    };
     let to_stdout = file.is_stdout();
     file.commit()?;
     if !to_stdout {
@@ -750,7 +755,11 @@ pub(crate) fn audit_export(
             out,
             json,
             json!({"entries": n}),
-            format!("exported {n} entries"),
+            if expanded {
+                format!("exported {n} events")
+            } else {
+                format!("exported {n} entries")
+            },
         )?;
     }
     util::ok()

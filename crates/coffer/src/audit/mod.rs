@@ -389,6 +389,18 @@ fn expanded_texts(entry: &AuditEntry) -> Option<Vec<String>> {
         .collect()
 }
 
+/// One line of an expanded export ([`Coffer::audit_export_expanded`](crate::Coffer)): one
+/// record's entry, the `seq` of the stored entry it comes from and, for a batch entry's
+/// records, its place in the batch (from 0). No MAC: the chain's is over the stored entry.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub(crate) struct ExpandedLine {
+    pub(crate) seq: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) item: Option<usize>,
+    #[serde(flatten)]
+    pub(crate) entry: AuditEntry,
+}
+
 /// An audit entry with its place in the chain, as exported.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct LoggedEntry {

@@ -1,11 +1,11 @@
 //! The facade: `Coffer::open(...)`, then seal, reveal, search, rotate and audit. The only door
 //! the bindings and the command use.
 
-use crate::HashMap;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex, RwLock};
 
+use crate::HashMap;
 use crate::audit::{self, AuditEntry, AuditReport, Checkpoint, LoggedEntry};
 use crate::clock::{Clock, SystemClock};
 use crate::crypto::{self, MacKey, MasterKey, SecretKey, SigningKey, hkdf32, lp};

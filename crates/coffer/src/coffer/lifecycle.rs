@@ -1,12 +1,12 @@
 //! Retention on the facade: lifecycle events, holds, erasure, sweep, approvals, destruction and
 //! signed certificates.
 
-use crate::HashMap;
 use std::collections::{BTreeMap, BTreeSet};
 
 use time::Date;
 
 use super::{Coffer, check_name, key_name};
+use crate::HashMap;
 use crate::audit::AuditEntry;
 use crate::crypto::b64url;
 use crate::error::{Error, Result};

@@ -2,10 +2,10 @@
 //! `admin`), built from the key store and one verifying pass over the audit trail, and recorded
 //! in the trail before it is returned.
 
-use crate::HashMap;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use crate::HashMap;
 use crate::clock::text::parse_instant as instant_of;
 use time::OffsetDateTime;
 

@@ -1,12 +1,12 @@
 //! Revealing: envelopes in, views out. Each field is decided by the policy, the decision
 //! audited (with the rate counts it spends) in one transaction, and only then opened.
 
-use crate::HashMap;
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use super::*;
+use crate::HashMap;
 use crate::audit::{AuditEntry, TenantBatches};
 use crate::crypto::{self};
 use crate::envelope::{self, Envelope};

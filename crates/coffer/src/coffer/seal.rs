@@ -1,11 +1,11 @@
 //! Sealing: records in, envelopes out, with the data keys they need made and stored (and
 //! audited) in one transaction per batch; resealing under the current keys.
 
-use crate::HashMap;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use super::*;
+use crate::HashMap;
 use crate::audit::{AuditEntry, TenantBatches};
 use crate::crypto::{self, SecretKey, hmac_sha256, lp};
 use crate::envelope::{self, Envelope};

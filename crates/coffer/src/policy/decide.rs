@@ -1,6 +1,5 @@
 //! Requests, decisions and explanations.
 
-use crate::HashMap;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
@@ -11,6 +10,7 @@ use super::{
     Action, AttrRef, AttrValue, CmpOp, Cond, Effect, Literal, MaskChoice, Policy, Requirement,
     Rule, bits, purpose_serves,
 };
+use crate::HashMap;
 use crate::mask::{MaskOperator, MaskRule, Profile};
 use crate::record::{CustomerKind, FieldPath};
 

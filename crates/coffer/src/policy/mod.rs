@@ -19,7 +19,6 @@ mod doc;
 mod load;
 pub(crate) mod rate;
 
-use crate::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
@@ -34,6 +33,7 @@ pub use doc::MAX_POLICY_NESTING;
 pub use load::{MAX_CONDITIONS_PER_RULE, MAX_POLICY_BYTES, MAX_PURPOSES, MAX_ROLES, MAX_RULES};
 pub use rate::{LimitExceeded, RateLimiter};
 
+use crate::HashMap;
 use crate::mask::{MaskRule, Profile};
 use crate::record::{FieldPath, Schema, Segment};
 

@@ -1,11 +1,11 @@
 //! Rate limits that catch bulk harvesting: per principal, sliding windows, bounded memory.
 
-use crate::HashMap;
 use std::hash::{Hash, Hasher};
 use std::sync::Mutex;
 
 use super::decide::{Decision, FieldEffect, Reason, Request};
 use super::{Policy, RATE_READ, RATE_SEARCH, bits};
+use crate::HashMap;
 use crate::record::FieldPath;
 
 const SHARDS: usize = 16;

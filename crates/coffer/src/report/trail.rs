@@ -1,7 +1,6 @@
 //! Reading the audit trail for reports: entries parsed without copying their text, times,
 //! the field patterns a report selects, and the check that refuses a broken trail.
 
-use crate::HashMap;
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -9,6 +8,7 @@ use serde::Deserialize;
 use time::OffsetDateTime;
 
 use super::{ReportOptions, TrailCheck};
+use crate::HashMap;
 use crate::audit::AuditReport;
 use crate::error::{Error, Result};
 use crate::record::{Classification, FIELD_PATTERNS, FieldPath, Schema};

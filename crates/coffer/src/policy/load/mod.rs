@@ -1,6 +1,5 @@
 //! Loading a policy document: every key checked, every problem reported with its position.
 
-use crate::HashMap;
 use std::sync::Arc;
 
 use time::OffsetDateTime;
@@ -10,6 +9,7 @@ use super::{
     Action, AttrRef, AttrType, BUILTIN_ATTRIBUTES, CmpOp, Cond, Effect, FieldSet, Literal,
     MaskChoice, Policy, RATE_READ, RATE_SEARCH, RateLimit, Requirement, Rule,
 };
+use crate::HashMap;
 use crate::error::{DocumentProblem, DocumentProblems, Error, Format, Result, line_column_at};
 use crate::mask::{MaskOperator, MaskRule, Profile};
 use crate::record::{Classification, FIELD_PATTERNS, Schema};

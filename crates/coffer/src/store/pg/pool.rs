@@ -1,7 +1,6 @@
 //! The connection pool of a PostgreSQL store, and statements run through each connection's
 //! cache of prepared statements.
 
-use crate::HashMap;
 use std::cell::RefCell;
 use std::sync::{Condvar, Mutex};
 use std::time::Duration;
@@ -10,6 +9,7 @@ use postgres::types::ToSql;
 use postgres::{Client, Row, Statement};
 
 use super::{POOL_SIZE, pg_error};
+use crate::HashMap;
 use crate::error::Result;
 
 /// One pooled connection and the statements prepared on it.

@@ -596,7 +596,8 @@ impl Coffer {
     /// Writes the audit trail as JSON Lines, one stored entry per line with its `seq` and
     /// chain MAC (a batch entry is one line; [`audit::expand`] gives its records' entries, and
     /// [`audit_export_expanded`](Self::audit_export_expanded) writes them); returns how many
-    /// lines were written. What [`audit_verify`](Self::audit_verify) checks, line for line.
+    /// lines were written. Each line holds what the chain's MAC covers, so whoever holds the
+    /// audit MAC key can verify an export line by line; this is the trail to keep as evidence.
     pub fn audit_export(&self, out: &mut dyn std::io::Write) -> Result<u64> {
         self.export_trail(out, false)
     }

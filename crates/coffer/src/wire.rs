@@ -768,18 +768,19 @@ pub fn audit_verify_json(c: &crate::Coffer, checkpoint: Option<&str>) -> Result<
 
 /// The whole audit trail as JSON Lines.
 pub fn audit_export_text(c: &crate::Coffer) -> Result<String> {
-    let mut buf = Vec::new();
-    c.audit_export(&mut buf)?;
-    String::from_utf8(buf).map_err(|_| Error::Internal {
-        message: "the audit export is not UTF-8".into(),
-    })
+    export_text(|buf| c.audit_export(buf))
 }
 
 /// The audit trail as JSON Lines, one line per event (see
 /// [`Coffer::audit_export_expanded`](crate::Coffer::audit_export_expanded)).
 pub fn audit_export_expanded_text(c: &crate::Coffer) -> Result<String> {
+    export_text(|buf| c.audit_export_expanded(buf))
+}
+
+/// What an export writes, as text.
+fn export_text(write: impl FnOnce(&mut Vec<u8>) -> Result<u64>) -> Result<String> {
     let mut buf = Vec::new();
-    c.audit_export_expanded(&mut buf)?;
+    write(&mut buf)?;
     String::from_utf8(buf).map_err(|_| Error::Internal {
         message: "the audit export is not UTF-8".into(),
     })

@@ -1884,22 +1884,19 @@ fn tampering_inside_a_batch_entry_is_detected() {
             assert!(c.audit_verify(None).unwrap().intact);
             c.audit_len().unwrap()
         };
-        let before = coffer::store::open(d.db(), false)
-            .unwrap()
-            .audit_rows(seq, 1)
-            .unwrap()
-            .pop()
-            .unwrap()
-            .entry;
+        let stored = || {
+            coffer::store::open(d.db(), false)
+                .unwrap()
+                .audit_rows(seq, 1)
+                .unwrap()
+                .pop()
+                .unwrap()
+                .entry
+        };
+        let before = stored();
         assert!(before.contains("seal.batch"));
         sql(&d.db(), attack);
-        let after = coffer::store::open(d.db(), false)
-            .unwrap()
-            .audit_rows(seq, 1)
-            .unwrap()
-            .pop()
-            .unwrap()
-            .entry;
+        let after = stored();
         assert_ne!(before, after, "attack {n} changed nothing");
         let report = open(&d.db(), &key).audit_verify(None).unwrap();
         assert_eq!(

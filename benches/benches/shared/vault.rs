@@ -196,6 +196,47 @@ fn bench(c: &mut Criterion) {
             }
         })
     });
+    // The floor: the cryptography a seal of this record cannot do without, through `ring`, and
+    // nothing else. Per record: the six values and the five stored masked forms each sealed
+    // (AES-256-GCM, their names as associated data), the three blind-index HMACs, and one HMAC
+    // over as many bytes as the envelope's JSON (the envelope MAC). What a seal costs above this
+    // is validation, building the envelope, the audit entry and the store.
+    // Standard masked forms of the five masked values, as long as the real ones.
+    let masks: Vec<String> = ["张*", "138****0000", "z***@example.com", "北京市东城区***", "************0005"]
+        .map(String::from)
+        .to_vec();
+    let floor_key = ring::aead::LessSafeKey::new(
+        ring::aead::UnboundKey::new(&ring::aead::AES_256_GCM, &[7u8; 32]).unwrap(),
+    );
+    let index_key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &[8u8; 32]);
+    let mac_key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &[9u8; 32]);
+    let envelope_bytes = vec![0x5au8; sample.to_json().len()];
+    let aad = [0x41u8; 64];
+    g.bench_function("baseline_ring_seal_crypto_1000", |b| {
+        b.iter(|| {
+            let mut counter = 0u32;
+            for _ in 0..1000 {
+                for v in values.iter().chain(&masks) {
+                    let mut nonce = [0u8; 12];
+                    nonce[8..].copy_from_slice(&counter.to_be_bytes());
+                    counter = counter.wrapping_add(1);
+                    let mut buf = v.as_bytes().to_vec();
+                    floor_key
+                        .seal_in_place_append_tag(
+                            ring::aead::Nonce::assume_unique_for_key(nonce),
+                            ring::aead::Aad::from(&aad[..]),
+                            &mut buf,
+                        )
+                        .unwrap();
+                    black_box(buf);
+                }
+                for v in &values[1..4] {
+                    black_box(ring::hmac::sign(&index_key, v.as_bytes()));
+                }
+                black_box(ring::hmac::sign(&mac_key, &envelope_bytes));
+            }
+        })
+    });
     let envelopes: Vec<_> = coffer
         .seal_many((0..1000).map(typical).collect(), "bench")
         .unwrap()
@@ -204,6 +245,44 @@ fn bench(c: &mut Criterion) {
         .collect();
     g.bench_function("reveal_many_1000", |b| {
         b.iter(|| black_box(coffer.reveal_many(&envelopes, &access).unwrap()))
+    });
+    // The reveal's floor, as the seal's: the envelope MAC checked and the six values opened,
+    // through `ring`, and nothing else (no policy, no view, no audit).
+    let opened: Vec<(Vec<u8>, [u8; 12])> = values
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            let mut nonce = [0u8; 12];
+            nonce[8..].copy_from_slice(&(i as u32).to_be_bytes());
+            let mut buf = v.as_bytes().to_vec();
+            floor_key
+                .seal_in_place_append_tag(
+                    ring::aead::Nonce::assume_unique_for_key(nonce),
+                    ring::aead::Aad::from(&aad[..]),
+                    &mut buf,
+                )
+                .unwrap();
+            (buf, nonce)
+        })
+        .collect();
+    let envelope_mac = ring::hmac::sign(&mac_key, &envelope_bytes);
+    g.bench_function("baseline_ring_reveal_crypto_1000", |b| {
+        b.iter(|| {
+            for _ in 0..1000 {
+                ring::hmac::verify(&mac_key, &envelope_bytes, envelope_mac.as_ref()).unwrap();
+                for (sealed, nonce) in &opened {
+                    let mut buf = sealed.clone();
+                    let plain = floor_key
+                        .open_in_place(
+                            ring::aead::Nonce::assume_unique_for_key(*nonce),
+                            ring::aead::Aad::from(&aad[..]),
+                            &mut buf,
+                        )
+                        .unwrap();
+                    black_box(String::from_utf8(plain.to_vec()).unwrap());
+                }
+            }
+        })
     });
     // The Python bench's shape (benches/python/bench_vault.py): every record its own customer,
     // so every seal makes three data keys (in the batch's one transaction) and every reveal

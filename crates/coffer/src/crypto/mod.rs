@@ -651,6 +651,45 @@ mod tests {
     }
 
     #[test]
+    fn mac_writer_puts_pieces_as_lp_writes_them() {
+        let key = MacKey::new(SecretKey::from_bytes(&[7u8; 32]).unwrap());
+        // Empty pieces, small ones, ones whose prefix or bytes cross a chunk's end, one that
+        // fills a chunk exactly with its prefix, and ones larger than a chunk.
+        let c = MacWriter::CHUNK;
+        let sizes = [
+            0,
+            1,
+            4,
+            17,
+            c - 5,
+            c - 4,
+            c - 3,
+            3,
+            c,
+            c + 1,
+            2 * c + 9,
+            0,
+            250,
+            7,
+        ];
+        let pieces: Vec<Vec<u8>> = sizes
+            .iter()
+            .enumerate()
+            .map(|(i, &n)| (0..n).map(|j| (i * 31 + j) as u8).collect())
+            .collect();
+        for start in 0..pieces.len() {
+            let parts: Vec<&[u8]> = pieces[start..].iter().map(Vec::as_slice).collect();
+            let want = hmac_sha256(&key, &[&lp(&parts)]);
+            let got = key.sign_with(|w| {
+                for p in &parts {
+                    w.put(p);
+                }
+            });
+            assert_eq!(got, want, "pieces from {start}");
+        }
+    }
+
+    #[test]
     fn hmac_known_answer() {
         // RFC 4231, test case 2 (key "Jefe"), with the key zero-padded to 32 bytes as HMAC does.
         let mut k = [0u8; 32];

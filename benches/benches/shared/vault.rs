@@ -199,8 +199,10 @@ fn bench(c: &mut Criterion) {
     // The floor: the cryptography a seal of this record cannot do without, through `ring`, and
     // nothing else. Per record: the six values and the five stored masked forms each sealed
     // (AES-256-GCM, their names as associated data), the three blind-index HMACs, and one HMAC
-    // over as many bytes as the envelope's JSON (the envelope MAC). What a seal costs above this
-    // is validation, building the envelope, the audit entry and the store.
+    // over as many bytes as the envelope's JSON (for the envelope MAC, whose message is shorter).
+    // What a seal costs above this is validation, building the envelope, the audit entry and the
+    // store.
+    //
     // Standard masked forms of the five masked values, as long as the real ones.
     let masks: Vec<String> = ["张*", "138****0000", "z***@example.com", "北京市东城区***", "************0005"]
         .map(String::from)

@@ -971,7 +971,8 @@ mod tests {
             let text = case["envelope"].as_str().unwrap();
             let env = Envelope::from_json(text).unwrap();
             let mut doc: serde_json::Value = serde_json::from_str(text).unwrap();
-            // Every string escaped as \u00XX: the same JSON value, nothing borrowable.
+            // Every character of every string as a \uXXXX escape: the same JSON value, nothing
+            // borrowable.
             let escaped = escape_every_string(&serde_json::to_string(&doc).unwrap());
             assert_eq!(
                 Envelope::from_json(&escaped).unwrap(),

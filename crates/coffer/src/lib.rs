@@ -27,8 +27,9 @@
 //! assert_eq!(coffer::mask::partial(coffer::mask::MaskForm::Phone, Profile::Standard, record.phones[0].expose()), "138****0000");
 //! # Ok::<(), coffer::Error>(())
 //! ```
-// One exception, `crypto::clear_ghash_scratch` (three register clears so valgrind can follow
-// `ring`'s AES-GCM); `deny` rather than `forbid` so that one function can say so.
+// Two exceptions: `crypto::clear_ghash_scratch` (three register clears so valgrind can follow
+// `ring`'s AES-GCM) and `envelope::prefetch` (a cache hint); `deny` rather than `forbid` so
+// that those two functions can say so.
 #![deny(unsafe_code)]
 
 pub mod audit;

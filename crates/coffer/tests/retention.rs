@@ -67,6 +67,23 @@ fn company() -> CustomerRecord {
     .unwrap()
 }
 
+/// `n` companies, each its own subject (`k-i`, subject `co-i`), sealed in one batch.
+fn seal_companies(c: &Coffer, n: usize) -> Vec<coffer::Envelope> {
+    let records: Vec<CustomerRecord> = (0..n)
+        .map(|i| {
+            let mut r = company();
+            r.id = format!("k-{i}");
+            r.subject = Some(format!("co-{i}"));
+            r
+        })
+        .collect();
+    c.seal_many(records, "import")
+        .unwrap()
+        .into_iter()
+        .map(Result::unwrap)
+        .collect()
+}
+
 fn who(roles: &[&str], purpose: &str, ticket: bool) -> Access {
     Access {
         principal: Principal {
@@ -641,20 +658,7 @@ fn a_key_destroyed_by_another_handle_is_not_used_from_a_cache() {
 #[test]
 fn a_large_batch_reads_each_subjects_restrictions() {
     let (_dir, _clock, c, _key) = setup("restrict-batch");
-    let records: Vec<CustomerRecord> = (0..600)
-        .map(|i| {
-            let mut r = company();
-            r.id = format!("k-{i}");
-            r.subject = Some(format!("co-{i}"));
-            r
-        })
-        .collect();
-    let envelopes: Vec<coffer::Envelope> = c
-        .seal_many(records, "import")
-        .unwrap()
-        .into_iter()
-        .map(Result::unwrap)
-        .collect();
+    let envelopes = seal_companies(&c, 600);
     for i in [3, 550] {
         c.erase("firm-a", &format!("co-{i}"), "dpo").unwrap();
     }
@@ -682,6 +686,40 @@ fn a_large_batch_reads_each_subjects_restrictions() {
         598,
         "the others are revealed"
     );
+}
+
+/// A large batch of many subjects finds each subject's keys once and reads a destroyed
+/// category as shredded for exactly the subjects whose key it was: the same views, field by
+/// field, as batches too small to be fetched ahead.
+#[test]
+fn a_large_batch_of_many_subjects_shows_what_small_batches_show() {
+    let (_dir, _clock, c, _key) = setup("many-subjects");
+    let envelopes = seal_companies(&c, 300);
+    // Their contact keys are destroyed at once (nothing requires keeping a company's phone).
+    for i in [7, 250] {
+        c.erase("firm-a", &format!("co-{i}"), "dpo").unwrap();
+    }
+    let auditor = who(&["auditor"], "statutory_audit", true);
+    let whole = c.reveal_many(&envelopes, &auditor).unwrap();
+    let parts: Vec<_> = envelopes
+        .chunks(50)
+        .flat_map(|part| c.reveal_many(part, &auditor).unwrap())
+        .collect();
+    assert_eq!(whole.len(), 300);
+    for (i, (a, b)) in whole.iter().zip(&parts).enumerate() {
+        assert!(a.fields == b.fields, "k-{i}");
+        let phone = &a.fields["phones[0]"];
+        if i == 7 || i == 250 {
+            assert_eq!(*phone, FieldView::Shredded, "k-{i}");
+        } else {
+            assert!(!matches!(phone, FieldView::Shredded), "k-{i}");
+        }
+        assert_eq!(
+            a.revealed("bank_accounts[0].account_number"),
+            Some("110144556600011"),
+            "k-{i}"
+        );
+    }
 }
 
 /// An override approved through one handle (the archive head's tool) governs the dates another,

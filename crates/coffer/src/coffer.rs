@@ -684,12 +684,26 @@ impl Drop for BatchRunning {
 /// start; a record takes a few to seal or open).
 const PER_THREAD: usize = 128;
 
+/// The cores this process may use, found once: `available_parallelism` reads the cgroup's CPU
+/// quota from `/proc` and `/sys` on every call, which was 1.5% of a seal or a reveal of a
+/// thousand records on one core (two calls a batch; issue 18, eleventh step). A quota or
+/// affinity changed while the process runs is not seen: it only sizes a batch's threads,
+/// never what a batch does.
+fn cores() -> usize {
+    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *CORES
+        .get_or_init(|| std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get))
+}
+
 /// `f` of every item, in order, computed on up to as many threads as there are cores when there
 /// are enough items to pay for them (issue 18: large batches use every core). A panic in a
 /// worker is an `Internal` error, never carried on (its message is not passed on).
 fn in_parallel<I: Send, T: Send>(items: Vec<I>, f: impl Fn(I) -> T + Sync) -> Result<Vec<T>> {
     let n = items.len();
-    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    if n < 2 * PER_THREAD {
+        return Ok(items.into_iter().map(f).collect());
+    }
+    let cores = cores();
     // The cores are shared among the batch calls running now in this process: a host that
     // already runs one batch per core (the `coffer seal` command's workers, a threaded
     // server) gets no extra threads, which only made them compete (15% slower measured).

@@ -152,7 +152,7 @@ impl ArchiveBundle {
                     // Every field under the key opens (its tag holds): the signature covers
                     // the envelopes' text, this covers the keys that go with them.
                     let cipher = envelope::field_cipher(&env, &DataKey::new(dk.clone()), c)?;
-                    for (path, f) in env.fields.iter().filter(|(_, f)| &f.category == c) {
+                    for (path, f) in env.fields.iter().filter(|(_, f)| *f.category == **c) {
                         envelope::open_field(&cipher, &env, path, f)?;
                     }
                 }
@@ -463,13 +463,13 @@ impl Coffer {
                 } else if let Some(f) = env.fields.get(path) {
                     let v = env
                         .keys
-                        .get(&f.category)
+                        .get(&*f.category)
                         .copied()
                         .ok_or_else(|| crypto::integrity("envelope"))?;
                     match keys.get(&(
                         env.tenant.clone(),
                         env.subject.clone(),
-                        f.category.clone(),
+                        f.category.to_string(),
                         v,
                     )) {
                         Some(dk) => Some(envelope::open_field(

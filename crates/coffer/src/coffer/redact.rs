@@ -129,8 +129,8 @@ impl Coffer {
             let paths: Vec<(String, String)> = new
                 .fields
                 .iter()
-                .filter(|(_, f)| dead.contains(f.category.as_str()))
-                .map(|(p, f)| (p.clone(), f.category.clone()))
+                .filter(|(_, f)| dead.contains(&*f.category))
+                .map(|(p, f)| (p.clone(), f.category.to_string()))
                 .collect();
             for (path, category) in paths {
                 new.fields.remove(&path);
@@ -141,8 +141,7 @@ impl Coffer {
                 new.shredded.insert(path, category);
                 shredded_fields += 1;
             }
-            new.sealed_masks
-                .retain(|_, m| !dead.contains(m.category.as_str()));
+            new.sealed_masks.retain(|_, m| !dead.contains(&*m.category));
             let upgraded = new.version == 1;
             if upgraded {
                 self.seal_v1_masks(&mut new)?;
@@ -176,7 +175,7 @@ impl Coffer {
     /// (live) category's mask key.
     fn seal_v1_masks(&self, env: &mut Envelope) -> Result<()> {
         let clear = std::mem::take(&mut env.masked);
-        let mut ciphers: BTreeMap<String, Arc<crypto::AeadKey>> = BTreeMap::new();
+        let mut ciphers: BTreeMap<Arc<str>, Arc<crypto::AeadKey>> = BTreeMap::new();
         // The fields keep their version 1 ciphers, which version 2 shares: the envelope becomes
         // version 2 (not the newest), and its masked forms are sealed as version 2 seals them.
         env.version = 2;
@@ -189,7 +188,7 @@ impl Coffer {
             if !ciphers.contains_key(&category) {
                 let version = env
                     .keys
-                    .get(&category)
+                    .get(&*category)
                     .copied()
                     .ok_or_else(|| crypto::integrity("envelope"))?;
                 let key = self

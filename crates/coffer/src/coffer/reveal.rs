@@ -178,13 +178,13 @@ impl Coffer {
                         None => self.data_key(id.0, id.1, id.2, id.3),
                     };
                     if self.must_open(env, effect, &path_text, path) {
-                        if !ciphers.contains_key(f.category.as_str()) {
+                        if !ciphers.contains_key(&*f.category) {
                             let cipher = data_key()?
                                 .map(|dk| envelope::field_cipher(env, &dk, &f.category))
                                 .transpose()?;
                             ciphers.insert(&f.category, cipher);
                         }
-                        match &ciphers[f.category.as_str()] {
+                        match &ciphers[&*f.category] {
                             None => {
                                 fields.push((path_text, FieldView::Shredded));
                                 continue;
@@ -200,13 +200,13 @@ impl Coffer {
                         }
                         // Version 2: the stored mask is sealed under the category's mask key.
                         if let Some(m) = env.sealed_masks.get(&path_text) {
-                            if !mask_ciphers.contains_key(m.category.as_str()) {
+                            if !mask_ciphers.contains_key(&*m.category) {
                                 let cipher = data_key()?
                                     .map(|dk| envelope::mask_cipher(env, &dk, &m.category))
                                     .transpose()?;
                                 mask_ciphers.insert(&m.category, cipher);
                             }
-                            match &mask_ciphers[m.category.as_str()] {
+                            match &mask_ciphers[&*m.category] {
                                 None => {
                                     fields.push((path_text, FieldView::Shredded));
                                     continue;
@@ -338,7 +338,7 @@ impl Coffer {
             let key_of = |f: &envelope::SealedField| {
                 categories
                     .iter()
-                    .find(|(c, _)| *c == f.category)
+                    .find(|(c, _)| *c == &*f.category)
                     .map(|&(_, i)| i)
             };
             let mut here: Vec<(&str, Held<'_>)> = env

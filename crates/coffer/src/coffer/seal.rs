@@ -54,10 +54,11 @@ impl Coffer {
             version: envelope::ENVELOPE_VERSION,
             mac: [0; 32],
         };
-        // Per category: the field cipher and the mask cipher, both from its data key (version
-        // 3: the key's own, derived once and cached with it).
-        let mut record_keys: HashMap<&str, (Arc<crypto::AeadKey>, Arc<crypto::AeadKey>)> =
-            HashMap::default();
+        // Per category: its name as the envelope's sealed items share it, the field cipher and
+        // the mask cipher, both from its data key (version 3: the key's own, derived once and
+        // cached with it).
+        type CategoryKeys = (Arc<str>, Arc<crypto::AeadKey>, Arc<crypto::AeadKey>);
+        let mut record_keys: HashMap<&str, CategoryKeys> = HashMap::default();
         let (mut counter, mut mask_counter) = (0u32, 0u32);
         for (place, value) in record.places() {
             let mut path = place.text();
@@ -88,13 +89,14 @@ impl Coffer {
                         record_keys.insert(
                             category,
                             (
+                                Arc::from(category),
                                 envelope::field_cipher(&env, &dk, category)?,
                                 envelope::mask_cipher(&env, &dk, category)?,
                             ),
                         );
                     }
-                    let (rk, mk) = &record_keys[category];
-                    let sealed = envelope::seal_field(rk, &env, &path, category, counter, value)?;
+                    let (shared, rk, mk) = &record_keys[category];
+                    let sealed = envelope::seal_field(rk, &env, &path, shared, counter, value)?;
                     counter += 1;
                     // The standard masked form, sealed under the category's mask key: it dies
                     // with the data key.
@@ -110,14 +112,8 @@ impl Coffer {
                     };
                     let sealed_mask = match form {
                         Some(form) => {
-                            let m = envelope::seal_mask(
-                                mk,
-                                &env,
-                                &path,
-                                category,
-                                mask_counter,
-                                &form,
-                            )?;
+                            let m =
+                                envelope::seal_mask(mk, &env, &path, shared, mask_counter, &form)?;
                             mask_counter += 1;
                             Some(m)
                         }
@@ -422,7 +418,7 @@ impl Coffer {
         for (path, f) in &envelope.fields {
             let v = envelope
                 .keys
-                .get(&f.category)
+                .get(&*f.category)
                 .copied()
                 .ok_or_else(|| crypto::integrity("envelope"))?;
             let Some(dk) = self.data_key(&envelope.tenant, &envelope.subject, &f.category, v)?

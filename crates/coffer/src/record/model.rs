@@ -486,10 +486,15 @@ impl CustomerRecord {
     /// characters folded, separators removed where they carry no meaning, `x` to `X`, phone
     /// prefixes, e-mail domains lower-cased, 15-digit resident IDs upgraded to 18. Idempotent.
     pub fn normalize(&mut self) {
-        self.id = normalize::text(&self.id).expose().to_owned();
-        self.tenant = normalize::text(&self.tenant).expose().to_owned();
-        if let Some(s) = &self.subject {
-            self.subject = Some(normalize::text(s).expose().to_owned());
+        // A value already in normal form is kept (most are): copying it would only cost a
+        // buffer to write, wipe and free.
+        for id in [&mut self.id, &mut self.tenant]
+            .into_iter()
+            .chain(self.subject.as_mut())
+        {
+            if !normalize::is_text(id) {
+                *id = normalize::text(id).expose().to_owned();
+            }
         }
         if let Some(n) = &self.name {
             self.name = Some(normalize::name(n.expose()));
@@ -519,19 +524,19 @@ impl CustomerRecord {
             *e = normalize::email(e.expose());
         }
         for a in &mut self.addresses {
-            *a = normalize::text(a.expose());
+            keep_or_text(a);
         }
         for acct in &mut self.bank_accounts {
-            if let Some(v) = &acct.bank_name {
-                acct.bank_name = Some(normalize::text(v.expose()));
-            }
-            if let Some(v) = &acct.branch {
-                acct.branch = Some(normalize::text(v.expose()));
+            for v in [&mut acct.bank_name, &mut acct.branch]
+                .into_iter()
+                .flatten()
+            {
+                keep_or_text(v);
             }
             acct.account_number = normalize::identifier(acct.account_number.expose());
         }
         for v in self.custom.values_mut() {
-            *v = normalize::text(v.expose());
+            keep_or_text(v);
         }
     }
 
@@ -587,6 +592,13 @@ pub(crate) fn json_error(what: &'static str, inner: &serde_json::Error, path: &s
         line: inner.line(),
         column: inner.column(),
         reason,
+    }
+}
+
+/// [`normalize::text`] of `v`, unless `v` is already in that form (then kept as it is).
+fn keep_or_text(v: &mut Sensitive) {
+    if !normalize::is_text(v.expose()) {
+        *v = normalize::text(v.expose());
     }
 }
 

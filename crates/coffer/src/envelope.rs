@@ -1040,6 +1040,44 @@ mod tests {
         }
     }
 
+    /// A sealed field or masked form opens to exactly its text (empty, one byte, multi-byte,
+    /// long), and an item that authenticates but is not UTF-8 (only a holder of the key could
+    /// make one) is an integrity error that names the field, with no value.
+    #[test]
+    fn opened_items_are_their_text_and_never_invalid_utf8() {
+        let text = vector_cases()[0]["envelope"].as_str().unwrap().to_owned();
+        let env = Envelope::from_json(&text).unwrap();
+        let cipher = AeadKey::new(&SecretKey::generate().unwrap()).unwrap();
+        let category: Arc<str> = Arc::from("identity");
+        let long = "账".repeat(300);
+        for (counter, value) in ["", "x", "李伟", long.as_str()].into_iter().enumerate() {
+            let counter = counter as u32;
+            let f = seal_field(&cipher, &env, "name", &category, counter, value).unwrap();
+            assert_eq!(
+                open_field(&cipher, &env, "name", &f).unwrap().expose(),
+                value
+            );
+            let m = seal_mask(&cipher, &env, "name", &category, counter, value).unwrap();
+            assert_eq!(
+                open_mask(&cipher, &env, "name", &m).unwrap().expose(),
+                value
+            );
+        }
+        for bytes in [&[0xff][..], &[b'a', 0xc3], &[0xe8, 0xb4]] {
+            let ciphertext = with_aad(&env, Item::Field, "secret.path", |aad| {
+                cipher.seal(nonce(&env, 9), aad, bytes).unwrap()
+            });
+            let f = SealedField {
+                category: Arc::clone(&category),
+                counter: 9,
+                ciphertext,
+            };
+            let err = open_field(&cipher, &env, "secret.path", &f).unwrap_err();
+            assert_eq!(err.kind(), crate::ErrorKind::Integrity, "{err}");
+            assert!(err.to_string().contains("field `secret.path`"), "{err}");
+        }
+    }
+
     /// An envelope read from JSON names each category once: its sealed fields and masked
     /// forms of one category share one name (not a string each), and it is written back as it
     /// was read.

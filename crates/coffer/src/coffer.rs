@@ -737,6 +737,12 @@ fn in_parallel<I: Send, T: Send>(items: Vec<I>, f: impl Fn(I) -> T + Sync) -> Re
     })
 }
 
+/// Whether JSON writes `text` as it is, between quotes: no quote, backslash or control
+/// character to escape (serde_json escapes nothing else).
+fn json_plain(text: &str) -> bool {
+    !text.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\')
+}
+
 /// An audit entry's canonical JSON, written into a buffer of `size_hint` bytes (grown from
 /// empty, as `serde_json::to_string` does, it was reallocated half a dozen times).
 fn entry_text(entry: &impl serde::Serialize, size_hint: usize) -> String {
@@ -838,6 +844,8 @@ struct RevealBatch<'a> {
     /// Whether the envelope being planned gets an audit entry of its own (it is its tenant's
     /// only one in the batch) or is one record of its tenant's batch entry.
     whole: bool,
+    /// The last record's audit texts, which the next one often shares.
+    texts: reveal::PartTexts,
 }
 
 #[cfg(test)]

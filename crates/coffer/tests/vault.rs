@@ -1836,6 +1836,115 @@ fn a_batch_entry_expands_to_the_entries_its_records_would_write_alone() {
     assert!(c.audit_verify(None).unwrap().intact);
 }
 
+/// Records of one reveal batch whose rules and audit detail differ from their neighbours'
+/// (a rule for bank accounts, which some records lack; a rule with `audit = "detail"` for
+/// companies only) are each listed with their own, in runs and alone: the batch entry
+/// expands to exactly what each reveal would write alone.
+#[test]
+fn a_reveal_batch_keeps_each_records_own_rules_and_detail() {
+    use coffer::audit::{AuditEntry, expand};
+    let d = Dir::new("batch-parts");
+    let key = MasterKey::generate().unwrap();
+    let policy = format!(
+        "{POLICY}\n[[rules]]\nid = \"clerk-bank\"\neffect = \"allow\"\n\
+         roles = [\"clerk\"]\nactions = [\"read\"]\nfields = [\"bank_accounts[].*\"]\n\
+         purposes = [\"bookkeeping\"]\n\
+         [[rules]]\nid = \"clerk-companies-detailed\"\neffect = \"allow\"\n\
+         roles = [\"clerk\"]\nactions = [\"read\"]\nfields = [\"name\"]\n\
+         purposes = [\"bookkeeping\"]\naudit = \"detail\"\n\
+         when = [{{ attr = \"record.kind\", eq = \"company\" }}]\n"
+    );
+    let c = Coffer::open_with(
+        d.db(),
+        &key,
+        OpenOptions {
+            policy: Some(Policy::from_toml(&policy, Schema::builtin()).unwrap()),
+            clock: ten_am(),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let full = |id: &str| record(id, "firm-a");
+    let no_bank = |id: &str| {
+        let mut r = record(id, "firm-a");
+        r.bank_accounts.clear();
+        r
+    };
+    let company = |id: &str| {
+        CustomerRecord::from_json(&format!(
+            r#"{{"id":"{id}","tenant":"firm-a","kind":"company","name":"示例有限公司",
+                "id_documents":[{{"type":"uscc","number":"91110000MA00000152"}}],
+                "phones":["+86 139 1234 5678"]}}"#
+        ))
+        .unwrap()
+    };
+    let no_contact = |id: &str| {
+        let mut r = record(id, "firm-a");
+        r.phones.clear();
+        r.emails.clear();
+        r
+    };
+    let records = vec![
+        full("c-1"),
+        full("c-2"),
+        no_bank("c-3"),
+        no_bank("c-4"),
+        full("c-5"),
+        no_contact("c-6"),
+        company("c-7"),
+        company("c-8"),
+        no_contact("c-9"),
+        company("c-10"),
+    ];
+    let batch: Vec<Envelope> = c
+        .seal_many(records, "import")
+        .unwrap()
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    let rows = |from: u64| -> Vec<AuditEntry> {
+        coffer::store::open(d.db(), false)
+            .unwrap()
+            .audit_rows(from, 1000)
+            .unwrap()
+            .iter()
+            .map(|r| serde_json::from_str(&r.entry).unwrap())
+            .collect()
+    };
+    let a = access(&["clerk"], "bookkeeping", "firm-a");
+    let from = c.audit_len().unwrap() + 1;
+    c.reveal_many(&batch, &a).unwrap();
+    let written = rows(from);
+    assert_eq!(written.len(), 1, "{written:?}");
+    let expanded = expand(&written[0]).unwrap();
+    let mut alone = Vec::new();
+    for env in &batch {
+        let from = c.audit_len().unwrap() + 1;
+        c.reveal(env, &a).unwrap();
+        alone.extend(rows(from));
+    }
+    let texts = |es: &[AuditEntry]| es.iter().map(AuditEntry::canonical).collect::<Vec<_>>();
+    assert_eq!(texts(&expanded), texts(&alone));
+    // The parts really differ from one record to the next, together and apart.
+    let detailed: Vec<bool> = alone
+        .iter()
+        .map(|e| e.detail.contains_key("audit"))
+        .collect();
+    assert_eq!(
+        detailed,
+        [
+            false, false, false, false, false, false, true, true, false, true
+        ]
+    );
+    let rule_counts: Vec<usize> = alone.iter().map(|e| e.rules.len()).collect();
+    assert_eq!(rule_counts, [3, 3, 2, 2, 3, 3, 3, 3, 3, 3]);
+    assert!(
+        alone.windows(2).any(|w| w[0].rules != w[1].rules
+            && w[0].detail.contains_key("audit") == w[1].detail.contains_key("audit")),
+        "rules that differ while the detail does not"
+    );
+}
+
 /// A batch entry whose body was forged (with a valid MAC, as only the audit key's holder
 /// could) does not expand: it is an integrity error, never a silently shorter list.
 #[test]

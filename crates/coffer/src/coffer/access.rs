@@ -4,6 +4,7 @@
 
 use super::{Access, Coffer};
 use crate::error::{Error, Result};
+use crate::mask::{MaskForm, MaskRule, Profile};
 use crate::policy::rate::Window;
 use crate::policy::{FieldDecision, FieldEffect, Policy, Reason};
 use crate::store::{RateKey, RetentionTx};
@@ -153,34 +154,118 @@ pub(super) struct EffectText<'a, 'b>(pub(super) Option<&'a FieldDecision<'b>>);
 
 impl std::fmt::Display for EffectText<'_, '_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self.0 {
-            Some(fd) => match fd.effect {
-                FieldEffect::Reveal => f.write_str("reveal"),
-                FieldEffect::Mask { rule, profile } => {
-                    write!(f, "mask:{rule}:{}", profile.as_str())
-                }
-                FieldEffect::Deny => write!(f, "deny:{}", reason_code(fd.reason)),
-            },
-            None => f.write_str("deny:unknown_field"),
-        }
+        f.write_str(effect_str(self.0.map(|fd| (fd.effect, fd.reason))))
     }
 }
 
 impl serde::Serialize for EffectText<'_, '_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        s.collect_str(self)
+        s.serialize_str(effect_str(self.0.map(|fd| (fd.effect, fd.reason))))
     }
 }
 
-fn reason_code(r: &Reason) -> &'static str {
-    match r {
-        Reason::Allowed => "allowed",
-        Reason::Masked => "masked",
-        Reason::DeniedByRule => "rule",
-        Reason::NoMatchingAllow => "no_matching_allow",
-        Reason::Unmet => "unmet",
-        Reason::Restricted => "restricted",
-        Reason::RateLimited(_) => "rate_limited",
-        Reason::Request(_) => "request",
+/// An effect's text, `reveal`, `mask:RULE:PROFILE` or `deny:REASON`, as a static string
+/// (every effect's text is made of names; a reveal batch writes one for each field of every
+/// record, and formatting them was a tenth of writing its audit parts). It never needs JSON
+/// escaping.
+pub(super) fn effect_str(effect: Option<(FieldEffect, &Reason)>) -> &'static str {
+    /// `mask:RULE:PROFILE` for every rule (the three without a form, then each partial form)
+    /// and both profiles.
+    static MASKS: std::sync::LazyLock<Vec<String>> = std::sync::LazyLock::new(|| {
+        mask_rules()
+            .flat_map(|rule| PROFILES.map(|profile| format!("mask:{rule}:{}", profile.as_str())))
+            .collect()
+    });
+    match effect {
+        Some((FieldEffect::Reveal, _)) => "reveal",
+        Some((FieldEffect::Mask { rule, profile }, _)) => {
+            let r = mask_rules().position(|r| r == rule).unwrap_or(0);
+            let p = PROFILES.iter().position(|&p| p == profile).unwrap_or(0);
+            MASKS
+                .get(r * PROFILES.len() + p)
+                .map_or("mask", String::as_str)
+        }
+        Some((FieldEffect::Deny, reason)) => match reason {
+            Reason::Allowed => "deny:allowed",
+            Reason::Masked => "deny:masked",
+            Reason::DeniedByRule => "deny:rule",
+            Reason::NoMatchingAllow => "deny:no_matching_allow",
+            Reason::Unmet => "deny:unmet",
+            Reason::Restricted => "deny:restricted",
+            Reason::RateLimited(_) => "deny:rate_limited",
+            Reason::Request(_) => "deny:request",
+        },
+        None => "deny:unknown_field",
+    }
+}
+
+const PROFILES: [Profile; 2] = [Profile::Standard, Profile::Privileged];
+
+/// Every mask rule, in the order of [`effect_str`]'s table.
+fn mask_rules() -> impl Iterator<Item = MaskRule> {
+    [MaskRule::Withhold, MaskRule::KeyedHash, MaskRule::Clear]
+        .into_iter()
+        .chain(MaskForm::ALL.into_iter().map(MaskRule::Partial))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::RequestDenial;
+
+    /// Every effect is written into an audit entry as `reveal`, `mask:RULE:PROFILE` or
+    /// `deny:REASON` spell it (the texts the trail has always held), as a JSON string without
+    /// escapes, and each distinct effect with a text of its own.
+    #[test]
+    fn every_effect_is_written_as_its_text() {
+        // Each reason with the code a denial for it is written with.
+        let reasons = [
+            (Reason::Allowed, "allowed"),
+            (Reason::Masked, "masked"),
+            (Reason::DeniedByRule, "rule"),
+            (Reason::NoMatchingAllow, "no_matching_allow"),
+            (Reason::Unmet, "unmet"),
+            (Reason::Restricted, "restricted"),
+            (Reason::RateLimited("bulk\"limit".into()), "rate_limited"),
+            (
+                Reason::Request(RequestDenial::UnknownRole("r".into())),
+                "request",
+            ),
+        ];
+        let mut cases: Vec<(Option<(FieldEffect, &Reason)>, String)> =
+            vec![(None, "deny:unknown_field".into())];
+        let rules = [MaskRule::Withhold, MaskRule::KeyedHash, MaskRule::Clear]
+            .into_iter()
+            .chain(MaskForm::ALL.into_iter().map(MaskRule::Partial));
+        for rule in rules {
+            for profile in [Profile::Standard, Profile::Privileged] {
+                let effect = FieldEffect::Mask { rule, profile };
+                let text = format!("mask:{}:{}", rule.as_str(), profile.as_str());
+                cases.push((Some((effect, &Reason::Masked)), text));
+            }
+        }
+        for (reason, code) in &reasons {
+            cases.push((Some((FieldEffect::Reveal, reason)), "reveal".into()));
+            cases.push((Some((FieldEffect::Deny, reason)), format!("deny:{code}")));
+        }
+        assert_eq!(
+            cases.len(),
+            1 + 2 * (3 + MaskForm::ALL.len()) + 2 * reasons.len()
+        );
+        let mut seen = std::collections::BTreeSet::new();
+        for (effect, text) in cases {
+            assert_eq!(effect_str(effect), text);
+            assert!(!text.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\'));
+            assert_eq!(
+                serde_json::to_string(effect_str(effect)).unwrap(),
+                format!("\"{text}\"")
+            );
+            seen.insert(text);
+        }
+        // Each mask rule and profile has its own text.
+        assert_eq!(
+            seen.len(),
+            1 + 2 * (3 + MaskForm::ALL.len()) + 1 + reasons.len()
+        );
     }
 }

@@ -888,6 +888,48 @@ mod tests {
         assert!(!text.contains("\"fields\""));
     }
 
+    /// A seal's parts in a batch entry (its outcomes, its detail) are the canonical JSON the
+    /// whole entry holds for them: for every vector envelope, with no fields, and with paths and
+    /// categories that JSON must escape (which no record's paths are).
+    #[test]
+    fn seal_parts_are_the_whole_entrys_json() {
+        let vectors: serde_json::Value =
+            serde_json::from_str(include_str!("../../../tests/vectors/envelopes.json")).unwrap();
+        let expected = |env: &Envelope| {
+            let whole: serde_json::Value = serde_json::from_str(&Coffer::seal_entry(
+                env,
+                "seal",
+                "import",
+                "2026-12-04T10:00:00Z",
+            ))
+            .unwrap();
+            let fields = whole
+                .get("fields")
+                .cloned()
+                .unwrap_or(serde_json::json!({}));
+            (fields.to_string(), whole["detail"].to_string())
+        };
+        let mut checked = 0;
+        for case in vectors["cases"].as_array().unwrap() {
+            let env = Envelope::from_json(case["envelope"].as_str().unwrap()).unwrap();
+            let mut odd = env.clone();
+            odd.clear
+                .insert("a\"quoted\\path\n".into(), Sensitive::new("v"));
+            odd.clear.insert("名字".into(), Sensitive::new("v"));
+            odd.keys.insert("cat\"egory\t".into(), 2);
+            let mut empty = env.clone();
+            empty.fields.clear();
+            empty.clear.clear();
+            empty.keys.clear();
+            for e in [env, odd, empty] {
+                let (fields, detail) = Coffer::seal_parts(&e);
+                assert_eq!((fields, detail), expected(&e), "{}", case["name"]);
+                checked += 1;
+            }
+        }
+        assert!(checked >= 9);
+    }
+
     #[test]
     fn bounded_maps_stay_bounded() {
         let mut m = HashMap::default();

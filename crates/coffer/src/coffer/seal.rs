@@ -182,13 +182,7 @@ impl Coffer {
     /// ([`BatchBuilder`](crate::audit::BatchBuilder)): the parts of [`Self::seal_entry`] that
     /// differ from one record of a batch to the next.
     pub(super) fn seal_parts(env: &Envelope) -> (String, String) {
-        (
-            entry_text(
-                &Outcomes(env),
-                16 + 40 * (env.fields.len() + env.clear.len()),
-            ),
-            entry_text(&SealDetail::of(env), 64),
-        )
+        (Outcomes(env).text(), SealDetail::of(env).text())
     }
 
     /// The audit entries of a batch's seals: one `seal.batch` entry for each tenant with two
@@ -463,12 +457,9 @@ impl Outcomes<'_> {
     fn is_empty(&self) -> bool {
         self.0.fields.is_empty() && self.0.clear.is_empty()
     }
-}
 
-impl serde::Serialize for Outcomes<'_> {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        use serde::ser::SerializeMap;
-        let mut map = s.serialize_map(Some(self.0.fields.len() + self.0.clear.len()))?;
+    /// Each path with its outcome, in path order.
+    fn each(&self, mut f: impl FnMut(&str, &'static str)) {
         let mut sealed = self.0.fields.keys().peekable();
         let mut clear = self.0.clear.keys().peekable();
         loop {
@@ -479,9 +470,46 @@ impl serde::Serialize for Outcomes<'_> {
                 (None, None) => break,
             };
             if let Some(path) = path {
-                map.serialize_entry(path, outcome)?;
+                f(path, outcome);
             }
         }
+    }
+
+    /// The canonical JSON that serialising the outcomes gives, written directly: no path of
+    /// a record needs escaping, so each is copied as it is (one that would takes serde's
+    /// way).
+    fn text(&self) -> String {
+        let size = 16 + 40 * (self.0.fields.len() + self.0.clear.len());
+        let mut out = String::with_capacity(size);
+        let mut plain = true;
+        out.push('{');
+        self.each(|path, outcome| {
+            plain &= json_plain(path);
+            if out.len() > 1 {
+                out.push(',');
+            }
+            out.push('"');
+            out.push_str(path);
+            out.push_str("\":\"");
+            out.push_str(outcome);
+            out.push('"');
+        });
+        out.push('}');
+        if plain { out } else { entry_text(self, size) }
+    }
+}
+
+impl serde::Serialize for Outcomes<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = s.serialize_map(Some(self.0.fields.len() + self.0.clear.len()))?;
+        let mut result = Ok(());
+        self.each(|path, outcome| {
+            if result.is_ok() {
+                result = map.serialize_entry(path, outcome);
+            }
+        });
+        result?;
         map.end()
     }
 }
@@ -499,5 +527,18 @@ impl SealDetail {
             push_key_version(&mut keys, c, *v);
         }
         SealDetail { keys }
+    }
+
+    /// `{"keys":"…"}` as serialising it gives, written directly when the text needs no
+    /// escaping (category names never do).
+    fn text(&self) -> String {
+        if !json_plain(&self.keys) {
+            return entry_text(self, 64);
+        }
+        let mut out = String::with_capacity(self.keys.len() + 12);
+        out.push_str("{\"keys\":\"");
+        out.push_str(&self.keys);
+        out.push_str("\"}");
+        out
     }
 }

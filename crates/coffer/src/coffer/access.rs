@@ -2,6 +2,8 @@
 //! the rate-limit budget read and added to inside the access's own transaction, and how a
 //! field's outcome is written in the audit trail.
 
+use std::borrow::Cow;
+
 use super::{Access, Coffer};
 use crate::error::{Error, Result};
 use crate::mask::{MaskForm, MaskRule, Profile};
@@ -154,36 +156,40 @@ pub(super) struct EffectText<'a, 'b>(pub(super) Option<&'a FieldDecision<'b>>);
 
 impl std::fmt::Display for EffectText<'_, '_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(effect_str(self.0.map(|fd| (fd.effect, fd.reason))))
+        f.write_str(&effect_str(self.0.map(|fd| (fd.effect, fd.reason))))
     }
 }
 
 impl serde::Serialize for EffectText<'_, '_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(effect_str(self.0.map(|fd| (fd.effect, fd.reason))))
+        s.serialize_str(&effect_str(self.0.map(|fd| (fd.effect, fd.reason))))
     }
 }
 
-/// An effect's text, `reveal`, `mask:RULE:PROFILE` or `deny:REASON`, as a static string
-/// (every effect's text is made of names; a reveal batch writes one for each field of every
-/// record, and formatting them was a tenth of writing its audit parts). It never needs JSON
-/// escaping.
-pub(super) fn effect_str(effect: Option<(FieldEffect, &Reason)>) -> &'static str {
+/// An effect's text: `reveal`, `mask:RULE:PROFILE` or `deny:REASON`. Every such text is made
+/// of names, so it is a static string (from a table built once for the masks) rather than
+/// formatted each time: a reveal batch writes one for every field of every record. It never
+/// needs JSON escaping.
+pub(super) fn effect_str(effect: Option<(FieldEffect, &Reason)>) -> Cow<'static, str> {
     /// `mask:RULE:PROFILE` for every rule (the three without a form, then each partial form)
     /// and both profiles.
     static MASKS: std::sync::LazyLock<Vec<String>> = std::sync::LazyLock::new(|| {
         mask_rules()
-            .flat_map(|rule| PROFILES.map(|profile| format!("mask:{rule}:{}", profile.as_str())))
+            .flat_map(|rule| PROFILES.map(|profile| mask_text(rule, profile)))
             .collect()
     });
-    match effect {
+    Cow::Borrowed(match effect {
         Some((FieldEffect::Reveal, _)) => "reveal",
         Some((FieldEffect::Mask { rule, profile }, _)) => {
-            let r = mask_rules().position(|r| r == rule).unwrap_or(0);
-            let p = PROFILES.iter().position(|&p| p == profile).unwrap_or(0);
-            MASKS
-                .get(r * PROFILES.len() + p)
-                .map_or("mask", String::as_str)
+            let at = mask_rules().position(|r| r == rule).and_then(|r| {
+                let p = PROFILES.iter().position(|&p| p == profile)?;
+                MASKS.get(r * PROFILES.len() + p)
+            });
+            // (A rule the table lacks is written as it always was.)
+            return at.map_or_else(
+                || Cow::Owned(mask_text(rule, profile)),
+                |t| Cow::Borrowed(t.as_str()),
+            );
         }
         Some((FieldEffect::Deny, reason)) => match reason {
             Reason::Allowed => "deny:allowed",
@@ -196,7 +202,11 @@ pub(super) fn effect_str(effect: Option<(FieldEffect, &Reason)>) -> &'static str
             Reason::Request(_) => "deny:request",
         },
         None => "deny:unknown_field",
-    }
+    })
+}
+
+fn mask_text(rule: MaskRule, profile: Profile) -> String {
+    format!("mask:{rule}:{}", profile.as_str())
 }
 
 const PROFILES: [Profile; 2] = [Profile::Standard, Profile::Privileged];
@@ -257,7 +267,7 @@ mod tests {
             assert_eq!(effect_str(effect), text);
             assert!(!text.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\'));
             assert_eq!(
-                serde_json::to_string(effect_str(effect)).unwrap(),
+                serde_json::to_string(&effect_str(effect)).unwrap(),
                 format!("\"{text}\"")
             );
             seen.insert(text);

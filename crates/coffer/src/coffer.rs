@@ -743,6 +743,40 @@ fn json_plain(text: &str) -> bool {
     !text.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\')
 }
 
+/// A map of strings written as serde_json writes it (`{"k":"v",…}`), entry by entry, for the
+/// audit parts a batch writes for every record: its keys and values are names that need no
+/// escaping, so each is copied as it is. [`PlainMap::finish`] gives `None` if any did need
+/// escaping; the caller then serialises.
+struct PlainMap {
+    out: String,
+    plain: bool,
+}
+
+impl PlainMap {
+    fn new(size_hint: usize) -> PlainMap {
+        let mut out = String::with_capacity(size_hint);
+        out.push('{');
+        PlainMap { out, plain: true }
+    }
+
+    fn entry(&mut self, key: &str, value: &str) {
+        self.plain &= json_plain(key) && json_plain(value);
+        if self.out.len() > 1 {
+            self.out.push(',');
+        }
+        self.out.push('"');
+        self.out.push_str(key);
+        self.out.push_str("\":\"");
+        self.out.push_str(value);
+        self.out.push('"');
+    }
+
+    fn finish(mut self) -> Option<String> {
+        self.out.push('}');
+        self.plain.then_some(self.out)
+    }
+}
+
 /// An audit entry's canonical JSON, written into a buffer of `size_hint` bytes (grown from
 /// empty, as `serde_json::to_string` does, it was reallocated half a dozen times).
 fn entry_text(entry: &impl serde::Serialize, size_hint: usize) -> String {

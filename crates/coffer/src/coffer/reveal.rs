@@ -643,35 +643,23 @@ impl Effects<'_> {
 
     /// The canonical JSON that serialising these effects gives, written directly: no path
     /// (names, indexes, ASCII custom keys) and no effect text needs escaping, so each is
-    /// copied as it is. A path that would need escaping, which no parsed path does, takes
-    /// serde's way. (A reveal batch writes this for every record; through serde, escaping
-    /// each path and effect byte by byte and formatting each effect took some 5,000
-    /// instructions a record.)
+    /// copied as it is (a path that would takes serde's way). A reveal batch writes this for
+    /// every record; through serde, escaping each path and effect byte by byte and formatting
+    /// each effect took some 5,000 instructions a record.
     pub(super) fn text(&self) -> String {
         let size = 16 + 40 * self.paths.len();
-        let mut out = String::with_capacity(size);
-        out.push('{');
+        let mut map = PlainMap::new(size);
         for (i, (path, _, slot)) in self.paths.iter().copied().enumerate() {
             if self.paths.get(i + 1).is_some_and(|next| next.0 == *path) {
                 continue;
             }
-            if !json_plain(path) {
-                return entry_text(self, size);
-            }
-            if out.len() > 1 {
-                out.push(',');
-            }
-            out.push('"');
-            out.push_str(path);
-            out.push_str("\":\"");
             let fd = slot.and_then(|s| self.decision.slot(s));
-            out.push_str(&access::effect_str(
-                fd.as_ref().map(|f| (f.effect, f.reason)),
-            ));
-            out.push('"');
+            map.entry(
+                path,
+                &access::effect_str(fd.as_ref().map(|f| (f.effect, f.reason))),
+            );
         }
-        out.push('}');
-        out
+        map.finish().unwrap_or_else(|| entry_text(self, size))
     }
 }
 

@@ -480,22 +480,9 @@ impl Outcomes<'_> {
     /// way).
     fn text(&self) -> String {
         let size = 16 + 40 * (self.0.fields.len() + self.0.clear.len());
-        let mut out = String::with_capacity(size);
-        let mut plain = true;
-        out.push('{');
-        self.each(|path, outcome| {
-            plain &= json_plain(path);
-            if out.len() > 1 {
-                out.push(',');
-            }
-            out.push('"');
-            out.push_str(path);
-            out.push_str("\":\"");
-            out.push_str(outcome);
-            out.push('"');
-        });
-        out.push('}');
-        if plain { out } else { entry_text(self, size) }
+        let mut map = PlainMap::new(size);
+        self.each(|path, outcome| map.entry(path, outcome));
+        map.finish().unwrap_or_else(|| entry_text(self, size))
     }
 }
 
@@ -532,13 +519,8 @@ impl SealDetail {
     /// `{"keys":"…"}` as serialising it gives, written directly when the text needs no
     /// escaping (category names never do).
     fn text(&self) -> String {
-        if !json_plain(&self.keys) {
-            return entry_text(self, 64);
-        }
-        let mut out = String::with_capacity(self.keys.len() + 12);
-        out.push_str("{\"keys\":\"");
-        out.push_str(&self.keys);
-        out.push_str("\"}");
-        out
+        let mut map = PlainMap::new(self.keys.len() + 12);
+        map.entry("keys", &self.keys);
+        map.finish().unwrap_or_else(|| entry_text(self, 64))
     }
 }

@@ -92,16 +92,28 @@ pub(crate) struct BatchBuilder {
 struct Interned {
     texts: Vec<String>,
     index: crate::HashMap<String, usize>,
+    /// The text the previous call gave, compared first: a batch's records mostly repeat
+    /// their neighbour's text, and a comparison is cheaper than hashing it.
+    last: Option<usize>,
 }
 
 impl Interned {
     fn intern(&mut self, text: &str) -> usize {
-        if let Some(&i) = self.index.get(text) {
+        if let Some(i) = self.last
+            && self.texts[i] == text
+        {
             return i;
         }
-        self.texts.push(text.to_owned());
-        self.index.insert(text.to_owned(), self.texts.len() - 1);
-        self.texts.len() - 1
+        let i = match self.index.get(text) {
+            Some(&i) => i,
+            None => {
+                self.texts.push(text.to_owned());
+                self.index.insert(text.to_owned(), self.texts.len() - 1);
+                self.texts.len() - 1
+            }
+        };
+        self.last = Some(i);
+        i
     }
 
     fn write(&self, out: &mut String) {
@@ -670,6 +682,22 @@ impl Checkpoint {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Each distinct text gets one index, in first-seen order, whether it repeats its
+    /// neighbour (found by the comparison with the last text) or an earlier text (by the map).
+    #[test]
+    fn interned_texts_keep_their_first_index() {
+        let mut i = Interned::default();
+        let got: Vec<usize> = ["a", "a", "b", "a", "c", "c", "b", "a"]
+            .iter()
+            .map(|t| i.intern(t))
+            .collect();
+        assert_eq!(got, [0, 0, 1, 0, 2, 2, 1, 0]);
+        assert_eq!(i.texts, ["a", "b", "c"]);
+        let mut out = String::new();
+        i.write(&mut out);
+        assert_eq!(out, "[a,b,c]");
+    }
 
     /// The texts reports read for a batch are the canonical texts of its expanded entries.
     #[test]

@@ -740,7 +740,11 @@ fn in_parallel<I: Send, T: Send>(items: Vec<I>, f: impl Fn(I) -> T + Sync) -> Re
 /// Whether JSON writes `text` as it is, between quotes: no quote, backslash or control
 /// character to escape (serde_json escapes nothing else).
 fn json_plain(text: &str) -> bool {
-    !text.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\')
+    // Every byte is looked at, without an early exit, so that the loop is vectorised: the
+    // texts are short names, and escapes in them are rare.
+    !text.bytes().fold(false, |escape, b| {
+        escape | (b < 0x20) | (b == b'"') | (b == b'\\')
+    })
 }
 
 /// A map of strings written as serde_json writes it (`{"k":"v",…}`), entry by entry, for the

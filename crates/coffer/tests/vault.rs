@@ -1210,6 +1210,64 @@ fn a_key_another_process_made_first_is_used_and_not_audited_twice() {
     }
 }
 
+/// A batch resolves its blind-index keys once, for each tenant and field in it: records of two
+/// tenants sealed together, with an indexed custom field (whose key each seal finds itself),
+/// get the tokens each gets sealed alone, and every field opens.
+#[test]
+fn a_batch_of_two_tenants_is_indexed_as_each_record_alone() {
+    let d = Dir::new("batch-index");
+    let key = MasterKey::generate().unwrap();
+    let schema = Schema::from_toml(&format!(
+        "{}\n[fields.\"custom.member_no\"]\nclass = \"personal\"\nprotection = \"encrypted\"\n\
+         index = \"exact\"\nmask = \"withhold\"\ncategory = \"profile\"\nmax_length = 20\n",
+        coffer::record::DEFAULT_SCHEMA_TOML
+    ))
+    .unwrap();
+    let c = Coffer::open_with(
+        d.db(),
+        &key,
+        OpenOptions {
+            policy: Some(Policy::from_toml(POLICY, &schema).unwrap()),
+            schema,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let records = || {
+        ["firm-a", "firm-b", "firm-a", "firm-b"]
+            .iter()
+            .enumerate()
+            .map(|(i, tenant)| {
+                let mut r = record(&format!("c-{i}"), tenant);
+                r.subject = Some(format!("s-{i}"));
+                r.custom.insert("member_no".into(), "M-0042".into());
+                r
+            })
+            .collect::<Vec<_>>()
+    };
+    let batch: Vec<Envelope> = c
+        .seal_many(records(), "import")
+        .unwrap()
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    for (r, env) in records().into_iter().zip(&batch) {
+        let alone = c.seal(r, "import").unwrap();
+        assert_eq!(env.index(), alone.index(), "{}", env.record());
+        assert_eq!(env.index().len(), 5, "{:?}", env.index().keys());
+        assert_eq!(env.paths(), alone.paths());
+        let view = c
+            .reveal(env, &access(&["accountant"], "payments", env.tenant()))
+            .unwrap();
+        assert_eq!(view.revealed("name"), Some("张三丰"));
+    }
+    // The same values under the other tenant's keys give other tokens.
+    for path in batch[0].index().keys() {
+        assert_ne!(batch[0].index()[path], batch[1].index()[path], "{path}");
+        assert_eq!(batch[0].index()[path], batch[2].index()[path], "{path}");
+    }
+}
+
 /// Counts of revealed fields under the policy's rate limits (`sensitive-per-hour`: 200 an
 /// hour for an accountant).
 fn limited(views: &[coffer::View]) -> (usize, usize) {

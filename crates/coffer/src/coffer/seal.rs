@@ -1,6 +1,7 @@
 //! Sealing: records in, envelopes out, with the data keys they need made and stored (and
 //! audited) in one transaction per batch; resealing under the current keys.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
@@ -23,7 +24,7 @@ impl Coffer {
         let (record, _warnings) = self.schema.check(record, self.clock.today())?;
         let mut salt = [0u8; 16];
         crypto::fill_random(&mut salt)?;
-        self.seal_checked(keyring, &record, actor, &BatchKeys::default(), salt)
+        self.seal_checked(keyring, &record, actor, &SealKeys::default(), salt)
     }
 
     /// Seals a record that the schema has already normalised and checked, under the keys in
@@ -33,7 +34,7 @@ impl Coffer {
         keyring: &Keyring,
         record: &CustomerRecord,
         actor: &str,
-        ready: &BatchKeys<'_>,
+        ready: &SealKeys<'_>,
         salt: [u8; 16],
     ) -> Result<Envelope> {
         let (tenant, subject) = (record.tenant.as_str(), record.subject_id());
@@ -57,8 +58,9 @@ impl Coffer {
         // Per category: its name as the envelope's sealed items share it, the field cipher and
         // the mask cipher, both from its data key (version 3: the key's own, derived once and
         // cached with it).
+        // A record has a handful of categories: found by comparing names, in a list.
         type CategoryKeys = (Arc<str>, Arc<crypto::AeadKey>, Arc<crypto::AeadKey>);
-        let mut record_keys: HashMap<&str, CategoryKeys> = HashMap::default();
+        let mut record_keys: Vec<(&str, CategoryKeys)> = Vec::new();
         let (mut counter, mut mask_counter) = (0u32, 0u32);
         for (place, value) in record.places() {
             let mut path = place.text();
@@ -78,24 +80,32 @@ impl Coffer {
                 }
                 Protection::Encrypted => {
                     let category = spec.category.as_str();
-                    if !record_keys.contains_key(category) {
-                        // The batch's keys were resolved once for it (a record sealed on
-                        // its own looks its keys up here).
-                        let (version, dk) = match ready.get(&(tenant, subject, category)) {
-                            Some((v, k)) => (*v, Arc::clone(k)),
-                            None => self.current_data_key(tenant, subject, category, actor)?,
-                        };
-                        env.keys.insert(category.to_owned(), version);
-                        record_keys.insert(
-                            category,
-                            (
-                                Arc::from(category),
-                                envelope::field_cipher(&env, &dk, category)?,
-                                envelope::mask_cipher(&env, &dk, category)?,
-                            ),
-                        );
-                    }
-                    let (shared, rk, mk) = &record_keys[category];
+                    let at = match record_keys.iter().position(|(c, _)| *c == category) {
+                        Some(at) => at,
+                        None => {
+                            // The batch's keys were resolved once for it (a record sealed on
+                            // its own looks its keys up here).
+                            let (version, dk) = match ready.data.get(&(tenant, subject, category)) {
+                                Some((v, k)) => (*v, Arc::clone(k)),
+                                None => self.current_data_key(tenant, subject, category, actor)?,
+                            };
+                            env.keys.insert(category.to_owned(), version);
+                            let shared = ready
+                                .categories
+                                .get(category)
+                                .map_or_else(|| Arc::from(category), Arc::clone);
+                            record_keys.push((
+                                category,
+                                (
+                                    shared,
+                                    envelope::field_cipher(&env, &dk, category)?,
+                                    envelope::mask_cipher(&env, &dk, category)?,
+                                ),
+                            ));
+                            record_keys.len() - 1
+                        }
+                    };
+                    let (shared, rk, mk) = &record_keys[at].1;
                     let sealed = envelope::seal_field(rk, &env, &path, shared, counter, value)?;
                     counter += 1;
                     // The standard masked form, sealed under the category's mask key: it dies
@@ -132,8 +142,18 @@ impl Coffer {
                 let mut tokens = BTreeMap::new();
                 for (&epoch, (_, active)) in &keyring.index {
                     if *active {
-                        let key = self.index_key(keyring, tenant, &pattern, epoch)?;
-                        tokens.insert(epoch.to_string(), Self::token(&key, t.expose(), index.bits));
+                        let found = match &pattern {
+                            Cow::Borrowed(p) => ready.index.get(&(tenant, *p, epoch)),
+                            Cow::Owned(_) => None,
+                        };
+                        let token = match found {
+                            Some(key) => Self::token(key, t.expose(), index.bits),
+                            None => {
+                                let key = self.index_key(keyring, tenant, &pattern, epoch)?;
+                                Self::token(&key, t.expose(), index.bits)
+                            }
+                        };
+                        tokens.insert(epoch.to_string(), token);
                     }
                 }
                 env.index.insert(path, tokens);
@@ -266,17 +286,52 @@ impl Coffer {
         })?;
         // New customers' data keys are made up front, in one transaction for the batch, not
         // one durable commit per key.
+        // A record's categories are gathered first (a handful, compared in place), so the
+        // batch's set gets one insert per record and category rather than one per field.
+        // The blind-index keys of the schema's own fields are found here too, once for each
+        // tenant, field and epoch (a custom field's are found as each seal needs them).
         let mut needs = BTreeSet::new();
+        let mut indexed: BTreeSet<(&str, &'static str)> = BTreeSet::new();
+        let mut categories: Vec<&str> = Vec::new();
+        let mut names: HashMap<&str, Arc<str>> = HashMap::default();
         for r in checked.iter().flatten() {
+            categories.clear();
             for (place, _) in r.places() {
-                if let Some(spec) = self.schema.spec_at(&place)
-                    && spec.protection == Protection::Encrypted
+                let Some(spec) = self.schema.spec_at(&place) else {
+                    continue;
+                };
+                if spec.protection == Protection::Encrypted
+                    && !categories.contains(&spec.category.as_str())
                 {
-                    needs.insert((r.tenant.as_str(), r.subject_id(), spec.category.as_str()));
+                    categories.push(&spec.category);
+                }
+                if spec.index.is_some()
+                    && let Cow::Borrowed(pattern) = place.pattern()
+                {
+                    indexed.insert((r.tenant.as_str(), pattern));
+                }
+            }
+            for &category in &categories {
+                needs.insert((r.tenant.as_str(), r.subject_id(), category));
+                if !names.contains_key(category) {
+                    names.insert(category, Arc::from(category));
                 }
             }
         }
-        let ready = self.prepare_data_keys(&keyring, needs, actor)?;
+        let mut index = HashMap::default();
+        for (tenant, pattern) in indexed {
+            for (&epoch, (_, active)) in &keyring.index {
+                if *active {
+                    let key = self.index_key(&keyring, tenant, pattern, epoch)?;
+                    index.insert((tenant, pattern, epoch), key);
+                }
+            }
+        }
+        let ready = SealKeys {
+            data: self.prepare_data_keys(&keyring, needs, actor)?,
+            categories: names,
+            index,
+        };
         // Every seal's salt, drawn in one call. The records are sealed where they are: the
         // batch's keys borrow their names.
         let mut random = crypto::RandomBatch::new(16 * checked.len())?;

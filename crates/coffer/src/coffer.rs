@@ -917,10 +917,10 @@ mod tests {
             e.record = Some(env.record.clone());
             e.subject = Some(env.subject.clone());
             for p in env.fields.keys() {
-                e.fields.insert(p.clone(), "sealed".into());
+                e.fields.insert(p.to_string(), "sealed".into());
             }
             for p in env.clear.keys() {
-                e.fields.insert(p.clone(), "clear".into());
+                e.fields.insert(p.to_string(), "clear".into());
             }
             let keys: Vec<String> = env.keys.iter().map(|(c, v)| format!("{c}:{v}")).collect();
             e.detail.insert("keys".into(), keys.join(","));

@@ -14,7 +14,7 @@ use crate::crypto::{
     self, AeadKey, MacKey, MacWriter, SecretKey, from_b64url, hkdf32, hkdf32_each, integrity,
 };
 use crate::error::{Error, Result};
-use crate::record::{CustomerKind, Sensitive};
+use crate::record::{CustomerKind, PathText, Sensitive};
 
 /// The envelope format version this build writes, and the newest it reads (it reads 1 and 2
 /// too).
@@ -45,13 +45,13 @@ pub struct Envelope {
     pub(crate) schema: String,
     pub(crate) salt: [u8; 16],
     pub(crate) keys: BTreeMap<String, u32>,
-    pub(crate) fields: BTreeMap<String, SealedField>,
-    pub(crate) clear: BTreeMap<String, Sensitive>,
+    pub(crate) fields: BTreeMap<PathText, SealedField>,
+    pub(crate) clear: BTreeMap<PathText, Sensitive>,
     pub(crate) index: BTreeMap<String, BTreeMap<String, String>>,
     /// Version 1: standard masked forms in clear.
     pub(crate) masked: BTreeMap<String, String>,
     /// Version 2: standard masked forms sealed under their category's mask key.
-    pub(crate) sealed_masks: BTreeMap<String, SealedField>,
+    pub(crate) sealed_masks: BTreeMap<PathText, SealedField>,
     /// Version 2: fields a redaction removed (their category's key was destroyed): path →
     /// category.
     pub(crate) shredded: BTreeMap<String, String>,
@@ -210,7 +210,7 @@ impl JsonOut<'_> {
     }
 
     /// A map of strings.
-    fn strings<'v>(&mut self, map: impl IntoIterator<Item = (&'v String, &'v str)>) {
+    fn strings<'v>(&mut self, map: impl IntoIterator<Item = (&'v str, &'v str)>) {
         self.0.push(b'{');
         for (i, (k, v)) in map.into_iter().enumerate() {
             self.key(i == 0, k);
@@ -220,7 +220,7 @@ impl JsonOut<'_> {
     }
 
     /// A map of sealed fields, each as `{"c": category, "n": counter, "ct": ciphertext}`.
-    fn fields(&mut self, map: &BTreeMap<String, SealedField>) {
+    fn fields(&mut self, map: &BTreeMap<PathText, SealedField>) {
         self.0.push(b'{');
         for (i, (path, f)) in map.iter().enumerate() {
             self.key(i == 0, path);
@@ -258,21 +258,21 @@ impl JsonOut<'_> {
         self.raw("},\"fields\":");
         self.fields(&e.fields);
         self.raw(",\"clear\":");
-        self.strings(e.clear.iter().map(|(p, v)| (p, v.expose())));
+        self.strings(e.clear.iter().map(|(p, v)| (p.as_str(), v.expose())));
         self.raw(",\"index\":{");
         for (i, (path, tokens)) in e.index.iter().enumerate() {
             self.key(i == 0, path);
-            self.strings(tokens.iter().map(|(epoch, t)| (epoch, t.as_str())));
+            self.strings(tokens.iter().map(|(epoch, t)| (epoch.as_str(), t.as_str())));
         }
         self.raw("},\"masked\":");
         if e.version == 1 {
-            self.strings(e.masked.iter().map(|(p, m)| (p, m.as_str())));
+            self.strings(e.masked.iter().map(|(p, m)| (p.as_str(), m.as_str())));
         } else {
             self.fields(&e.sealed_masks);
         }
         if !e.shredded.is_empty() {
             self.raw(",\"shredded\":");
-            self.strings(e.shredded.iter().map(|(p, c)| (p, c.as_str())));
+            self.strings(e.shredded.iter().map(|(p, c)| (p.as_str(), c.as_str())));
         }
         self.raw(",\"mac\":");
         self.b64(&e.mac);
@@ -310,9 +310,13 @@ impl Envelope {
             fields: self
                 .fields
                 .iter()
-                .map(|(p, f)| (p.clone(), wire_field(f)))
+                .map(|(p, f)| (p.to_string(), wire_field(f)))
                 .collect(),
-            clear: self.clear.clone(),
+            clear: self
+                .clear
+                .iter()
+                .map(|(p, v)| (p.to_string(), v.clone()))
+                .collect(),
             index: self.index.clone(),
             masked: if self.version == 1 {
                 self.masked
@@ -322,7 +326,7 @@ impl Envelope {
             } else {
                 self.sealed_masks
                     .iter()
-                    .map(|(p, f)| (p.clone(), WireMask::Sealed(wire_field(f))))
+                    .map(|(p, f)| (p.to_string(), WireMask::Sealed(wire_field(f))))
                     .collect()
             },
             shredded: self.shredded.clone(),
@@ -543,7 +547,7 @@ impl Envelope {
         };
         let mut fields = BTreeMap::new();
         for (path, f) in wire.fields {
-            fields.insert(path, sealed(f)?);
+            fields.insert(PathText::from(path), sealed(f)?);
         }
         // Version 1 has masked forms in clear and nothing shredded; versions 2 and 3 sealed
         // forms.
@@ -554,7 +558,7 @@ impl Envelope {
                     masked.insert(path, t);
                 }
                 (2 | 3, WireMask::Sealed(f)) => {
-                    sealed_masks.insert(path, sealed(f)?);
+                    sealed_masks.insert(PathText::from(path), sealed(f)?);
                 }
                 _ => return Err(integrity("envelope (a masked form of the wrong version)")),
             }
@@ -566,11 +570,13 @@ impl Envelope {
         }
         // A path is sealed, in clear or shredded: one of the three, never two (a reveal finds
         // each path's value where it gathered the path, and looks for it nowhere else).
-        if !disjoint(fields.keys(), wire.clear.keys())
-            || !wire
-                .shredded
-                .keys()
-                .all(|p| !fields.contains_key(p) && !wire.clear.contains_key(p))
+        if !disjoint(
+            fields.keys().map(|p| p.as_str()),
+            wire.clear.keys().map(String::as_str),
+        ) || !wire
+            .shredded
+            .keys()
+            .all(|p| !fields.contains_key(p.as_str()) && !wire.clear.contains_key(p))
         {
             return Err(integrity("envelope (a path in two places)"));
         }
@@ -583,7 +589,11 @@ impl Envelope {
             salt,
             keys: wire.keys,
             fields,
-            clear: wire.clear,
+            clear: wire
+                .clear
+                .into_iter()
+                .map(|(p, v)| (PathText::from(p), v))
+                .collect(),
             index: wire.index,
             masked,
             sealed_masks,
@@ -647,8 +657,8 @@ impl Envelope {
             .fields
             .keys()
             .chain(self.clear.keys())
-            .chain(self.shredded.keys())
-            .cloned()
+            .map(|p| p.to_string())
+            .chain(self.shredded.keys().cloned())
             .collect();
         p.sort();
         p
@@ -662,7 +672,7 @@ impl Envelope {
 
 /// Whether two ascending sequences of paths have none in common (a walk through both, no
 /// lookups).
-fn disjoint<'a>(a: impl Iterator<Item = &'a String>, b: impl Iterator<Item = &'a String>) -> bool {
+fn disjoint<'a>(a: impl Iterator<Item = &'a str>, b: impl Iterator<Item = &'a str>) -> bool {
     let (mut a, mut b) = (a.peekable(), b.peekable());
     while let (Some(x), Some(y)) = (a.peek(), b.peek()) {
         match x.cmp(y) {
@@ -985,10 +995,14 @@ pub fn open_with_keys(
             })?;
         SecretKey::from_bytes(key).map(DataKey::new)
     };
-    let mut out: BTreeMap<String, Sensitive> = env.clear.clone();
+    let mut out: BTreeMap<String, Sensitive> = env
+        .clear
+        .iter()
+        .map(|(p, v)| (p.to_string(), v.clone()))
+        .collect();
     for (path, f) in &env.fields {
         let cipher = field_cipher(&env, &key_of(&f.category)?, &f.category)?;
-        out.insert(path.clone(), open_field(&cipher, &env, path, f)?);
+        out.insert(path.to_string(), open_field(&cipher, &env, path, f)?);
     }
     for (path, f) in &env.sealed_masks {
         let cipher = mask_cipher(&env, &key_of(&f.category)?, &f.category)?;
@@ -1023,10 +1037,10 @@ mod tests {
             doubled.push(e);
             if env.version > 1 {
                 let mut e = env.clone();
-                e.shredded.insert(sealed.clone(), "identity".into());
+                e.shredded.insert(sealed.to_string(), "identity".into());
                 doubled.push(e);
                 let mut e = env.clone();
-                e.shredded.insert(clear.clone(), "identity".into());
+                e.shredded.insert(clear.to_string(), "identity".into());
                 doubled.push(e);
             }
             for e in doubled {
@@ -1124,7 +1138,7 @@ mod tests {
             if let Some(f) = odd.sealed_masks.values_mut().next() {
                 f.ciphertext = vec![7; 64 * 5 + 1];
             }
-            odd.clear.insert("z".repeat(200), Sensitive::new(""));
+            odd.clear.insert("z".repeat(200).into(), Sensitive::new(""));
             for e in [&env, &odd] {
                 let before = e.clone();
                 e.prefetch();

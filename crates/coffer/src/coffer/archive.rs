@@ -458,9 +458,9 @@ impl Coffer {
                     continue;
                 };
                 let Some(ix) = spec.index else { continue };
-                let value = if let Some(v) = env.clear.get(path) {
+                let value = if let Some(v) = env.clear.get(path.as_str()) {
                     Some(v.clone())
-                } else if let Some(f) = env.fields.get(path) {
+                } else if let Some(f) = env.fields.get(path.as_str()) {
                     let v = env
                         .keys
                         .get(&*f.category)

@@ -130,10 +130,10 @@ impl Coffer {
                 .fields
                 .iter()
                 .filter(|(_, f)| dead.contains(&*f.category))
-                .map(|(p, f)| (p.clone(), f.category.to_string()))
+                .map(|(p, f)| (p.to_string(), f.category.to_string()))
                 .collect();
             for (path, category) in paths {
-                new.fields.remove(&path);
+                new.fields.remove(path.as_str());
                 new.masked.remove(&path);
                 if new.index.remove(&path).is_some() {
                     clear_index.push(path.clone());
@@ -182,7 +182,7 @@ impl Coffer {
         let mut counter = 0u32;
         for (path, form) in clear {
             let form = zeroize::Zeroizing::new(form);
-            let Some(category) = env.fields.get(&path).map(|f| f.category.clone()) else {
+            let Some(category) = env.fields.get(path.as_str()).map(|f| f.category.clone()) else {
                 continue;
             };
             if !ciphers.contains_key(&category) {
@@ -203,7 +203,7 @@ impl Coffer {
             }
             let sealed =
                 envelope::seal_mask(&ciphers[&category], env, &path, &category, counter, &form)?;
-            env.sealed_masks.insert(path, sealed);
+            env.sealed_masks.insert(path.into(), sealed);
             counter += 1;
         }
         Ok(())

@@ -341,8 +341,12 @@ impl Coffer {
                 Some(env) => env
                     .fields
                     .keys()
-                    .map(|p| (p.clone(), "sealed".to_owned()))
-                    .chain(env.clear.keys().map(|p| (p.clone(), "clear".to_owned())))
+                    .map(|p| (p.to_string(), "sealed".to_owned()))
+                    .chain(
+                        env.clear
+                            .keys()
+                            .map(|p| (p.to_string(), "clear".to_owned())),
+                    )
                     .collect(),
                 None => sealed.get(record).cloned().unwrap_or_default(),
             };

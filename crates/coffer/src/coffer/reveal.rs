@@ -199,7 +199,7 @@ impl Coffer {
                             continue;
                         }
                         // Version 2: the stored mask is sealed under the category's mask key.
-                        if let Some(m) = env.sealed_masks.get(&path_text) {
+                        if let Some(m) = env.sealed_masks.get(path_text.as_str()) {
                             if !mask_ciphers.contains_key(&*m.category) {
                                 let cipher = data_key()?
                                     .map(|dk| envelope::mask_cipher(env, &dk, &m.category))

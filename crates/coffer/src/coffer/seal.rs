@@ -63,7 +63,9 @@ impl Coffer {
         let mut record_keys: Vec<(&str, CategoryKeys)> = Vec::new();
         let (mut counter, mut mask_counter) = (0u32, 0u32);
         for (place, value) in record.places() {
-            let mut path = place.text();
+            // Shared text for the schema's common paths: copying it into each map that holds
+            // the path costs nothing.
+            let path = place.key();
             let spec = self.schema.spec_at(&place).ok_or_else(|| Error::Internal {
                 message: format!("no schema entry for `{path}`"),
             })?;
@@ -72,11 +74,9 @@ impl Coffer {
             let indexed = spec
                 .index
                 .and_then(|index| index.transform.apply(value).map(|t| (index, t)));
-            // Each map that holds the path gets a copy of it but the last, which takes it.
             match spec.protection {
                 Protection::Clear => {
-                    let key = copy_or_take(&mut path, indexed.is_none());
-                    env.clear.insert(key, Sensitive::new(value));
+                    env.clear.insert(path.clone(), Sensitive::new(value));
                 }
                 Protection::Encrypted => {
                     let category = spec.category.as_str();
@@ -129,11 +129,9 @@ impl Coffer {
                         }
                         None => None,
                     };
-                    let key = copy_or_take(&mut path, sealed_mask.is_none() && indexed.is_none());
-                    env.fields.insert(key, sealed);
+                    env.fields.insert(path.clone(), sealed);
                     if let Some(m) = sealed_mask {
-                        let key = copy_or_take(&mut path, indexed.is_none());
-                        env.sealed_masks.insert(key, m);
+                        env.sealed_masks.insert(path.clone(), m);
                     }
                 }
             }
@@ -156,7 +154,7 @@ impl Coffer {
                         tokens.insert(epoch.to_string(), token);
                     }
                 }
-                env.index.insert(path, tokens);
+                env.index.insert(path.to_string(), tokens);
             }
         }
         env.mac = env.compute_mac(&keyring.envelope_mac);
@@ -478,12 +476,12 @@ impl Coffer {
             };
             let cipher = envelope::field_cipher(envelope, &dk, &f.category)?;
             values.push((
-                path.clone(),
+                path.to_string(),
                 envelope::open_field(&cipher, envelope, path, f)?,
             ));
         }
         for (path, v) in &envelope.clear {
-            values.push((path.clone(), v.clone()));
+            values.push((path.to_string(), v.clone()));
         }
         let record = rebuild_record(envelope, values)?;
         let env = self.seal_one(&keyring, record, actor)?;
@@ -492,15 +490,6 @@ impl Coffer {
             vec![Self::seal_entry(&env, "reseal", actor, &self.now())],
         )?;
         Ok(env)
-    }
-}
-
-/// `path` itself when `last` (leaving it empty), else a copy of it.
-fn copy_or_take(path: &mut String, last: bool) -> String {
-    if last {
-        std::mem::take(path)
-    } else {
-        path.clone()
     }
 }
 

@@ -20,8 +20,8 @@ pub use model::{
     MAX_CUSTOM_FIELDS, MAX_CUSTOM_KEY_BYTES, MAX_ID_CHARS, MAX_LIST_ITEMS, MAX_RECORD_BYTES,
     MAX_VALUE_BYTES,
 };
-pub(crate) use path::truncate_for_message;
 pub use path::{FieldPath, MAX_PATH_LEN, Segment};
+pub(crate) use path::{PathText, truncate_for_message};
 pub(crate) use schema::toml_error;
 pub use schema::{
     Classification, DEFAULT_SCHEMA_TOML, FIELD_PATTERNS, FieldSpec, IndexSpec, IndexTransform,

@@ -6,10 +6,13 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
-use super::path::{FieldPath, truncate_for_message};
+use super::path::{FieldPath, PathText, truncate_for_message};
 use super::schema::slot;
 use super::{Sensitive, normalize};
 use crate::error::{Error, Format, Result};
+
+/// How many items of each list have their paths' texts shared by every envelope.
+pub(crate) const SHARED_ITEMS: usize = 8;
 
 /// Largest customer record JSON accepted, in bytes.
 pub const MAX_RECORD_BYTES: usize = 1024 * 1024;
@@ -309,6 +312,37 @@ impl<'a> Place<'a> {
             out.push_str(m);
         }
         out
+    }
+
+    /// The path's text as an envelope keeps it: shared for the schema's own fields in the
+    /// first [`SHARED_ITEMS`] items of a list, its own text otherwise (see [`PathText`]).
+    pub(crate) fn key(&self) -> PathText {
+        /// Every shared path by slot: whether the slot's field is in a list, and its texts by
+        /// list position (one text for a field that is not), written once for the process.
+        static SHARED: std::sync::LazyLock<Vec<(bool, Vec<String>)>> =
+            std::sync::LazyLock::new(|| {
+                super::FIELD_PATTERNS[..slot::CUSTOM]
+                    .iter()
+                    .map(|pattern| match pattern.split_once("[]") {
+                        Some((top, member)) => (
+                            true,
+                            (0..SHARED_ITEMS)
+                                .map(|i| format!("{top}[{i}]{member}"))
+                                .collect(),
+                        ),
+                        None => (false, vec![(*pattern).to_owned()]),
+                    })
+                    .collect()
+            });
+        let shared = match (SHARED.get(self.slot), self.index) {
+            (Some((true, texts)), Some(i)) => texts.get(i),
+            (Some((false, texts)), None) => texts.first(),
+            _ => None,
+        };
+        match shared {
+            Some(text) => PathText::Shared(text),
+            None => PathText::from(self.text()),
+        }
     }
 
     /// The key of a custom field (`vip_level` of `custom.vip_level`).
@@ -651,6 +685,39 @@ mod tests {
             assert_eq!(place.text(), place.path().to_string());
             assert_eq!(place.text(), place.to_string());
         }
+    }
+
+    /// An envelope's key for every place is its path's text: shared for the schema's own
+    /// fields in the first items of a list, its own for a custom field and a list's later items.
+    #[test]
+    fn place_key_is_the_path_text_shared_where_common() {
+        let mut r = CustomerRecord::from_json(SAMPLE).unwrap();
+        let many = SHARED_ITEMS + 3;
+        r.phones = (0..many)
+            .map(|i| Sensitive::new(format!("1380000{i:04}")))
+            .collect();
+        r.id_documents = (0..many).map(|_| r.id_documents[0].clone()).collect();
+        r.bank_accounts = (0..many).map(|_| r.bank_accounts[0].clone()).collect();
+        let places = r.places();
+        let (mut shared, mut own) = (0, 0);
+        for (place, _) in &places {
+            let key = place.key();
+            assert_eq!(key.as_str(), place.text());
+            let common =
+                place.custom_key().is_none() && place.index.is_none_or(|i| i < SHARED_ITEMS);
+            match key {
+                PathText::Shared(_) if common => shared += 1,
+                PathText::Owned(_) if !common => own += 1,
+                _ => panic!("`{}` shared: {common}, but not so", place.text()),
+            }
+        }
+        assert!(places.iter().any(|(p, _)| p.key() == "custom.vip_level"));
+        assert!(
+            places
+                .iter()
+                .any(|(p, _)| p.key() == "bank_accounts[10].account_number")
+        );
+        assert!(shared > 0 && own > 3, "{shared} shared, {own} own");
     }
 
     #[test]

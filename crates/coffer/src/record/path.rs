@@ -109,6 +109,102 @@ impl serde::Serialize for FieldPath {
     }
 }
 
+/// A path's text as an envelope keeps it: the common paths of the schema's own fields
+/// (`name`, `phones[0]`, `id_documents[1].number`) are text shared by every envelope, made once
+/// for the process, and any other path (a custom field, a long list, one read from JSON) is its
+/// own. It compares, orders and hashes as its text, so maps keyed by it are looked up by `&str`
+/// and kept in the same order as before.
+#[derive(Clone)]
+pub(crate) enum PathText {
+    Shared(&'static str),
+    Owned(Box<str>),
+}
+
+impl PathText {
+    pub(crate) fn as_str(&self) -> &str {
+        match self {
+            PathText::Shared(s) => s,
+            PathText::Owned(s) => s,
+        }
+    }
+}
+
+impl std::ops::Deref for PathText {
+    type Target = str;
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl std::borrow::Borrow<str> for PathText {
+    fn borrow(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl PartialEq for PathText {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl Eq for PathText {}
+
+impl PartialOrd for PathText {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for PathText {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.as_str().cmp(other.as_str())
+    }
+}
+
+impl std::hash::Hash for PathText {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.as_str().hash(state)
+    }
+}
+
+impl fmt::Display for PathText {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Paths are structure, not data.
+impl fmt::Debug for PathText {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+impl From<String> for PathText {
+    fn from(s: String) -> Self {
+        PathText::Owned(s.into_boxed_str())
+    }
+}
+
+impl From<&str> for PathText {
+    fn from(s: &str) -> Self {
+        PathText::Owned(s.into())
+    }
+}
+
+impl PartialEq<str> for PathText {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
+impl PartialEq<&str> for PathText {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
 /// Parses a path or, with `pattern`, a pattern in which `[]` stands for any index and a final
 /// `*` for any key. Returns the segments (`[]` as `Index(usize::MAX)`, `*` as `Key("*")`).
 pub(crate) fn parse_segments(text: &str, pattern: bool) -> Result<(Vec<Segment>, bool)> {
@@ -211,6 +307,49 @@ pub(crate) fn truncate_for_message(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Shared and owned texts are the same key: a map holding both is ordered, and found by
+    /// `&str`, exactly as a map of strings is (the envelope's MAC and JSON follow its order).
+    #[test]
+    fn path_texts_order_and_compare_as_their_text() {
+        let texts = [
+            "phones[1]",
+            "phones[0]",
+            "custom.a",
+            "name",
+            "phones[10]",
+            "emails[0]",
+        ];
+        let mixed: std::collections::BTreeMap<PathText, usize> = texts
+            .iter()
+            .enumerate()
+            .map(|(i, t)| {
+                let key = if i % 2 == 0 {
+                    PathText::Shared(t)
+                } else {
+                    PathText::from(*t)
+                };
+                (key, i)
+            })
+            .collect();
+        let plain: std::collections::BTreeMap<String, usize> = texts
+            .iter()
+            .enumerate()
+            .map(|(i, t)| ((*t).to_owned(), i))
+            .collect();
+        assert!(
+            mixed
+                .iter()
+                .map(|(k, v)| (k.as_str(), *v))
+                .eq(plain.iter().map(|(k, v)| (k.as_str(), *v)))
+        );
+        for t in texts {
+            assert_eq!(mixed.get(t), plain.get(t), "{t}");
+            assert_eq!(PathText::Shared(t), PathText::from(t));
+            assert_eq!(format!("{:?}", PathText::Shared(t)), format!("{t:?}"));
+        }
+        assert_eq!(mixed.get("phones[2]"), None);
+    }
 
     #[test]
     fn parses_and_displays() {

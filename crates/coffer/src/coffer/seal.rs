@@ -154,7 +154,8 @@ impl Coffer {
                         tokens.insert(epoch.to_string(), token);
                     }
                 }
-                env.index.insert(path.to_string(), tokens);
+                // A copy of the text (`to_string` would write it through `Display`).
+                env.index.insert(path.as_str().to_owned(), tokens);
             }
         }
         env.mac = env.compute_mac(&keyring.envelope_mac);

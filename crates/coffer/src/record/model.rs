@@ -340,7 +340,10 @@ impl<'a> Place<'a> {
             _ => None,
         };
         match shared {
-            Some(text) => PathText::Shared(text),
+            Some(text) => {
+                debug_assert_eq!(*text, self.text());
+                PathText::Shared(text)
+            }
             None => PathText::from(self.text()),
         }
     }
@@ -692,6 +695,9 @@ mod tests {
     #[test]
     fn place_key_is_the_path_text_shared_where_common() {
         let mut r = CustomerRecord::from_json(SAMPLE).unwrap();
+        // Every slot of the schema's own fields, and lists longer than the shared texts.
+        r.id_documents[0].country = Some("CN".into());
+        r.bank_accounts[0].branch = Some(Sensitive::new("示例支行"));
         let many = SHARED_ITEMS + 3;
         r.phones = (0..many)
             .map(|i| Sensitive::new(format!("1380000{i:04}")))
@@ -717,6 +723,8 @@ mod tests {
                 .iter()
                 .any(|(p, _)| p.key() == "bank_accounts[10].account_number")
         );
+        let slots: std::collections::BTreeSet<usize> = places.iter().map(|(p, _)| p.slot).collect();
+        assert_eq!(slots.len(), super::super::FIELD_PATTERNS.len(), "{slots:?}");
         assert!(shared > 0 && own > 3, "{shared} shared, {own} own");
     }
 

@@ -49,6 +49,15 @@ fn record(id: &str, tenant: &str) -> CustomerRecord {
     .unwrap()
 }
 
+/// Seals `records` in one batch, every one of which must seal.
+fn seal_all(c: &Coffer, records: Vec<CustomerRecord>, actor: &str) -> Vec<Envelope> {
+    c.seal_many(records, actor)
+        .unwrap()
+        .into_iter()
+        .map(Result::unwrap)
+        .collect()
+}
+
 fn access(roles: &[&str], purpose: &str, tenant: &str) -> Access {
     Access {
         principal: Principal {
@@ -222,12 +231,7 @@ fn one_tampered_envelope_in_a_large_batch_stops_it_before_any_entry() {
     let records = (0..400)
         .map(|i| record(&format!("c-{i}"), "firm-a"))
         .collect();
-    let mut envelopes: Vec<Envelope> = c
-        .seal_many(records, "t")
-        .unwrap()
-        .into_iter()
-        .map(Result::unwrap)
-        .collect();
+    let mut envelopes: Vec<Envelope> = seal_all(&c, records, "t");
     let auditor = access(&["auditor"], "statutory_audit", "firm-a");
     let whole = c.reveal_many(&envelopes, &auditor).unwrap();
     assert_eq!(whole.len(), 400);
@@ -1052,12 +1056,7 @@ fn a_batch_of_new_customers_gets_its_keys_once_and_audited() {
             })
             .collect()
     };
-    let sealed: Vec<Envelope> = c
-        .seal_many(batch(0), "import")
-        .unwrap()
-        .into_iter()
-        .map(Result::unwrap)
-        .collect();
+    let sealed: Vec<Envelope> = seal_all(&c, batch(0), "import");
     let key_entries = |c: &Coffer| {
         expanded_trail(c)
             .into_iter()
@@ -1173,12 +1172,7 @@ fn a_key_another_process_made_first_is_used_and_not_audited_twice() {
             r
         })
         .collect();
-    let sealed: Vec<Envelope> = c
-        .seal_many(records, "import")
-        .unwrap()
-        .into_iter()
-        .map(Result::unwrap)
-        .collect();
+    let sealed: Vec<Envelope> = seal_all(&c, records, "import");
     let creations: Vec<coffer::audit::AuditEntry> = expanded_trail(&c)
         .into_iter()
         .filter(|(seq, e)| *seq > before && e.kind == "key.create")
@@ -1245,12 +1239,7 @@ fn a_batch_of_two_tenants_is_indexed_as_each_record_alone() {
             })
             .collect::<Vec<_>>()
     };
-    let batch: Vec<Envelope> = c
-        .seal_many(records(), "import")
-        .unwrap()
-        .into_iter()
-        .map(Result::unwrap)
-        .collect();
+    let batch: Vec<Envelope> = seal_all(&c, records(), "import");
     for (r, env) in records().into_iter().zip(&batch) {
         let alone = c.seal(r, "import").unwrap();
         assert_eq!(env.index(), alone.index(), "{}", env.record());
@@ -1787,12 +1776,7 @@ fn a_batch_entry_expands_to_the_entries_its_records_would_write_alone() {
     };
 
     let before = c.audit_len().unwrap();
-    let batch: Vec<Envelope> = c
-        .seal_many(records(), "import")
-        .unwrap()
-        .into_iter()
-        .map(Result::unwrap)
-        .collect();
+    let batch: Vec<Envelope> = seal_all(&c, records(), "import");
     let written: Vec<AuditEntry> = rows(before + 1).iter().map(entry).collect();
     let kinds: Vec<(&str, Option<&str>)> = written
         .iter()
@@ -1954,12 +1938,7 @@ fn a_reveal_batch_keeps_each_records_own_rules_and_detail() {
         no_contact("c-9"),
         company("c-10"),
     ];
-    let batch: Vec<Envelope> = c
-        .seal_many(records, "import")
-        .unwrap()
-        .into_iter()
-        .map(Result::unwrap)
-        .collect();
+    let batch: Vec<Envelope> = seal_all(&c, records, "import");
     let rows = |from: u64| -> Vec<AuditEntry> {
         coffer::store::open(d.db(), false)
             .unwrap()

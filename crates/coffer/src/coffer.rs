@@ -243,13 +243,12 @@ type LoadedKeys<'a> = HashMap<(&'a str, &'a str, &'a str, u32), Option<Arc<DataK
 type BatchKeys<'a> = HashMap<(&'a str, &'a str, &'a str), (u32, Arc<DataKey>)>;
 
 /// What a batch's seals share, resolved once for the batch rather than once for each record:
-/// its data keys, each category's name as the envelopes share it, and the blind-index keys
-/// of the schema's fields by tenant, field pattern and epoch. A seal finds anything missing
-/// here (a record sealed on its own finds everything) the way it always has.
+/// its data keys, and the blind-index keys of the schema's fields by tenant, field pattern and
+/// epoch. A seal finds anything missing here (a record sealed on its own finds everything) the
+/// way it always has.
 #[derive(Default)]
 struct SealKeys<'a> {
     data: BatchKeys<'a>,
-    categories: HashMap<&'a str, Arc<str>>,
     index: HashMap<(&'a str, &'static str, u32), Arc<MacKey>>,
 }
 

@@ -90,14 +90,10 @@ impl Coffer {
                                 None => self.current_data_key(tenant, subject, category, actor)?,
                             };
                             env.keys.insert(category.to_owned(), version);
-                            let shared = ready
-                                .categories
-                                .get(category)
-                                .map_or_else(|| Arc::from(category), Arc::clone);
                             record_keys.push((
                                 category,
                                 (
-                                    shared,
+                                    self.schema.category_name(category),
                                     envelope::field_cipher(&env, &dk, category)?,
                                     envelope::mask_cipher(&env, &dk, category)?,
                                 ),
@@ -292,7 +288,6 @@ impl Coffer {
         let mut needs = BTreeSet::new();
         let mut indexed: BTreeSet<(&str, &'static str)> = BTreeSet::new();
         let mut categories: Vec<&str> = Vec::new();
-        let mut names: HashMap<&str, Arc<str>> = HashMap::default();
         for r in checked.iter().flatten() {
             categories.clear();
             for (place, _) in r.places() {
@@ -312,9 +307,6 @@ impl Coffer {
             }
             for &category in &categories {
                 needs.insert((r.tenant.as_str(), r.subject_id(), category));
-                if !names.contains_key(category) {
-                    names.insert(category, Arc::from(category));
-                }
             }
         }
         let mut index = HashMap::default();
@@ -328,7 +320,6 @@ impl Coffer {
         }
         let ready = SealKeys {
             data: self.prepare_data_keys(&keyring, needs, actor)?,
-            categories: names,
             index,
         };
         // Every seal's salt, drawn in one call. The records are sealed where they are: the

@@ -1,7 +1,7 @@
 //! The schema: what each field of a customer record is, and how it is protected.
 
 use std::collections::BTreeMap;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use serde::Deserialize;
 use toml::Spanned;
@@ -223,6 +223,9 @@ pub struct Schema {
     custom: BTreeMap<String, FieldSpec>,
     require_any: Vec<RequireAny>,
     validation: ValidationSettings,
+    /// Each retention category of the fields, as one shared text: every envelope sealed under
+    /// the schema names its categories with these (made here once, not for each seal).
+    category_names: BTreeMap<String, Arc<str>>,
 }
 
 /// The built-in schema's TOML text.
@@ -416,14 +419,29 @@ impl Schema {
                 problems: DocumentProblems(problems.list),
             });
         }
+        let slots: Vec<FieldSpec> = slots.into_iter().flatten().collect();
+        let category_names = slots
+            .iter()
+            .chain(custom.values())
+            .map(|spec| (spec.category.clone(), Arc::from(spec.category.as_str())))
+            .collect();
         Ok(Schema {
             name: raw.name.into_inner(),
             version: 1,
-            slots: slots.into_iter().flatten().collect(),
+            slots,
             custom,
             require_any,
             validation,
+            category_names,
         })
+    }
+
+    /// `category`'s name as envelopes sealed under the schema share it: the schema's own
+    /// text, or (a category no field has) a new one.
+    pub(crate) fn category_name(&self, category: &str) -> Arc<str> {
+        self.category_names
+            .get(category)
+            .map_or_else(|| Arc::from(category), Arc::clone)
     }
 
     /// The schema's name.
@@ -618,6 +636,25 @@ pub(crate) fn toml_error(what: &'static str, text: &str, err: &toml::de::Error) 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every category a field names has one shared text; one that no field names gets its own.
+    #[test]
+    fn category_names_are_shared_texts_of_the_fields_categories() {
+        let s = Schema::builtin();
+        let categories: std::collections::BTreeSet<&str> = s
+            .slots
+            .iter()
+            .chain(s.custom.values())
+            .map(|spec| spec.category.as_str())
+            .collect();
+        assert!(categories.len() >= 3, "{categories:?}");
+        for c in categories {
+            let (a, b) = (s.category_name(c), s.category_name(c));
+            assert_eq!(&*a, c);
+            assert!(Arc::ptr_eq(&a, &b), "{c}");
+        }
+        assert_eq!(&*s.category_name("no-such-category"), "no-such-category");
+    }
 
     #[test]
     fn a_field_finds_its_entry_by_slot_as_by_path() {

@@ -1,77 +1,197 @@
-//! Python objects to and from JSON values, strictly: keys must be `str`, and only `None`,
-//! `bool`, `int`, `float`, `str`, `list`, `tuple` and `dict` cross.
+//! Python objects to JSON text, and JSON values to Python objects, strictly: keys must be
+//! `str`, and only `None`, `bool`, `int`, `float`, `str`, `list`, `tuple` and `dict` cross.
+
+use std::fmt;
 
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
-use serde_json::{Map, Value};
+use serde_json::Value;
+use zeroize::Zeroizing;
 
 /// Deepest nesting accepted from Python.
 const MAX_DEPTH: usize = 32;
 
-/// Converts a Python object into a JSON value; `where_` names the argument in errors.
-pub(crate) fn to_json(obj: &Bound<'_, PyAny>, where_: &str, depth: usize) -> PyResult<Value> {
+/// Where a value sits in the argument, for error messages: `record["custom"]["k"][2]`. Kept as
+/// a chain of borrowed steps and written out only when an error needs it (formatting each
+/// step's text up front cost more than writing the value).
+#[derive(Clone, Copy)]
+pub(crate) enum Where<'a> {
+    /// The argument itself, by its name.
+    Arg(&'a str),
+    /// A dictionary's entry.
+    Key(&'a Where<'a>, &'a str),
+    /// A list's or tuple's item.
+    Item(&'a Where<'a>, usize),
+}
+
+impl fmt::Display for Where<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Where::Arg(name) => f.write_str(name),
+            Where::Key(parent, key) => write!(f, "{parent}[{key:?}]"),
+            Where::Item(parent, i) => write!(f, "{parent}[{i}]"),
+        }
+    }
+}
+
+/// JSON text written from Python objects into memory that is wiped: every buffer it ever
+/// used, not only the last (growing copies the text into a larger buffer and wipes the old
+/// one, where `Vec`'s own growth would leave the old bytes behind), since the text holds a
+/// customer's personal data. Stops at `limit` bytes.
+pub(crate) struct WipedJson {
+    buf: Zeroizing<Vec<u8>>,
+    limit: usize,
+}
+
+impl WipedJson {
+    pub(crate) fn new(capacity: usize, limit: usize) -> WipedJson {
+        WipedJson {
+            buf: Zeroizing::new(Vec::with_capacity(capacity)),
+            limit,
+        }
+    }
+
+    pub(crate) fn bytes(&self) -> &[u8] {
+        &self.buf
+    }
+
+    /// Whether the text has gone past its limit (the caller reports it as the limit's error).
+    pub(crate) fn over_limit(&self) -> bool {
+        self.buf.len() > self.limit
+    }
+
+    fn put(&mut self, bytes: &[u8]) {
+        if self.over_limit() {
+            return;
+        }
+        let need = self.buf.len() + bytes.len();
+        if need > self.buf.capacity() {
+            let mut larger = Zeroizing::new(Vec::with_capacity(need.max(2 * self.buf.capacity())));
+            larger.extend_from_slice(&self.buf);
+            // The old buffer is wiped as it is dropped here.
+            self.buf = larger;
+        }
+        self.buf.extend_from_slice(bytes);
+    }
+}
+
+impl std::io::Write for WipedJson {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.put(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Writes a Python object as JSON text into `out`, strictly: keys must be `str`, and only
+/// `None`, `bool`, `int` (within `i64`), finite `float`, `str`, `list`, `tuple` and `dict`
+/// cross, nested at most [`MAX_DEPTH`] deep. `at` names the object in errors. Nothing is
+/// parsed into an intermediate tree: the text goes straight to the record's parser.
+pub(crate) fn write_json(
+    obj: &Bound<'_, PyAny>,
+    at: &Where<'_>,
+    depth: usize,
+    out: &mut WipedJson,
+) -> PyResult<()> {
     if depth > MAX_DEPTH {
         return Err(crate::error_from_kind(
             obj.py(),
             coffer::ErrorKind::LimitExceeded,
-            format!("{where_} is nested deeper than {MAX_DEPTH} levels"),
+            format!("{at} is nested deeper than {MAX_DEPTH} levels"),
         ));
     }
+    if out.over_limit() {
+        // The caller reports the size; nothing more is worth writing.
+        return Ok(());
+    }
+    if let Ok(s) = obj.cast::<PyString>() {
+        return with_utf8(s, |text| string(text, out));
+    }
     if obj.is_none() {
-        return Ok(Value::Null);
+        out.put(b"null");
+        return Ok(());
     }
     if let Ok(b) = obj.cast::<PyBool>() {
-        return Ok(Value::Bool(b.is_true()));
+        out.put(if b.is_true() { b"true" } else { b"false" });
+        return Ok(());
     }
     if obj.is_instance_of::<PyInt>() {
         let n: i64 = obj
             .extract()
-            .map_err(|_| PyTypeError::new_err(format!("{where_}: integer out of range")))?;
-        return Ok(Value::from(n));
+            .map_err(|_| PyTypeError::new_err(format!("{at}: integer out of range")))?;
+        out.put(n.to_string().as_bytes());
+        return Ok(());
     }
     if let Ok(f) = obj.cast::<PyFloat>() {
-        return serde_json::Number::from_f64(f.value())
-            .map(Value::Number)
-            .ok_or_else(|| {
-                PyTypeError::new_err(format!("{where_}: NaN and infinity are not JSON"))
-            });
-    }
-    if let Ok(s) = obj.cast::<PyString>() {
-        return Ok(Value::String(s.extract::<String>()?));
+        let n = serde_json::Number::from_f64(f.value())
+            .ok_or_else(|| PyTypeError::new_err(format!("{at}: NaN and infinity are not JSON")))?;
+        out.put(n.to_string().as_bytes());
+        return Ok(());
     }
     if let Ok(d) = obj.cast::<PyDict>() {
-        let mut map = Map::with_capacity(d.len());
-        for (k, v) in d.iter() {
+        out.put(b"{");
+        for (i, (k, v)) in d.iter().enumerate() {
             let key = k.cast::<PyString>().map_err(|_| {
                 PyTypeError::new_err(format!(
-                    "{where_}: dictionary keys must be str, not {}",
-                    k.get_type()
-                        .name()
-                        .map(|n| n.to_string())
-                        .unwrap_or_default()
+                    "{at}: dictionary keys must be str, not {}",
+                    type_name(&k)
                 ))
             })?;
-            let key = key.extract::<String>()?;
-            let value = to_json(&v, &format!("{where_}[{key:?}]"), depth + 1)?;
-            map.insert(key, value);
+            if i > 0 {
+                out.put(b",");
+            }
+            with_utf8(key, |key| {
+                string(key, out)?;
+                out.put(b":");
+                write_json(&v, &Where::Key(at, key), depth + 1, out)
+            })?;
         }
-        return Ok(Value::Object(map));
+        out.put(b"}");
+        return Ok(());
     }
     if obj.is_instance_of::<PyList>() || obj.is_instance_of::<PyTuple>() {
-        let mut items = Vec::new();
+        out.put(b"[");
         for (i, item) in obj.try_iter()?.enumerate() {
-            items.push(to_json(&item?, &format!("{where_}[{i}]"), depth + 1)?);
+            if i > 0 {
+                out.put(b",");
+            }
+            write_json(&item?, &Where::Item(at, i), depth + 1, out)?;
         }
-        return Ok(Value::Array(items));
+        out.put(b"]");
+        return Ok(());
     }
     Err(PyTypeError::new_err(format!(
-        "{where_}: values must be None, bool, int, float, str, list or dict, not {}",
-        obj.get_type()
-            .name()
-            .map(|n| n.to_string())
-            .unwrap_or_default()
+        "{at}: values must be None, bool, int, float, str, list or dict, not {}",
+        type_name(obj)
     )))
+}
+
+/// Runs `f` on a Python string's UTF-8 text, held in a Python `bytes` (Python's memory, as the
+/// string itself is): the module's abi3 build has no borrowed view of a `str`, and an owned
+/// Rust copy of a customer's data would be freed unwiped.
+fn with_utf8<R>(s: &Bound<'_, PyString>, f: impl FnOnce(&str) -> PyResult<R>) -> PyResult<R> {
+    let bytes = s.encode_utf8()?;
+    let text = std::str::from_utf8(bytes.as_bytes())
+        .map_err(|_| PyTypeError::new_err("Python encoded a string as invalid UTF-8"))?;
+    f(text)
+}
+
+/// A JSON string, escaped as `serde_json` escapes it.
+fn string(text: &str, out: &mut WipedJson) -> PyResult<()> {
+    // Writing to memory cannot fail.
+    serde_json::to_writer(&mut *out, text)
+        .map_err(|_| PyTypeError::new_err("writing a string as JSON"))
+}
+
+fn type_name(obj: &Bound<'_, PyAny>) -> String {
+    obj.get_type()
+        .name()
+        .map(|n| n.to_string())
+        .unwrap_or_default()
 }
 
 /// Converts JSON text that Coffer produced into Python objects.

@@ -8,6 +8,7 @@ use pyo3::types::{PyBytes, PyString};
 use coffer::mask::{MaskRule, Masked, Profile};
 use coffer::record::{CustomerRecord, Schema as CoreSchema};
 use coffer::{Error, ErrorKind};
+use zeroize::Zeroizing;
 
 mod convert;
 mod vault;
@@ -74,33 +75,33 @@ pub(crate) fn to_py_err(py: Python<'_>, e: Error) -> PyErr {
     err
 }
 
-/// Reads a record given as a dict, a JSON `str` or UTF-8 `bytes`.
+/// Reads a record given as a dict, a JSON `str` or UTF-8 `bytes`. Every copy of the record's
+/// text made here is wiped when dropped.
 pub(crate) fn record_from(py: Python<'_>, record: &Bound<'_, PyAny>) -> PyResult<CustomerRecord> {
-    let parsed = if let Ok(s) = record.cast::<PyString>() {
-        let text = s.extract::<String>()?;
-        py.detach(|| CustomerRecord::from_json(&text))
+    if let Ok(s) = record.cast::<PyString>() {
+        let text = Zeroizing::new(s.extract::<String>()?);
+        guarded(py, || CustomerRecord::from_json(&text))
     } else if let Ok(b) = record.cast::<PyBytes>() {
-        let bytes = b.as_bytes().to_owned();
-        py.detach(|| CustomerRecord::from_json_bytes(&bytes))
+        let bytes = Zeroizing::new(b.as_bytes().to_owned());
+        guarded(py, || CustomerRecord::from_json_bytes(&bytes))
     } else if record.is_instance_of::<pyo3::types::PyDict>() {
-        let value = convert::to_json(record, "record", 0)?;
-        py.detach(|| {
-            let text = serde_json::to_string(&value).map_err(|_| Error::Internal {
-                message: "record conversion".into(),
-            })?;
-            CustomerRecord::from_json(&text)
-        })
+        // Written as JSON text for the record's own parser (its limits and its errors, which
+        // name the field), straight from the dict: no tree of values in between. A typical
+        // record is a few hundred bytes.
+        let mut text = convert::WipedJson::new(1024, coffer::record::MAX_RECORD_BYTES);
+        convert::write_json(record, &convert::Where::Arg("record"), 0, &mut text)?;
+        // Over the limit, the text stopped growing there; the parser reports the limit.
+        guarded(py, || CustomerRecord::from_json_bytes(text.bytes()))
     } else {
-        return Err(PyTypeError::new_err(format!(
+        Err(PyTypeError::new_err(format!(
             "record must be a dict, a JSON str or UTF-8 bytes, not {}",
             record
                 .get_type()
                 .name()
                 .map(|n| n.to_string())
                 .unwrap_or_default()
-        )));
-    };
-    parsed.map_err(|e| to_py_err(py, e))
+        )))
+    }
 }
 
 fn parse_date(py: Python<'_>, today: Option<&str>) -> PyResult<time::Date> {

@@ -182,3 +182,43 @@ def test_eight_threads_share_a_schema() -> None:
 
 def test_version() -> None:
     assert coffer.__version__.count(".") == 2
+
+
+def test_a_dict_reads_as_its_json_text_does() -> None:
+    # Quotes, backslashes, control characters, a line separator and characters beyond the BMP:
+    # the dict is written as JSON text for the record's parser.
+    tricky = 'a "quoted" \\ back\tslash\n\u0001 \u2028 \U0001f600 張三'
+    record = good_record(custom={"note": tricky, "other_1": "x"}, subject=None)
+    as_dict = coffer.normalize(record)
+    assert as_dict == coffer.normalize(json.dumps(record, ensure_ascii=False))
+    assert as_dict == coffer.normalize(json.dumps(record).encode())
+    # (Whitespace in a custom value is folded as normalising does.)
+    assert as_dict["custom"]["note"].startswith('a "quoted" \\ back')
+    assert as_dict["custom"]["note"].endswith("\x01 \U0001f600 張三")
+    assert coffer.normalize(tuple_lists(record)) == as_dict
+
+
+def tuple_lists(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: tuple_lists(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return tuple(tuple_lists(v) for v in value)
+    return value
+
+
+def test_type_errors_say_where_the_value_is() -> None:
+    with pytest.raises(TypeError, match=r'record\["custom"\]\["k"\]: values must be'):
+        coffer.validate({"id": "1", "tenant": "t", "kind": "company", "custom": {"k": object()}}, today=TODAY)
+    with pytest.raises(TypeError, match=r'record\["phones"\]\[1\]: values must be'):
+        coffer.validate(good_record(phones=["1", {2}]), today=TODAY)
+    with pytest.raises(TypeError, match=r'record\["custom"\]: dictionary keys must be str'):
+        coffer.validate(good_record(custom={1: "x"}), today=TODAY)
+    with pytest.raises(TypeError, match=r'record\["custom"\]\["n"\]: integer out of range'):
+        coffer.validate(good_record(custom={"n": 2**70}), today=TODAY)
+
+
+def test_an_oversized_dict_is_refused_at_the_size_limit() -> None:
+    with pytest.raises(coffer.LimitExceededError, match="customer record JSON"):
+        coffer.validate(good_record(name="x" * (2 * 1024 * 1024)), today=TODAY)
+    with pytest.raises(coffer.LimitExceededError, match="customer record JSON"):
+        coffer.validate(good_record(custom={f"k{i}": "x" * 1000 for i in range(2000)}), today=TODAY)

@@ -19,8 +19,8 @@ const MAX_DEPTH: usize = 32;
 pub(crate) enum Where<'a> {
     /// The argument itself, by its name.
     Arg(&'a str),
-    /// A dictionary's entry.
-    Key(&'a Where<'a>, &'a str),
+    /// A dictionary's entry, by its key's UTF-8.
+    Key(&'a Where<'a>, &'a [u8]),
     /// A list's or tuple's item.
     Item(&'a Where<'a>, usize),
 }
@@ -29,7 +29,7 @@ impl fmt::Display for Where<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Where::Arg(name) => f.write_str(name),
-            Where::Key(parent, key) => write!(f, "{parent}[{key:?}]"),
+            Where::Key(parent, key) => write!(f, "{parent}[{:?}]", String::from_utf8_lossy(key)),
             Where::Item(parent, i) => write!(f, "{parent}[{i}]"),
         }
     }
@@ -52,6 +52,15 @@ impl WipedJson {
         }
     }
 
+    /// A wiped copy of `bytes`, or of their first `limit + 1` when they are longer (enough for
+    /// the parser to refuse them by their length).
+    pub(crate) fn copy_of(bytes: &[u8], limit: usize) -> WipedJson {
+        let bytes = &bytes[..bytes.len().min(limit.saturating_add(1))];
+        let mut copy = WipedJson::new(bytes.len(), limit);
+        copy.buf.extend_from_slice(bytes);
+        copy
+    }
+
     pub(crate) fn bytes(&self) -> &[u8] {
         &self.buf
     }
@@ -61,6 +70,7 @@ impl WipedJson {
         self.buf.len() > self.limit
     }
 
+    #[inline]
     fn put(&mut self, bytes: &[u8]) {
         if self.over_limit() {
             return;
@@ -170,18 +180,25 @@ pub(crate) fn write_json(
     )))
 }
 
-/// Runs `f` on a Python string's UTF-8 text, held in a Python `bytes` (Python's memory, as the
-/// string itself is): the module's abi3 build has no borrowed view of a `str`, and an owned
+/// Runs `f` on a Python string's UTF-8 bytes, held in a Python `bytes` (Python's memory, as
+/// the string itself is): the module's abi3 build has no borrowed view of a `str`, and an owned
 /// Rust copy of a customer's data would be freed unwiped.
-fn with_utf8<R>(s: &Bound<'_, PyString>, f: impl FnOnce(&str) -> PyResult<R>) -> PyResult<R> {
-    let bytes = s.encode_utf8()?;
-    let text = std::str::from_utf8(bytes.as_bytes())
-        .map_err(|_| PyTypeError::new_err("Python encoded a string as invalid UTF-8"))?;
-    f(text)
+fn with_utf8<R>(s: &Bound<'_, PyString>, f: impl FnOnce(&[u8]) -> PyResult<R>) -> PyResult<R> {
+    f(s.encode_utf8()?.as_bytes())
 }
 
-/// A JSON string, escaped as `serde_json` escapes it.
-fn string(text: &str, out: &mut WipedJson) -> PyResult<()> {
+/// A JSON string: as it is between quotes when it has nothing to escape (most names, numbers
+/// and addresses), else escaped as `serde_json` escapes it. The bytes are Python's UTF-8; the
+/// record's parser checks the whole text again.
+fn string(text: &[u8], out: &mut WipedJson) -> PyResult<()> {
+    if text.iter().all(|&b| b >= 0x20 && b != b'"' && b != b'\\') {
+        out.put(b"\"");
+        out.put(text);
+        out.put(b"\"");
+        return Ok(());
+    }
+    let text = std::str::from_utf8(text)
+        .map_err(|_| PyTypeError::new_err("Python encoded a string as invalid UTF-8"))?;
     // Writing to memory cannot fail.
     serde_json::to_writer(&mut *out, text)
         .map_err(|_| PyTypeError::new_err("writing a string as JSON"))

@@ -8,7 +8,6 @@ use pyo3::types::{PyBytes, PyString};
 use coffer::mask::{MaskRule, Masked, Profile};
 use coffer::record::{CustomerRecord, Schema as CoreSchema};
 use coffer::{Error, ErrorKind};
-use zeroize::Zeroizing;
 
 mod convert;
 mod vault;
@@ -78,20 +77,29 @@ pub(crate) fn to_py_err(py: Python<'_>, e: Error) -> PyErr {
 /// Reads a record given as a dict, a JSON `str` or UTF-8 `bytes`. Every copy of the record's
 /// text made here is wiped when dropped.
 pub(crate) fn record_from(py: Python<'_>, record: &Bound<'_, PyAny>) -> PyResult<CustomerRecord> {
+    let text = record_text(record)?;
+    guarded(py, || CustomerRecord::from_json_bytes(text.bytes()))
+}
+
+/// A record's JSON text, read from a dict, a JSON `str` or UTF-8 `bytes` into a buffer that is
+/// wiped when dropped, for `CustomerRecord::from_json_bytes` to parse without the GIL (its
+/// limits, and its errors, which name the field). A dict is written straight as JSON text, with
+/// no tree of values in between. Text past the record size limit is not copied: the parser
+/// refuses it by its length.
+pub(crate) fn record_text(record: &Bound<'_, PyAny>) -> PyResult<convert::WipedJson> {
+    let limit = coffer::record::MAX_RECORD_BYTES;
     if let Ok(s) = record.cast::<PyString>() {
-        let text = Zeroizing::new(s.extract::<String>()?);
-        guarded(py, || CustomerRecord::from_json(&text))
+        Ok(convert::WipedJson::copy_of(
+            s.encode_utf8()?.as_bytes(),
+            limit,
+        ))
     } else if let Ok(b) = record.cast::<PyBytes>() {
-        let bytes = Zeroizing::new(b.as_bytes().to_owned());
-        guarded(py, || CustomerRecord::from_json_bytes(&bytes))
+        Ok(convert::WipedJson::copy_of(b.as_bytes(), limit))
     } else if record.is_instance_of::<pyo3::types::PyDict>() {
-        // Written as JSON text for the record's own parser (its limits and its errors, which
-        // name the field), straight from the dict: no tree of values in between. A typical
-        // record is a few hundred bytes.
-        let mut text = convert::WipedJson::new(1024, coffer::record::MAX_RECORD_BYTES);
+        // A typical record is a few hundred bytes.
+        let mut text = convert::WipedJson::new(1024, limit);
         convert::write_json(record, &convert::Where::Arg("record"), 0, &mut text)?;
-        // Over the limit, the text stopped growing there; the parser reports the limit.
-        guarded(py, || CustomerRecord::from_json_bytes(text.bytes()))
+        Ok(text)
     } else {
         Err(PyTypeError::new_err(format!(
             "record must be a dict, a JSON str or UTF-8 bytes, not {}",

@@ -8,6 +8,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyModule, PyString};
 
 use coffer::clock::FixedClock;
+use coffer::record::CustomerRecord;
 use coffer::retention::Event;
 use coffer::{Coffer, Error, ErrorKind, MasterKey, wire};
 
@@ -259,27 +260,49 @@ impl Vault {
         actor: &str,
     ) -> PyResult<Vec<Bound<'py, PyAny>>> {
         let coffer_error = py.import("coffer._errors")?.getattr("CofferError")?;
-        let mut parsed: Vec<Result<coffer::record::CustomerRecord, PyErr>> =
-            Vec::with_capacity(records.len());
+        // Each record's text is read with the GIL; all of them are parsed, then sealed, in one
+        // call without it. A record that cannot be read or parsed gets its error in its slot.
+        let mut texts = Vec::with_capacity(records.len());
+        let mut slots: Vec<Option<PyErr>> = Vec::with_capacity(records.len());
         for item in records.iter() {
-            match crate::record_from(py, &item) {
-                Ok(r) => parsed.push(Ok(r)),
-                Err(e) if e.is_instance(py, &coffer_error) => parsed.push(Err(e)),
+            match crate::record_text(&item) {
+                Ok(t) => {
+                    texts.push(Some(t));
+                    slots.push(None);
+                }
+                Err(e) if e.is_instance(py, &coffer_error) => {
+                    texts.push(None);
+                    slots.push(Some(e));
+                }
                 Err(e) => return Err(e),
             }
         }
-        let mut valid = Vec::with_capacity(parsed.len());
-        let mut slots = Vec::with_capacity(parsed.len());
-        for p in parsed {
-            match p {
-                Ok(r) => {
-                    valid.push(r);
-                    slots.push(None);
-                }
-                Err(e) => slots.push(Some(e)),
+        let (unparsed, sealed) = self.call(py, |c| {
+            let mut valid = Vec::with_capacity(texts.len());
+            let unparsed: Vec<Option<Error>> = texts
+                .iter()
+                .map(|t| {
+                    match t
+                        .as_ref()
+                        .map(|t| CustomerRecord::from_json_bytes(t.bytes()))
+                    {
+                        Some(Ok(r)) => {
+                            valid.push(r);
+                            None
+                        }
+                        Some(Err(e)) => Some(e),
+                        None => None,
+                    }
+                })
+                .collect();
+            Ok((unparsed, c.seal_many(valid, actor)?))
+        })?;
+        drop(texts);
+        for (slot, e) in slots.iter_mut().zip(unparsed) {
+            if let Some(e) = e {
+                *slot = Some(to_py_err(py, e));
             }
         }
-        let sealed = self.call(py, move |c| c.seal_many(valid, actor))?;
         let mut sealed = sealed.into_iter();
         let mut out = Vec::with_capacity(slots.len());
         for slot in slots {

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import collections
 import datetime
 import json
 import pathlib
 import sqlite3
 import sys
 import threading
+import types
 from typing import Any, Dict, Iterator, List
 
 import pytest
@@ -155,6 +157,42 @@ def test_batches(store: coffer.Coffer) -> None:
     views = store.reveal_many(sealed, tenant="firm-a", principal="u-1", roles=["accountant"], purpose="payments")
     assert [v.record for v in views] == ["c-1", "c-2"]
     assert all(v.value("name") == "张三" for v in views)
+
+
+def test_a_batch_keeps_each_records_read_error_in_its_slot(store: coffer.Coffer) -> None:
+    deep: Any = "x"
+    for _ in range(40):
+        deep = [deep]
+    items: List[Any] = [
+        RECORD,
+        dict(RECORD, id="c-m", nmae="x"),
+        json.dumps(dict(RECORD, id="c-s"), ensure_ascii=False),
+        "{not json",
+        json.dumps(dict(RECORD, id="c-b")).encode(),
+        dict(RECORD, id="c-d", custom={"k": deep}),
+        b'{"id":"\xff"}',
+        dict(RECORD, id="c-2"),
+    ]
+    results = store.seal_many(items, actor="import")
+    assert [type(r).__name__ for r in results] == [
+        "SealedRecord", "MalformedError", "SealedRecord", "MalformedError",
+        "SealedRecord", "LimitExceededError", "MalformedError", "SealedRecord",
+    ]
+    sealed = [r for r in results if isinstance(r, coffer.SealedRecord)]
+    assert [s.record_id for s in sealed] == ["c-1", "c-s", "c-b", "c-2"]
+    views = store.reveal_many(sealed, tenant="firm-a", principal="u-1", roles=["accountant"], purpose="payments")
+    assert all(v.value("name") == "张三" for v in views)
+    with pytest.raises(TypeError):
+        store.seal_many([RECORD, object()], actor="import")  # type: ignore[list-item]
+
+
+def test_any_mapping_is_a_record(store: coffer.Coffer) -> None:
+    # A dict goes to the native module as it is; other mappings (a dict subclass, a read-only
+    # view) are copied into a dict first.
+    kinds = [dict(RECORD, id="m-1"), collections.OrderedDict(RECORD, id="m-2"), types.MappingProxyType(dict(RECORD, id="m-3"))]
+    sealed = store.seal_many(kinds, actor="import")
+    assert [s.record_id for s in sealed if isinstance(s, coffer.SealedRecord)] == ["m-1", "m-2", "m-3"]
+    assert store.seal(types.MappingProxyType(RECORD), actor="import").record_id == "c-1"
 
 
 def test_tampering_and_transplanting_are_integrity_errors(store: coffer.Coffer) -> None:

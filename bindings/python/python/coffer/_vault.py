@@ -25,6 +25,14 @@ from ._errors import (
 RecordLike = Union[Mapping[str, Any], str, bytes]
 
 
+def _record_arg(record: Any) -> Any:
+    """A record as the native module takes it: a ``dict`` as it is (it is read without running
+    any Python code), any other mapping copied into one, text as it is."""
+    if type(record) is dict:
+        return record
+    return dict(record) if isinstance(record, Mapping) else record
+
+
 def _natives(sealed: Iterable["SealedRecord"]) -> List[_native.Envelope]:
     out = []
     for s in sealed:
@@ -616,7 +624,7 @@ class Coffer:
                 f"record must be a mapping, a JSON str or UTF-8 bytes, not {type(record).__name__}"
             )
         return SealedRecord._of(
-            native=self._vault.seal(dict(record) if isinstance(record, Mapping) else record, actor)
+            native=self._vault.seal(_record_arg(record), actor)
         )
 
     def seal_many(
@@ -624,7 +632,7 @@ class Coffer:
     ) -> List[Union[SealedRecord, CofferError]]:
         """Seals many records with one audit transaction; one result per record, in order: the
         :class:`SealedRecord`, or the exception (not raised) for a record that failed."""
-        items = [dict(r) if isinstance(r, Mapping) else r for r in records]
+        items = [_record_arg(r) for r in records]
         return [
             SealedRecord._of(native=r) if isinstance(r, _native.Envelope) else r
             for r in self._vault.seal_many(items, actor)

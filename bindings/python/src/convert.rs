@@ -72,17 +72,25 @@ impl WipedJson {
 
     #[inline]
     fn put(&mut self, bytes: &[u8]) {
+        self.put_between(b"", bytes, b"");
+    }
+
+    /// `text` with `before` and `after` around it, in one growth at most.
+    #[inline]
+    fn put_between(&mut self, before: &[u8], text: &[u8], after: &[u8]) {
         if self.over_limit() {
             return;
         }
-        let need = self.buf.len() + bytes.len();
+        let need = self.buf.len() + before.len() + text.len() + after.len();
         if need > self.buf.capacity() {
             let mut larger = Zeroizing::new(Vec::with_capacity(need.max(2 * self.buf.capacity())));
             larger.extend_from_slice(&self.buf);
             // The old buffer is wiped as it is dropped here.
             self.buf = larger;
         }
-        self.buf.extend_from_slice(bytes);
+        self.buf.extend_from_slice(before);
+        self.buf.extend_from_slice(text);
+        self.buf.extend_from_slice(after);
     }
 }
 
@@ -151,12 +159,16 @@ pub(crate) fn write_json(
                     type_name(&k)
                 ))
             })?;
-            if i > 0 {
-                out.put(b",");
-            }
             with_utf8(key, |key| {
-                string(key, out)?;
-                out.put(b":");
+                if plain(key) {
+                    out.put_between(if i > 0 { b",\"" } else { b"\"" }, key, b"\":");
+                } else {
+                    if i > 0 {
+                        out.put(b",");
+                    }
+                    string(key, out)?;
+                    out.put(b":");
+                }
                 write_json(&v, &Where::Key(at, key), depth + 1, out)
             })?;
         }
@@ -187,14 +199,20 @@ fn with_utf8<R>(s: &Bound<'_, PyString>, f: impl FnOnce(&[u8]) -> PyResult<R>) -
     f(s.encode_utf8()?.as_bytes())
 }
 
+/// Whether JSON writes `text` as it is between quotes: no quote, backslash or control character.
+fn plain(text: &[u8]) -> bool {
+    // Every byte is looked at, without an early exit, so that the loop is vectorised.
+    !text.iter().fold(false, |escape, &b| {
+        escape | (b < 0x20) | (b == b'"') | (b == b'\\')
+    })
+}
+
 /// A JSON string: as it is between quotes when it has nothing to escape (most names, numbers
 /// and addresses), else escaped as `serde_json` escapes it. The bytes are Python's UTF-8; the
 /// record's parser checks the whole text again.
 fn string(text: &[u8], out: &mut WipedJson) -> PyResult<()> {
-    if text.iter().all(|&b| b >= 0x20 && b != b'"' && b != b'\\') {
-        out.put(b"\"");
-        out.put(text);
-        out.put(b"\"");
+    if plain(text) {
+        out.put_between(b"\"", text, b"\"");
         return Ok(());
     }
     let text = std::str::from_utf8(text)

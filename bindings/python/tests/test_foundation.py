@@ -196,6 +196,14 @@ def test_a_dict_reads_as_its_json_text_does() -> None:
     assert as_dict["custom"]["note"].startswith('a "quoted" \\ back')
     assert as_dict["custom"]["note"].endswith("\x01 \U0001f600 張三")
     assert coffer.normalize(tuple_lists(record)) == as_dict
+    # A key with a quote in it (no field has one): the same error, at the same column, as the
+    # compact JSON text of the same dict.
+    bad = good_record(**{'na"me\n': "x"})
+    with pytest.raises(coffer.MalformedError) as from_dict:
+        coffer.normalize(bad)
+    with pytest.raises(coffer.MalformedError) as from_text:
+        coffer.normalize(json.dumps(bad, ensure_ascii=False, separators=(",", ":")))
+    assert str(from_dict.value) == str(from_text.value)
 
 
 def tuple_lists(value: Any) -> Any:

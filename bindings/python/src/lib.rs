@@ -96,10 +96,22 @@ pub(crate) fn record_text(record: &Bound<'_, PyAny>) -> PyResult<convert::WipedJ
     } else if let Ok(b) = record.cast::<PyBytes>() {
         Ok(convert::WipedJson::copy_of(b.as_bytes(), limit))
     } else if record.is_instance_of::<pyo3::types::PyDict>() {
-        // A typical record is a few hundred bytes.
-        let mut text = convert::WipedJson::new(1024, limit);
-        convert::write_json(record, &convert::Where::Arg("record"), 0, &mut text)?;
-        Ok(text)
+        // Reading the dict runs no Python code but a list subclass's `__iter__`, which could
+        // change the record while it is read. PyO3 panics on a dict that changes size while it
+        // is iterated: that is this record's error, not a `PanicException`.
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            // A typical record is a few hundred bytes.
+            let mut text = convert::WipedJson::new(1024, limit);
+            convert::write_json(record, &convert::Where::Arg("record"), 0, &mut text)?;
+            Ok(text)
+        }))
+        .unwrap_or_else(|_| {
+            Err(error_from_kind(
+                record.py(),
+                ErrorKind::InvalidArgument,
+                "record: a dict in it changed while it was being read".into(),
+            ))
+        })
     } else {
         Err(PyTypeError::new_err(format!(
             "record must be a dict, a JSON str or UTF-8 bytes, not {}",

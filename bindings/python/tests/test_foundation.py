@@ -230,3 +230,18 @@ def test_an_oversized_dict_is_refused_at_the_size_limit() -> None:
         coffer.validate(good_record(name="x" * (2 * 1024 * 1024)), today=TODAY)
     with pytest.raises(coffer.LimitExceededError, match="customer record JSON"):
         coffer.validate(good_record(custom={f"k{i}": "x" * 1000 for i in range(2000)}), today=TODAY)
+
+
+def test_a_record_changed_while_it_is_read_is_an_error_not_a_panic() -> None:
+    # A list subclass whose __iter__ changes the record being read: the record's error (a
+    # CofferError), where PyO3's iterator would otherwise raise PanicException.
+    record = good_record()
+
+    class Sneaky(list):  # type: ignore[type-arg]
+        def __iter__(self) -> Any:
+            record["emails"] = []
+            return super().__iter__()
+
+    record["phones"] = Sneaky(["13800000000"])
+    with pytest.raises(coffer.InvalidArgumentError, match="changed while it was being read"):
+        coffer.validate(record, today=TODAY)

@@ -26,8 +26,9 @@ RecordLike = Union[Mapping[str, Any], str, bytes]
 
 
 def _record_arg(record: Any) -> Any:
-    """A record as the native module takes it: a ``dict`` as it is (it is read without running
-    any Python code), any other mapping copied into one, text as it is."""
+    """A record as the native module takes it: a ``dict`` as it is (the module reads it in one
+    pass, holding the GIL, and refuses one that changes while it is read), any other mapping
+    copied into one, text as it is."""
     if type(record) is dict:
         return record
     return dict(record) if isinstance(record, Mapping) else record

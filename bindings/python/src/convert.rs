@@ -222,7 +222,8 @@ fn string(text: &[u8], out: &mut WipedJson) -> PyResult<()> {
         .map_err(|_| PyTypeError::new_err("writing a string as JSON"))
 }
 
-fn type_name(obj: &Bound<'_, PyAny>) -> String {
+/// The name of `obj`'s type, for error messages.
+pub(crate) fn type_name(obj: &Bound<'_, PyAny>) -> String {
     obj.get_type()
         .name()
         .map(|n| n.to_string())

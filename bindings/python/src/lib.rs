@@ -115,11 +115,7 @@ pub(crate) fn record_text(record: &Bound<'_, PyAny>) -> PyResult<convert::WipedJ
     } else {
         Err(PyTypeError::new_err(format!(
             "record must be a dict, a JSON str or UTF-8 bytes, not {}",
-            record
-                .get_type()
-                .name()
-                .map(|n| n.to_string())
-                .unwrap_or_default()
+            convert::type_name(record)
         )))
     }
 }

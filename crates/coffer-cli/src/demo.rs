@@ -176,12 +176,8 @@ fn walk(out: &mut dyn Write, db: &std::path::Path, customers: u64) -> Result<Exi
             .collect::<Result<Vec<_>, _>>()?;
         for env in coffer.seal_many(batch, "demo-import")? {
             let env = env?;
-            if let Some(token) = env
-                .index()
-                .get("id_documents[0].number")
-                .and_then(|t| t.get("1"))
-            {
-                by_id_token.insert(token.clone(), table.len());
+            if let Some(token) = env.token("id_documents[0].number", 1) {
+                by_id_token.insert(token.to_owned(), table.len());
             }
             table.push(env);
         }

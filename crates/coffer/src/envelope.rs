@@ -33,6 +33,32 @@ pub(crate) struct SealedField {
     pub(crate) ciphertext: Vec<u8>,
 }
 
+/// An envelope's items by path, in path order: a sorted vector rather than a `BTreeMap`. A
+/// record has a few dozen paths at most in practice; a vector is one allocation to make and
+/// free, is read front to back by the MAC, the JSON and the reveal, and is built by one sort
+/// (`collect`, which also takes the last of repeated paths, as `BTreeMap::insert` does). Tree
+/// nodes, one insert at a time, were a tenth of a seal (issue 18, fifteenth step).
+pub(crate) type PathMap<V> = litemap::LiteMap<PathText, V>;
+
+/// A field's blind-index tokens: index epoch (as text, the order the format sorts them in) →
+/// token. One or two entries, so a vector; a `BTreeMap` allocated a node for eleven.
+pub(crate) type Tokens = litemap::LiteMap<String, String>;
+
+/// The [`PathMap`] of `items` in any order, sorted once; of repeated paths the last is kept.
+pub(crate) fn path_map<V>(mut items: Vec<(PathText, V)>) -> PathMap<V> {
+    // Stable, and for the few items of a record an insertion sort that allocates nothing.
+    items.sort_by(|a, b| a.0.cmp(&b.0));
+    // `dedup_by` keeps the first of a run; the later item's value goes into it first.
+    items.dedup_by(|later, kept| {
+        let same = later.0 == kept.0;
+        if same {
+            std::mem::swap(&mut later.1, &mut kept.1);
+        }
+        same
+    });
+    PathMap::from_sorted_store_unchecked(items)
+}
+
 /// A sealed customer record. Its fields are encrypted per retention category; its clear fields,
 /// blind-index tokens and masked display forms sit beside them; a MAC covers all of it, so a
 /// changed bit anywhere is an integrity error. `Debug` shows structure, never values.
@@ -44,14 +70,15 @@ pub struct Envelope {
     pub(crate) kind: CustomerKind,
     pub(crate) schema: String,
     pub(crate) salt: [u8; 16],
-    pub(crate) keys: BTreeMap<String, u32>,
-    pub(crate) fields: BTreeMap<PathText, SealedField>,
-    pub(crate) clear: BTreeMap<PathText, Sensitive>,
-    pub(crate) index: BTreeMap<String, BTreeMap<String, String>>,
+    /// Retention category → data-key version.
+    pub(crate) keys: litemap::LiteMap<String, u32>,
+    pub(crate) fields: PathMap<SealedField>,
+    pub(crate) clear: PathMap<Sensitive>,
+    pub(crate) index: PathMap<Tokens>,
     /// Version 1: standard masked forms in clear.
     pub(crate) masked: BTreeMap<String, String>,
     /// Version 2: standard masked forms sealed under their category's mask key.
-    pub(crate) sealed_masks: BTreeMap<PathText, SealedField>,
+    pub(crate) sealed_masks: PathMap<SealedField>,
     /// Version 2: fields a redaction removed (their category's key was destroyed): path →
     /// category.
     pub(crate) shredded: BTreeMap<String, String>,
@@ -220,7 +247,7 @@ impl JsonOut<'_> {
     }
 
     /// A map of sealed fields, each as `{"c": category, "n": counter, "ct": ciphertext}`.
-    fn fields(&mut self, map: &BTreeMap<PathText, SealedField>) {
+    fn fields(&mut self, map: &PathMap<SealedField>) {
         self.0.push(b'{');
         for (i, (path, f)) in map.iter().enumerate() {
             self.key(i == 0, path);
@@ -306,7 +333,7 @@ impl Envelope {
             kind: self.kind,
             schema: self.schema.clone(),
             salt: Cow::Owned(crypto::b64url(&self.salt)),
-            keys: self.keys.clone(),
+            keys: self.key_versions(),
             fields: self
                 .fields
                 .iter()
@@ -317,7 +344,7 @@ impl Envelope {
                 .iter()
                 .map(|(p, v)| (p.to_string(), v.clone()))
                 .collect(),
-            index: self.index.clone(),
+            index: self.index(),
             masked: if self.version == 1 {
                 self.masked
                     .iter()
@@ -545,13 +572,14 @@ impl Envelope {
                 counter: f.n,
             })
         };
-        let mut fields = BTreeMap::new();
+        // The wire's maps are in path order: each insert lands at the end.
+        let mut fields = PathMap::new();
         for (path, f) in wire.fields {
             fields.insert(PathText::from(path), sealed(f)?);
         }
         // Version 1 has masked forms in clear and nothing shredded; versions 2 and 3 sealed
         // forms.
-        let (mut masked, mut sealed_masks) = (BTreeMap::new(), BTreeMap::new());
+        let (mut masked, mut sealed_masks) = (BTreeMap::new(), PathMap::new());
         for (path, m) in wire.masked {
             match (wire.coffer, m) {
                 (1, WireMask::Clear(t)) => {
@@ -587,14 +615,18 @@ impl Envelope {
             kind: wire.kind,
             schema: wire.schema,
             salt,
-            keys: wire.keys,
+            keys: wire.keys.into_iter().collect(),
             fields,
             clear: wire
                 .clear
                 .into_iter()
                 .map(|(p, v)| (PathText::from(p), v))
                 .collect(),
-            index: wire.index,
+            index: wire
+                .index
+                .into_iter()
+                .map(|(p, t)| (PathText::from(p), t.into_iter().collect()))
+                .collect(),
             masked,
             sealed_masks,
             shredded: wire.shredded,
@@ -623,14 +655,31 @@ impl Envelope {
         self.kind
     }
 
-    /// The data-key version used per retention category.
-    pub fn key_versions(&self) -> &BTreeMap<String, u32> {
-        &self.keys
+    /// The data-key version used per retention category (a map made for the call).
+    pub fn key_versions(&self) -> BTreeMap<String, u32> {
+        self.keys.iter().map(|(c, v)| (c.clone(), *v)).collect()
     }
 
-    /// Blind-index tokens: field path → index epoch → token, for the host's indexed columns.
-    pub fn index(&self) -> &BTreeMap<String, BTreeMap<String, String>> {
-        &self.index
+    /// Blind-index tokens: field path → index epoch → token, for the host's indexed columns
+    /// (a map made for the call; [`token`](Self::token) finds one without copying).
+    pub fn index(&self) -> BTreeMap<String, BTreeMap<String, String>> {
+        self.index
+            .iter()
+            .map(|(p, t)| {
+                let tokens = t.iter().map(|(e, t)| (e.clone(), t.clone())).collect();
+                (p.to_string(), tokens)
+            })
+            .collect()
+    }
+
+    /// The blind-index token of the field at `path` under index epoch `epoch`, if the
+    /// envelope has one.
+    pub fn token(&self, path: &str, epoch: u32) -> Option<&str> {
+        let mut digits = itoa::Buffer::new();
+        self.index
+            .get(path)?
+            .get(digits.format(epoch))
+            .map(String::as_str)
     }
 
     /// Masked display forms (standard profile) in clear: only version 1 envelopes have them
@@ -1023,6 +1072,25 @@ mod tests {
         vectors["cases"].as_array().unwrap().clone()
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+
+        /// `path_map` holds what a `BTreeMap` built by inserting the same items in the same
+        /// order holds, in the same order: each path once, with the value inserted last.
+        #[test]
+        fn path_map_is_a_btree_map_built_by_inserts(
+            items in proptest::collection::vec(("[a-c]{0,3}(\\[[0-9]\\])?", 0u32..1000), 0..40),
+        ) {
+            let tree: BTreeMap<String, u32> = items.iter().cloned().collect();
+            let map = path_map(
+                items.into_iter().map(|(p, v)| (PathText::from(p), v)).collect(),
+            );
+            let listed: Vec<(String, u32)> =
+                map.iter().map(|(p, v)| (p.to_string(), *v)).collect();
+            proptest::prop_assert_eq!(listed, tree.into_iter().collect::<Vec<_>>());
+        }
+    }
+
     /// A path is sealed, in clear or shredded, never two of these: text that puts one path in
     /// two places is not a well-formed envelope, whatever its MAC.
     #[test]
@@ -1132,10 +1200,10 @@ mod tests {
             let env = Envelope::from_json(text).unwrap();
             let mut odd = env.clone();
             odd.tenant.clear();
-            if let Some(f) = odd.fields.values_mut().next() {
+            if let Some(f) = odd.fields.iter_mut().next().map(|(_, f)| f) {
                 f.ciphertext.clear();
             }
-            if let Some(f) = odd.sealed_masks.values_mut().next() {
+            if let Some(f) = odd.sealed_masks.iter_mut().next().map(|(_, f)| f) {
                 f.ciphertext = vec![7; 64 * 5 + 1];
             }
             odd.clear.insert("z".repeat(200).into(), Sensitive::new(""));
@@ -1269,10 +1337,13 @@ mod tests {
             env.index = env
                 .index
                 .iter()
-                .map(|(p, t)| (odd(p), t.iter().map(|(e, t)| (odd(e), odd(t))).collect()))
+                .map(|(p, t)| {
+                    let tokens = t.iter().map(|(e, t)| (odd(e), odd(t))).collect();
+                    (PathText::from(odd(p)), tokens)
+                })
                 .collect();
             env.masked = env.masked.iter().map(|(p, m)| (odd(p), odd(m))).collect();
-            for f in env.fields.values_mut().chain(env.sealed_masks.values_mut()) {
+            for (_, f) in env.fields.iter_mut().chain(env.sealed_masks.iter_mut()) {
                 f.category = odd(&f.category).into();
                 f.counter = u32::MAX - f.counter;
             }

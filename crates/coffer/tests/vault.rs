@@ -733,6 +733,22 @@ fn rotations_keep_every_envelope_readable() {
     assert_eq!(c.rotate_index_key("ops").unwrap(), 2);
     let e = c.seal(record("c-new", "firm-a"), "t").unwrap();
     assert_eq!(e.index()["id_documents[0].number"].len(), 2);
+    // `token` finds each epoch's token as `index` lists it, and nothing for an epoch or a path
+    // the envelope has no token for.
+    for epoch in [1, 2] {
+        assert_eq!(
+            e.token("id_documents[0].number", epoch),
+            Some(e.index()["id_documents[0].number"][&epoch.to_string()].as_str())
+        );
+    }
+    assert_ne!(
+        e.token("id_documents[0].number", 1),
+        e.token("id_documents[0].number", 2)
+    );
+    assert_eq!(e.token("id_documents[0].number", 3), None);
+    assert!(!e.index().contains_key("addresses[0]"));
+    assert_eq!(e.token("addresses[0]", 1), None);
+    assert_eq!(e.token("no_such_field", 1), None);
     assert_eq!(
         common::tokens(&c, "firm-a", "id_documents[].number", "110101200001010002")
             .unwrap()

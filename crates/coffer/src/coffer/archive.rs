@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Access, Coffer, DataKeyId, DataKeyRef, check_name};
 use crate::crypto::{self, SecretKey, b64url, from_b64url, lp};
-use crate::envelope::{self, DataKey, Envelope};
+use crate::envelope::{self, DataKey, Envelope, PathMap, Tokens};
 use crate::error::{Error, Result};
 use crate::policy::{Action, FieldEffect, Request};
 use crate::record::FieldPath;
@@ -451,7 +451,7 @@ impl Coffer {
                 env.check_mac(&crypto::MacKey::new(old_mac.clone()))?;
             }
             // New index tokens: the same transform and width, under this store's index keys.
-            let mut index = BTreeMap::new();
+            let mut index = PathMap::new();
             for path in env.index.keys() {
                 let fp = FieldPath::parse(path)?;
                 let Some(spec) = self.schema.spec_for(&fp) else {
@@ -488,7 +488,7 @@ impl Coffer {
                     continue;
                 };
                 let pattern = fp.pattern_key();
-                let mut tokens = BTreeMap::new();
+                let mut tokens = Tokens::new();
                 for (&epoch, (_, active)) in &keyring.index {
                     if *active {
                         let key = self.index_key(&keyring, &env.tenant, &pattern, epoch)?;

@@ -135,7 +135,7 @@ impl Coffer {
             for (path, category) in paths {
                 new.fields.remove(path.as_str());
                 new.masked.remove(&path);
-                if new.index.remove(&path).is_some() {
+                if new.index.remove(path.as_str()).is_some() {
                     clear_index.push(path.clone());
                 }
                 new.shredded.insert(path, category);

@@ -9,7 +9,7 @@ use super::*;
 use crate::HashMap;
 use crate::audit::{AuditEntry, TenantBatches};
 use crate::crypto::{self, SecretKey, hmac_sha256, lp};
-use crate::envelope::{self, Envelope};
+use crate::envelope::{self, Envelope, PathMap, Tokens};
 use crate::error::{Error, Result};
 use crate::mask::{Masked, Profile};
 use crate::record::{CustomerRecord, Protection, Sensitive};
@@ -45,12 +45,12 @@ impl Coffer {
             kind: record.kind,
             schema: self.schema.name().to_owned(),
             salt,
-            keys: BTreeMap::new(),
-            fields: BTreeMap::new(),
-            clear: BTreeMap::new(),
-            index: BTreeMap::new(),
+            keys: litemap::LiteMap::new(),
+            fields: PathMap::new(),
+            clear: PathMap::new(),
+            index: PathMap::new(),
             masked: BTreeMap::new(),
-            sealed_masks: BTreeMap::new(),
+            sealed_masks: PathMap::new(),
             shredded: BTreeMap::new(),
             version: envelope::ENVELOPE_VERSION,
             mac: [0; 32],
@@ -62,6 +62,9 @@ impl Coffer {
         type CategoryKeys = (Arc<str>, Arc<crypto::AeadKey>, Arc<crypto::AeadKey>);
         let mut record_keys: Vec<(&str, CategoryKeys)> = Vec::new();
         let (mut counter, mut mask_counter) = (0u32, 0u32);
+        // Gathered in the record's order, sorted into the envelope's maps once at the end.
+        let (mut fields, mut clear, mut sealed_masks) = (Vec::new(), Vec::new(), Vec::new());
+        let mut tokens_at = Vec::new();
         for (place, value) in record.places() {
             // Shared text for the schema's common paths: copying it into each map that holds
             // the path costs nothing.
@@ -76,7 +79,7 @@ impl Coffer {
                 .and_then(|index| index.transform.apply(value).map(|t| (index, t)));
             match spec.protection {
                 Protection::Clear => {
-                    env.clear.insert(path.clone(), Sensitive::new(value));
+                    clear.push((path.clone(), Sensitive::new(value)));
                 }
                 Protection::Encrypted => {
                     let category = spec.category.as_str();
@@ -125,15 +128,15 @@ impl Coffer {
                         }
                         None => None,
                     };
-                    env.fields.insert(path.clone(), sealed);
+                    fields.push((path.clone(), sealed));
                     if let Some(m) = sealed_mask {
-                        env.sealed_masks.insert(path.clone(), m);
+                        sealed_masks.push((path.clone(), m));
                     }
                 }
             }
             if let Some((index, t)) = indexed {
                 let pattern = place.pattern();
-                let mut tokens = BTreeMap::new();
+                let mut tokens = Tokens::new();
                 for (&epoch, (_, active)) in &keyring.index {
                     if *active {
                         let found = match &pattern {
@@ -150,10 +153,13 @@ impl Coffer {
                         tokens.insert(epoch.to_string(), token);
                     }
                 }
-                // A copy of the text (`to_string` would write it through `Display`).
-                env.index.insert(path.as_str().to_owned(), tokens);
+                tokens_at.push((path, tokens));
             }
         }
+        env.fields = envelope::path_map(fields);
+        env.clear = envelope::path_map(clear);
+        env.sealed_masks = envelope::path_map(sealed_masks);
+        env.index = envelope::path_map(tokens_at);
         env.mac = env.compute_mac(&keyring.envelope_mac);
         Ok(env)
     }
@@ -285,7 +291,7 @@ impl Coffer {
         // batch's set gets one insert per record and category rather than one per field.
         // The blind-index keys of the schema's own fields are found here too, once for each
         // tenant, field and epoch (a custom field's are found as each seal needs them).
-        let mut needs = BTreeSet::new();
+        let mut needs = Vec::new();
         let mut indexed: BTreeSet<(&str, &'static str)> = BTreeSet::new();
         let mut categories: Vec<&str> = Vec::new();
         for r in checked.iter().flatten() {
@@ -306,9 +312,13 @@ impl Coffer {
                 }
             }
             for &category in &categories {
-                needs.insert((r.tenant.as_str(), r.subject_id(), category));
+                needs.push((r.tenant.as_str(), r.subject_id(), category));
             }
         }
+        // In order and each once, as a set would hold them: one sort of a vector, where a
+        // tree took an allocation and a dozen string comparisons per insert.
+        needs.sort_unstable();
+        needs.dedup();
         let mut index = HashMap::default();
         for (tenant, pattern) in indexed {
             for (&epoch, (_, active)) in &keyring.index {
@@ -364,10 +374,11 @@ impl Coffer {
     /// ones from the cache, looks the unknown ones up in one read transaction and creates the
     /// missing ones (with their audit entries) in one write transaction. Returns every key the
     /// batch seals under, each resolved once for the batch rather than once per record.
+    /// `needs` is sorted, each id once.
     pub(super) fn prepare_data_keys<'a>(
         &self,
         keyring: &Keyring,
-        needs: BTreeSet<(&'a str, &'a str, &'a str)>,
+        needs: Vec<(&'a str, &'a str, &'a str)>,
         actor: &str,
     ) -> Result<BatchKeys<'a>> {
         let mut ready = BatchKeys::with_capacity_and_hasher(needs.len(), Default::default());

@@ -36,8 +36,9 @@ pub(crate) struct SealedField {
 /// An envelope's items by path, in path order: a sorted vector rather than a `BTreeMap`. A
 /// record has a few dozen paths at most in practice; a vector is one allocation to make and
 /// free, is read front to back by the MAC, the JSON and the reveal, and is built by one sort
-/// (`collect`, which also takes the last of repeated paths, as `BTreeMap::insert` does). Tree
-/// nodes, one insert at a time, were a tenth of a seal (issue 18, fifteenth step).
+/// ([`path_map`], or `collect`: both keep the last of repeated paths, as `BTreeMap::insert`
+/// does). Tree nodes, filled one insert at a time, were a tenth of a seal (issue 18, fifteenth
+/// step).
 pub(crate) type PathMap<V> = litemap::LiteMap<PathText, V>;
 
 /// A field's blind-index tokens: index epoch (as text, the order the format sorts them in) →
@@ -94,7 +95,7 @@ impl fmt::Debug for Envelope {
             .field("record", &self.record)
             .field("subject", &self.subject)
             .field("kind", &self.kind)
-            .field("keys", &self.keys)
+            .field("keys", &self.key_versions())
             .field("sealed", &self.fields.keys().collect::<Vec<_>>())
             .field("clear", &self.clear.keys().collect::<Vec<_>>())
             .field("indexed", &self.index.keys().collect::<Vec<_>>())

@@ -810,6 +810,13 @@ fn no_plaintext_in_the_database_file_or_the_audit_export() {
     );
     assert!(export.contains("\"kind\":\"reveal\""));
     assert!(format!("{:?}", envs[0]).contains("[redacted]"));
+    // The structure is shown as maps: the data-key versions by category, for one.
+    assert!(
+        format!("{:?}", envs[0])
+            .contains("keys: {\"banking\": 1, \"contact\": 1, \"identity\": 1}"),
+        "{:?}",
+        envs[0]
+    );
     for p in PLAINTEXTS {
         assert!(!format!("{:?}", envs[0]).contains(p));
     }

@@ -401,27 +401,15 @@ impl Coffer {
                 }
             }
         }
-        // Those versions' keys from the cache, under one lock (not nested in the other); what
-        // the cache has let go, or has seen destroyed, is taken the way a seal on its own
-        // takes it: read again, or its next version made.
-        let mut missed = Vec::new();
-        {
-            let cached = self
-                .keys
-                .data_keys
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            for (id @ (t, s, c), v) in known {
-                match cached.get(key_name(&mut name, t, s, c, Some(v))) {
-                    Some(Some(key)) => {
-                        ready.insert(id, (v, Arc::clone(key)));
-                    }
-                    _ => missed.push(id),
-                }
-            }
-        }
-        for id @ (tenant, subject, category) in missed {
-            let key = self.current_data_key(tenant, subject, category, actor)?;
+        // Those versions' keys, as a reveal loads them: from the cache under one lock (not
+        // nested in the other), the rest in one read of the store. One seen destroyed since is
+        // taken the way a seal on its own takes it: its next version made.
+        let loaded = self.load_data_keys(known.iter().map(|&((t, s, c), v)| (t, s, c, v)))?;
+        for (id @ (tenant, subject, category), v) in known {
+            let key = match loaded.get(&(tenant, subject, category, v)) {
+                Some(Some(key)) => (v, Arc::clone(key)),
+                _ => self.current_data_key(tenant, subject, category, actor)?,
+            };
             ready.insert(id, key);
         }
         let query: Vec<(&str, &str, &str, Option<u32>)> =

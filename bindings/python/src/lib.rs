@@ -89,10 +89,7 @@ pub(crate) fn record_from(py: Python<'_>, record: &Bound<'_, PyAny>) -> PyResult
 pub(crate) fn record_text(record: &Bound<'_, PyAny>) -> PyResult<convert::WipedJson> {
     let limit = coffer::record::MAX_RECORD_BYTES;
     if let Ok(s) = record.cast::<PyString>() {
-        Ok(convert::WipedJson::copy_of(
-            s.encode_utf8()?.as_bytes(),
-            limit,
-        ))
+        Ok(convert::WipedJson::copy_of(s.to_str()?.as_bytes(), limit))
     } else if let Ok(b) = record.cast::<PyBytes>() {
         Ok(convert::WipedJson::copy_of(b.as_bytes(), limit))
     } else if record.is_instance_of::<pyo3::types::PyDict>() {

@@ -10,6 +10,7 @@ use coffer::record::{CustomerRecord, Schema as CoreSchema};
 use coffer::{Error, ErrorKind};
 
 mod convert;
+mod read;
 mod vault;
 
 // The extension's own allocations (envelopes, views, JSON) only: Python's objects keep
@@ -77,8 +78,43 @@ pub(crate) fn to_py_err(py: Python<'_>, e: Error) -> PyErr {
 /// Reads a record given as a dict, a JSON `str` or UTF-8 `bytes`. Every copy of the record's
 /// text made here is wiped when dropped.
 pub(crate) fn record_from(py: Python<'_>, record: &Bound<'_, PyAny>) -> PyResult<CustomerRecord> {
-    let text = record_text(record)?;
-    guarded(py, || CustomerRecord::from_json_bytes(text.bytes()))
+    match record_input(record)? {
+        RecordInput::Read(record) => Ok(record),
+        RecordInput::Text(text) => guarded(py, || CustomerRecord::from_json_bytes(text.bytes())),
+    }
+}
+
+/// A record as the host gave it, taken with the GIL: read already, or its JSON text for
+/// `CustomerRecord::from_json_bytes` to parse (without the GIL) and explain.
+// The large variant is the usual one: boxing it would allocate for every record.
+#[allow(clippy::large_enum_variant)]
+pub(crate) enum RecordInput {
+    /// A dict read straight into a record ([`read::record`]).
+    Read(CustomerRecord),
+    /// The text of a `str` or `bytes`, or of a dict that [`read::record`] left to it.
+    Text(convert::WipedJson),
+}
+
+/// Takes a record given as a dict, a JSON `str` or UTF-8 `bytes`: a dict is read as a record
+/// when it is one, and written as JSON text otherwise, for the parser's error.
+pub(crate) fn record_input(record: &Bound<'_, PyAny>) -> PyResult<RecordInput> {
+    if record.is_instance_of::<pyo3::types::PyDict>() {
+        match read::record(record) {
+            Ok(Some(read)) => return Ok(RecordInput::Read(read)),
+            Ok(None) => {}
+            Err(read::Changed) => return Err(changed_while_read(record.py())),
+        }
+    }
+    record_text(record).map(RecordInput::Text)
+}
+
+/// The error of a record that a list subclass's `__iter__` changed while it was being read.
+fn changed_while_read(py: Python<'_>) -> PyErr {
+    error_from_kind(
+        py,
+        ErrorKind::InvalidArgument,
+        "record: a dict in it changed while it was being read".into(),
+    )
 }
 
 /// A record's JSON text, read from a dict, a JSON `str` or UTF-8 `bytes` into a buffer that is
@@ -102,13 +138,7 @@ pub(crate) fn record_text(record: &Bound<'_, PyAny>) -> PyResult<convert::WipedJ
             convert::write_json(record, &convert::Where::Arg("record"), 0, &mut text)?;
             Ok(text)
         }))
-        .unwrap_or_else(|_| {
-            Err(error_from_kind(
-                record.py(),
-                ErrorKind::InvalidArgument,
-                "record: a dict in it changed while it was being read".into(),
-            ))
-        })
+        .unwrap_or_else(|_| Err(changed_while_read(record.py())))
     } else {
         Err(PyTypeError::new_err(format!(
             "record must be a dict, a JSON str or UTF-8 bytes, not {}",

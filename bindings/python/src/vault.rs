@@ -12,7 +12,7 @@ use coffer::record::CustomerRecord;
 use coffer::retention::Event;
 use coffer::{Coffer, Error, ErrorKind, MasterKey, wire};
 
-use crate::{error_from_kind, guarded, to_py_err};
+use crate::{RecordInput, error_from_kind, guarded, to_py_err};
 
 /// An open store. Thread-safe: share one between threads; calls release the GIL.
 #[pyclass(frozen, module = "coffer._native")]
@@ -260,44 +260,45 @@ impl Vault {
         actor: &str,
     ) -> PyResult<Vec<Bound<'py, PyAny>>> {
         let coffer_error = py.import("coffer._errors")?.getattr("CofferError")?;
-        // Each record's text is read with the GIL; all of them are parsed, then sealed, in one
-        // call without it. A record that cannot be read or parsed gets its error in its slot.
-        let mut texts = Vec::with_capacity(records.len());
+        // Each record is read (a dict) or its text taken (anything else) with the GIL; the
+        // texts are parsed, and everything sealed, in one call without it. A record that cannot
+        // be read or parsed gets its error in its slot.
+        let mut inputs = Vec::with_capacity(records.len());
         let mut slots: Vec<Option<PyErr>> = Vec::with_capacity(records.len());
         for item in records.iter() {
-            match crate::record_text(&item) {
-                Ok(t) => {
-                    texts.push(Some(t));
+            match crate::record_input(&item) {
+                Ok(input) => {
+                    inputs.push(Some(input));
                     slots.push(None);
                 }
                 Err(e) if e.is_instance(py, &coffer_error) => {
-                    texts.push(None);
+                    inputs.push(None);
                     slots.push(Some(e));
                 }
                 Err(e) => return Err(e),
             }
         }
-        let (unparsed, sealed) = self.call(py, |c| {
-            let mut valid = Vec::with_capacity(texts.len());
-            let unparsed: Vec<Option<Error>> = texts
-                .iter()
-                .map(|t| {
-                    match t
-                        .as_ref()
-                        .map(|t| CustomerRecord::from_json_bytes(t.bytes()))
-                    {
-                        Some(Ok(r)) => {
+        let (unparsed, sealed) = self.call(py, move |c| {
+            let mut valid = Vec::with_capacity(inputs.len());
+            let unparsed: Vec<Option<Error>> = inputs
+                .into_iter()
+                .map(|input| {
+                    let parsed = match input {
+                        Some(RecordInput::Read(r)) => Ok(r),
+                        Some(RecordInput::Text(t)) => CustomerRecord::from_json_bytes(t.bytes()),
+                        None => return None,
+                    };
+                    match parsed {
+                        Ok(r) => {
                             valid.push(r);
                             None
                         }
-                        Some(Err(e)) => Some(e),
-                        None => None,
+                        Err(e) => Some(e),
                     }
                 })
                 .collect();
             Ok((unparsed, c.seal_many(valid, actor)?))
         })?;
-        drop(texts);
         for (slot, e) in slots.iter_mut().zip(unparsed) {
             if let Some(e) = e {
                 *slot = Some(to_py_err(py, e));

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import builtins
+import collections
 import datetime
 import json
 import pathlib
+import random
 import threading
 from typing import Any, Dict, List
 
@@ -204,6 +206,82 @@ def test_a_dict_reads_as_its_json_text_does() -> None:
     with pytest.raises(coffer.MalformedError) as from_text:
         coffer.normalize(json.dumps(bad, ensure_ascii=False, separators=(",", ":")))
     assert str(from_dict.value) == str(from_text.value)
+
+
+def test_a_dict_is_read_as_its_json_text_in_every_case() -> None:
+    # A dict is read straight into a record when it is one (issue 18), and through its JSON text
+    # otherwise. Either way it must fare exactly as its compact JSON text does: the same record,
+    # or the same error, at the same place. Random records, mostly near-valid, attack that.
+    rng = random.Random(18)
+    strings = ["x", "张三", "a\"b", "back\\slash", "tab\there", "\u0001", "13800000000", "", "individual", "company", "card", "cn_resident_id", "CN"]
+    def text() -> Any:
+        return rng.choice(strings)
+    def odd() -> Any:
+        return rng.choice([None, 1, -7, True, False, [], {}, ["x"], {"k": "v"}, 2**40])
+    def value(make: Any) -> Any:
+        return make() if rng.random() < 0.97 else odd()
+    def items(make: Any) -> Any:
+        # Now and then past the limit of 32 items.
+        out = [value(make) for _ in range(rng.choice([0, 1, 2, 3] * 4 + [33]))]
+        return tuple(out) if rng.random() < 0.2 else out
+    def document() -> Any:
+        doc = {"type": rng.choice(["cn_resident_id", "cn_resident_id_15", "passport", "uscc"] * 3 + ["nope"]), "number": text()}
+        if rng.random() < 0.5:
+            doc["country"] = rng.choice(["CN", None, 5])
+        return doc
+    def account() -> Any:
+        acc = {"account_type": rng.choice(["card", "settlement", "iban"] * 3 + ["current"]), "account_number": text()}
+        for k in ("bank_name", "branch"):
+            if rng.random() < 0.5:
+                acc[k] = rng.choice([text(), None])
+        return acc
+    fields = {
+        "subject": lambda: value(lambda: rng.choice([text(), None])),
+        "name": lambda: value(text),
+        "id_documents": lambda: items(document),
+        "phones": lambda: items(text),
+        "emails": lambda: items(text),
+        "addresses": lambda: items(text),
+        "bank_accounts": lambda: items(account),
+        "custom": lambda: {rng.choice(["k", "vip_1"] * 6 + ["bad key", ""]): value(text) for _ in range(rng.randrange(3))},
+        "kind": lambda: value(lambda: rng.choice(["individual", "company"] * 6 + ["robot", {"company": None}])),
+        "nmae": text,
+    }
+    outcomes: collections.Counter[str] = collections.Counter()
+    for _ in range(3000):
+        record: Dict[str, Any] = {"id": value(text), "tenant": "t", "kind": "individual"}
+        for key in rng.sample(sorted(fields), rng.randrange(len(fields))):
+            if key != "nmae" or rng.random() < 0.1:
+                record[key] = fields[key]()
+        if rng.random() < 0.05:
+            del record[rng.choice(sorted(record))]
+        as_text = json.dumps(record, ensure_ascii=False, separators=(",", ":"))
+        results: List[Any] = []
+        for given in (record, as_text):
+            try:
+                results.append(coffer.normalize(given))
+            except coffer.CofferError as e:
+                results.append((type(e), str(e)))
+        assert results[0] == results[1], as_text
+        outcomes[results[0][0].__name__ if isinstance(results[0], tuple) else "record"] += 1
+    # Records were read, and each kind of refusal met, many times.
+    assert min(outcomes[k] for k in ("record", "MalformedError", "LimitExceededError")) > 20, outcomes
+
+
+def test_records_the_dict_reader_leaves_to_the_json_path() -> None:
+    # An enum's name given as a map, as serde reads JSON: accepted, as from text.
+    assert coffer.normalize(good_record(kind={"company": None}))["kind"] == "company"
+    # A lone surrogate: Python's own error, as before.
+    with pytest.raises(UnicodeEncodeError):
+        coffer.normalize(good_record(name="\ud800"))
+    # Values within every limit whose JSON text passes the record's only by their escapes
+    # (each control character is six bytes there): refused at the limit, as that text is.
+    escaped = good_record(custom={f"k{i}": "\x01" * 4000 for i in range(64)})
+    for given in (escaped, json.dumps(escaped)):
+        with pytest.raises(coffer.LimitExceededError, match="customer record JSON"):
+            coffer.normalize(given)
+    plain = good_record(custom={f"k{i}": "x" * 4000 for i in range(64)})
+    assert len(coffer.normalize(plain)["custom"]) == 64
 
 
 def tuple_lists(value: Any) -> Any:

@@ -577,7 +577,11 @@ impl CustomerRecord {
         }
     }
 
-    fn check_limits(&self) -> Result<()> {
+    /// Checks the limits that [`Self::from_json`] checks once it has parsed a record: items a
+    /// list, custom fields, bytes a value ([`Error::LimitExceeded`]). For a record read
+    /// through its `Deserialize` from something other than JSON text (a binding reads a Python
+    /// `dict` this way), whose caller answers for the text's size limit.
+    pub fn check_limits(&self) -> Result<()> {
         let lists = [
             ("id_documents", self.id_documents.len()),
             ("phones", self.phones.len()),

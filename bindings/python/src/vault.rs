@@ -84,19 +84,7 @@ impl Drop for GcPaused<'_> {
 fn views_to_py<'py>(py: Python<'py>, views: &[coffer::View]) -> PyResult<Vec<Py<PyAny>>> {
     let _paused = GcPaused::new(py)?;
     let module = py.import("coffer._vault")?;
-    let field_class = module.getattr("FieldView")?;
-    // `FieldView` is a NamedTuple: `tuple.__new__(FieldView, (state, value, reason))` makes the
-    // same object without going through its Python-level `__new__`.
-    let tuple_new = py
-        .import("builtins")?
-        .getattr("tuple")?
-        .getattr("__new__")?;
-    let field = |state: &Bound<'py, PyString>,
-                 value: Option<&str>,
-                 reason: Option<&str>|
-     -> PyResult<Bound<'py, PyAny>> {
-        tuple_new.call1((&field_class, (state, value, reason)))
-    };
+    let field = FieldViews::new(py, module.getattr("FieldView")?)?;
     let make = module.getattr("View")?.getattr("_of")?;
     let states = [
         PyString::intern(py, "revealed"),
@@ -105,24 +93,37 @@ fn views_to_py<'py>(py: Python<'py>, views: &[coffer::View]) -> PyResult<Vec<Py<
         PyString::intern(py, "shredded"),
     ];
     // A batch's views share their paths: each path's Python string is made once per batch.
+    // Views list their paths in the same sorted order, so the previous view's path at the same
+    // position is tried before the map.
     let mut paths: std::collections::HashMap<&str, Bound<'py, PyString>> =
         std::collections::HashMap::new();
+    let mut previous: Vec<(&str, Bound<'py, PyString>)> = Vec::new();
+    let mut current: Vec<(&str, Bound<'py, PyString>)> = Vec::new();
     views
         .iter()
         .map(|v| {
             let fields = PyDict::new(py);
-            for (path, f) in &v.fields {
-                let key = paths
-                    .entry(path.as_str())
-                    .or_insert_with(|| PyString::new(py, path));
-                let fv = match f {
-                    coffer::FieldView::Revealed(s) => field(&states[0], Some(s.expose()), None)?,
-                    coffer::FieldView::Masked(m) => field(&states[1], Some(m), None)?,
-                    coffer::FieldView::Denied(r) => field(&states[2], None, Some(r))?,
-                    coffer::FieldView::Shredded => field(&states[3], None, None)?,
+            current.clear();
+            for (i, (path, f)) in v.fields.iter().enumerate() {
+                let key = match previous.get(i) {
+                    Some((p, key)) if *p == path.as_str() => key.clone(),
+                    _ => paths
+                        .entry(path.as_str())
+                        .or_insert_with(|| PyString::new(py, path))
+                        .clone(),
                 };
-                fields.set_item(&*key, fv)?;
+                let fv = match f {
+                    coffer::FieldView::Revealed(s) => {
+                        field.make(&states[0], Some(s.expose()), None)?
+                    }
+                    coffer::FieldView::Masked(m) => field.make(&states[1], Some(m), None)?,
+                    coffer::FieldView::Denied(r) => field.make(&states[2], None, Some(r))?,
+                    coffer::FieldView::Shredded => field.make(&states[3], None, None)?,
+                };
+                fields.set_item(&key, fv)?;
+                current.push((path.as_str(), key));
             }
+            std::mem::swap(&mut previous, &mut current);
             Ok(make
                 .call1((
                     v.record.as_str(),
@@ -133,6 +134,96 @@ fn views_to_py<'py>(py: Python<'py>, views: &[coffer::View]) -> PyResult<Vec<Py<
                 .unbind())
         })
         .collect()
+}
+
+/// Makes `coffer.FieldView`s. It is a `NamedTuple`: a tuple subclass with no storage of its
+/// own, whose instances CPython's `tuple.__new__` makes with the class's `tp_alloc` and the
+/// items set in place. That is done here directly, without the argument tuple, the items'
+/// tuple and the call that going through `tuple.__new__` costs (issue 18: a sixth of a Python
+/// `reveal_many`). A class not laid out as a tuple (a changed `FieldView`) goes through
+/// `tuple.__new__`.
+struct FieldViews<'py> {
+    class: Bound<'py, pyo3::types::PyType>,
+    /// The class's `tp_alloc`, when its instances are laid out as a tuple's.
+    alloc: Option<pyo3::ffi::allocfunc>,
+    tuple_new: Bound<'py, PyAny>,
+}
+
+impl<'py> FieldViews<'py> {
+    fn new(py: Python<'py>, class: Bound<'py, PyAny>) -> PyResult<Self> {
+        let class = class.cast_into::<pyo3::types::PyType>()?;
+        let tuple = py.get_type::<pyo3::types::PyTuple>();
+        let mut same_layout = class.is_subclass(&tuple)?;
+        for size in [
+            "__basicsize__",
+            "__itemsize__",
+            "__dictoffset__",
+            "__weakrefoffset__",
+        ] {
+            same_layout = same_layout && class.getattr(size)?.eq(tuple.getattr(size)?)?;
+        }
+        let alloc = if same_layout {
+            // SAFETY: `class` is a live type object (held by `class`), and `Py_tp_alloc` is a
+            // slot every type has (inherited from `object` when not its own); PyType_GetSlot
+            // reads it for heap and static types alike from Python 3.10, the least this module
+            // supports.
+            let slot =
+                unsafe { pyo3::ffi::PyType_GetSlot(class.as_type_ptr(), pyo3::ffi::Py_tp_alloc) };
+            if slot.is_null() {
+                None
+            } else {
+                // SAFETY: the `Py_tp_alloc` slot holds an `allocfunc`, and a data pointer and a
+                // function pointer have the same size on every platform CPython supports.
+                Some(unsafe {
+                    std::mem::transmute::<*mut std::ffi::c_void, pyo3::ffi::allocfunc>(slot)
+                })
+            }
+        } else {
+            None
+        };
+        Ok(FieldViews {
+            class,
+            alloc,
+            tuple_new: tuple.getattr("__new__")?,
+        })
+    }
+
+    fn make(
+        &self,
+        state: &Bound<'py, PyString>,
+        value: Option<&str>,
+        reason: Option<&str>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let py = self.class.py();
+        let Some(alloc) = self.alloc else {
+            return self.tuple_new.call1((&self.class, (state, value, reason)));
+        };
+        let text = |t: Option<&str>| match t {
+            Some(t) => PyString::new(py, t).into_any(),
+            None => py.None().into_bound(py),
+        };
+        let items = [state.clone().into_any(), text(value), text(reason)];
+        // SAFETY: `alloc` is the class's own `tp_alloc`, called as `tuple.__new__` calls it for
+        // a subclass: with the class and its item count. It returns a new reference (or NULL
+        // with an exception set) to a zeroed instance whose three items are NULL, which a
+        // tuple's traversal and deallocation both accept until they are set.
+        let obj = unsafe { alloc(self.class.as_type_ptr(), 3) };
+        if obj.is_null() {
+            return Err(PyErr::fetch(py));
+        }
+        // SAFETY: `obj` is the new, owned reference just checked to be non-NULL.
+        let obj = unsafe { Bound::from_owned_ptr(py, obj) };
+        for (i, item) in (0..).zip(items) {
+            // SAFETY: `obj` is a tuple (its class is a tuple subclass laid out as a tuple) of
+            // three items that only this function holds (its reference count is 1, as
+            // PyTuple_SetItem requires), `i` is below three, and PyTuple_SetItem takes over
+            // `item`'s reference, also when it fails.
+            if unsafe { pyo3::ffi::PyTuple_SetItem(obj.as_ptr(), i, item.into_ptr()) } != 0 {
+                return Err(PyErr::fetch(py));
+            }
+        }
+        Ok(obj)
+    }
 }
 
 fn time_arg(py: Python<'_>, text: &str) -> PyResult<time::OffsetDateTime> {

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import collections
 import datetime
+import gc
 import json
 import pathlib
+import pickle
 import sqlite3
 import sys
 import threading
@@ -118,6 +120,39 @@ def test_seal_reveal_round_trip(store: coffer.Coffer) -> None:
     many = store.reveal_many([again, again], tenant="firm-a", principal="u-1", roles=["accountant"],
                              purpose="payments")
     assert [type(v) for v in many] == [coffer.View, coffer.View] and many[1]["name"] == view["name"]
+
+
+def test_field_views_are_whole_named_tuples(store: coffer.Coffer, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Field views are made natively in place (issue 18): each must be a complete FieldView that
+    # owns its items, alive after its view, its batch and a collection are gone.
+    sealed = [s for s in store.seal_many([dict(RECORD, id=f"f-{i}") for i in range(50)], actor="import")
+              if isinstance(s, coffer.SealedRecord)]
+    views = store.reveal_many(sealed, tenant="firm-a", principal="u-2", roles=["clerk"], purpose="bookkeeping")
+    kept = [(v["name"], v["phones[0]"], v["bank_accounts[0].account_number"]) for v in views]
+    del views, sealed
+    gc.collect()
+    for name, phone, account in kept:
+        assert type(name) is coffer.FieldView and isinstance(name, tuple) and len(name) == 3
+        assert name.value == "张三" and name == ("revealed", "张三", None)
+        state, value, reason = phone
+        assert (state, value, reason) == ("masked", "139****5678", None) == tuple(phone)
+        assert account.state == "denied" and account.value is None
+        assert "default deny" in (account.reason or "")
+        assert account._replace(reason=None) == ("denied", None, None)
+        assert pickle.loads(pickle.dumps(account)) == account and hash(account) == hash(tuple(account))
+        # Held by its tuple in `kept`, the loop's `name` and getrefcount's argument: no more.
+        # (Counted outside the asserts, whose rewriting by pytest holds values of its own.)
+        count = sys.getrefcount(name)
+        assert count == 3
+        # An item is held by its field view alone (and getrefcount's argument).
+        count = sys.getrefcount(account.reason)
+        assert count == 2
+    # A FieldView laid out otherwise (here with a __dict__) is made through tuple.__new__.
+    class Wider(coffer.FieldView):
+        pass
+    monkeypatch.setattr(coffer._vault, "FieldView", Wider)
+    view = accountant(store, store.seal(RECORD, actor="import"))
+    assert type(view["name"]) is Wider and view["name"] == ("revealed", "张三", None)
 
 
 def test_clerk_sees_masked_and_denied(store: coffer.Coffer) -> None:

@@ -4,7 +4,10 @@ encrypted one by one with ``cryptography``'s AESGCM (a random nonce each, the fi
 associated data) and the three indexed fields hashed with ``hmac``.
 
 Coffer does more in the same time: it normalises and validates every record, checks the policy
-for every field, and commits an audit entry per record.
+for every field, and commits an audit entry per record. Every record is a new customer, whose
+three data keys are made, wrapped and stored as it is sealed (the baseline keeps no keys);
+"cached reseal" seals the same records again, as an ERP saves edited customers, whose keys
+exist.
 
 Run on demand, against a release build of the module:
 
@@ -94,7 +97,8 @@ def main() -> None:
     records = [typical(i) for i in range(n)]
     batches = [records[i:i + BATCH] for i in range(0, n, BATCH)]
     keys = (
-        "coffer seal", "coffer reveal", "cached seal", "cached reveal", "baseline seal", "baseline reveal"
+        "coffer seal", "coffer reveal", "cached seal", "cached reveal", "cached reseal", "baseline seal",
+        "baseline reveal",
     )
     results: Dict[str, List[float]] = {k: [] for k in keys}
     # "coffer": the default key cache (10,000 data keys), so revealing 100,000 customers reads
@@ -129,6 +133,11 @@ def main() -> None:
                     t, count = timed(reveal_all)
                     assert count == n
                     results[f"{label} reveal"].append(t)
+                    if label == "cached":
+                        # The same customers sealed again (an ERP saving edited records): their
+                        # data keys exist, so none is made.
+                        t, _ = timed(seal_all)
+                        results["cached reseal"].append(t)
         aead = AESGCM(AESGCM.generate_key(bit_length=256))
         index_key = os.urandom(32)
         t, base = timed(lambda: baseline_seal(records, aead, index_key))
@@ -144,6 +153,7 @@ def main() -> None:
     for label, _ in configs:
         print(f"  {label} seal:   {med['baseline seal'] / med[label + ' seal']:.2f}x the baseline's speed")
         print(f"  {label} reveal: {med['baseline reveal'] / med[label + ' reveal']:.2f}x the baseline's speed")
+    print(f"  cached reseal: {med['baseline seal'] / med['cached reseal']:.2f}x the baseline's speed")
 
 
 if __name__ == "__main__":

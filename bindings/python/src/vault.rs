@@ -81,59 +81,72 @@ impl Drop for GcPaused<'_> {
 /// Views as Python objects, built directly: each a `coffer.View` (through `View._of`) whose
 /// fields are `coffer.FieldView`s. Values cross as Python `str` copies, as they did inside the
 /// JSON text this replaces (one encode and one `json.loads` a view fewer).
-fn views_to_py<'py>(py: Python<'py>, views: &[coffer::View]) -> PyResult<Vec<Py<PyAny>>> {
+fn views_to_py<'py>(py: Python<'py>, views: Vec<coffer::View>) -> PyResult<Vec<Py<PyAny>>> {
     let _paused = GcPaused::new(py)?;
-    let module = py.import("coffer._vault")?;
-    let field = FieldViews::new(py, module.getattr("FieldView")?)?;
-    let make = module.getattr("View")?.getattr("_of")?;
-    let states = [
-        PyString::intern(py, "revealed"),
-        PyString::intern(py, "masked"),
-        PyString::intern(py, "denied"),
-        PyString::intern(py, "shredded"),
-    ];
-    // A batch's views share their paths: each path's Python string is made once per batch.
-    // Views list their paths in the same sorted order, so the previous view's path at the same
-    // position is tried before the map.
-    let mut paths: std::collections::HashMap<&str, Bound<'py, PyString>> =
-        std::collections::HashMap::new();
-    let mut previous: Vec<(&str, Bound<'py, PyString>)> = Vec::new();
-    let mut current: Vec<(&str, Bound<'py, PyString>)> = Vec::new();
+    let make = py
+        .import("coffer._vault")?
+        .getattr("View")?
+        .getattr("_of")?;
+    let none = py.None();
     views
-        .iter()
+        .into_iter()
         .map(|v| {
-            let fields = PyDict::new(py);
-            current.clear();
-            for (i, (path, f)) in v.fields.iter().enumerate() {
-                let key = match previous.get(i) {
-                    Some((p, key)) if *p == path.as_str() => key.clone(),
-                    _ => paths
-                        .entry(path.as_str())
-                        .or_insert_with(|| PyString::new(py, path))
-                        .clone(),
-                };
-                let fv = match f {
-                    coffer::FieldView::Revealed(s) => {
-                        field.make(&states[0], Some(s.expose()), None)?
-                    }
-                    coffer::FieldView::Masked(m) => field.make(&states[1], Some(m), None)?,
-                    coffer::FieldView::Denied(r) => field.make(&states[2], None, Some(r))?,
-                    coffer::FieldView::Shredded => field.make(&states[3], None, None)?,
-                };
-                fields.set_item(&key, fv)?;
-                current.push((path.as_str(), key));
-            }
-            std::mem::swap(&mut previous, &mut current);
+            let record = PyString::new(py, &v.record);
+            let policy_version = PyString::new(py, &v.policy_version);
+            let audit_seq = v.audit_seq;
+            let fields = Bound::new(py, ViewFields(v))?;
             Ok(make
-                .call1((
-                    v.record.as_str(),
-                    v.policy_version.as_str(),
-                    v.audit_seq,
-                    fields,
-                ))?
+                .call1((record, policy_version, audit_seq, &none, fields))?
                 .unbind())
         })
         .collect()
+}
+
+/// A revealed view's fields, held here until Python asks for them (issue 18): the revealed
+/// values stay in memory that is wiped when the view is dropped, and a batch makes no Python
+/// object for a field its caller never reads. `coffer.View` asks for one value
+/// ([`ViewFields::value`]), or for all of them once ([`ViewFields::fields`]) and then lets go
+/// of this.
+#[pyclass(frozen, module = "coffer._native", name = "ViewFields")]
+pub(crate) struct ViewFields(coffer::View);
+
+#[pymethods]
+impl ViewFields {
+    /// Every field, as `{path: FieldView}` in path order.
+    fn fields<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let _paused = GcPaused::new(py)?;
+        let field = FieldViews::current(py)?;
+        let states = [
+            PyString::intern(py, "revealed"),
+            PyString::intern(py, "masked"),
+            PyString::intern(py, "denied"),
+            PyString::intern(py, "shredded"),
+        ];
+        let fields = PyDict::new(py);
+        for (path, f) in &self.0.fields {
+            let fv = match f {
+                coffer::FieldView::Revealed(s) => field.make(&states[0], Some(s.expose()), None)?,
+                coffer::FieldView::Masked(m) => field.make(&states[1], Some(m), None)?,
+                coffer::FieldView::Denied(r) => field.make(&states[2], None, Some(r))?,
+                coffer::FieldView::Shredded => field.make(&states[3], None, None)?,
+            };
+            fields.set_item(path, fv)?;
+        }
+        Ok(fields)
+    }
+
+    /// One field's value when it is revealed or masked, else `None`.
+    fn value(&self, path: &str) -> Option<&str> {
+        match self.0.fields.get(path)? {
+            coffer::FieldView::Revealed(s) => Some(s.expose()),
+            coffer::FieldView::Masked(m) => Some(m),
+            coffer::FieldView::Denied(_) | coffer::FieldView::Shredded => None,
+        }
+    }
+
+    fn __repr__(&self) -> &'static str {
+        "<coffer._native.ViewFields>"
+    }
 }
 
 /// Makes `coffer.FieldView`s. It is a `NamedTuple`: a tuple subclass with no storage of its
@@ -149,7 +162,40 @@ struct FieldViews<'py> {
     tuple_new: Bound<'py, PyAny>,
 }
 
+/// The `FieldView` class last seen and its `tp_alloc` (if laid out as a tuple), so that a
+/// view's fields are made without looking the class's layout up again (it is looked up again
+/// when `coffer._vault.FieldView` is another class).
+static FIELD_VIEW: std::sync::Mutex<
+    Option<(Py<pyo3::types::PyType>, Option<pyo3::ffi::allocfunc>)>,
+> = std::sync::Mutex::new(None);
+
 impl<'py> FieldViews<'py> {
+    /// For `coffer._vault.FieldView` as it is now.
+    fn current(py: Python<'py>) -> PyResult<Self> {
+        let class = py.import("coffer._vault")?.getattr("FieldView")?;
+        let tuple_new = py.get_type::<pyo3::types::PyTuple>().getattr("__new__")?;
+        {
+            let seen = FIELD_VIEW
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if let Some((seen, alloc)) = seen.as_ref()
+                && seen.bind(py).is(&class)
+            {
+                return Ok(FieldViews {
+                    class: seen.bind(py).clone(),
+                    alloc: *alloc,
+                    tuple_new,
+                });
+            }
+        }
+        let made = FieldViews::new(py, class)?;
+        *FIELD_VIEW
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) =
+            Some((made.class.clone().unbind(), made.alloc));
+        Ok(made)
+    }
+
     fn new(py: Python<'py>, class: Bound<'py, PyAny>) -> PyResult<Self> {
         let class = class.cast_into::<pyo3::types::PyType>()?;
         let tuple = py.get_type::<pyo3::types::PyTuple>();
@@ -432,7 +478,7 @@ impl Vault {
         let view = view.ok_or_else(|| {
             error_from_kind(py, ErrorKind::Internal, "reveal produced no view".into())
         })?;
-        Ok(views_to_py(py, std::slice::from_ref(&view))?.remove(0))
+        Ok(views_to_py(py, vec![view])?.remove(0))
     }
 
     /// The views, as a list of `coffer.View` built here (no JSON in between), of envelopes
@@ -458,7 +504,7 @@ impl Vault {
         let views = self.call(py, move |c| {
             c.reveal_many(&envs, &wire::access_from_json(access)?)
         })?;
-        views_to_py(py, &views)
+        views_to_py(py, views)
     }
 
     fn redact(&self, py: Python<'_>, envelopes: &str, actor: &str) -> PyResult<String> {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import copy
 import datetime
 import gc
 import json
@@ -153,6 +154,36 @@ def test_field_views_are_whole_named_tuples(store: coffer.Coffer, monkeypatch: p
     monkeypatch.setattr(coffer._vault, "FieldView", Wider)
     view = accountant(store, store.seal(RECORD, actor="import"))
     assert type(view["name"]) is Wider and view["name"] == ("revealed", "张三", None)
+
+
+def test_a_view_holds_its_fields_natively_until_asked(store: coffer.Coffer) -> None:
+    sealed = [s for s in store.seal_many([dict(RECORD, id=f"l-{i}") for i in range(4)], actor="import")
+              if isinstance(s, coffer.SealedRecord)]
+    views = store.reveal_many(sealed, tenant="firm-a", principal="u-2", roles=["clerk"], purpose="bookkeeping")
+    store.close()  # A view needs nothing more from the store.
+    first, second, third, fourth = views
+    # One value at a time, each state, from the native fields: no FieldView made yet.
+    assert first.value("name") == "张三" and first.value("phones[0]") == "139****5678"
+    assert first.value("bank_accounts[0].account_number") is None and first.value("nope") is None
+    assert first._native is not None and first._made is None
+    # Any use of the mapping makes every field once and lets the native part go.
+    assert len(first) == 6 and first["phones[0]"] == ("masked", "139****5678", None)
+    assert first._native is None and first._made is not None
+    assert first.value("name") == "张三" and first.value("bank_accounts[0].account_number") is None
+    assert first == second and dict(first) == dict(second)  # Same record, same fields.
+    # Copied and pickled with its fields made, equal to the original.
+    for moved in (pickle.loads(pickle.dumps(third)), copy.deepcopy(third)):
+        assert type(moved) is coffer.View and moved == first and moved.record == "l-2"
+        assert moved.audit_seq == third.audit_seq and moved.policy_version == third.policy_version
+    # Many threads making the same view's fields at once see the same fields.
+    assert fourth._made is None
+    seen: List[Dict[str, Any]] = []
+    threads = [threading.Thread(target=lambda: seen.append(dict(fourth))) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(seen) == 8 and all(s == dict(first) for s in seen)
 
 
 def test_clerk_sees_masked_and_denied(store: coffer.Coffer) -> None:

@@ -2,7 +2,7 @@
 
 from typing import Any, Callable, Dict, List, Optional, Tuple, final
 
-from ._vault import View
+from ._vault import FieldView, View
 
 __version__: str
 
@@ -30,6 +30,13 @@ class Envelope:
     @staticmethod
     def from_json(text: str) -> Envelope: ...
     def to_json(self) -> str: ...
+
+@final
+class ViewFields:
+    """A revealed view's fields, held natively (see ``coffer.View``)."""
+
+    def fields(self) -> Dict[str, FieldView]: ...
+    def value(self, path: str) -> Optional[str]: ...
 
 @final
 class Vault:

@@ -304,28 +304,50 @@ class View(Mapping[str, FieldView]):
     """What a reveal returns: a mapping from field path to :class:`FieldView`, with the
     ``record`` id, the ``policy_version`` that decided and the ``audit_seq`` of the audit entry
     that recorded it (for a batch, the batch's one entry, which lists this record).
-    ``repr`` never shows values."""
+    ``repr`` never shows values.
 
-    __slots__ = ("record", "policy_version", "audit_seq", "_fields")
+    A view made by the store keeps its fields in the native module until they are asked for:
+    :meth:`value` copies out one value, and any other use of the mapping makes every
+    :class:`FieldView` once (issue 18). Until then the values are in memory that is wiped
+    when the view is dropped; Python strings cannot be wiped."""
+
+    __slots__ = ("record", "policy_version", "audit_seq", "_made", "_native")
 
     def __init__(self, parsed: Mapping[str, Any]) -> None:
         self.record: str = str(parsed.get("record", ""))
         self.policy_version: str = str(parsed.get("policy_version", ""))
         self.audit_seq: int = int(parsed.get("audit_seq", 0))
-        self._fields: Dict[str, FieldView] = {
+        self._made: Optional[Dict[str, FieldView]] = {
             path: FieldView(f.get("state", "denied"), f.get("value"), f.get("reason"))
             for path, f in parsed.get("fields", {}).items()
         }
+        self._native: Optional[_native.ViewFields] = None
 
     @classmethod
     def _of(
-        cls, record: str, policy_version: str, audit_seq: int, fields: Dict[str, FieldView]
+        cls,
+        record: str,
+        policy_version: str,
+        audit_seq: int,
+        fields: Optional[Dict[str, FieldView]],
+        native: Optional[_native.ViewFields] = None,
     ) -> "View":
-        """A view from its parts, as the native module builds it (no JSON in between)."""
+        """A view from its parts, as the native module builds it (no JSON in between): its
+        fields made, or held natively."""
         view = cls.__new__(cls)
-        view.record, view.policy_version, view.audit_seq, view._fields = (
-            record, policy_version, audit_seq, fields)
+        view.record, view.policy_version, view.audit_seq, view._made, view._native = (
+            record, policy_version, audit_seq, fields, native)
         return view
+
+    @property
+    def _fields(self) -> Dict[str, FieldView]:
+        made = self._made
+        if made is None:
+            assert self._native is not None
+            made = self._made = self._native.fields()
+            # The values are Python's now; the native copy is wiped as it goes.
+            self._native = None
+        return made
 
     def __getitem__(self, path: str) -> FieldView:
         return self._fields[path]
@@ -338,8 +360,15 @@ class View(Mapping[str, FieldView]):
 
     def value(self, path: str) -> Optional[str]:
         """The field's value when revealed or masked, else ``None``."""
+        native = self._native
+        if native is not None:
+            return native.value(path)
         f = self._fields.get(path)
         return f.value if f is not None else None
+
+    def __reduce__(self) -> Tuple[Any, Tuple[Any, ...]]:
+        # Pickled (and copied) with its fields made: the native part does not cross.
+        return (View._of, (self.record, self.policy_version, self.audit_seq, dict(self._fields)))
 
     def __repr__(self) -> str:
         states = ", ".join(f"{p!r}: {f.state!r}" for p, f in self._fields.items())

@@ -148,12 +148,15 @@ def test_field_views_are_whole_named_tuples(store: coffer.Coffer, monkeypatch: p
         # An item is held by its field view alone (and getrefcount's argument).
         count = sys.getrefcount(account.reason)
         assert count == 2
+        # Strings and None cannot make a cycle: the collector does not track them.
+        assert not gc.is_tracked(name) and not gc.is_tracked(account)
     # A FieldView laid out otherwise (here with a __dict__) is made through tuple.__new__.
     class Wider(coffer.FieldView):
         pass
     monkeypatch.setattr(coffer._vault, "FieldView", Wider)
     view = accountant(store, store.seal(RECORD, actor="import"))
     assert type(view["name"]) is Wider and view["name"] == ("revealed", "张三", None)
+    assert gc.is_tracked(view["name"])  # It has a __dict__, which could hold a cycle.
 
 
 def test_a_view_holds_its_fields_natively_until_asked(store: coffer.Coffer) -> None:

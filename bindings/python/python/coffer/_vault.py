@@ -339,8 +339,7 @@ class View(Mapping[str, FieldView]):
             record, policy_version, audit_seq, fields, native)
         return view
 
-    @property
-    def _fields(self) -> Dict[str, FieldView]:
+    def _make(self) -> Dict[str, FieldView]:
         made = self._made
         if made is None:
             assert self._native is not None
@@ -350,28 +349,31 @@ class View(Mapping[str, FieldView]):
         return made
 
     def __getitem__(self, path: str) -> FieldView:
-        return self._fields[path]
+        made = self._made
+        return (made if made is not None else self._make())[path]
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self._fields)
+        made = self._made
+        return iter(made if made is not None else self._make())
 
     def __len__(self) -> int:
-        return len(self._fields)
+        made = self._made
+        return len(made if made is not None else self._make())
 
     def value(self, path: str) -> Optional[str]:
         """The field's value when revealed or masked, else ``None``."""
         native = self._native
         if native is not None:
             return native.value(path)
-        f = self._fields.get(path)
+        f = self._make().get(path)
         return f.value if f is not None else None
 
     def __reduce__(self) -> Tuple[Any, Tuple[Any, ...]]:
         # Pickled (and copied) with its fields made: the native part does not cross.
-        return (View._of, (self.record, self.policy_version, self.audit_seq, dict(self._fields)))
+        return (View._of, (self.record, self.policy_version, self.audit_seq, dict(self._make())))
 
     def __repr__(self) -> str:
-        states = ", ".join(f"{p!r}: {f.state!r}" for p, f in self._fields.items())
+        states = ", ".join(f"{p!r}: {f.state!r}" for p, f in self._make().items())
         return f"View(record={self.record!r}, audit_seq={self.audit_seq}, fields={{{states}}})"
 
 

@@ -125,10 +125,6 @@ impl ViewFields {
             PyString::intern(py, "shredded"),
         ];
         let fields = PyDict::new(py);
-        let mut paths = PATHS
-            .get_or_init(py, Default::default)
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
         for (path, f) in &self.0.fields {
             let fv = match f {
                 coffer::FieldView::Revealed(s) => field.make(&states[0], Some(s.expose()), None)?,
@@ -136,7 +132,7 @@ impl ViewFields {
                 coffer::FieldView::Denied(r) => field.make(&states[2], None, Some(r))?,
                 coffer::FieldView::Shredded => field.make(&states[3], None, None)?,
             };
-            fields.set_item(path_text(py, &mut paths, path), fv)?;
+            fields.set_item(path_text(py, path), fv)?;
         }
         Ok(fields)
     }
@@ -164,15 +160,20 @@ static PATHS: pyo3::sync::PyOnceLock<
 
 const MAX_SHARED_PATHS: usize = 10_000;
 
-fn path_text<'py>(
-    py: Python<'py>,
-    shared: &mut std::collections::HashMap<String, Py<PyString>>,
-    path: &str,
-) -> Bound<'py, PyString> {
-    if let Some(text) = shared.get(path) {
+/// The Python string of a field path, shared when it can be. The lock is held only around
+/// the map, never while Python code could run and another thread wait for it.
+fn path_text<'py>(py: Python<'py>, path: &str) -> Bound<'py, PyString> {
+    let shared = PATHS.get_or_init(py, Default::default);
+    let lock = || {
+        shared
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    };
+    if let Some(text) = lock().get(path) {
         return text.bind(py).clone();
     }
     let text = PyString::new(py, path);
+    let mut shared = lock();
     if shared.len() < MAX_SHARED_PATHS {
         shared.insert(path.to_owned(), text.clone().unbind());
     }

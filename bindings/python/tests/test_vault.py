@@ -6,6 +6,7 @@ import collections
 import copy
 import datetime
 import gc
+import inspect
 import json
 import pathlib
 import pickle
@@ -187,6 +188,36 @@ def test_a_view_holds_its_fields_natively_until_asked(store: coffer.Coffer) -> N
     for t in threads:
         t.join()
     assert len(seen) == 8 and all(s == dict(first) for s in seen)
+
+
+def test_a_view_made_by_another_thread_midway_is_taken_as_made(store: coffer.Coffer) -> None:
+    # Two threads making one view's fields: the second reads `_made` (not yet made), then the
+    # first finishes (and lets go of `_native`), then the second goes on. Played
+    # deterministically: a trace function runs the first thread's whole `_make` just after the
+    # second has read `_made`.
+    view = accountant(store, store.seal(RECORD, actor="import"))
+    code = coffer.View._make.__code__
+    injected: List[int] = []
+
+    def tracer(frame: Any, event: str, arg: Any) -> Any:
+        if frame.f_code is code:
+            def line(frame: Any, event: str, arg: Any) -> Any:
+                source = inspect.getsourcelines(code)
+                text = source[0][frame.f_lineno - source[1]]
+                if event == "line" and "if made is None" in text and not injected:
+                    injected.append(1)
+                    view._make()  # (not traced: the tracer is off inside itself)
+                return line
+            return line
+        return None
+
+    sys.settrace(tracer)
+    try:
+        fields = view._make()
+    finally:
+        sys.settrace(None)
+    assert injected and view._native is None and fields is view._made
+    assert fields["name"] == ("revealed", "张三", None)
 
 
 def test_clerk_sees_masked_and_denied(store: coffer.Coffer) -> None:

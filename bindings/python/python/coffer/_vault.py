@@ -342,8 +342,15 @@ class View(Mapping[str, FieldView]):
     def _make(self) -> Dict[str, FieldView]:
         made = self._made
         if made is None:
-            assert self._native is not None
-            made = self._made = self._native.fields()
+            native = self._native
+            if native is None:
+                # Another thread made them between the two reads: it stores `_made` before it
+                # lets go of `_native`.
+                made = self._made
+                assert made is not None
+                return made
+            made = native.fields()
+            self._made = made
             # The values are Python's now; the native copy is wiped as it goes.
             self._native = None
         return made

@@ -75,9 +75,14 @@ struct Reader<'a, 'py> {
     text_len: &'a Cell<usize>,
 }
 
+/// Adds `bytes` to a text length bound.
+fn add(text_len: &Cell<usize>, bytes: usize) {
+    text_len.set(text_len.get().saturating_add(bytes));
+}
+
 impl Reader<'_, '_> {
     fn add(&self, bytes: usize) {
-        self.text_len.set(self.text_len.get().saturating_add(bytes));
+        add(self.text_len, bytes);
     }
 
     /// The string's UTF-8, counted at its longest as JSON: six bytes a byte when anything in
@@ -172,7 +177,7 @@ impl<'de> de::MapAccess<'de> for Entries<'_, '_> {
         }
         self.value = Some(value);
         // `"key":` and a comma.
-        self.text_len.set(self.text_len.get().saturating_add(2));
+        add(self.text_len, 2);
         seed.deserialize(Reader {
             obj: &key,
             text_len: self.text_len,
@@ -207,7 +212,7 @@ impl<'de> de::SeqAccess<'de> for Items<'_, '_> {
         };
         let item = item.map_err(|_| Fallback)?;
         // A comma.
-        self.text_len.set(self.text_len.get().saturating_add(1));
+        add(self.text_len, 1);
         seed.deserialize(Reader {
             obj: &item,
             text_len: self.text_len,

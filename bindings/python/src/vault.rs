@@ -118,19 +118,15 @@ impl ViewFields {
     fn fields<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let _paused = GcPaused::new(py);
         let field = FieldViews::current(py)?;
-        let states = [
-            PyString::intern(py, "revealed"),
-            PyString::intern(py, "masked"),
-            PyString::intern(py, "denied"),
-            PyString::intern(py, "shredded"),
-        ];
+        // The states' strings, interned once a call rather than once a field.
+        let states =
+            ["revealed", "masked", "denied", "shredded"].map(|s| (s, PyString::intern(py, s)));
         let fields = PyDict::new(py);
         for (path, f) in &self.0.fields {
-            let fv = match f {
-                coffer::FieldView::Revealed(s) => field.make(&states[0], Some(s.expose()), None)?,
-                coffer::FieldView::Masked(m) => field.make(&states[1], Some(m), None)?,
-                coffer::FieldView::Denied(r) => field.make(&states[2], None, Some(r))?,
-                coffer::FieldView::Shredded => field.make(&states[3], None, None)?,
+            let (name, value, reason) = f.parts();
+            let fv = match states.iter().find(|(s, _)| *s == name) {
+                Some((_, state)) => field.make(state, value, reason)?,
+                None => field.make(&PyString::intern(py, name), value, reason)?,
             };
             fields.set_item(path_text(py, path), fv)?;
         }
@@ -139,11 +135,7 @@ impl ViewFields {
 
     /// One field's value when it is revealed or masked, else `None`.
     fn value(&self, path: &str) -> Option<&str> {
-        match self.0.fields.get(path)? {
-            coffer::FieldView::Revealed(s) => Some(s.expose()),
-            coffer::FieldView::Masked(m) => Some(m),
-            coffer::FieldView::Denied(_) | coffer::FieldView::Shredded => None,
-        }
+        self.0.fields.get(path)?.parts().1
     }
 
     fn __repr__(&self) -> &'static str {

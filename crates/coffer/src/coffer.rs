@@ -115,11 +115,17 @@ impl std::fmt::Debug for FieldView {
 impl FieldView {
     /// The state's name: `revealed`, `masked`, `denied` or `shredded`.
     pub fn state(&self) -> &'static str {
+        self.parts().0
+    }
+
+    /// The view as the wire and the bindings show it: the state's name, the value shown
+    /// (revealed or masked) and the reason for a denial.
+    pub fn parts(&self) -> (&'static str, Option<&str>, Option<&str>) {
         match self {
-            Self::Revealed(_) => "revealed",
-            Self::Masked(_) => "masked",
-            Self::Denied(_) => "denied",
-            Self::Shredded => "shredded",
+            Self::Revealed(s) => ("revealed", Some(s.expose()), None),
+            Self::Masked(m) => ("masked", Some(m), None),
+            Self::Denied(r) => ("denied", None, Some(r)),
+            Self::Shredded => ("shredded", None, None),
         }
     }
 }
@@ -901,6 +907,36 @@ mod tests {
     use super::*;
     use crate::envelope;
     use std::collections::BTreeSet;
+
+    /// Each state's parts, as the wire, the reports and the bindings show them, and its
+    /// debug form with no value in it.
+    #[test]
+    fn field_view_parts_and_debug() {
+        let cases = [
+            (
+                FieldView::Revealed("4111".into()),
+                ("revealed", Some("4111"), None),
+            ),
+            (
+                FieldView::Masked("41**".into()),
+                ("masked", Some("41**"), None),
+            ),
+            (
+                FieldView::Denied("no rule".into()),
+                ("denied", None, Some("no rule")),
+            ),
+            (FieldView::Shredded, ("shredded", None, None)),
+        ];
+        for (view, parts) in &cases {
+            assert_eq!(view.parts(), *parts);
+            assert_eq!(view.state(), parts.0);
+            let debug = format!("{view:?}");
+            assert!(
+                !debug.contains("4111") && !debug.contains("41**"),
+                "{debug}"
+            );
+        }
+    }
 
     /// The seal entry written from an envelope is the canonical text of the `AuditEntry` it
     /// stands for, for a full envelope and for one with no fields at all.

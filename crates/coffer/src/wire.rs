@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use serde_json::{Map, Value, json};
 use zeroize::Zeroizing;
 
-use crate::coffer::{Access, FieldView, Hold, IndexPlan, IndexToken, SweepReport, View};
+use crate::coffer::{Access, Hold, IndexPlan, IndexToken, SweepReport, View};
 use crate::envelope::Envelope;
 use crate::error::{Error, Result};
 use crate::policy::{AttrValue, Context, Principal, RecordFacts};
@@ -205,12 +205,7 @@ pub fn view_to_json(view: &View) -> Zeroizing<String> {
         .fields
         .iter()
         .map(|(path, f)| {
-            let (state, value, reason) = match f {
-                FieldView::Revealed(s) => ("revealed", Some(s.expose()), None),
-                FieldView::Masked(m) => ("masked", Some(m.as_str()), None),
-                FieldView::Denied(r) => ("denied", None, Some(r.as_str())),
-                FieldView::Shredded => ("shredded", None, None),
-            };
+            let (state, value, reason) = f.parts();
             (
                 path.as_str(),
                 FieldWire {
@@ -232,14 +227,8 @@ pub fn view_to_json(view: &View) -> Zeroizing<String> {
             .fields
             .iter()
             .map(|(p, f)| {
-                p.len()
-                    + 96
-                    + match f {
-                        FieldView::Revealed(s) => s.len() * 6,
-                        FieldView::Masked(m) => m.len() * 6,
-                        FieldView::Denied(r) => r.len() * 2,
-                        FieldView::Shredded => 0,
-                    }
+                let (_, value, reason) = f.parts();
+                p.len() + 96 + value.map_or(0, |v| v.len() * 6) + reason.map_or(0, |r| r.len() * 2)
             })
             .sum::<usize>();
     let mut buf = Zeroizing::new(Vec::with_capacity(estimate));

@@ -9,11 +9,12 @@ use crate::HashMap;
 use crate::clock::text::parse_instant as instant_of;
 use time::OffsetDateTime;
 
-use super::{Access, Coffer, FieldView, now_text};
+use super::{Access, Coffer, now_text};
 use crate::audit::{self, AuditEntry, AuditReport};
 use crate::envelope::Envelope;
 use crate::error::{Error, Result};
 use crate::policy::{Action, FieldEffect, Policy, Request};
+use crate::record::Sensitive;
 use crate::record::{FieldPath, Protection};
 use crate::report::grants::{policy_findings, review_grants};
 pub(crate) use crate::report::trail::parse_instant;
@@ -372,10 +373,14 @@ impl Coffer {
                 };
                 let latest = key.or_else(|| keys.iter().rev().find(|k| k.category == category));
                 let (shown, value, reason) = match view.and_then(|v| v.fields.get(&path)) {
-                    Some(FieldView::Revealed(v)) => (Some("revealed"), Some(v.clone()), None),
-                    Some(FieldView::Masked(m)) => (Some("masked"), Some(m.as_str().into()), None),
-                    Some(FieldView::Denied(r)) => (Some("denied"), None, Some(r.clone())),
-                    Some(FieldView::Shredded) => (Some("shredded"), None, None),
+                    Some(f) => {
+                        let (state, value, reason) = f.parts();
+                        (
+                            Some(state),
+                            value.map(Sensitive::from),
+                            reason.map(str::to_owned),
+                        )
+                    }
                     None => (None, None, None),
                 };
                 fields.push(HeldField {

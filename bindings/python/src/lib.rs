@@ -302,6 +302,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<vault::Vault>()?;
     m.add_class::<vault::NativeEnvelope>()?;
     m.add_class::<vault::ViewFields>()?;
+    m.add_class::<vault::ViewBase>()?;
     m.add_function(wrap_pyfunction!(vault::generate_master_key, m)?)?;
     m.add_function(wrap_pyfunction!(vault::open_with_keys, m)?)?;
     m.add_function(wrap_pyfunction!(vault::certificate_verify, m)?)?;

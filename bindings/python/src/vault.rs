@@ -49,11 +49,11 @@ impl NativeEnvelope {
 }
 
 /// Python's cyclic garbage collector held off while views are built, and started again (if it
-/// was running) when dropped, on success or error. The views hold strings and tuples of
-/// strings, which cannot form cycles, yet making tens of thousands of them ran a
-/// young-generation collection every few hundred objects: a fifth of a `reveal_many` call
-/// from Python (1,000 envelopes, 17.6 ms against 13.9 ms without them). Through the C API
-/// (`PyGC_Disable`, Python 3.10), cheap enough to pause for one view's fields as well.
+/// was running) when dropped, on success or error. The views hold strings, which cannot form
+/// cycles, yet making tens of thousands of objects ran a young-generation collection every few
+/// hundred: a fifth of a `reveal_many` call from Python (1,000 envelopes, 17.6 ms against
+/// 13.9 ms without them, when each field was a Python object). Through the C API
+/// (`PyGC_Disable`, Python 3.10).
 struct GcPaused<'py> {
     _gil: Python<'py>,
     was_enabled: bool,
@@ -81,15 +81,15 @@ impl Drop for GcPaused<'_> {
     }
 }
 
-/// Views as Python objects, built directly: each a `coffer.View` (through `View._of`) that
-/// holds its fields natively ([`ViewFields`]) until they are asked for.
+/// Views as Python objects, built directly: each a `coffer.View` made through
+/// `ViewBase.__new__` (so that `View.__new__`, which reads the JSON form, is not run), holding
+/// its fields natively.
 fn views_to_py<'py>(py: Python<'py>, views: Vec<coffer::View>) -> PyResult<Vec<Py<PyAny>>> {
     let _paused = GcPaused::new(py);
-    let make = py
-        .import("coffer._vault")?
-        .getattr("View")?
-        .getattr("_of")?;
-    let none = py.None();
+    let class = vault_module(py)?.getattr(pyo3::intern!(py, "View"))?;
+    let new = py
+        .get_type::<ViewBase>()
+        .getattr(pyo3::intern!(py, "__new__"))?;
     views
         .into_iter()
         .map(|v| {
@@ -97,79 +97,215 @@ fn views_to_py<'py>(py: Python<'py>, views: Vec<coffer::View>) -> PyResult<Vec<P
             let policy_version = PyString::new(py, &v.policy_version);
             let audit_seq = v.audit_seq;
             let fields = Bound::new(py, ViewFields(v))?;
-            Ok(make
-                .call1((record, policy_version, audit_seq, &none, fields))?
+            Ok(new
+                .call1((&class, record, policy_version, audit_seq, fields))?
                 .unbind())
         })
         .collect()
 }
 
-/// A revealed view's fields, held here until Python asks for them (issue 18): the revealed
-/// values stay in memory that is wiped when the view is dropped, and a batch makes no Python
-/// object for a field its caller never reads. `coffer.View` asks for one value
-/// ([`ViewFields::value`]), or for all of them once ([`ViewFields::fields`]) and then lets go
-/// of this.
+/// `coffer._vault`, imported once.
+fn vault_module(py: Python<'_>) -> PyResult<&Bound<'_, PyModule>> {
+    static MODULE: pyo3::sync::PyOnceLock<Py<PyModule>> = pyo3::sync::PyOnceLock::new();
+    Ok(MODULE
+        .get_or_try_init(py, || py.import("coffer._vault").map(Bound::unbind))?
+        .bind(py))
+}
+
+/// A revealed view's fields as the reveal made them, handed to [`ViewBase`], which keeps them.
+/// The revealed values are in memory wiped when the view is dropped.
 #[pyclass(frozen, module = "coffer._native", name = "ViewFields")]
 pub(crate) struct ViewFields(coffer::View);
 
 #[pymethods]
 impl ViewFields {
-    /// Every field, as `{path: FieldView}` in path order.
-    fn fields<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let _paused = GcPaused::new(py);
-        let field = FieldViews::current(py)?;
-        // The states' strings, interned once a call rather than once a field.
-        let states =
-            ["revealed", "masked", "denied", "shredded"].map(|s| (s, PyString::intern(py, s)));
-        let fields = PyDict::new(py);
-        for (path, f) in &self.0.fields {
-            let (name, value, reason) = f.parts();
-            let fv = match states.iter().find(|(s, _)| *s == name) {
-                Some((_, state)) => field.make(state, value, reason)?,
-                None => field.make(&PyString::intern(py, name), value, reason)?,
-            };
-            fields.set_item(path_text(py, path), fv)?;
-        }
-        Ok(fields)
-    }
-
-    /// One field's value when it is revealed or masked, else `None`.
-    fn value(&self, path: &str) -> Option<&str> {
-        self.0.fields.get(path)?.parts().1
-    }
-
     fn __repr__(&self) -> &'static str {
         "<coffer._native.ViewFields>"
     }
+}
+
+/// Where a view's fields are.
+enum ViewSource {
+    /// As the reveal made them: a field's `FieldView`, and its value's `str`, are made when it
+    /// is asked for, and values nobody reads never become Python strings.
+    Native(Py<ViewFields>),
+    /// `FieldView`s already made: a view read from the JSON form, or unpickled. Copied when
+    /// the view is made, and never changed.
+    Made(Py<PyDict>),
+}
+
+/// The native part of `coffer.View` (issue 18): a read-only mapping from field path to
+/// `FieldView`, with the record id, the policy version and the audit entry. Its mapping
+/// methods are C slots, so that reading a view's fields runs no Python-level method (the
+/// Python class adds `Mapping`'s mixins, pickling and `repr`). Immutable, so threads may
+/// share it with no lock.
+#[pyclass(
+    frozen,
+    subclass,
+    mapping,
+    module = "coffer._native",
+    name = "ViewBase"
+)]
+pub(crate) struct ViewBase {
+    record: Py<PyString>,
+    policy_version: Py<PyString>,
+    audit_seq: u64,
+    fields: ViewSource,
+}
+
+#[pymethods]
+impl ViewBase {
+    /// `fields` is a reveal's [`ViewFields`] or a dict of `FieldView`s (copied).
+    #[new]
+    fn new(
+        record: Bound<'_, PyString>,
+        policy_version: Bound<'_, PyString>,
+        audit_seq: u64,
+        fields: &Bound<'_, PyAny>,
+    ) -> PyResult<Self> {
+        let fields = match fields.cast::<ViewFields>() {
+            Ok(native) => ViewSource::Native(native.clone().unbind()),
+            Err(_) => ViewSource::Made(fields.cast::<PyDict>()?.copy()?.unbind()),
+        };
+        Ok(ViewBase {
+            record: record.unbind(),
+            policy_version: policy_version.unbind(),
+            audit_seq,
+            fields,
+        })
+    }
+
+    /// The record id.
+    #[getter]
+    fn record(&self, py: Python<'_>) -> Py<PyString> {
+        self.record.clone_ref(py)
+    }
+
+    /// The policy version that decided.
+    #[getter]
+    fn policy_version(&self, py: Python<'_>) -> Py<PyString> {
+        self.policy_version.clone_ref(py)
+    }
+
+    /// The audit entry that recorded the reveal.
+    #[getter]
+    fn audit_seq(&self) -> u64 {
+        self.audit_seq
+    }
+
+    fn __len__(&self, py: Python<'_>) -> usize {
+        match &self.fields {
+            ViewSource::Native(v) => v.get().0.fields.len(),
+            ViewSource::Made(d) => d.bind(py).len(),
+        }
+    }
+
+    fn __getitem__<'py>(&self, path: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+        let py = path.py();
+        let found = match &self.fields {
+            ViewSource::Native(v) => match native_field(&v.get().0, path) {
+                Some(f) => Some(field_view(py, f)?),
+                None => None,
+            },
+            ViewSource::Made(d) => d.bind(py).get_item(path)?,
+        };
+        found.ok_or_else(|| pyo3::exceptions::PyKeyError::new_err(path.clone().unbind()))
+    }
+
+    fn __contains__(&self, path: &Bound<'_, PyAny>) -> PyResult<bool> {
+        match &self.fields {
+            ViewSource::Native(v) => Ok(native_field(&v.get().0, path).is_some()),
+            ViewSource::Made(d) => d.bind(path.py()).contains(path),
+        }
+    }
+
+    /// The field paths, in order.
+    fn __iter__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, pyo3::types::PyIterator>> {
+        match &self.fields {
+            ViewSource::Native(v) => {
+                pyo3::types::PyList::new(py, path_texts(py, v.get().0.fields.keys()))?.try_iter()
+            }
+            ViewSource::Made(d) => d.bind(py).try_iter(),
+        }
+    }
+
+    /// One field's value when it is revealed or masked, else `None`; with no `FieldView` made.
+    fn value<'py>(&self, path: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+        let py = path.py();
+        match &self.fields {
+            ViewSource::Native(v) => Ok(
+                match native_field(&v.get().0, path).and_then(|f| f.parts().1) {
+                    Some(value) => PyString::new(py, value).into_any(),
+                    None => py.None().into_bound(py),
+                },
+            ),
+            ViewSource::Made(d) => match d.bind(py).get_item(path)? {
+                Some(f) => f.getattr(pyo3::intern!(py, "value")),
+                None => Ok(py.None().into_bound(py)),
+            },
+        }
+    }
+}
+
+/// The field at `path` (a `str`; anything else is no path) of a reveal's view.
+fn native_field<'v>(
+    view: &'v coffer::View,
+    path: &Bound<'_, PyAny>,
+) -> Option<&'v coffer::FieldView> {
+    view.fields
+        .get(path.cast::<PyString>().ok()?.to_str().ok()?)
+}
+
+/// A field's `FieldView`, made now.
+fn field_view<'py>(py: Python<'py>, f: &coffer::FieldView) -> PyResult<Bound<'py, PyAny>> {
+    static STATES: pyo3::sync::PyOnceLock<[(&'static str, Py<PyString>); 4]> =
+        pyo3::sync::PyOnceLock::new();
+    let states = STATES.get_or_init(py, || {
+        ["revealed", "masked", "denied", "shredded"].map(|s| (s, PyString::intern(py, s).unbind()))
+    });
+    let (name, value, reason) = f.parts();
+    let state = match states.iter().find(|(s, _)| *s == name) {
+        Some((_, state)) => state.bind(py).clone(),
+        None => PyString::intern(py, name),
+    };
+    FieldViews::current(py)?.make(&state, value, reason)
 }
 
 /// Python strings of the field paths views have had, shared by every view (paths name fields;
 /// they hold no value). At most [`MAX_SHARED_PATHS`]: past that, as custom fields could make
 /// any number of paths, each view makes its own.
 static PATHS: pyo3::sync::PyOnceLock<
-    std::sync::Mutex<std::collections::HashMap<String, Py<PyString>>>,
+    std::sync::Mutex<std::collections::HashMap<String, Py<PyString>, foldhash::fast::RandomState>>,
 > = pyo3::sync::PyOnceLock::new();
 
 const MAX_SHARED_PATHS: usize = 10_000;
 
-/// The Python string of a field path, shared when it can be. The lock is held only around
-/// the map, never while Python code could run and another thread wait for it.
-fn path_text<'py>(py: Python<'py>, path: &str) -> Bound<'py, PyString> {
-    let shared = PATHS.get_or_init(py, Default::default);
-    let lock = || {
-        shared
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    };
-    if let Some(text) = lock().get(path) {
-        return text.bind(py).clone();
+/// The Python strings of a view's field paths, shared when they can be. The lock is taken
+/// once for them all, holding the GIL: no Python code runs while it is held (making a string
+/// runs none), so no thread can wait for it while holding what this one needs.
+fn path_texts<'a, 'py>(
+    py: Python<'py>,
+    paths: impl ExactSizeIterator<Item = &'a String>,
+) -> Vec<Bound<'py, PyString>> {
+    let mut shared = PATHS
+        .get_or_init(py, Default::default)
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut texts = Vec::with_capacity(paths.len());
+    for path in paths {
+        let text = match shared.get(path.as_str()) {
+            Some(text) => text.bind(py).clone(),
+            None => {
+                let text = PyString::new(py, path);
+                if shared.len() < MAX_SHARED_PATHS {
+                    shared.insert(path.clone(), text.clone().unbind());
+                }
+                text
+            }
+        };
+        texts.push(text);
     }
-    let text = PyString::new(py, path);
-    let mut shared = lock();
-    if shared.len() < MAX_SHARED_PATHS {
-        shared.insert(path.to_owned(), text.clone().unbind());
-    }
-    text
+    texts
 }
 
 /// Makes `coffer.FieldView`s. It is a `NamedTuple`: a tuple subclass with no storage of its
@@ -184,40 +320,35 @@ struct FieldViews<'py> {
     alloc: Option<pyo3::ffi::allocfunc>,
 }
 
-/// The `FieldView` class last seen and its `tp_alloc` (if laid out as a tuple), so that a
-/// view's fields are made without looking the class's layout up again (it is looked up again
-/// when `coffer._vault.FieldView` is another class).
-static FIELD_VIEW: std::sync::Mutex<
-    Option<(Py<pyo3::types::PyType>, Option<pyo3::ffi::allocfunc>)>,
-> = std::sync::Mutex::new(None);
+/// `coffer._vault`'s namespace, and the `FieldView` class first found in it with its
+/// `tp_alloc` (if laid out as a tuple), so that a field view is made without looking the
+/// class's layout up again. Each use reads the namespace's `FieldView` (one dict lookup), and
+/// looks a class that is not the first one up afresh.
+static FIELD_VIEW: pyo3::sync::PyOnceLock<(
+    Py<PyDict>,
+    Py<pyo3::types::PyType>,
+    Option<pyo3::ffi::allocfunc>,
+)> = pyo3::sync::PyOnceLock::new();
 
 impl<'py> FieldViews<'py> {
     /// For `coffer._vault.FieldView` as it is now.
     fn current(py: Python<'py>) -> PyResult<Self> {
-        static MODULE: pyo3::sync::PyOnceLock<Py<PyModule>> = pyo3::sync::PyOnceLock::new();
-        let class = MODULE
-            .get_or_try_init(py, || py.import("coffer._vault").map(Bound::unbind))?
-            .bind(py)
-            .getattr("FieldView")?;
-        {
-            let seen = FIELD_VIEW
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            if let Some((seen, alloc)) = seen.as_ref()
-                && seen.bind(py).is(&class)
-            {
-                return Ok(FieldViews {
-                    class: seen.bind(py).clone(),
-                    alloc: *alloc,
-                });
-            }
+        let name = pyo3::intern!(py, "FieldView");
+        let (namespace, first, alloc) = FIELD_VIEW.get_or_try_init(py, || {
+            let namespace = vault_module(py)?.dict();
+            let first = FieldViews::new(py, namespace.as_any().get_item(name)?)?;
+            PyResult::Ok((namespace.unbind(), first.class.unbind(), first.alloc))
+        })?;
+        let class = namespace.bind(py).get_item(name)?.ok_or_else(|| {
+            pyo3::exceptions::PyAttributeError::new_err("coffer._vault.FieldView")
+        })?;
+        if class.is(first) {
+            return Ok(FieldViews {
+                class: first.bind(py).clone(),
+                alloc: *alloc,
+            });
         }
-        let made = FieldViews::new(py, class)?;
-        *FIELD_VIEW
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) =
-            Some((made.class.clone().unbind(), made.alloc));
-        Ok(made)
+        FieldViews::new(py, class)
     }
 
     fn new(py: Python<'py>, class: Bound<'py, PyAny>) -> PyResult<Self> {

@@ -14,6 +14,7 @@ import sqlite3
 import sys
 import threading
 import types
+from collections.abc import Mapping
 from typing import Any, Dict, Iterator, List
 
 import pytest
@@ -160,27 +161,41 @@ def test_field_views_are_whole_named_tuples(store: coffer.Coffer, monkeypatch: p
     assert gc.is_tracked(view["name"])  # It has a __dict__, which could hold a cycle.
 
 
-def test_a_view_holds_its_fields_natively_until_asked(store: coffer.Coffer) -> None:
+def test_a_view_reads_its_fields_natively(store: coffer.Coffer) -> None:
     sealed = [s for s in store.seal_many([dict(RECORD, id=f"l-{i}") for i in range(4)], actor="import")
               if isinstance(s, coffer.SealedRecord)]
     views = store.reveal_many(sealed, tenant="firm-a", principal="u-2", roles=["clerk"], purpose="bookkeeping")
     store.close()  # A view needs nothing more from the store.
     first, second, third, fourth = views
-    # One value at a time, each state, from the native fields: no FieldView made yet.
+    # One value at a time, each state, with no FieldView made.
     assert first.value("name") == "张三" and first.value("phones[0]") == "139****5678"
     assert first.value("bank_accounts[0].account_number") is None and first.value("nope") is None
-    assert first._native is not None and first._made is None
-    # Any use of the mapping makes every field once and lets the native part go.
-    assert len(first) == 6 and first["phones[0]"] == ("masked", "139****5678", None)
-    assert first._native is None and first._made is not None
-    assert first.value("name") == "张三" and first.value("bank_accounts[0].account_number") is None
+    # The mapping, its methods running natively: each field view made when asked for.
+    assert isinstance(first, Mapping) and len(first) == 6 and "name" in first
+    assert first["phones[0]"] == ("masked", "139****5678", None) and type(first["name"]) is coffer.FieldView
+    assert list(first) == sorted(first) and list(first.keys()) == list(first)
+    assert dict(first.items())["name"] == first["name"] == first.get("name")
+    for missing in ("nope", 1, None, b"name", "\ud800"):
+        assert missing not in first and first.get(missing) is None  # type: ignore[arg-type]
+        with pytest.raises(KeyError):
+            first[missing]  # type: ignore[index]
     assert first == second and dict(first) == dict(second)  # Same record, same fields.
-    # Copied and pickled with its fields made, equal to the original.
-    for moved in (pickle.loads(pickle.dumps(third)), copy.deepcopy(third)):
+    with pytest.raises(TypeError):
+        hash(first)
+    # Read-only: nothing can be set on a view.
+    with pytest.raises(AttributeError):
+        first.record = "other"  # type: ignore[misc]
+    with pytest.raises(AttributeError):
+        first.extra = 1  # type: ignore[attr-defined]
+    # Copied and pickled with its fields made, equal to the original, and read the same way.
+    for moved in (pickle.loads(pickle.dumps(third)), copy.deepcopy(third), copy.copy(third)):
         assert type(moved) is coffer.View and moved == first and moved.record == "l-2"
         assert moved.audit_seq == third.audit_seq and moved.policy_version == third.policy_version
-    # Many threads making the same view's fields at once see the same fields.
-    assert fourth._made is None
+        assert moved.value("name") == "张三" and moved.value("bank_accounts[0].account_number") is None
+        assert moved.value("nope") is None and "name" in moved and 1 not in moved  # type: ignore[comparison-overlap]
+        with pytest.raises(KeyError):
+            moved["nope"]
+    # Many threads reading the same view at once see the same fields.
     seen: List[Dict[str, Any]] = []
     threads = [threading.Thread(target=lambda: seen.append(dict(fourth))) for _ in range(8)]
     for t in threads:
@@ -190,34 +205,27 @@ def test_a_view_holds_its_fields_natively_until_asked(store: coffer.Coffer) -> N
     assert len(seen) == 8 and all(s == dict(first) for s in seen)
 
 
-def test_a_view_made_by_another_thread_midway_is_taken_as_made(store: coffer.Coffer) -> None:
-    # Two threads making one view's fields: the second reads `_made` (not yet made), then the
-    # first finishes (and lets go of `_native`), then the second goes on. Played
-    # deterministically: a trace function runs the first thread's whole `_make` just after the
-    # second has read `_made`.
-    view = accountant(store, store.seal(RECORD, actor="import"))
-    code = coffer.View._make.__code__
-    injected: List[int] = []
-
-    def tracer(frame: Any, event: str, arg: Any) -> Any:
-        if frame.f_code is code:
-            def line(frame: Any, event: str, arg: Any) -> Any:
-                source = inspect.getsourcelines(code)
-                text = source[0][frame.f_lineno - source[1]]
-                if event == "line" and "if made is None" in text and not injected:
-                    injected.append(1)
-                    view._make()  # (not traced: the tracer is off inside itself)
-                return line
-            return line
-        return None
-
-    sys.settrace(tracer)
-    try:
-        fields = view._make()
-    finally:
-        sys.settrace(None)
-    assert injected and view._native is None and fields is view._made
-    assert fields["name"] == ("revealed", "张三", None)
+def test_a_view_from_its_json_form_and_from_parts(store: coffer.Coffer) -> None:
+    parsed = {"record": "r-1", "policy_version": "7", "audit_seq": 12, "fields": {
+        "name": {"state": "revealed", "value": "张三"},
+        "phones[0]": {"state": "masked", "value": "139****5678"},
+        "bank_accounts[0].account_number": {"state": "denied", "reason": "default deny"},
+        "emails[0]": {"state": "shredded"},
+    }}
+    view = coffer.View(parsed)
+    assert (view.record, view.policy_version, view.audit_seq) == ("r-1", "7", 12)
+    assert view["name"] == ("revealed", "张三", None) and view.value("phones[0]") == "139****5678"
+    assert view["emails[0]"].state == "shredded" and view.value("emails[0]") is None
+    assert "张三" not in repr(view) and "'name': 'revealed'" in repr(view)
+    # From parts, as pickles of earlier versions name it: the dict is copied, not shared.
+    fields = dict(view)
+    again = coffer.View._of("r-1", "7", 12, fields)
+    fields.clear()
+    assert again == view and len(again) == 4
+    with pytest.raises(TypeError):
+        coffer._native.ViewBase("r", "p", 1, [])  # type: ignore[arg-type]
+    with pytest.raises(OverflowError):
+        coffer.View(dict(parsed, audit_seq=-1))
 
 
 def test_clerk_sees_masked_and_denied(store: coffer.Coffer) -> None:

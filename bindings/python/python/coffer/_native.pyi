@@ -1,10 +1,12 @@
 """Type stubs for the native extension; use the ``coffer`` package, not this module."""
 
-from typing import Any, Callable, Dict, List, Optional, Tuple, final
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple, Type, TypeVar, Union, final
 
 from ._vault import FieldView, View
 
 __version__: str
+
+_V = TypeVar("_V", bound="ViewBase")
 
 @final
 class Schema:
@@ -33,9 +35,29 @@ class Envelope:
 
 @final
 class ViewFields:
-    """A revealed view's fields, held natively (see ``coffer.View``)."""
+    """A revealed view's fields, as the reveal made them (see ``coffer.View``)."""
 
-    def fields(self) -> Dict[str, FieldView]: ...
+class ViewBase:
+    """The native part of ``coffer.View``: a read-only mapping from field path to
+    ``FieldView``."""
+
+    def __new__(
+        cls: Type[_V],
+        record: str,
+        policy_version: str,
+        audit_seq: int,
+        fields: Union[Dict[str, FieldView], ViewFields],
+    ) -> _V: ...
+    @property
+    def record(self) -> str: ...
+    @property
+    def policy_version(self) -> str: ...
+    @property
+    def audit_seq(self) -> int: ...
+    def __len__(self) -> int: ...
+    def __getitem__(self, path: str) -> FieldView: ...
+    def __contains__(self, path: object) -> bool: ...
+    def __iter__(self) -> Iterator[str]: ...
     def value(self, path: str) -> Optional[str]: ...
 
 @final

@@ -300,28 +300,32 @@ class FieldView(NamedTuple):
         return f"FieldView(state={self.state!r}, value={shown}, reason={self.reason!r})"
 
 
-class View(Mapping[str, FieldView]):
-    """What a reveal returns: a mapping from field path to :class:`FieldView`, with the
-    ``record`` id, the ``policy_version`` that decided and the ``audit_seq`` of the audit entry
-    that recorded it (for a batch, the batch's one entry, which lists this record).
-    ``repr`` never shows values.
+class View(_native.ViewBase, Mapping[str, FieldView]):
+    """What a reveal returns: a read-only mapping from field path to :class:`FieldView`, with
+    the ``record`` id, the ``policy_version`` that decided and the ``audit_seq`` of the audit
+    entry that recorded it (for a batch, the batch's one entry, which lists this record).
+    ``repr`` never shows values. ``View(parsed)`` reads a view's JSON form (as the C library
+    writes it), parsed.
 
-    A view made by the store keeps its fields in the native module until they are asked for:
-    :meth:`value` copies out one value, and any other use of the mapping makes every
-    :class:`FieldView` once (issue 18). Until then the values are in memory that is wiped
-    when the view is dropped; Python strings cannot be wiped."""
+    A view made by the store keeps its fields in the native module, in memory wiped when the
+    view is dropped, and makes a field's :class:`FieldView` (and its value's ``str``) each time
+    it is asked for; :meth:`value` makes the value alone. Values nobody reads never become
+    Python strings, which cannot be wiped. Its mapping methods run natively (issue 18)."""
 
-    __slots__ = ("record", "policy_version", "audit_seq", "_made", "_native")
+    __slots__ = ()
 
-    def __init__(self, parsed: Mapping[str, Any]) -> None:
-        self.record: str = str(parsed.get("record", ""))
-        self.policy_version: str = str(parsed.get("policy_version", ""))
-        self.audit_seq: int = int(parsed.get("audit_seq", 0))
-        self._made: Optional[Dict[str, FieldView]] = {
+    def __new__(cls, parsed: Mapping[str, Any]) -> "View":
+        fields = {
             path: FieldView(f.get("state", "denied"), f.get("value"), f.get("reason"))
             for path, f in parsed.get("fields", {}).items()
         }
-        self._native: Optional[_native.ViewFields] = None
+        return super().__new__(
+            cls,
+            str(parsed.get("record", "")),
+            str(parsed.get("policy_version", "")),
+            int(parsed.get("audit_seq", 0)),
+            fields,
+        )
 
     @classmethod
     def _of(
@@ -332,55 +336,18 @@ class View(Mapping[str, FieldView]):
         fields: Optional[Dict[str, FieldView]],
         native: Optional[_native.ViewFields] = None,
     ) -> "View":
-        """A view from its parts, as the native module builds it (no JSON in between): its
-        fields made, or held natively."""
-        view = cls.__new__(cls)
-        view.record, view.policy_version, view.audit_seq, view._made, view._native = (
-            record, policy_version, audit_seq, fields, native)
-        return view
-
-    def _make(self) -> Dict[str, FieldView]:
-        made = self._made
-        if made is None:
-            native = self._native
-            if native is None:
-                # Another thread made them between the two reads: it stores `_made` before it
-                # lets go of `_native`.
-                made = self._made
-                assert made is not None
-                return made
-            made = native.fields()
-            self._made = made
-            # The values are Python's now; the native copy is wiped as it goes.
-            self._native = None
-        return made
-
-    def __getitem__(self, path: str) -> FieldView:
-        made = self._made
-        return (made if made is not None else self._make())[path]
-
-    def __iter__(self) -> Iterator[str]:
-        made = self._made
-        return iter(made if made is not None else self._make())
-
-    def __len__(self) -> int:
-        made = self._made
-        return len(made if made is not None else self._make())
-
-    def value(self, path: str) -> Optional[str]:
-        """The field's value when revealed or masked, else ``None``."""
-        native = self._native
-        if native is not None:
-            return native.value(path)
-        f = self._make().get(path)
-        return f.value if f is not None else None
+        """A view from its parts, its fields made (how views pickle; also the form pickles of
+        earlier versions name) or held natively."""
+        made: Union[Dict[str, FieldView], _native.ViewFields] = (
+            native if native is not None else dict(fields or {}))
+        return _native.ViewBase.__new__(cls, record, policy_version, audit_seq, made)
 
     def __reduce__(self) -> Tuple[Any, Tuple[Any, ...]]:
         # Pickled (and copied) with its fields made: the native part does not cross.
-        return (View._of, (self.record, self.policy_version, self.audit_seq, dict(self._make())))
+        return (View._of, (self.record, self.policy_version, self.audit_seq, dict(self)))
 
     def __repr__(self) -> str:
-        states = ", ".join(f"{p!r}: {f.state!r}" for p, f in self._make().items())
+        states = ", ".join(f"{p!r}: {f.state!r}" for p, f in self.items())
         return f"View(record={self.record!r}, audit_seq={self.audit_seq}, fields={{{states}}})"
 
 

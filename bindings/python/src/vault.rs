@@ -229,6 +229,41 @@ impl ViewBase {
         }
     }
 
+    /// Every `(path, FieldView)` pair, in order, each field view made now (`View.items()`
+    /// iterates this).
+    fn _items<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, pyo3::types::PyIterator>> {
+        match &self.fields {
+            ViewSource::Native(v) => {
+                let fields = &v.get().0.fields;
+                let paths = path_texts(py, fields.keys());
+                let pairs = paths
+                    .into_iter()
+                    .zip(fields.values())
+                    .map(|(path, f)| Ok((path, field_view(py, f)?)))
+                    .collect::<PyResult<Vec<_>>>()?;
+                pyo3::types::PyList::new(py, pairs)?.try_iter()
+            }
+            ViewSource::Made(d) => d.bind(py).items().try_iter(),
+        }
+    }
+
+    /// Every `FieldView`, in path order, each made now (`View.values()` iterates this).
+    fn _values<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, pyo3::types::PyIterator>> {
+        match &self.fields {
+            ViewSource::Native(v) => {
+                let views = v
+                    .get()
+                    .0
+                    .fields
+                    .values()
+                    .map(|f| field_view(py, f))
+                    .collect::<PyResult<Vec<_>>>()?;
+                pyo3::types::PyList::new(py, views)?.try_iter()
+            }
+            ViewSource::Made(d) => d.bind(py).values().try_iter(),
+        }
+    }
+
     /// One field's value when it is revealed or masked, else `None`; with no `FieldView` made.
     fn value<'py>(&self, path: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
         let py = path.py();

@@ -175,6 +175,12 @@ def test_a_view_reads_its_fields_natively(store: coffer.Coffer) -> None:
     assert first["phones[0]"] == ("masked", "139****5678", None) and type(first["name"]) is coffer.FieldView
     assert list(first) == sorted(first) and list(first.keys()) == list(first)
     assert dict(first.items())["name"] == first["name"] == first.get("name")
+    # Its keys, items and values, iterated natively, are still Mapping's set-like views.
+    for view in (first, copy.copy(first)):
+        assert view.keys() == set(view) and view.keys() & {"name", "nope"} == {"name"}
+        assert ("name", view["name"]) in view.items() and list(view.items()) == [(p, view[p]) for p in view]
+        assert list(view.values()) == [view[p] for p in view] and view["name"] in view.values()
+        assert isinstance(view.items(), collections.abc.ItemsView) and len(view.values()) == 6
     for missing in ("nope", 1, None, b"name", "\ud800"):
         assert missing not in first and first.get(missing) is None  # type: ignore[arg-type]
         with pytest.raises(KeyError):

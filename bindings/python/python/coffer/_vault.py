@@ -12,8 +12,8 @@ import json
 import os
 from types import TracebackType
 from typing import (
-    Any, Callable, Dict, Iterable, Iterator, List, Mapping, NamedTuple, Optional, Sequence, Tuple, Type,
-    Union,
+    Any, Callable, Dict, ItemsView, Iterable, Iterator, KeysView, List, Mapping, NamedTuple, Optional,
+    Sequence, Tuple, Type, Union, ValuesView,
 )
 
 from . import _native
@@ -300,6 +300,36 @@ class FieldView(NamedTuple):
         return f"FieldView(state={self.state!r}, value={shown}, reason={self.reason!r})"
 
 
+class _Keys(KeysView[str]):
+    """A view's paths, iterated natively (``Mapping``'s view iterates through a generator)."""
+
+    __slots__ = ()
+    _mapping: "View"
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._mapping)
+
+
+class _Items(ItemsView[str, FieldView]):
+    """A view's ``(path, FieldView)`` pairs, made natively."""
+
+    __slots__ = ()
+    _mapping: "View"
+
+    def __iter__(self) -> Iterator[Tuple[str, FieldView]]:
+        return self._mapping._items()
+
+
+class _Values(ValuesView[FieldView]):
+    """A view's ``FieldView``s, made natively."""
+
+    __slots__ = ()
+    _mapping: "View"
+
+    def __iter__(self) -> Iterator[FieldView]:
+        return self._mapping._values()
+
+
 class View(_native.ViewBase, Mapping[str, FieldView]):
     """What a reveal returns: a read-only mapping from field path to :class:`FieldView`, with
     the ``record`` id, the ``policy_version`` that decided and the ``audit_seq`` of the audit
@@ -341,6 +371,15 @@ class View(_native.ViewBase, Mapping[str, FieldView]):
         made: Union[Dict[str, FieldView], _native.ViewFields] = (
             native if native is not None else dict(fields or {}))
         return _native.ViewBase.__new__(cls, record, policy_version, audit_seq, made)
+
+    def keys(self) -> KeysView[str]:
+        return _Keys(self)
+
+    def items(self) -> ItemsView[str, FieldView]:
+        return _Items(self)
+
+    def values(self) -> ValuesView[FieldView]:
+        return _Values(self)
 
     def __reduce__(self) -> Tuple[Any, Tuple[Any, ...]]:
         # Pickled (and copied) with its fields made: the native part does not cross.

@@ -368,8 +368,9 @@ class View(_native.ViewBase, Mapping[str, FieldView]):
     ) -> "View":
         """A view from its parts, its fields made (how views pickle; also the form pickles of
         earlier versions name) or held natively."""
+        # (The native part copies a dict it is given.)
         made: Union[Dict[str, FieldView], _native.ViewFields] = (
-            native if native is not None else dict(fields or {}))
+            native if native is not None else fields if fields is not None else {})
         return _native.ViewBase.__new__(cls, record, policy_version, audit_seq, made)
 
     def keys(self) -> KeysView[str]:

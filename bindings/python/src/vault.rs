@@ -293,17 +293,15 @@ fn native_field<'v>(
 
 /// A field's `FieldView`, made now.
 fn field_view<'py>(py: Python<'py>, f: &coffer::FieldView) -> PyResult<Bound<'py, PyAny>> {
-    static STATES: pyo3::sync::PyOnceLock<[(&'static str, Py<PyString>); 4]> =
+    // One interned string per state name, made once: the core's list sizes the table.
+    static STATES: pyo3::sync::PyOnceLock<[Py<PyString>; coffer::FieldView::STATES.len()]> =
         pyo3::sync::PyOnceLock::new();
     let states = STATES.get_or_init(py, || {
-        ["revealed", "masked", "denied", "shredded"].map(|s| (s, PyString::intern(py, s).unbind()))
+        coffer::FieldView::STATES.map(|s| PyString::intern(py, s).unbind())
     });
-    let (name, value, reason) = f.parts();
-    let state = match states.iter().find(|(s, _)| *s == name) {
-        Some((_, state)) => state.bind(py).clone(),
-        None => PyString::intern(py, name),
-    };
-    FieldViews::current(py)?.make(&state, value, reason)
+    let (_, value, reason) = f.parts();
+    let state = states[f.state_index()].bind(py);
+    FieldViews::current(py)?.make(state, value, reason)
 }
 
 /// Python strings of the field paths views have had, shared by every view (paths name fields;

@@ -113,20 +113,36 @@ impl std::fmt::Debug for FieldView {
 }
 
 impl FieldView {
+    /// Every state's name, the one list of them: `STATES[v.state_index()]` is `v.state()`.
+    /// The wire, the reports and the bindings show these names.
+    pub const STATES: [&'static str; 4] = ["revealed", "masked", "denied", "shredded"];
+
     /// The state's name: `revealed`, `masked`, `denied` or `shredded`.
     pub fn state(&self) -> &'static str {
-        self.parts().0
+        Self::STATES[self.state_index()]
+    }
+
+    /// The state's place in [`FieldView::STATES`], for a binding that keeps one object per
+    /// state name.
+    pub fn state_index(&self) -> usize {
+        match self {
+            Self::Revealed(_) => 0,
+            Self::Masked(_) => 1,
+            Self::Denied(_) => 2,
+            Self::Shredded => 3,
+        }
     }
 
     /// The view as the wire and the bindings show it: the state's name, the value shown
     /// (revealed or masked) and the reason for a denial.
     pub fn parts(&self) -> (&'static str, Option<&str>, Option<&str>) {
-        match self {
-            Self::Revealed(s) => ("revealed", Some(s.expose()), None),
-            Self::Masked(m) => ("masked", Some(m), None),
-            Self::Denied(r) => ("denied", None, Some(r)),
-            Self::Shredded => ("shredded", None, None),
-        }
+        let (value, reason) = match self {
+            Self::Revealed(s) => (Some(s.expose()), None),
+            Self::Masked(m) => (Some(m.as_str()), None),
+            Self::Denied(r) => (None, Some(r.as_str())),
+            Self::Shredded => (None, None),
+        };
+        (self.state(), value, reason)
     }
 }
 
@@ -927,9 +943,17 @@ mod tests {
             ),
             (FieldView::Shredded, ("shredded", None, None)),
         ];
+        let mut indexes: Vec<usize> = cases.iter().map(|(v, _)| v.state_index()).collect();
+        indexes.sort_unstable();
+        assert_eq!(
+            indexes,
+            [0, 1, 2, 3],
+            "each state has its own place in STATES"
+        );
         for (view, parts) in &cases {
             assert_eq!(view.parts(), *parts);
             assert_eq!(view.state(), parts.0);
+            assert_eq!(FieldView::STATES[view.state_index()], parts.0);
             let debug = format!("{view:?}");
             assert!(
                 !debug.contains("4111") && !debug.contains("41**"),

@@ -193,6 +193,19 @@ impl ViewBase {
         self.audit_seq
     }
 
+    /// What a view holds, shown to Python's cycle collector: a view made from a dict
+    /// (unpickled, or `View._of`) holds whatever that dict held, which may lead back to the
+    /// view. The collector breaks such a cycle by clearing one of the other objects in it (a
+    /// view, being immutable, has no `__clear__`).
+    fn __traverse__(&self, visit: pyo3::PyVisit<'_>) -> Result<(), pyo3::PyTraverseError> {
+        visit.call(&self.record)?;
+        visit.call(&self.policy_version)?;
+        match &self.fields {
+            ViewSource::Native(v) => visit.call(v),
+            ViewSource::Made(d) => visit.call(d),
+        }
+    }
+
     fn __len__(&self, py: Python<'_>) -> usize {
         match &self.fields {
             ViewSource::Native(v) => v.get().0.fields.len(),

@@ -14,6 +14,7 @@ import sqlite3
 import sys
 import threading
 import types
+import weakref
 from collections.abc import Mapping
 from typing import Any, Dict, Iterator, List
 
@@ -232,6 +233,24 @@ def test_a_view_from_its_json_form_and_from_parts(store: coffer.Coffer) -> None:
         coffer._native.ViewBase("r", "p", 1, [])  # type: ignore[arg-type]
     with pytest.raises(OverflowError):
         coffer.View(dict(parsed, audit_seq=-1))
+
+
+def test_a_view_in_a_cycle_is_collected() -> None:
+    # A view made from a dict holds what the dict held; when that leads back to the view, the
+    # cycle collector must see the view's references to free them.
+    class Holder:
+        view: object = None
+
+    for made in ("parts", "pickle"):
+        holder = Holder()
+        view = coffer.View._of("r-1", "7", 12, {"name": holder})  # type: ignore[dict-item]
+        if made == "pickle":
+            view = copy.copy(view)
+        holder.view = view
+        gone = weakref.ref(holder)
+        del holder, view
+        gc.collect()
+        assert gone() is None, made
 
 
 def test_clerk_sees_masked_and_denied(store: coffer.Coffer) -> None:

@@ -731,6 +731,16 @@ fn cores() -> usize {
 /// are enough items to pay for them (issue 18: large batches use every core). A panic in a
 /// worker is an `Internal` error, never carried on (its message is not passed on).
 fn in_parallel<I: Send, T: Send>(items: Vec<I>, f: impl Fn(I) -> T + Sync) -> Result<Vec<T>> {
+    in_parallel_with(items, |_: &mut (), item| f(item))
+}
+
+/// [`in_parallel`], with a state of its own for each thread's run of items (made by
+/// `S::default()`, handed to `f` with each item in turn): what one item can pass on to the
+/// next, such as a result to reuse when the next item is alike.
+fn in_parallel_with<S: Default, I: Send, T: Send>(
+    items: Vec<I>,
+    f: impl Fn(&mut S, I) -> T + Sync,
+) -> Result<Vec<T>> {
     let n = items.len();
     // The cores are shared among the batch calls running now in this process: a host that
     // already runs one batch per core (the `coffer seal` command's workers, a threaded
@@ -745,7 +755,8 @@ fn in_parallel<I: Send, T: Send>(items: Vec<I>, f: impl Fn(I) -> T + Sync) -> Re
         (cores() / running).min(n / PER_THREAD).max(1)
     };
     if threads == 1 {
-        return Ok(items.into_iter().map(f).collect());
+        let mut state = S::default();
+        return Ok(items.into_iter().map(|item| f(&mut state, item)).collect());
     }
     let chunk = n.div_ceil(threads);
     let mut chunks = Vec::with_capacity(threads);
@@ -757,7 +768,14 @@ fn in_parallel<I: Send, T: Send>(items: Vec<I>, f: impl Fn(I) -> T + Sync) -> Re
     std::thread::scope(|s| {
         let workers: Vec<_> = chunks
             .into_iter()
-            .map(|c| s.spawn(move || c.into_iter().map(f).collect::<Vec<T>>()))
+            .map(|c| {
+                s.spawn(move || {
+                    let mut state = S::default();
+                    c.into_iter()
+                        .map(|item| f(&mut state, item))
+                        .collect::<Vec<T>>()
+                })
+            })
             .collect();
         let mut out = Vec::with_capacity(n);
         for w in workers {

@@ -12,6 +12,7 @@ use crate::crypto::{self, SecretKey, hmac_sha256, lp};
 use crate::envelope::{self, Envelope, PathMap, Tokens};
 use crate::error::{Error, Result};
 use crate::mask::{Masked, Profile};
+use crate::record::PathText;
 use crate::record::{CustomerRecord, Protection, Sensitive};
 
 impl Coffer {
@@ -212,7 +213,7 @@ impl Coffer {
     /// or more records in the batch, listing them in order; a tenant's only record gets its
     /// plain `seal` entry.
     fn seal_entries<'e>(
-        sealed: impl Iterator<Item = &'e (Envelope, (String, String))> + Clone,
+        sealed: impl Iterator<Item = &'e (Envelope, (Arc<str>, Arc<str>))> + Clone,
         actor: &str,
         time: &str,
     ) -> Vec<String> {
@@ -344,11 +345,13 @@ impl Coffer {
         // Each seal's audit parts are written beside it, while its envelope is still in the
         // cache (written afterwards, a batch's envelopes were read back cold).
         let time = self.now();
-        let sealed = in_parallel(work, |(r, salt)| {
+        // Most records of a batch have the same paths and key versions, so the same parts:
+        // each thread keeps its last ones to share.
+        let sealed = in_parallel_with(work, |memo: &mut PartsMemo, (r, salt)| {
             r.map(|r| {
                 self.seal_checked(&keyring, r, actor, &ready, salt)
                     .map(|env| {
-                        let parts = Self::seal_parts(&env);
+                        let parts = memo.parts(&env);
                         (env, parts)
                     })
             })
@@ -561,6 +564,50 @@ impl serde::Serialize for Outcomes<'_> {
     }
 }
 
+/// The audit parts ([`Coffer::seal_parts`]) of the last record a thread of a batch sealed,
+/// with what they were written from: the field paths sealed and in clear (the `fields` text)
+/// and the data key versions (the `detail`). The next record with the same shares them instead
+/// of writing them again, as most records of a batch do.
+#[derive(Default)]
+struct PartsMemo(Option<LastParts>);
+
+struct LastParts {
+    sealed: Vec<PathText>,
+    clear: Vec<PathText>,
+    versions: Vec<(String, u32)>,
+    parts: (Arc<str>, Arc<str>),
+}
+
+impl PartsMemo {
+    fn parts(&mut self, env: &Envelope) -> (Arc<str>, Arc<str>) {
+        fn same<V>(had: &[PathText], now: &PathMap<V>) -> bool {
+            had.iter()
+                .map(|p| p.as_str())
+                .eq(now.keys().map(|p| p.as_str()))
+        }
+        if let Some(last) = &self.0
+            && same(&last.sealed, &env.fields)
+            && same(&last.clear, &env.clear)
+            && last
+                .versions
+                .iter()
+                .map(|(c, v)| (c.as_str(), *v))
+                .eq(env.keys.iter().map(|(c, v)| (c.as_str(), *v)))
+        {
+            return (Arc::clone(&last.parts.0), Arc::clone(&last.parts.1));
+        }
+        let (fields, detail) = Coffer::seal_parts(env);
+        let parts: (Arc<str>, Arc<str>) = (fields.into(), detail.into());
+        self.0 = Some(LastParts {
+            sealed: env.fields.keys().cloned().collect(),
+            clear: env.clear.keys().cloned().collect(),
+            versions: env.keys.iter().map(|(c, v)| (c.clone(), *v)).collect(),
+            parts: (Arc::clone(&parts.0), Arc::clone(&parts.1)),
+        });
+        parts
+    }
+}
+
 /// A seal's `detail`: the data key versions it sealed under, as `category:version,…`.
 #[derive(serde::Serialize)]
 struct SealDetail {
@@ -582,5 +629,68 @@ impl SealDetail {
         let mut map = PlainMap::new(self.keys.len() + 12);
         map.entry("keys", &self.keys);
         map.finish().unwrap_or_else(|| entry_text(self, 64))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The parts a thread shares are the parts each record would have written, whatever came
+    /// before it: the same record again, one more path, another key version, another
+    /// category, no fields at all; and they are shared only when alike.
+    #[test]
+    fn shared_parts_are_each_records_own() {
+        let vectors: serde_json::Value =
+            serde_json::from_str(include_str!("../../../../tests/vectors/envelopes.json")).unwrap();
+        let mut envelopes = Vec::new();
+        for case in vectors["cases"].as_array().unwrap() {
+            let env = Envelope::from_json(case["envelope"].as_str().unwrap()).unwrap();
+            let mut more = env.clone();
+            more.clear.insert("notes".into(), Sensitive::new("v"));
+            let mut bumped = env.clone();
+            if let Some((_, v)) = bumped.keys.iter_mut().next() {
+                *v += 1;
+            }
+            let mut renamed = env.clone();
+            renamed.keys.insert("other".into(), 1);
+            let mut empty = env.clone();
+            empty.fields.clear();
+            empty.clear.clear();
+            empty.keys.clear();
+            envelopes.extend([
+                env.clone(),
+                env.clone(),
+                more,
+                env.clone(),
+                bumped,
+                renamed,
+                empty.clone(),
+                empty,
+                env,
+            ]);
+        }
+        let mut memo = PartsMemo::default();
+        let mut last: Option<(Arc<str>, Arc<str>)> = None;
+        for (i, env) in envelopes.iter().enumerate() {
+            let parts = memo.parts(env);
+            let (fields, detail) = Coffer::seal_parts(env);
+            assert_eq!(
+                (&*parts.0, &*parts.1),
+                (fields.as_str(), detail.as_str()),
+                "{i}"
+            );
+            if let Some(prev) = &last {
+                let alike = i > 0 && {
+                    let before = &envelopes[i - 1];
+                    before.fields.keys().eq(env.fields.keys())
+                        && before.clear.keys().eq(env.clear.keys())
+                        && before.keys == env.keys
+                };
+                assert_eq!(Arc::ptr_eq(&prev.0, &parts.0), alike, "{i}");
+            }
+            last = Some(parts);
+        }
+        assert!(envelopes.len() >= 27);
     }
 }

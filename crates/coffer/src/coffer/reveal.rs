@@ -85,7 +85,7 @@ impl Coffer {
             }))
         } else {
             RevealText::Parts {
-                fields: fields.text(),
+                fields: batch.texts.fields(&fields),
                 rules: batch.texts.rules(&rules),
                 detail: batch.texts.detail(&detail),
             }
@@ -649,17 +649,22 @@ impl Effects<'_> {
     pub(super) fn text(&self) -> String {
         let size = 16 + 40 * self.paths.len();
         let mut map = PlainMap::new(size);
+        self.each(|path, effect| map.entry(path, &effect));
+        map.finish().unwrap_or_else(|| entry_text(self, size))
+    }
+
+    /// Each path with its effect's text, in order, a path given twice once (its last).
+    fn each(&self, mut f: impl FnMut(&str, Cow<'static, str>)) {
         for (i, (path, _, slot)) in self.paths.iter().copied().enumerate() {
             if self.paths.get(i + 1).is_some_and(|next| next.0 == *path) {
                 continue;
             }
             let fd = slot.and_then(|s| self.decision.slot(s));
-            map.entry(
+            f(
                 path,
-                &access::effect_str(fd.as_ref().map(|f| (f.effect, f.reason))),
+                access::effect_str(fd.as_ref().map(|f| (f.effect, f.reason))),
             );
         }
-        map.finish().unwrap_or_else(|| entry_text(self, size))
     }
 }
 
@@ -683,18 +688,20 @@ impl serde::Serialize for Effects<'_> {
 pub(super) enum RevealText {
     Whole(String),
     Parts {
-        fields: String,
+        fields: Arc<str>,
         rules: Arc<str>,
         detail: Arc<str>,
     },
 }
 
-/// The rules and detail texts of a batch's last record planned. The records of one reveal
-/// batch mostly share them (one request, one policy, the same fields); the batch entry keeps
-/// each distinct text once anyway, so a record whose parts equal the last one's takes its
-/// texts instead of writing them again.
+/// The fields, rules and detail texts of a batch's last record planned. The records of one
+/// reveal batch mostly share them (one request, one policy, the same fields); the batch entry
+/// keeps each distinct text once anyway, so a record whose parts equal the last one's takes
+/// its texts instead of writing them again.
 #[derive(Default)]
 pub(super) struct PartTexts {
+    fields: Vec<(String, Cow<'static, str>)>,
+    fields_text: Option<Arc<str>>,
     rules: Vec<String>,
     rules_text: Option<Arc<str>>,
     detail: Vec<(String, String)>,
@@ -702,6 +709,29 @@ pub(super) struct PartTexts {
 }
 
 impl PartTexts {
+    /// The effects on each path (`fields`) as canonical JSON.
+    fn fields(&mut self, effects: &Effects<'_>) -> Arc<str> {
+        if let Some(text) = &self.fields_text {
+            let (mut same, mut n) = (true, 0);
+            effects.each(|path, effect| {
+                same = same
+                    && self
+                        .fields
+                        .get(n)
+                        .is_some_and(|(p, e)| p == path && *e == effect);
+                n += 1;
+            });
+            if same && n == self.fields.len() {
+                return Arc::clone(text);
+            }
+        }
+        let text: Arc<str> = Arc::from(effects.text());
+        self.fields.clear();
+        effects.each(|path, effect| self.fields.push((path.to_owned(), effect)));
+        self.fields_text = Some(Arc::clone(&text));
+        text
+    }
+
     /// `rules` as canonical JSON.
     fn rules(&mut self, rules: &[&str]) -> Arc<str> {
         if let Some(text) = &self.rules_text
@@ -802,6 +832,9 @@ mod tests {
             "customer_service",
         ];
         let (mut written, mut all) = (0, String::new());
+        // A batch's records share the last record's text when theirs is the same: the text
+        // shared is the record's own, after any other, and the same text is shared.
+        let (mut memo, mut decisions) = (PartTexts::default(), Vec::new());
         for role in roles {
             for (purpose, ticket) in PURPOSES
                 .into_iter()
@@ -836,12 +869,28 @@ mod tests {
                         };
                         let text = effects.text();
                         assert_eq!(text, entry_text(&effects, 0), "{role} {purpose}");
+                        let shared = memo.fields(&effects);
+                        assert_eq!(*shared, *text, "{role} {purpose}");
+                        assert!(Arc::ptr_eq(&shared, &memo.fields(&effects)));
                         all.push_str(&text);
                         written += 1;
                     }
                 }
+                decisions.push(decision);
             }
         }
+        // The same paths, one decision after another: each record's own effects.
+        let refs: Vec<&PathSlot> = plain.iter().collect();
+        let mut distinct = BTreeSet::new();
+        for decision in &decisions {
+            let effects = Effects {
+                paths: &refs,
+                decision,
+            };
+            assert_eq!(*memo.fields(&effects), *effects.text());
+            distinct.insert(effects.text());
+        }
+        assert!(distinct.len() > 5, "{}", distinct.len());
         assert_eq!(
             written,
             roles.len() * PURPOSES.len() * 2 * (paths.len() + 1 + 7)

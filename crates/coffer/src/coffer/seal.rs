@@ -12,8 +12,7 @@ use crate::crypto::{self, SecretKey, hmac_sha256, lp};
 use crate::envelope::{self, Envelope, PathMap, Tokens};
 use crate::error::{Error, Result};
 use crate::mask::{Masked, Profile};
-use crate::record::PathText;
-use crate::record::{CustomerRecord, Protection, Sensitive};
+use crate::record::{CustomerRecord, PathText, Protection, Sensitive};
 
 impl Coffer {
     pub(super) fn seal_one(

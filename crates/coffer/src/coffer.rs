@@ -787,6 +787,36 @@ fn in_parallel_with<S: Default, I: Send, T: Send>(
     })
 }
 
+/// What one record of a batch wrote (`T`, such as its audit parts), kept with what it was
+/// written from (`K`), so that the next record whose would be written from the same takes it
+/// instead: a batch's records mostly repeat their neighbour's.
+pub(super) struct LastWritten<K, T>(Option<(K, T)>);
+
+impl<K, T> Default for LastWritten<K, T> {
+    fn default() -> Self {
+        LastWritten(None)
+    }
+}
+
+impl<K, T: Clone> LastWritten<K, T> {
+    /// The last record's, when `same` says it was written from what this record's would be;
+    /// otherwise `write`'s (what it is written from, and it), kept for the next record.
+    pub(super) fn get(
+        &mut self,
+        same: impl FnOnce(&K) -> bool,
+        write: impl FnOnce() -> (K, T),
+    ) -> T {
+        if let Some((from, written)) = &self.0
+            && same(from)
+        {
+            return written.clone();
+        }
+        let (from, written) = write();
+        self.0 = Some((from, written.clone()));
+        written
+    }
+}
+
 /// Whether JSON writes `text` as it is, between quotes: no quote, backslash or control
 /// character to escape (serde_json escapes nothing else).
 fn json_plain(text: &str) -> bool {

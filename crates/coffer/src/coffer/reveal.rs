@@ -700,71 +700,60 @@ pub(super) enum RevealText {
 /// its texts instead of writing them again.
 #[derive(Default)]
 pub(super) struct PartTexts {
-    fields: Vec<(String, Cow<'static, str>)>,
-    fields_text: Option<Arc<str>>,
-    rules: Vec<String>,
-    rules_text: Option<Arc<str>>,
-    detail: Vec<(String, String)>,
-    detail_text: Option<Arc<str>>,
+    fields: LastWritten<Vec<(String, Cow<'static, str>)>, Arc<str>>,
+    rules: LastWritten<Vec<String>, Arc<str>>,
+    detail: LastWritten<Vec<(String, String)>, Arc<str>>,
 }
 
 impl PartTexts {
     /// The effects on each path (`fields`) as canonical JSON.
     fn fields(&mut self, effects: &Effects<'_>) -> Arc<str> {
-        if let Some(text) = &self.fields_text {
-            let (mut same, mut n) = (true, 0);
-            effects.each(|path, effect| {
-                same = same
-                    && self
-                        .fields
-                        .get(n)
-                        .is_some_and(|(p, e)| p == path && *e == effect);
-                n += 1;
-            });
-            if same && n == self.fields.len() {
-                return Arc::clone(text);
-            }
-        }
-        let text: Arc<str> = Arc::from(effects.text());
-        self.fields.clear();
-        effects.each(|path, effect| self.fields.push((path.to_owned(), effect)));
-        self.fields_text = Some(Arc::clone(&text));
-        text
+        self.fields.get(
+            |had| {
+                let (mut same, mut n) = (true, 0);
+                effects.each(|path, effect| {
+                    same = same && had.get(n).is_some_and(|(p, e)| p == path && *e == effect);
+                    n += 1;
+                });
+                same && n == had.len()
+            },
+            || {
+                let mut from = Vec::new();
+                effects.each(|path, effect| from.push((path.to_owned(), effect)));
+                (from, Arc::from(effects.text()))
+            },
+        )
     }
 
     /// `rules` as canonical JSON.
     fn rules(&mut self, rules: &[&str]) -> Arc<str> {
-        if let Some(text) = &self.rules_text
-            && self.rules.len() == rules.len()
-            && self.rules.iter().zip(rules).all(|(a, b)| a == b)
-        {
-            return Arc::clone(text);
-        }
-        let text: Arc<str> = Arc::from(entry_text(&rules, 64));
-        self.rules = rules.iter().map(|r| (*r).to_owned()).collect();
-        self.rules_text = Some(Arc::clone(&text));
-        text
+        self.rules.get(
+            |had| had.len() == rules.len() && had.iter().zip(rules).all(|(a, b)| a == b),
+            || {
+                let from = rules.iter().map(|r| (*r).to_owned()).collect();
+                (from, Arc::from(entry_text(&rules, 64)))
+            },
+        )
     }
 
     /// `detail` as canonical JSON.
     fn detail(&mut self, detail: &BTreeMap<&str, Cow<'_, str>>) -> Arc<str> {
-        if let Some(text) = &self.detail_text
-            && self.detail.len() == detail.len()
-            && self
-                .detail
-                .iter()
-                .zip(detail)
-                .all(|((a, b), (c, d))| a == c && b == d)
-        {
-            return Arc::clone(text);
-        }
-        let text: Arc<str> = Arc::from(entry_text(detail, 64));
-        self.detail = detail
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), v.to_string()))
-            .collect();
-        self.detail_text = Some(Arc::clone(&text));
-        text
+        self.detail.get(
+            |had| {
+                had.len() == detail.len()
+                    && had
+                        .iter()
+                        .zip(detail)
+                        .all(|((a, b), (c, d))| a == c && b == d)
+            },
+            || {
+                let from = detail
+                    .iter()
+                    .map(|(k, v)| ((*k).to_owned(), v.to_string()))
+                    .collect();
+                (from, Arc::from(entry_text(detail, 64)))
+            },
+        )
     }
 }
 

@@ -350,7 +350,7 @@ impl Coffer {
             r.map(|r| {
                 self.seal_checked(&keyring, r, actor, &ready, salt)
                     .map(|env| {
-                        let parts = memo.parts(&env);
+                        let parts = shared_parts(memo, &env);
                         (env, parts)
                     })
             })
@@ -565,46 +565,36 @@ impl serde::Serialize for Outcomes<'_> {
 
 /// The audit parts ([`Coffer::seal_parts`]) of the last record a thread of a batch sealed,
 /// with what they were written from: the field paths sealed and in clear (the `fields` text)
-/// and the data key versions (the `detail`). The next record with the same shares them instead
-/// of writing them again, as most records of a batch do.
-#[derive(Default)]
-struct PartsMemo(Option<LastParts>);
+/// and the data key versions (the `detail`).
+type PartsMemo =
+    LastWritten<(Vec<PathText>, Vec<PathText>, Vec<(String, u32)>), (Arc<str>, Arc<str>)>;
 
-struct LastParts {
-    sealed: Vec<PathText>,
-    clear: Vec<PathText>,
-    versions: Vec<(String, u32)>,
-    parts: (Arc<str>, Arc<str>),
-}
-
-impl PartsMemo {
-    fn parts(&mut self, env: &Envelope) -> (Arc<str>, Arc<str>) {
-        fn same<V>(had: &[PathText], now: &PathMap<V>) -> bool {
-            had.iter()
-                .map(|p| p.as_str())
-                .eq(now.keys().map(|p| p.as_str()))
-        }
-        if let Some(last) = &self.0
-            && same(&last.sealed, &env.fields)
-            && same(&last.clear, &env.clear)
-            && last
-                .versions
-                .iter()
-                .map(|(c, v)| (c.as_str(), *v))
-                .eq(env.keys.iter().map(|(c, v)| (c.as_str(), *v)))
-        {
-            return (Arc::clone(&last.parts.0), Arc::clone(&last.parts.1));
-        }
-        let (fields, detail) = Coffer::seal_parts(env);
-        let parts: (Arc<str>, Arc<str>) = (fields.into(), detail.into());
-        self.0 = Some(LastParts {
-            sealed: env.fields.keys().cloned().collect(),
-            clear: env.clear.keys().cloned().collect(),
-            versions: env.keys.iter().map(|(c, v)| (c.clone(), *v)).collect(),
-            parts: (Arc::clone(&parts.0), Arc::clone(&parts.1)),
-        });
-        parts
+/// A seal's audit parts, shared with the last record's when they are written from the same.
+fn shared_parts(memo: &mut PartsMemo, env: &Envelope) -> (Arc<str>, Arc<str>) {
+    fn same<V>(had: &[PathText], now: &PathMap<V>) -> bool {
+        had.iter()
+            .map(|p| p.as_str())
+            .eq(now.keys().map(|p| p.as_str()))
     }
+    memo.get(
+        |(sealed, clear, versions)| {
+            same(sealed, &env.fields)
+                && same(clear, &env.clear)
+                && versions
+                    .iter()
+                    .map(|(c, v)| (c.as_str(), *v))
+                    .eq(env.keys.iter().map(|(c, v)| (c.as_str(), *v)))
+        },
+        || {
+            let from = (
+                env.fields.keys().cloned().collect(),
+                env.clear.keys().cloned().collect(),
+                env.keys.iter().map(|(c, v)| (c.clone(), *v)).collect(),
+            );
+            let (fields, detail) = Coffer::seal_parts(env);
+            (from, (fields.into(), detail.into()))
+        },
+    )
 }
 
 /// A seal's `detail`: the data key versions it sealed under, as `category:version,…`.
@@ -672,7 +662,7 @@ mod tests {
         let mut memo = PartsMemo::default();
         let mut last: Option<(Arc<str>, Arc<str>)> = None;
         for (i, env) in envelopes.iter().enumerate() {
-            let parts = memo.parts(env);
+            let parts = shared_parts(&mut memo, env);
             let (fields, detail) = Coffer::seal_parts(env);
             assert_eq!(
                 (&*parts.0, &*parts.1),

@@ -198,7 +198,8 @@ enum Command {
         /// Records per batch (one audit transaction each).
         #[arg(long, default_value_t = 1000)]
         batch: usize,
-        /// Worker threads (default: one per core).
+        /// Worker threads (default: one more than the cores, so that one seals while another
+        /// waits for the store).
         #[arg(long)]
         threads: Option<usize>,
         /// No progress bar.

@@ -128,7 +128,8 @@ pub(crate) fn run(store: &StoreArgs, args: SealArgs) -> Result<ExitCode, Failure
     // its audit entry, their commits) left its core idle. Two workers on two cores used
     // 163-169% of them, three 174-176%, sealing a million rows about 6% sooner (the median of
     // twelve alternated pairs, faster in nine) for about 30 MB more (issue 18, nineteenth
-    // step). The library gives each of them one thread, not more.
+    // step). The library divides the cores among the batches running at once (one thread each
+    // when they are at least as many as the cores), so the extra worker adds no threads.
     let threads = args
         .threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()) + 1)

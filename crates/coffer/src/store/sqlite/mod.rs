@@ -388,7 +388,6 @@ fn append(tx: &rusqlite::Transaction<'_>, audit: &AuditBatch<'_>) -> Result<Vec<
     insert_rows(
         tx,
         "INSERT INTO audit (seq, entry, mac) VALUES",
-        "",
         &rows,
         |(seq, entry, mac), out| {
             out.extend([seq as &dyn ToSql, entry, mac]);
@@ -402,14 +401,13 @@ fn append(tx: &rusqlite::Transaction<'_>, audit: &AuditBatch<'_>) -> Result<Vec<
 /// of sealing new customers).
 const ROWS_PER_INSERT: usize = 32;
 
-/// Inserts `rows` with `head` (`INSERT INTO t (a, b) VALUES`) and `tail` (a conflict clause):
+/// Inserts `rows` with `head` (`INSERT INTO t (a, b) VALUES`, or `INSERT OR IGNORE …`):
 /// `ROWS_PER_INSERT` rows a statement, the rest one by one, every statement prepared once per
 /// connection. `values` gives a row's values in the columns' order. Returns how many rows were
-/// inserted (fewer than given when `tail` let some conflict).
+/// inserted (fewer than given when `OR IGNORE` skipped some).
 fn insert_rows<'a, R>(
     tx: &rusqlite::Transaction<'_>,
     head: &str,
-    tail: &str,
     rows: &'a [R],
     values: impl Fn(&'a R, &mut Vec<&'a dyn ToSql>),
 ) -> Result<usize> {
@@ -421,7 +419,7 @@ fn insert_rows<'a, R>(
     let width = bound.len();
     let group = |n: usize| {
         let one = format!("({})", vec!["?"; width].join(", "));
-        format!("{head} {}{tail}", vec![one; n].join(", "))
+        format!("{head} {}", vec![one; n].join(", "))
     };
     let mut inserted = 0;
     let mut chunks = rows.chunks_exact(ROWS_PER_INSERT);
@@ -681,7 +679,6 @@ impl KeyStore for SqliteStore {
         let inserted = insert_rows(
             &tx,
             "INSERT OR IGNORE INTO data_keys (tenant, subject, category, version, kek_version, wrapped, created) VALUES",
-            "",
             rows,
             |r, out| {
                 out.extend([
